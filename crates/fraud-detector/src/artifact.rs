@@ -1,0 +1,94 @@
+//! Stage 5 — package a trained model for the registry.
+//!
+//! One artifact = the estimator + its fitted scaler (inside [`FraudModel`]) + the feature
+//! spec + a reference profile of the training features (for drift checks) + metadata
+//! (training-data hash, config, metrics, code version) in the registry's manifest.
+//!
+//! Talking points: training/serving skew (serving loads the same spec and scaler that
+//! training used), model and data versioning, rollback (see `mlsd_core::registry`).
+
+use std::collections::BTreeMap;
+
+use mlsd_core::drift::ReferenceProfile;
+use mlsd_core::registry::{LoadedVersion, Manifest, NewVersion, Registry};
+use ndarray::{Array2, Axis};
+use serde::{Deserialize, Serialize};
+
+use crate::features::FeatureSpec;
+use crate::train::FraudModel;
+use crate::{Error, Result, DESIGN};
+
+const MODEL_FILE: &str = "model.json";
+const PROFILE_FILE: &str = "profile.json";
+
+/// What serving needs to score a transaction exactly as training did.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FraudArtifact {
+    pub spec: FeatureSpec,
+    pub model: FraudModel,
+}
+
+/// A profile of each training feature's distribution, for drift checks.
+pub fn reference_profile(x_train: &Array2<f64>, names: &[String]) -> ReferenceProfile {
+    let columns: Vec<Vec<f64>> = x_train.axis_iter(Axis(1)).map(|c| c.to_vec()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    ReferenceProfile::from_columns(&names, &columns)
+}
+
+/// Writes a new registry version for `artifact`.
+pub fn register(
+    registry: &Registry,
+    artifact: &FraudArtifact,
+    profile: &ReferenceProfile,
+    training_data_sha256: &str,
+    config: serde_json::Value,
+    metrics: BTreeMap<String, f64>,
+) -> Result<Manifest> {
+    let files = vec![
+        (MODEL_FILE.to_string(), to_json(artifact)?),
+        (PROFILE_FILE.to_string(), to_json(profile)?),
+    ];
+    Ok(registry.register(NewVersion {
+        design: DESIGN.into(),
+        model_name: artifact.model.kind.name().into(),
+        code_version: env!("CARGO_PKG_VERSION").into(),
+        training_data_sha256: training_data_sha256.into(),
+        feature_names: artifact.model.feature_names.clone(),
+        config,
+        metrics,
+        files,
+    })?)
+}
+
+/// A verified version, decoded.
+pub struct LoadedArtifact {
+    pub manifest: Manifest,
+    pub artifact: FraudArtifact,
+    pub profile: ReferenceProfile,
+}
+
+/// Loads `version`, or the current one, verifying checksums.
+pub fn load(registry: &Registry, version: Option<&str>) -> Result<LoadedArtifact> {
+    let loaded: LoadedVersion = match version {
+        Some(v) => registry.load(DESIGN, v)?,
+        None => registry.load_current(DESIGN)?,
+    };
+    let decode = |name: &str| -> Result<&[u8]> {
+        loaded
+            .file(name)
+            .ok_or_else(|| Error::Artifact(format!("{} lacks {name}", loaded.manifest.version)))
+    };
+    let artifact: FraudArtifact = serde_json::from_slice(decode(MODEL_FILE)?)
+        .map_err(|e| Error::Artifact(format!("{MODEL_FILE}: {e}")))?;
+    let profile: ReferenceProfile = serde_json::from_slice(decode(PROFILE_FILE)?)
+        .map_err(|e| Error::Artifact(format!("{PROFILE_FILE}: {e}")))?;
+    Ok(LoadedArtifact {
+        manifest: loaded.manifest,
+        artifact,
+        profile,
+    })
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| Error::Artifact(e.to_string()))
+}

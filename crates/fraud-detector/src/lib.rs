@@ -1,0 +1,34 @@
+//! # Fraud detector (banking) — the interview answer as code
+//!
+//! **Problem.** A card network must decide, within tens of milliseconds of each payment,
+//! whether to approve it, send it to an investigator, or block it. About 0.8 % of payments
+//! are fraud; investigators can check ~100 cards a day; confirmed fraud labels arrive about a
+//! week later. ML objective: rank transactions (and so cards) by fraud probability; measure
+//! with average precision and Card Precision@100, never accuracy.
+//!
+//! **Stages**, one file each, in pipeline order (start with [`pipeline`]):
+//!
+//! 0. [`simulate`] — the Fraud-Detection-Handbook transaction simulator, seeded, with drift knobs
+//! 1. [`ingest`] — read Parquet/CSV, validate, quarantine bad rows with reasons
+//! 2. [`features`] — the 15 windowed features (polars), label delay respected
+//! 3. [`train`] — rules baseline, logistic regression, trees, random forest, boosting
+//! 4. [`evaluate`] — chapter-3 protocol: AUC, AP, Card Precision@100, timings
+//! 5. [`artifact`] — model + feature spec + reference profile → the registry
+//!
+//! [`pipeline`] chains them; the `mlsd` binary is a thin CLI over it.
+
+mod error;
+pub mod config;
+pub mod schema;
+pub mod simulate;
+pub mod ingest;
+pub mod features;
+pub mod train;
+pub mod evaluate;
+pub mod artifact;
+pub mod pipeline;
+
+pub use error::{Error, Result};
+
+/// The design's name in the registry and on the command line.
+pub const DESIGN: &str = "fraud";

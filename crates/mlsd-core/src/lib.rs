@@ -1,0 +1,29 @@
+//! # mlsd-core — the parts every design shares
+//!
+//! Each design crate (`fraud-detector`, and the recommender, sentiment, news-feed and
+//! maintenance designs that follow) is a pipeline of the same stages:
+//!
+//! ```text
+//! ingest → validate/quarantine → features → train → evaluate → register → serve → monitor
+//! ```
+//!
+//! The stage-independent machinery lives here, so that reading one design teaches the others:
+//!
+//! | module | what it does | interview talking points |
+//! |---|---|---|
+//! | [`validate`] | rules → accepted rows + a quarantine file with reasons and counts | data cleaning, "bad input loses nothing" |
+//! | [`metrics`] | ROC AUC, average precision, precision@k per entity and period | offline metrics that fit the costs |
+//! | [`drift`] | reference profiles and per-feature drift tests (Evidently's defaults) | monitoring, drift |
+//! | [`registry`] | versioned, checksummed model artifacts; promote and rollback | model/data versioning, rollback |
+//! | [`report`] | run folders, JSON + markdown reports, atomic writes, hashing | reproducibility |
+//!
+//! Everything here is a library: errors are one [`Error`] enum, never a panic on data.
+
+mod error;
+pub mod validate;
+pub mod metrics;
+pub mod drift;
+pub mod registry;
+pub mod report;
+
+pub use error::{Error, Result};

@@ -1,0 +1,490 @@
+//! The `mlsd` command line. Each command parses its arguments into the crates' typed
+//! configs, runs a pipeline stage, and prints a human summary (or one JSON object with
+//! `--json`). Errors go to stderr with their causes, and the exit code is 1.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use fraud_detector::config::{DriftInjection, SimulationConfig};
+use fraud_detector::evaluate::render_table;
+use fraud_detector::ingest::{ingest, write_accepted, IngestConfig};
+use fraud_detector::pipeline::{self, PipelineConfig};
+use fraud_detector::simulate::{date_to_epoch_ms, simulate, write_transactions};
+use fraud_detector::train::ModelKind;
+use indicatif::{ProgressBar, ProgressStyle};
+use mlsd_core::registry::Registry;
+use mlsd_core::report::{sha256_file, RunDir};
+
+#[derive(Parser)]
+#[command(
+    name = "mlsd",
+    version,
+    about = "ML system-design interview answers as runnable systems",
+    long_about = "ML system-design interview answers as runnable systems.\n\n\
+                  Start with `mlsd demo`: it simulates card transactions, validates them, \
+                  computes features, trains and evaluates six models on the \
+                  Fraud-Detection-Handbook protocol, and registers the best one."
+)]
+struct Cli {
+    /// Folder for run outputs (one sub-folder per run).
+    #[arg(long, global = true, env = "MLSD_RUNS_DIR", default_value = "runs")]
+    runs_dir: PathBuf,
+    /// Model registry folder [default: <runs-dir>/registry].
+    #[arg(long, global = true, env = "MLSD_REGISTRY")]
+    registry: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole fraud pipeline end to end and print a summary.
+    Demo(DemoArgs),
+    /// The fraud detector's stages.
+    #[command(subcommand)]
+    Fraud(FraudCommand),
+    /// Inspect and move the model registry's `current` pointer.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    #[command(flatten)]
+    sim: SimArgs,
+    /// Print the report as one JSON object instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum FraudCommand {
+    /// Simulate transactions (Fraud-Detection-Handbook process) into a Parquet or CSV file.
+    Generate {
+        /// Output file; `.csv` writes CSV, anything else Parquet.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        sim: SimArgs,
+        #[command(flatten)]
+        drift: DriftArgs,
+    },
+    /// Validate a transaction file: accepted rows to Parquet, bad rows to a quarantine CSV.
+    Ingest {
+        /// Input file (`.parquet` or `.csv`).
+        #[arg(long)]
+        input: PathBuf,
+        /// Where accepted rows go [default: <run folder>/accepted.parquet].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The simulation the file should come from (defines known ids and the period).
+        #[command(flatten)]
+        sim: SimArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Train one model (or all, keeping the best by AP) on the chapter-3 training window
+    /// and register it.
+    Train {
+        /// Input file (`.parquet` or `.csv`); it is validated first.
+        #[arg(long)]
+        input: PathBuf,
+        /// Model to train, or `best` to train all and keep the best.
+        #[arg(long, default_value = "best", value_parser = parse_model)]
+        model: ModelChoice,
+        /// Register without promoting to `current`.
+        #[arg(long)]
+        no_promote: bool,
+        #[command(flatten)]
+        sim: SimArgs,
+    },
+    /// Evaluate every model on the chapter-3 protocol (default: the default simulation).
+    Evaluate {
+        /// Evaluate on this file instead of simulating.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        #[command(flatten)]
+        sim: SimArgs,
+        /// Print one JSON object: {"protocol", "models": [{"name", "auc", …}]}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// List versions, their metrics, and which one is current.
+    List {
+        #[arg(long, default_value = fraud_detector::DESIGN)]
+        design: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a version current (it must verify against its checksums).
+    Promote {
+        version: String,
+        #[arg(long, default_value = fraud_detector::DESIGN)]
+        design: String,
+    },
+    /// Move `current` back to the previously promoted version.
+    Rollback {
+        #[arg(long, default_value = fraud_detector::DESIGN)]
+        design: String,
+    },
+}
+
+/// Size of the simulated world (defaults: the handbook's).
+#[derive(Args, Clone)]
+struct SimArgs {
+    /// Seed for every random step.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Number of customers (cards).
+    #[arg(long, default_value_t = 5_000)]
+    customers: usize,
+    /// Number of terminals.
+    #[arg(long, default_value_t = 10_000)]
+    terminals: usize,
+    /// Days to simulate.
+    #[arg(long, default_value_t = 183)]
+    days: u32,
+    /// First simulated day.
+    #[arg(long, default_value = "2018-04-01")]
+    start_date: String,
+}
+
+/// Drift injection for monitoring experiments (all off by default).
+#[derive(Args, Clone)]
+struct DriftArgs {
+    /// First day (YYYY-MM-DD) with drift; required by the options below.
+    #[arg(long)]
+    drift_from: Option<String>,
+    /// Spending shift: multiply every amount from the drift day on.
+    #[arg(long, default_value_t = 1.0)]
+    drift_amount_factor: f64,
+    /// Activity shift: multiply every card's transactions per day.
+    #[arg(long, default_value_t = 1.0)]
+    drift_activity_factor: f64,
+    /// New fraud pattern: this many cards a day make bursts of small night-time payments at
+    /// far-away terminals ("card testing", fraud scenario 4).
+    #[arg(long, default_value_t = 0)]
+    drift_card_testing: usize,
+}
+
+#[derive(Clone, Copy)]
+enum ModelChoice {
+    Best,
+    One(ModelKind),
+}
+
+fn parse_model(s: &str) -> Result<ModelChoice, String> {
+    if s == "best" {
+        return Ok(ModelChoice::Best);
+    }
+    ModelKind::from_name(s).map(ModelChoice::One).ok_or_else(|| {
+        let names: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
+        format!("unknown model {s:?}; expected best or one of {}", names.join(", "))
+    })
+}
+
+impl SimArgs {
+    fn config(&self) -> SimulationConfig {
+        SimulationConfig {
+            seed: self.seed,
+            n_customers: self.customers,
+            n_terminals: self.terminals,
+            n_days: self.days,
+            start_date: self.start_date.clone(),
+            ..SimulationConfig::default()
+        }
+    }
+}
+
+impl DriftArgs {
+    fn injection(&self, start_date: &str) -> Result<DriftInjection> {
+        let from_day = match &self.drift_from {
+            None => {
+                if self.drift_amount_factor != 1.0 || self.drift_activity_factor != 1.0 || self.drift_card_testing > 0 {
+                    bail!("drift options need --drift-from YYYY-MM-DD");
+                }
+                None
+            }
+            Some(date) => {
+                let days = (date_to_epoch_ms(date)? - date_to_epoch_ms(start_date)?) / 86_400_000;
+                if days < 0 {
+                    bail!("--drift-from {date} is before the simulation starts ({start_date})");
+                }
+                Some(days as u32)
+            }
+        };
+        Ok(DriftInjection {
+            from_day,
+            amount_factor: self.drift_amount_factor,
+            activity_factor: self.drift_activity_factor,
+            card_testing_per_day: self.drift_card_testing,
+        })
+    }
+}
+
+/// A spinner on stderr (hidden when stderr is not a terminal or output is JSON).
+fn spinner(hidden: bool) -> ProgressBar {
+    let bar = if hidden {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let registry = Registry::open(cli.registry.clone().unwrap_or_else(|| cli.runs_dir.join("registry")));
+    match cli.command {
+        Command::Demo(args) => demo(&cli.runs_dir, &registry, &args),
+        Command::Fraud(cmd) => fraud(&cli.runs_dir, &registry, cmd),
+        Command::Models(cmd) => models(&registry, cmd),
+    }
+}
+
+fn demo(runs_dir: &Path, registry: &Registry, args: &DemoArgs) -> Result<()> {
+    let run_dir = RunDir::create(runs_dir, "demo").context("while creating the run folder")?;
+    let cfg = PipelineConfig {
+        simulation: args.sim.config(),
+        ..PipelineConfig::default()
+    };
+    let bar = spinner(args.json);
+    let report = pipeline::run(&cfg, &run_dir.path, registry, |stage| {
+        bar.set_message(format!("fraud pipeline: {stage}"));
+    })
+    .context("while running the fraud pipeline")?;
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    let s = &report.simulation;
+    let v = &report.validation;
+    let t = &report.timings;
+    println!("mlsd demo — fraud detector (Fraud-Detection-Handbook simulator, chapter-3 protocol)\n");
+    println!(
+        "1. simulate  {} transactions, {} frauds ({:.3} %) in {:.1} s  [published: {} / {} ({:.3} %)]",
+        s.transactions,
+        s.frauds,
+        100.0 * s.fraud_rate,
+        t.simulate_seconds,
+        s.published_transactions,
+        s.published_frauds,
+        100.0 * s.published_frauds as f64 / s.published_transactions as f64
+    );
+    println!(
+        "2. ingest    {} rows: {} accepted, {} quarantined {:?}",
+        v.input_rows, v.accepted_rows, v.quarantined_rows, v.quarantined_by_reason
+    );
+    println!(
+        "3. features  15 features in {:.2} s ({:.0} rows/s)",
+        t.features_seconds, t.feature_rows_per_second
+    );
+    let e = &report.evaluation;
+    println!(
+        "4. evaluate  train {} rows ({} frauds), test {} rows ({} frauds) after removing known-compromised cards\n",
+        e.train_rows, e.train_frauds, e.test_rows, e.test_frauds
+    );
+    println!("{}", render_table(e));
+    println!(
+        "5. register  {} {} (AP {:.3}) promoted to current in {}",
+        report.registered.version,
+        report.registered.model_name,
+        report.registered.metrics.get("average_precision").copied().unwrap_or(f64::NAN),
+        registry.root().display()
+    );
+    println!("\nRun folder: {}", report.run_dir.display());
+    Ok(())
+}
+
+fn fraud(runs_dir: &Path, registry: &Registry, cmd: FraudCommand) -> Result<()> {
+    match cmd {
+        FraudCommand::Generate { out, sim, drift } => {
+            let mut cfg = sim.config();
+            cfg.drift = drift.injection(&cfg.start_date)?;
+            let t = std::time::Instant::now();
+            let (mut df, summary) = simulate(&cfg).context("while simulating")?;
+            write_transactions(&mut df, &out).with_context(|| format!("while writing {}", out.display()))?;
+            println!(
+                "wrote {}: {} transactions, {} frauds ({:.3} %) in {:.2} s [published default run: {} / {}]",
+                out.display(),
+                summary.transactions,
+                summary.frauds,
+                100.0 * summary.fraud_rate,
+                t.elapsed().as_secs_f64(),
+                summary.published_transactions,
+                summary.published_frauds
+            );
+            println!("frauds by scenario: {:?}", &summary.frauds_by_scenario[1..]);
+            Ok(())
+        }
+        FraudCommand::Ingest { input, out, sim, json } => {
+            let ingested = ingest(&input, &IngestConfig::for_simulation(&sim.config())?)
+                .with_context(|| format!("while ingesting {}", input.display()))?;
+            let run_dir = RunDir::create(runs_dir, "fraud-ingest")?;
+            let out = out.unwrap_or_else(|| run_dir.file("accepted.parquet"));
+            let mut accepted = ingested.transactions;
+            write_accepted(&mut accepted, &out)?;
+            ingested.quarantine.write_csv(&run_dir.file("quarantine.csv"))?;
+            mlsd_core::report::write_json(&run_dir.file("validation.json"), &ingested.report)?;
+            if json {
+                println!("{}", serde_json::to_string(&ingested.report)?);
+            } else {
+                let r = &ingested.report;
+                println!(
+                    "{} rows: {} accepted → {}, {} quarantined → {}",
+                    r.input_rows,
+                    r.accepted_rows,
+                    out.display(),
+                    r.quarantined_rows,
+                    run_dir.file("quarantine.csv").display()
+                );
+                for (reason, n) in &r.quarantined_by_reason {
+                    println!("  {reason}: {n}");
+                }
+            }
+            Ok(())
+        }
+        FraudCommand::Train {
+            input,
+            model,
+            no_promote,
+            sim,
+        } => {
+            let mut cfg = PipelineConfig {
+                simulation: sim.config(),
+                ..PipelineConfig::default()
+            };
+            if let ModelChoice::One(kind) = model {
+                cfg.kinds = vec![kind];
+            }
+            let ingested = ingest(&input, &IngestConfig::for_simulation(&cfg.simulation)?)
+                .with_context(|| format!("while ingesting {}", input.display()))?;
+            let bar = spinner(false);
+            bar.set_message("features");
+            let (featured, _) = pipeline::featurize(ingested.transactions, &cfg.features)?;
+            let (evaluation, manifest) = pipeline::evaluate_and_register(
+                &featured,
+                &sha256_file(&input)?,
+                &cfg,
+                registry,
+                !no_promote,
+                |m| bar.set_message(format!("training {m}")),
+            )?;
+            bar.finish_and_clear();
+            println!("{}", render_table(&evaluation));
+            println!(
+                "registered {} {} in {}{}",
+                manifest.version,
+                manifest.model_name,
+                registry.root().display(),
+                if no_promote { "" } else { " (now current)" }
+            );
+            Ok(())
+        }
+        FraudCommand::Evaluate { input, sim, json } => {
+            let cfg = PipelineConfig {
+                simulation: sim.config(),
+                ..PipelineConfig::default()
+            };
+            let bar = spinner(json);
+            let transactions = match &input {
+                Some(path) => {
+                    bar.set_message("ingest");
+                    let ingested = ingest(path, &IngestConfig::for_simulation(&cfg.simulation)?)
+                        .with_context(|| format!("while ingesting {}", path.display()))?;
+                    ingested.transactions
+                }
+                None => {
+                    bar.set_message("simulate");
+                    simulate(&cfg.simulation)?.0
+                }
+            };
+            bar.set_message("features");
+            let (featured, _) = pipeline::featurize(transactions, &cfg.features)?;
+            let names = cfg.features.names();
+            let (evaluation, _) = fraud_detector::evaluate::evaluate(
+                &featured,
+                &names,
+                &cfg.protocol,
+                &cfg.models,
+                &cfg.kinds,
+                |m| bar.set_message(format!("training {m}")),
+            )?;
+            bar.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string(&evaluation)?);
+            } else {
+                println!(
+                    "chapter-3 protocol: train {} rows ({} frauds), test {} rows ({} frauds)\n",
+                    evaluation.train_rows, evaluation.train_frauds, evaluation.test_rows, evaluation.test_frauds
+                );
+                println!("{}", render_table(&evaluation));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn models(registry: &Registry, cmd: ModelsCommand) -> Result<()> {
+    match cmd {
+        ModelsCommand::List { design, json } => {
+            let versions = registry.list(&design)?;
+            if json {
+                println!("{}", serde_json::to_string(&versions)?);
+                return Ok(());
+            }
+            if versions.is_empty() {
+                println!("no {design} models in {}", registry.root().display());
+            }
+            for v in versions {
+                let mark = if v.is_current { "*" } else { " " };
+                match (&v.manifest, &v.problem) {
+                    (Some(m), _) => println!(
+                        "{mark} {}  {:<22} AP {:.3}  created {}  data {}",
+                        v.version,
+                        m.model_name,
+                        m.metrics.get("average_precision").copied().unwrap_or(f64::NAN),
+                        m.created_at,
+                        &m.training_data_sha256[..m.training_data_sha256.len().min(12)]
+                    ),
+                    (None, Some(p)) => println!("{mark} {}  BROKEN: {p}", v.version),
+                    (None, None) => println!("{mark} {}", v.version),
+                }
+            }
+            Ok(())
+        }
+        ModelsCommand::Promote { version, design } => {
+            let p = registry.promote(&design, &version)?;
+            println!("{design}: current is now {}", p.current.unwrap_or_default());
+            Ok(())
+        }
+        ModelsCommand::Rollback { design } => {
+            let p = registry.rollback(&design)?;
+            println!("{design}: rolled back, current is now {}", p.current.unwrap_or_default());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! # mlsd — ML system-design interview answers as runnable Rust systems
+//!
+//! ## Layout
+//!
+//! | where | what |
+//! |---|---|
+//! | `crates/mlsd-core` | shared core: validation + quarantine, metrics, drift, model registry, reports |
+//! | `crates/fraud-detector` | the fraud design: simulate → ingest → features → train → evaluate → register |
+//! | `src/cli.rs` | the `mlsd` command line (a thin layer over the crates) |
+//! | `tests/` | one integration-test binary: CLI end to end, corrupted input, model behaviour |
+//! | `benches/` | criterion benchmarks: feature throughput, single vs batch prediction |
+//!
+//! ## Talking points → code
+//!
+//! | talking point | where |
+//! |---|---|
+//! | problem definition, base rate, delayed labels | `crates/fraud-detector/src/lib.rs`, `simulate.rs` |
+//! | data cleaning, quarantine, counts that add up | `crates/mlsd-core/src/validate.rs`, `crates/fraud-detector/src/ingest.rs` |
+//! | point-in-time features, label delay | `crates/fraud-detector/src/features.rs` |
+//! | class imbalance, model choice and trade-offs | `crates/fraud-detector/src/train.rs` |
+//! | time-based split, AP and Card Precision@100 | `crates/fraud-detector/src/evaluate.rs`, `crates/mlsd-core/src/metrics.rs` |
+//! | training/serving skew (spec + scaler saved with the model) | `crates/fraud-detector/src/artifact.rs` |
+//! | model and data versioning, rollback | `crates/mlsd-core/src/registry.rs` |
+//! | drift statistics | `crates/mlsd-core/src/drift.rs` |
+//!
+//! `rg "Talking point"` lists every spot in the code where one is made.
+
+pub mod cli;

@@ -1,0 +1,106 @@
+//! The `mlsd` binary end to end, on small simulations.
+
+use crate::common::mlsd;
+
+fn sha256(path: &std::path::Path) -> String {
+    mlsd_core::report::sha256_file(path).expect("hash")
+}
+
+#[test]
+fn generate_is_byte_identical_for_the_same_seed_and_differs_for_another() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let small = ["--customers", "100", "--terminals", "200", "--days", "30"];
+    let mut hashes = Vec::new();
+    for (name, seed) in [("a.parquet", "7"), ("b.parquet", "7"), ("c.parquet", "8"), ("d.csv", "7"), ("e.csv", "7")] {
+        let out = dir.path().join(name);
+        let out_s = out.to_string_lossy().to_string();
+        let mut args = vec!["fraud", "generate", "--seed", seed, "--out", &out_s];
+        args.extend(small);
+        let (ok, stdout, stderr) = mlsd(&args, dir.path());
+        assert!(ok, "{stderr}");
+        assert!(stdout.contains("transactions"), "{stdout}");
+        hashes.push(sha256(&out));
+    }
+    assert_eq!(hashes[0], hashes[1], "same seed, same parquet bytes");
+    assert_ne!(hashes[0], hashes[2], "another seed, other data");
+    assert_eq!(hashes[3], hashes[4], "same seed, same csv bytes");
+}
+
+#[test]
+fn the_demo_runs_end_to_end_and_registers_a_current_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, stdout, stderr) = mlsd(
+        &["demo", "--customers", "600", "--terminals", "1200", "--days", "140"],
+        dir.path(),
+    );
+    assert!(ok, "demo failed: {stderr}");
+    for expected in ["1. simulate", "2. ingest", "3. features", "| model | AUC |", "logistic_regression", "gradient_boosting", "promoted to current"] {
+        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
+    // The registry now lists one current version, and there is nothing to roll back to.
+    let (ok, listed, _) = mlsd(&["models", "list"], dir.path());
+    assert!(ok);
+    assert!(listed.contains("* v0001"), "{listed}");
+    let (ok, _, stderr) = mlsd(&["models", "rollback"], dir.path());
+    assert!(!ok);
+    assert!(stderr.contains("nothing to roll back"), "{stderr}");
+}
+
+#[test]
+fn evaluate_json_has_the_documented_shape() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, stdout, stderr) = mlsd(
+        &["fraud", "evaluate", "--json", "--customers", "600", "--terminals", "1200", "--days", "140"],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(v["protocol"], "handbook-ch3");
+    let models = v["models"].as_array().expect("models");
+    assert_eq!(models.len(), 7, "six models and the random scorer");
+    for m in models {
+        for key in ["name", "auc", "average_precision", "card_precision_at_100", "train_seconds", "predict_seconds"] {
+            assert!(m.get(key).is_some(), "{key} missing in {m}");
+        }
+    }
+}
+
+#[test]
+fn train_then_promote_and_rollback_move_the_current_pointer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("tx.parquet").to_string_lossy().to_string();
+    let sim = ["--customers", "600", "--terminals", "1200", "--days", "140"];
+    let mut gen = vec!["fraud", "generate", "--out", &data];
+    gen.extend(sim);
+    assert!(mlsd(&gen, dir.path()).0);
+    for model in ["logistic_regression", "decision_tree_depth2"] {
+        let mut args = vec!["fraud", "train", "--input", &data, "--model", model];
+        args.extend(sim);
+        let (ok, stdout, stderr) = mlsd(&args, dir.path());
+        assert!(ok, "{stderr}");
+        assert!(stdout.contains("(now current)"), "{stdout}");
+    }
+    let (_, listed, _) = mlsd(&["models", "list"], dir.path());
+    assert!(listed.contains("* v0002"), "{listed}");
+    let (ok, stdout, _) = mlsd(&["models", "rollback"], dir.path());
+    assert!(ok && stdout.contains("v0001"), "{stdout}");
+    let (ok, stdout, _) = mlsd(&["models", "promote", "v0002"], dir.path());
+    assert!(ok && stdout.contains("v0002"), "{stdout}");
+    let (ok, _, stderr) = mlsd(&["models", "promote", "v0009"], dir.path());
+    assert!(!ok && stderr.contains("not found"), "{stderr}");
+}
+
+#[test]
+fn bad_arguments_and_missing_files_fail_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, _, stderr) = mlsd(&["fraud", "ingest", "--input", "does-not-exist.csv"], dir.path());
+    assert!(!ok);
+    assert!(stderr.contains("no such file"), "{stderr}");
+    let (ok, _, stderr) = mlsd(&["fraud", "train", "--input", "x.csv", "--model", "svm"], dir.path());
+    assert!(!ok);
+    assert!(stderr.contains("unknown model"), "{stderr}");
+    let out = dir.path().join("x.parquet").to_string_lossy().to_string();
+    let (ok, _, stderr) = mlsd(&["fraud", "generate", "--out", &out, "--drift-card-testing", "3"], dir.path());
+    assert!(!ok);
+    assert!(stderr.contains("--drift-from"), "{stderr}");
+}

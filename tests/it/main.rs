@@ -1,0 +1,12 @@
+//! The integration tests: one binary, one module per family.
+//!
+//! - `cli`: the `mlsd` binary end to end (demo, determinism of `generate`, JSON shapes, errors)
+//! - `corrupted_input`: bad files lose nothing: accepted + quarantined = input
+//! - `data`: no leakage — features see only the past, and labels only after their delay
+//! - `models`: behaviour — every model beats random by a clear margin; artifacts round-trip
+
+mod common;
+mod cli;
+mod corrupted_input;
+mod data;
+mod models;

@@ -1,0 +1,96 @@
+//! Model behaviour: every model beats random by a clear margin on the chapter-3 protocol,
+//! moves in the expected direction, and survives the registry round trip unchanged.
+
+use fraud_detector::artifact::{self, FraudArtifact};
+use fraud_detector::config::{ModelConfig, ProtocolConfig};
+use fraud_detector::evaluate::{chapter3_split, evaluate, labels};
+use fraud_detector::features::{compute, to_matrix, FeatureSpec};
+use fraud_detector::simulate::simulate;
+use fraud_detector::train::{fit, ModelKind};
+use mlsd_core::registry::Registry;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use crate::common::small_simulation;
+
+fn featured() -> &'static polars::prelude::DataFrame {
+    static FEATURED: OnceLock<polars::prelude::DataFrame> = OnceLock::new();
+    FEATURED.get_or_init(|| {
+        let (df, _) = simulate(&small_simulation()).expect("simulate");
+        compute(df, &FeatureSpec::default()).expect("features")
+    })
+}
+
+#[test]
+fn every_model_beats_random_by_a_clear_margin() {
+    let names = FeatureSpec::default().names();
+    let (eval, _) = evaluate(
+        featured(),
+        &names,
+        &ProtocolConfig::default(),
+        &ModelConfig::default(),
+        &ModelKind::ALL,
+        |_| {},
+    )
+    .expect("evaluate");
+    let base_rate = eval.test_frauds as f64 / eval.test_rows as f64;
+    let random = eval.models.iter().find(|m| m.name == "random").expect("random row");
+    assert!(random.average_precision < 3.0 * base_rate, "{random:?}");
+    for m in eval.models.iter().filter(|m| m.name != "random") {
+        assert!(
+            m.average_precision > (5.0 * base_rate).max(random.average_precision + 0.15),
+            "{} AP {:.3} vs random {:.3} (base rate {:.4})",
+            m.name,
+            m.average_precision,
+            random.average_precision,
+            base_rate
+        );
+        assert!(m.auc > 0.6, "{} AUC {:.3}", m.name, m.auc);
+    }
+}
+
+#[test]
+fn larger_amounts_raise_the_fraud_score() {
+    let spec = FeatureSpec::default();
+    let names = spec.names();
+    let split = chapter3_split(featured(), &ProtocolConfig::default()).expect("split");
+    let x = to_matrix(&split.train, &names).expect("x");
+    let y = labels(&split.train).expect("y");
+    let test = to_matrix(&split.test, &names).expect("x test");
+    for kind in [ModelKind::LogisticRegression, ModelKind::GradientBoosting] {
+        let model = fit(kind, &x, &y, &names, &ModelConfig::default()).expect("fit");
+        let mut big = test.clone();
+        big.column_mut(0).fill(1_000.0);
+        let before: f64 = model.predict_proba(test.view()).expect("p").iter().sum();
+        let after: f64 = model.predict_proba(big.view()).expect("p").iter().sum();
+        assert!(after > before * 2.0, "{}: {before} → {after}", kind.name());
+    }
+}
+
+#[test]
+fn a_registered_model_scores_exactly_as_before_and_refuses_wrong_inputs() {
+    let spec = FeatureSpec::default();
+    let names = spec.names();
+    let split = chapter3_split(featured(), &ProtocolConfig::default()).expect("split");
+    let x = to_matrix(&split.train, &names).expect("x");
+    let y = labels(&split.train).expect("y");
+    let test = to_matrix(&split.test, &names).expect("x test");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = Registry::open(dir.path());
+    for kind in ModelKind::ALL {
+        let model = fit(kind, &x, &y, &names, &ModelConfig::default()).expect("fit");
+        let expected = model.predict_proba(test.view()).expect("scores");
+        let art = FraudArtifact {
+            spec: spec.clone(),
+            model,
+        };
+        let profile = artifact::reference_profile(&x, &names);
+        let m = artifact::register(&registry, &art, &profile, "sha", serde_json::json!({}), BTreeMap::new())
+            .expect("register");
+        let loaded = artifact::load(&registry, Some(&m.version)).expect("load");
+        let got = loaded.artifact.model.predict_proba(test.view()).expect("scores");
+        assert_eq!(expected, got, "{} changed after the round trip", kind.name());
+        assert_eq!(loaded.profile.features.len(), names.len());
+        assert!(loaded.artifact.model.predict_proba(test.slice(ndarray::s![.., ..3])).is_err());
+    }
+}
