@@ -53,7 +53,10 @@ fn predict_and_train(c: &mut Criterion) {
     for kind in ModelKind::ALL {
         let model = fit(kind, &x, &y, &names, &cfg).expect("fit");
         for batch in [1usize, 64, 1024, 4096] {
-            let rows = test.select(Axis(0), &(0..batch).map(|i| i % test.nrows()).collect::<Vec<_>>());
+            let rows = test.select(
+                Axis(0),
+                &(0..batch).map(|i| i % test.nrows()).collect::<Vec<_>>(),
+            );
             group.throughput(Throughput::Elements(batch as u64));
             group.bench_with_input(BenchmarkId::new(kind.name(), batch), &rows, |b, rows| {
                 b.iter(|| model.predict_proba(rows.view()).expect("scores"))

@@ -184,10 +184,15 @@ fn parse_model(s: &str) -> Result<ModelChoice, String> {
     if s == "best" {
         return Ok(ModelChoice::Best);
     }
-    ModelKind::from_name(s).map(ModelChoice::One).ok_or_else(|| {
-        let names: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
-        format!("unknown model {s:?}; expected best or one of {}", names.join(", "))
-    })
+    ModelKind::from_name(s)
+        .map(ModelChoice::One)
+        .ok_or_else(|| {
+            let names: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
+            format!(
+                "unknown model {s:?}; expected best or one of {}",
+                names.join(", ")
+            )
+        })
 }
 
 impl SimArgs {
@@ -207,7 +212,10 @@ impl DriftArgs {
     fn injection(&self, start_date: &str) -> Result<DriftInjection> {
         let from_day = match &self.drift_from {
             None => {
-                if self.drift_amount_factor != 1.0 || self.drift_activity_factor != 1.0 || self.drift_card_testing > 0 {
+                if self.drift_amount_factor != 1.0
+                    || self.drift_activity_factor != 1.0
+                    || self.drift_card_testing > 0
+                {
                     bail!("drift options need --drift-from YYYY-MM-DD");
                 }
                 None
@@ -256,7 +264,11 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let registry = Registry::open(cli.registry.clone().unwrap_or_else(|| cli.runs_dir.join("registry")));
+    let registry = Registry::open(
+        cli.registry
+            .clone()
+            .unwrap_or_else(|| cli.runs_dir.join("registry")),
+    );
     match cli.command {
         Command::Demo(args) => demo(&cli.runs_dir, &registry, &args),
         Command::Fraud(cmd) => fraud(&cli.runs_dir, &registry, cmd),
@@ -283,7 +295,9 @@ fn demo(runs_dir: &Path, registry: &Registry, args: &DemoArgs) -> Result<()> {
     let s = &report.simulation;
     let v = &report.validation;
     let t = &report.timings;
-    println!("mlsd demo — fraud detector (Fraud-Detection-Handbook simulator, chapter-3 protocol)\n");
+    println!(
+        "mlsd demo — fraud detector (Fraud-Detection-Handbook simulator, chapter-3 protocol)\n"
+    );
     println!(
         "1. simulate  {} transactions, {} frauds ({:.3} %) in {:.1} s  [published: {} / {} ({:.3} %)]",
         s.transactions,
@@ -312,7 +326,12 @@ fn demo(runs_dir: &Path, registry: &Registry, args: &DemoArgs) -> Result<()> {
         "5. register  {} {} (AP {:.3}) promoted to current in {}",
         report.registered.version,
         report.registered.model_name,
-        report.registered.metrics.get("average_precision").copied().unwrap_or(f64::NAN),
+        report
+            .registered
+            .metrics
+            .get("average_precision")
+            .copied()
+            .unwrap_or(f64::NAN),
         registry.root().display()
     );
     println!("\nRun folder: {}", report.run_dir.display());
@@ -326,7 +345,8 @@ fn fraud(runs_dir: &Path, registry: &Registry, cmd: FraudCommand) -> Result<()> 
             cfg.drift = drift.injection(&cfg.start_date)?;
             let t = std::time::Instant::now();
             let (mut df, summary) = simulate(&cfg).context("while simulating")?;
-            write_transactions(&mut df, &out).with_context(|| format!("while writing {}", out.display()))?;
+            write_transactions(&mut df, &out)
+                .with_context(|| format!("while writing {}", out.display()))?;
             println!(
                 "wrote {}: {} transactions, {} frauds ({:.3} %) in {:.2} s [published default run: {} / {}]",
                 out.display(),
@@ -340,14 +360,21 @@ fn fraud(runs_dir: &Path, registry: &Registry, cmd: FraudCommand) -> Result<()> 
             println!("frauds by scenario: {:?}", &summary.frauds_by_scenario[1..]);
             Ok(())
         }
-        FraudCommand::Ingest { input, out, sim, json } => {
+        FraudCommand::Ingest {
+            input,
+            out,
+            sim,
+            json,
+        } => {
             let ingested = ingest(&input, &IngestConfig::for_simulation(&sim.config())?)
                 .with_context(|| format!("while ingesting {}", input.display()))?;
             let run_dir = RunDir::create(runs_dir, "fraud-ingest")?;
             let out = out.unwrap_or_else(|| run_dir.file("accepted.parquet"));
             let mut accepted = ingested.transactions;
             write_accepted(&mut accepted, &out)?;
-            ingested.quarantine.write_csv(&run_dir.file("quarantine.csv"))?;
+            ingested
+                .quarantine
+                .write_csv(&run_dir.file("quarantine.csv"))?;
             mlsd_core::report::write_json(&run_dir.file("validation.json"), &ingested.report)?;
             if json {
                 println!("{}", serde_json::to_string(&ingested.report)?);
@@ -439,7 +466,10 @@ fn fraud(runs_dir: &Path, registry: &Registry, cmd: FraudCommand) -> Result<()> 
             } else {
                 println!(
                     "chapter-3 protocol: train {} rows ({} frauds), test {} rows ({} frauds)\n",
-                    evaluation.train_rows, evaluation.train_frauds, evaluation.test_rows, evaluation.test_frauds
+                    evaluation.train_rows,
+                    evaluation.train_frauds,
+                    evaluation.test_rows,
+                    evaluation.test_frauds
                 );
                 println!("{}", render_table(&evaluation));
             }
@@ -466,7 +496,10 @@ fn models(registry: &Registry, cmd: ModelsCommand) -> Result<()> {
                         "{mark} {}  {:<22} AP {:.3}  created {}  data {}",
                         v.version,
                         m.model_name,
-                        m.metrics.get("average_precision").copied().unwrap_or(f64::NAN),
+                        m.metrics
+                            .get("average_precision")
+                            .copied()
+                            .unwrap_or(f64::NAN),
                         m.created_at,
                         &m.training_data_sha256[..m.training_data_sha256.len().min(12)]
                     ),
@@ -483,7 +516,10 @@ fn models(registry: &Registry, cmd: ModelsCommand) -> Result<()> {
         }
         ModelsCommand::Rollback { design } => {
             let p = registry.rollback(&design)?;
-            println!("{design}: rolled back, current is now {}", p.current.unwrap_or_default());
+            println!(
+                "{design}: rolled back, current is now {}",
+                p.current.unwrap_or_default()
+            );
             Ok(())
         }
     }

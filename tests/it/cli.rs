@@ -11,7 +11,13 @@ fn generate_is_byte_identical_for_the_same_seed_and_differs_for_another() {
     let dir = tempfile::tempdir().expect("tempdir");
     let small = ["--customers", "100", "--terminals", "200", "--days", "30"];
     let mut hashes = Vec::new();
-    for (name, seed) in [("a.parquet", "7"), ("b.parquet", "7"), ("c.parquet", "8"), ("d.csv", "7"), ("e.csv", "7")] {
+    for (name, seed) in [
+        ("a.parquet", "7"),
+        ("b.parquet", "7"),
+        ("c.parquet", "8"),
+        ("d.csv", "7"),
+        ("e.csv", "7"),
+    ] {
         let out = dir.path().join(name);
         let out_s = out.to_string_lossy().to_string();
         let mut args = vec!["fraud", "generate", "--seed", seed, "--out", &out_s];
@@ -30,12 +36,31 @@ fn generate_is_byte_identical_for_the_same_seed_and_differs_for_another() {
 fn the_demo_runs_end_to_end_and_registers_a_current_model() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (ok, stdout, stderr) = mlsd(
-        &["demo", "--customers", "600", "--terminals", "1200", "--days", "140"],
+        &[
+            "demo",
+            "--customers",
+            "600",
+            "--terminals",
+            "1200",
+            "--days",
+            "140",
+        ],
         dir.path(),
     );
     assert!(ok, "demo failed: {stderr}");
-    for expected in ["1. simulate", "2. ingest", "3. features", "| model | AUC |", "logistic_regression", "gradient_boosting", "promoted to current"] {
-        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    for expected in [
+        "1. simulate",
+        "2. ingest",
+        "3. features",
+        "| model | AUC |",
+        "logistic_regression",
+        "gradient_boosting",
+        "promoted to current",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
     }
     // The registry now lists one current version, and there is nothing to roll back to.
     let (ok, listed, _) = mlsd(&["models", "list"], dir.path());
@@ -50,7 +75,17 @@ fn the_demo_runs_end_to_end_and_registers_a_current_model() {
 fn evaluate_json_has_the_documented_shape() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (ok, stdout, stderr) = mlsd(
-        &["fraud", "evaluate", "--json", "--customers", "600", "--terminals", "1200", "--days", "140"],
+        &[
+            "fraud",
+            "evaluate",
+            "--json",
+            "--customers",
+            "600",
+            "--terminals",
+            "1200",
+            "--days",
+            "140",
+        ],
         dir.path(),
     );
     assert!(ok, "{stderr}");
@@ -59,7 +94,14 @@ fn evaluate_json_has_the_documented_shape() {
     let models = v["models"].as_array().expect("models");
     assert_eq!(models.len(), 7, "six models and the random scorer");
     for m in models {
-        for key in ["name", "auc", "average_precision", "card_precision_at_100", "train_seconds", "predict_seconds"] {
+        for key in [
+            "name",
+            "auc",
+            "average_precision",
+            "card_precision_at_100",
+            "train_seconds",
+            "predict_seconds",
+        ] {
             assert!(m.get(key).is_some(), "{key} missing in {m}");
         }
     }
@@ -93,14 +135,30 @@ fn train_then_promote_and_rollback_move_the_current_pointer() {
 #[test]
 fn bad_arguments_and_missing_files_fail_with_a_clear_message() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (ok, _, stderr) = mlsd(&["fraud", "ingest", "--input", "does-not-exist.csv"], dir.path());
+    let (ok, _, stderr) = mlsd(
+        &["fraud", "ingest", "--input", "does-not-exist.csv"],
+        dir.path(),
+    );
     assert!(!ok);
     assert!(stderr.contains("no such file"), "{stderr}");
-    let (ok, _, stderr) = mlsd(&["fraud", "train", "--input", "x.csv", "--model", "svm"], dir.path());
+    let (ok, _, stderr) = mlsd(
+        &["fraud", "train", "--input", "x.csv", "--model", "svm"],
+        dir.path(),
+    );
     assert!(!ok);
     assert!(stderr.contains("unknown model"), "{stderr}");
     let out = dir.path().join("x.parquet").to_string_lossy().to_string();
-    let (ok, _, stderr) = mlsd(&["fraud", "generate", "--out", &out, "--drift-card-testing", "3"], dir.path());
+    let (ok, _, stderr) = mlsd(
+        &[
+            "fraud",
+            "generate",
+            "--out",
+            &out,
+            "--drift-card-testing",
+            "3",
+        ],
+        dir.path(),
+    );
     assert!(!ok);
     assert!(stderr.contains("--drift-from"), "{stderr}");
 }

@@ -111,7 +111,13 @@ fn parquet_input_is_validated_by_the_same_rules() {
     let (df, _) = simulate(&tiny_simulation()).expect("simulate");
     let n = df.height();
     // Break two amounts and duplicate the first row.
-    let mut amounts: Vec<f64> = df.column("tx_amount").expect("col").f64().expect("f64").into_no_null_iter().collect();
+    let mut amounts: Vec<f64> = df
+        .column("tx_amount")
+        .expect("col")
+        .f64()
+        .expect("f64")
+        .into_no_null_iter()
+        .collect();
     amounts[3] = -5.0;
     amounts[4] = f64::NAN;
     let mut broken = df.clone();
@@ -126,13 +132,18 @@ fn parquet_input_is_validated_by_the_same_rules() {
     assert_eq!(got.report.accepted_rows, n - 2);
     assert_eq!(got.report.quarantined_by_reason["negative_amount"], 1);
     assert_eq!(got.report.quarantined_by_reason["non_finite_amount"], 1);
-    assert_eq!(got.report.quarantined_by_reason["duplicate_transaction_id"], 1);
+    assert_eq!(
+        got.report.quarantined_by_reason["duplicate_transaction_id"],
+        1
+    );
 }
 
 #[test]
 fn unreadable_files_are_clear_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let missing = ingest(&dir.path().join("nope.parquet"), &config()).err().expect("error");
+    let missing = ingest(&dir.path().join("nope.parquet"), &config())
+        .err()
+        .expect("error");
     assert!(missing.to_string().contains("no such file"), "{missing}");
 
     let (mut df, _) = simulate(&tiny_simulation()).expect("simulate");
@@ -141,10 +152,18 @@ fn unreadable_files_are_clear_errors() {
     let bytes = std::fs::read(&path).expect("read");
     std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("truncate");
     let truncated = ingest(&path, &config()).err().expect("error");
-    assert!(truncated.to_string().contains("not a readable Parquet file"), "{truncated}");
+    assert!(
+        truncated
+            .to_string()
+            .contains("not a readable Parquet file"),
+        "{truncated}"
+    );
 
     let csv = dir.path().join("t.csv");
     std::fs::write(&csv, "a,b,c\n1,2,3\n").expect("write");
     let wrong_header = ingest(&csv, &config()).err().expect("error");
-    assert!(wrong_header.to_string().contains("header lacks column"), "{wrong_header}");
+    assert!(
+        wrong_header.to_string().contains("header lacks column"),
+        "{wrong_header}"
+    );
 }

@@ -34,7 +34,11 @@ fn every_model_beats_random_by_a_clear_margin() {
     )
     .expect("evaluate");
     let base_rate = eval.test_frauds as f64 / eval.test_rows as f64;
-    let random = eval.models.iter().find(|m| m.name == "random").expect("random row");
+    let random = eval
+        .models
+        .iter()
+        .find(|m| m.name == "random")
+        .expect("random row");
     assert!(random.average_precision < 3.0 * base_rate, "{random:?}");
     for m in eval.models.iter().filter(|m| m.name != "random") {
         assert!(
@@ -85,12 +89,32 @@ fn a_registered_model_scores_exactly_as_before_and_refuses_wrong_inputs() {
             model,
         };
         let profile = artifact::reference_profile(&x, &names);
-        let m = artifact::register(&registry, &art, &profile, "sha", serde_json::json!({}), BTreeMap::new())
-            .expect("register");
+        let m = artifact::register(
+            &registry,
+            &art,
+            &profile,
+            "sha",
+            serde_json::json!({}),
+            BTreeMap::new(),
+        )
+        .expect("register");
         let loaded = artifact::load(&registry, Some(&m.version)).expect("load");
-        let got = loaded.artifact.model.predict_proba(test.view()).expect("scores");
-        assert_eq!(expected, got, "{} changed after the round trip", kind.name());
+        let got = loaded
+            .artifact
+            .model
+            .predict_proba(test.view())
+            .expect("scores");
+        assert_eq!(
+            expected,
+            got,
+            "{} changed after the round trip",
+            kind.name()
+        );
         assert_eq!(loaded.profile.features.len(), names.len());
-        assert!(loaded.artifact.model.predict_proba(test.slice(ndarray::s![.., ..3])).is_err());
+        assert!(loaded
+            .artifact
+            .model
+            .predict_proba(test.slice(ndarray::s![.., ..3]))
+            .is_err());
     }
 }

@@ -21,7 +21,9 @@ pub enum Error {
     },
     #[error("training {model} failed: {why}")]
     Train { model: String, why: String },
-    #[error("the {split} split is empty or has a single class ({why}); simulate more days or customers")]
+    #[error(
+        "the {split} split is empty or has a single class ({why}); simulate more days or customers"
+    )]
     Split { split: &'static str, why: String },
     #[error("model artifact: {0}")]
     Artifact(String),

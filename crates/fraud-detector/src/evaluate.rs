@@ -59,11 +59,46 @@ pub struct Evaluation {
 
 /// The published chapter-3 table: (model, AUC, AP, CP@100, train s, predict s).
 pub const PUBLISHED: [(&str, f64, f64, f64, Option<f64>, Option<f64>); 6] = [
-    ("logistic regression", 0.871, 0.606, 0.291, Some(1.57), Some(0.010)),
-    ("decision tree, depth 2", 0.763, 0.496, 0.241, Some(0.08), Some(0.005)),
-    ("decision tree, unlimited", 0.788, 0.309, 0.243, Some(0.76), Some(0.007)),
-    ("random forest (100 trees)", 0.867, 0.658, 0.287, Some(2.06), Some(0.107)),
-    ("XGBoost (defaults)", 0.862, 0.639, 0.273, Some(6.96), Some(0.133)),
+    (
+        "logistic regression",
+        0.871,
+        0.606,
+        0.291,
+        Some(1.57),
+        Some(0.010),
+    ),
+    (
+        "decision tree, depth 2",
+        0.763,
+        0.496,
+        0.241,
+        Some(0.08),
+        Some(0.005),
+    ),
+    (
+        "decision tree, unlimited",
+        0.788,
+        0.309,
+        0.243,
+        Some(0.76),
+        Some(0.007),
+    ),
+    (
+        "random forest (100 trees)",
+        0.867,
+        0.658,
+        0.287,
+        Some(2.06),
+        Some(0.107),
+    ),
+    (
+        "XGBoost (defaults)",
+        0.862,
+        0.639,
+        0.273,
+        Some(6.96),
+        Some(0.133),
+    ),
     ("random", 0.500, 0.007, 0.017, None, None),
 ];
 
@@ -83,9 +118,13 @@ pub fn chapter3_split(featured: &DataFrame, p: &ProtocolConfig) -> Result<Split>
     let cards = i64_column(featured, CUSTOMER_ID)?;
     let fraud = i64_column(featured, TX_FRAUD)?;
     let day = |t: i64| (t - start).div_euclid(DAY_MS);
-    let (train_days, delay, test_days) = (p.train_days as i64, p.delay_days as i64, p.test_days as i64);
+    let (train_days, delay, test_days) =
+        (p.train_days as i64, p.delay_days as i64, p.test_days as i64);
 
-    let in_train: Vec<bool> = ms.iter().map(|&t| (0..train_days).contains(&day(t))).collect();
+    let in_train: Vec<bool> = ms
+        .iter()
+        .map(|&t| (0..train_days).contains(&day(t)))
+        .collect();
     // Cards known compromised when training ends: frauds seen in the training days.
     let mut known: HashSet<i64> = (0..ms.len())
         .filter(|&i| in_train[i] && fraud[i] == 1)
@@ -95,7 +134,11 @@ pub fn chapter3_split(featured: &DataFrame, p: &ProtocolConfig) -> Result<Split>
     for test_day in 0..test_days {
         // By test day i, the labels of day (train_days − 1 + i) have arrived (the delay).
         let known_day = train_days - 1 + test_day;
-        known.extend((0..ms.len()).filter(|&i| day(ms[i]) == known_day && fraud[i] == 1).map(|i| cards[i]));
+        known.extend(
+            (0..ms.len())
+                .filter(|&i| day(ms[i]) == known_day && fraud[i] == 1)
+                .map(|i| cards[i]),
+        );
         let target_day = train_days + delay + test_day;
         for i in 0..ms.len() {
             if day(ms[i]) == target_day && !known.contains(&cards[i]) {
@@ -107,7 +150,10 @@ pub fn chapter3_split(featured: &DataFrame, p: &ProtocolConfig) -> Result<Split>
         let df = featured
             .filter(&BooleanChunked::from_slice("mask".into(), &mask))
             .map_err(Error::polars(format!("selecting the {split} rows")))?;
-        let frauds = i64_column(&df, TX_FRAUD)?.iter().filter(|&&f| f == 1).count();
+        let frauds = i64_column(&df, TX_FRAUD)?
+            .iter()
+            .filter(|&&f| f == 1)
+            .count();
         if frauds == 0 || frauds == df.height() {
             return Err(Error::Split {
                 split,
@@ -124,11 +170,19 @@ pub fn chapter3_split(featured: &DataFrame, p: &ProtocolConfig) -> Result<Split>
 
 /// Labels of a split as booleans.
 pub fn labels(df: &DataFrame) -> Result<Vec<bool>> {
-    Ok(i64_column(df, TX_FRAUD)?.into_iter().map(|f| f == 1).collect())
+    Ok(i64_column(df, TX_FRAUD)?
+        .into_iter()
+        .map(|f| f == 1)
+        .collect())
 }
 
 /// Scores a model on the test split with every metric of the protocol.
-pub fn score_split(name: &str, scores: &[f64], test: &DataFrame, top_k: usize) -> Result<ModelResult> {
+pub fn score_split(
+    name: &str,
+    scores: &[f64],
+    test: &DataFrame,
+    top_k: usize,
+) -> Result<ModelResult> {
     let y = labels(test)?;
     let days = i64_column(test, TX_DATETIME)?;
     let cards = i64_column(test, CUSTOMER_ID)?;
@@ -161,7 +215,10 @@ pub fn evaluate(
     mut progress: impl FnMut(&str),
 ) -> Result<(Evaluation, Vec<FraudModel>)> {
     let split = chapter3_split(featured, protocol)?;
-    let (x_train, y_train) = (to_matrix(&split.train, feature_names)?, labels(&split.train)?);
+    let (x_train, y_train) = (
+        to_matrix(&split.train, feature_names)?,
+        labels(&split.train)?,
+    );
     let x_test: Array2<f64> = to_matrix(&split.test, feature_names)?;
     let mut results = Vec::new();
     let mut fitted = Vec::new();
@@ -196,7 +253,9 @@ pub fn evaluate(
     ))
 }
 
-fn published_for(name: &str) -> Option<&'static (&'static str, f64, f64, f64, Option<f64>, Option<f64>)> {
+fn published_for(
+    name: &str,
+) -> Option<&'static (&'static str, f64, f64, f64, Option<f64>, Option<f64>)> {
     let label = match name {
         "logistic_regression" => "logistic regression",
         "decision_tree_depth2" => "decision tree, depth 2",
@@ -233,7 +292,15 @@ pub fn render_table(e: &Evaluation) -> String {
         .collect();
     mlsd_core::report::markdown_table(
         &[
-            "model", "AUC", "pub. AUC", "AP", "pub. AP", "CP@100", "pub. CP@100", "train s", "predict s",
+            "model",
+            "AUC",
+            "pub. AUC",
+            "AP",
+            "pub. AP",
+            "CP@100",
+            "pub. CP@100",
+            "train s",
+            "predict s",
             "published row",
         ],
         &rows,

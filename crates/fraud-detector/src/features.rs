@@ -94,8 +94,18 @@ fn trailing_sum(value: &str, key: &str, days: u32) -> PolarsResult<Expr> {
 pub fn add_features(transactions: LazyFrame, spec: &FeatureSpec) -> PolarsResult<LazyFrame> {
     let mut exprs = vec![
         // polars: Monday = 1 … Sunday = 7.
-        col(TX_DATETIME).dt().weekday().gt_eq(lit(6)).cast(DataType::Float64).alias("tx_during_weekend"),
-        col(TX_DATETIME).dt().hour().lt_eq(lit(6)).cast(DataType::Float64).alias("tx_during_night"),
+        col(TX_DATETIME)
+            .dt()
+            .weekday()
+            .gt_eq(lit(6))
+            .cast(DataType::Float64)
+            .alias("tx_during_weekend"),
+        col(TX_DATETIME)
+            .dt()
+            .hour()
+            .lt_eq(lit(6))
+            .cast(DataType::Float64)
+            .alias("tx_during_night"),
     ];
     for &w in &spec.customer_windows {
         let n = trailing_sum(ONE, CUSTOMER_ID, w)?;
@@ -120,7 +130,10 @@ pub fn add_features(transactions: LazyFrame, spec: &FeatureSpec) -> PolarsResult
         );
     }
     Ok(transactions
-        .sort([TX_DATETIME, TRANSACTION_ID], SortMultipleOptions::default())
+        .sort(
+            [TX_DATETIME, TRANSACTION_ID],
+            SortMultipleOptions::default(),
+        )
         .with_columns([
             lit(1.0f64).alias(ONE),
             col(TX_FRAUD).cast(DataType::Float64).alias(FRAUD),
@@ -147,7 +160,9 @@ pub fn to_matrix(df: &DataFrame, names: &[String]) -> Result<Array2<f64>> {
             .column(name)
             .and_then(|c| c.cast(&DataType::Float64))
             .map_err(Error::polars(format!("reading feature {name}")))?;
-        let values = column.f64().map_err(Error::polars(format!("reading feature {name}")))?;
+        let values = column
+            .f64()
+            .map_err(Error::polars(format!("reading feature {name}")))?;
         for (i, v) in values.iter().enumerate() {
             x[[i, j]] = v.unwrap_or(f64::NAN);
         }
@@ -176,7 +191,11 @@ mod tests {
     fn hand_case() -> DataFrame {
         let hours = [10i64, 10, 10, 12, 23, 3];
         let days = [0i64, 1, 5, 9, 8, 9];
-        let ms: Vec<i64> = days.iter().zip(hours).map(|(d, h)| START + d * DAY_MS + h * 3_600_000).collect();
+        let ms: Vec<i64> = days
+            .iter()
+            .zip(hours)
+            .map(|(d, h)| START + d * DAY_MS + h * 3_600_000)
+            .collect();
         transactions_frame(
             vec![0, 1, 2, 5, 3, 4],
             ms.clone(),
@@ -195,7 +214,13 @@ mod tests {
     fn features_match_a_hand_computed_case() {
         let f = compute(hand_case(), &FeatureSpec::default()).expect("features");
         // Sorted by time: ids 0 (d0), 1 (d1), 2 (d5), 3 (d8 23h), 4 (d9 3h), 5 (d9 12h).
-        let ids: Vec<i64> = f.column(TRANSACTION_ID).expect("ids").i64().expect("i64").into_no_null_iter().collect();
+        let ids: Vec<i64> = f
+            .column(TRANSACTION_ID)
+            .expect("ids")
+            .i64()
+            .expect("i64")
+            .into_no_null_iter()
+            .collect();
         assert_eq!(ids, vec![0, 1, 2, 3, 4, 5]);
         // Day 0 is a Sunday; day 5 a Friday.
         assert_eq!(value(&f, "tx_during_weekend", 0), 1.0);

@@ -124,12 +124,17 @@ pub fn rules(cfg: &IngestConfig) -> Vec<Rule> {
     vec![
         Rule::new("missing_value", any_null),
         Rule::new("invalid_transaction_id", col(TRANSACTION_ID).lt(lit(0i64))),
-        Rule::new("non_finite_amount", amount.clone().is_nan().or(amount.clone().is_infinite())),
+        Rule::new(
+            "non_finite_amount",
+            amount.clone().is_nan().or(amount.clone().is_infinite()),
+        ),
         Rule::new("negative_amount", amount.clone().lt(lit(0.0))),
         Rule::new("absurd_amount", amount.gt(lit(cfg.max_amount))),
         Rule::new(
             "timestamp_out_of_range",
-            ms.clone().lt(lit(cfg.start_ms)).or(ms.clone().gt_eq(lit(cfg.end_ms))),
+            ms.clone()
+                .lt(lit(cfg.start_ms))
+                .or(ms.clone().gt_eq(lit(cfg.end_ms))),
         ),
         Rule::new(
             "inconsistent_time_fields",
@@ -142,7 +147,9 @@ pub fn rules(cfg: &IngestConfig) -> Vec<Rule> {
         Rule::new("unknown_terminal", out_of(TERMINAL_ID, cfg.n_terminals)),
         Rule::new(
             "invalid_label",
-            col(TX_FRAUD).neq(lit(0i64)).and(col(TX_FRAUD).neq(lit(1i64))),
+            col(TX_FRAUD)
+                .neq(lit(0i64))
+                .and(col(TX_FRAUD).neq(lit(1i64))),
         ),
     ]
 }
@@ -152,10 +159,12 @@ fn read_parquet(path: &Path, quarantine: &mut Quarantine) -> Result<(DataFrame, 
         path: path.to_path_buf(),
         source,
     })?;
-    let raw = ParquetReader::new(file).finish().map_err(|e| Error::Input {
-        path: path.to_path_buf(),
-        why: format!("not a readable Parquet file ({e})"),
-    })?;
+    let raw = ParquetReader::new(file)
+        .finish()
+        .map_err(|e| Error::Input {
+            path: path.to_path_buf(),
+            why: format!("not a readable Parquet file ({e})"),
+        })?;
     let input_rows = raw.height();
     let mut columns = Vec::with_capacity(COLUMNS.len() + 1);
     let mut cast_failed: Vec<Option<&'static str>> = vec![None; input_rows];
@@ -179,16 +188,26 @@ fn read_parquet(path: &Path, quarantine: &mut Quarantine) -> Result<(DataFrame, 
         }
         columns.push(cast);
     }
-    columns.push(Column::new(SOURCE_ROW.into(), (1..=input_rows as u64).collect::<Vec<_>>()));
+    columns.push(Column::new(
+        SOURCE_ROW.into(),
+        (1..=input_rows as u64).collect::<Vec<_>>(),
+    ));
     let df = DataFrame::new_infer_height(columns).map_err(Error::polars("assembling columns"))?;
     let bad: Vec<bool> = cast_failed.iter().map(Option::is_some).collect();
     for (i, reason) in cast_failed.iter().enumerate() {
         if let Some(name) = reason {
-            quarantine.reject(i as u64 + 1, format!("wrong_type_{name}"), render_row(&raw, i));
+            quarantine.reject(
+                i as u64 + 1,
+                format!("wrong_type_{name}"),
+                render_row(&raw, i),
+            );
         }
     }
-    let keep = BooleanChunked::from_slice("keep".into(), &bad.iter().map(|b| !b).collect::<Vec<_>>());
-    let df = df.filter(&keep).map_err(Error::polars("dropping wrongly typed rows"))?;
+    let keep =
+        BooleanChunked::from_slice("keep".into(), &bad.iter().map(|b| !b).collect::<Vec<_>>());
+    let df = df
+        .filter(&keep)
+        .map_err(Error::polars("dropping wrongly typed rows"))?;
     Ok((df, input_rows))
 }
 
@@ -205,20 +224,29 @@ struct Buffers {
     rows: Vec<u64>,
 }
 
-fn parse_csv(path: &Path, quarantine: &mut Quarantine) -> Result<(DataFrame, usize, HashMap<u64, String>)> {
+fn parse_csv(
+    path: &Path,
+    quarantine: &mut Quarantine,
+) -> Result<(DataFrame, usize, HashMap<u64, String>)> {
     let (header, lines) = read_lines(path, quarantine)?;
     let names: Vec<&str> = header.split(',').map(str::trim).collect();
     // Map file columns to schema columns by name, so column order does not matter.
     let mut position = Vec::with_capacity(COLUMNS.len());
     for (name, _) in COLUMNS {
-        let i = names.iter().position(|n| *n == name).ok_or_else(|| Error::Input {
-            path: path.to_path_buf(),
-            why: format!("header lacks column {name:?}: got {header:?}"),
-        })?;
+        let i = names
+            .iter()
+            .position(|n| *n == name)
+            .ok_or_else(|| Error::Input {
+                path: path.to_path_buf(),
+                why: format!("header lacks column {name:?}: got {header:?}"),
+            })?;
         position.push(i);
     }
     let input_rows = lines.len() + quarantine.len();
-    let n_int = COLUMNS.iter().filter(|(_, k)| *k == ColumnKind::Int).count();
+    let n_int = COLUMNS
+        .iter()
+        .filter(|(_, k)| *k == ColumnKind::Int)
+        .count();
     let mut buf = Buffers {
         ints: vec![Vec::with_capacity(lines.len()); n_int],
         ..Buffers::default()
@@ -272,7 +300,8 @@ fn parse_csv(path: &Path, quarantine: &mut Quarantine) -> Result<(DataFrame, usi
         columns.push(series.into_column());
     }
     columns.push(Column::new(SOURCE_ROW.into(), buf.rows));
-    let df = DataFrame::new_infer_height(columns).map_err(Error::polars("assembling CSV columns"))?;
+    let df =
+        DataFrame::new_infer_height(columns).map_err(Error::polars("assembling CSV columns"))?;
     Ok((df, input_rows, raw_lines))
 }
 

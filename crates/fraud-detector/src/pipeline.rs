@@ -88,7 +88,14 @@ pub fn evaluate_and_register(
     progress: impl FnMut(&str),
 ) -> Result<(Evaluation, Manifest)> {
     let names = cfg.features.names();
-    let (evaluation, fitted) = evaluate(featured, &names, &cfg.protocol, &cfg.models, &cfg.kinds, progress)?;
+    let (evaluation, fitted) = evaluate(
+        featured,
+        &names,
+        &cfg.protocol,
+        &cfg.models,
+        &cfg.kinds,
+        progress,
+    )?;
     // `fitted[i]` matches `evaluation.models[i]`; the trailing "random" row has no model.
     let best = evaluation
         .models
@@ -102,7 +109,10 @@ pub fn evaluate_and_register(
     let metrics = BTreeMap::from([
         ("auc".to_string(), best.0.auc),
         ("average_precision".to_string(), best.0.average_precision),
-        ("card_precision_at_100".to_string(), best.0.card_precision_at_100),
+        (
+            "card_precision_at_100".to_string(),
+            best.0.card_precision_at_100,
+        ),
         ("train_seconds".to_string(), best.0.train_seconds),
     ]);
     let config = serde_json::json!({
@@ -114,7 +124,14 @@ pub fn evaluate_and_register(
         spec: cfg.features.clone(),
         model: best.1,
     };
-    let manifest = artifact::register(registry, &art, &profile, training_data_sha256, config, metrics)?;
+    let manifest = artifact::register(
+        registry,
+        &art,
+        &profile,
+        training_data_sha256,
+        config,
+        metrics,
+    )?;
     if promote {
         registry.promote(DESIGN, &manifest.version)?;
     }
@@ -139,7 +156,9 @@ pub fn run(
     progress("ingest");
     let t = Instant::now();
     let ingested = ingest(&data_path, &IngestConfig::for_simulation(&cfg.simulation)?)?;
-    ingested.quarantine.write_csv(&run_dir.join("quarantine.csv"))?;
+    ingested
+        .quarantine
+        .write_csv(&run_dir.join("quarantine.csv"))?;
     write_json(&run_dir.join("validation.json"), &ingested.report)?;
     let ingest_seconds = t.elapsed().as_secs_f64();
 
@@ -148,7 +167,8 @@ pub fn run(
     let (featured, features_seconds) = featurize(ingested.transactions, &cfg.features)?;
 
     let sha = sha256_file(&data_path)?;
-    let (evaluation, registered) = evaluate_and_register(&featured, &sha, cfg, registry, true, &mut progress)?;
+    let (evaluation, registered) =
+        evaluate_and_register(&featured, &sha, cfg, registry, true, &mut progress)?;
     let report = PipelineReport {
         run_dir: run_dir.to_path_buf(),
         simulation,
@@ -164,6 +184,9 @@ pub fn run(
     };
     write_json(&run_dir.join("evaluation.json"), &report.evaluation)?;
     write_json(&run_dir.join("report.json"), &report)?;
-    mlsd_core::report::atomic_write(&run_dir.join("report.md"), render_table(&report.evaluation).as_bytes())?;
+    mlsd_core::report::atomic_write(
+        &run_dir.join("report.md"),
+        render_table(&report.evaluation).as_bytes(),
+    )?;
     Ok(report)
 }

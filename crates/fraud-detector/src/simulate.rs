@@ -149,7 +149,9 @@ pub fn simulate(cfg: &SimulationConfig) -> Result<(DataFrame, SimulationSummary)
             };
             let lambda = c.tx_per_day * activity_f;
             let n = if lambda > 0.0 {
-                Poisson::new(lambda).map(|p| p.sample(&mut rng) as usize).unwrap_or(0)
+                Poisson::new(lambda)
+                    .map(|p| p.sample(&mut rng) as usize)
+                    .unwrap_or(0)
             } else {
                 0
             };
@@ -204,7 +206,10 @@ pub fn simulate(cfg: &SimulationConfig) -> Result<(DataFrame, SimulationSummary)
     txs.sort_by_key(|t| t.seconds);
 
     // Scenario 1: large amounts.
-    for t in txs.iter_mut().filter(|t| t.amount > cfg.large_amount_threshold) {
+    for t in txs
+        .iter_mut()
+        .filter(|t| t.amount > cfg.large_amount_threshold)
+    {
         t.fraud = 1;
         t.scenario = 1;
     }
@@ -345,11 +350,21 @@ mod tests {
     #[test]
     fn every_scenario_produces_frauds_and_amounts_are_cents() {
         let (df, s) = simulate(&small()).expect("simulate");
-        assert!(s.frauds_by_scenario[1] > 0 && s.frauds_by_scenario[2] > 0 && s.frauds_by_scenario[3] > 0);
+        assert!(
+            s.frauds_by_scenario[1] > 0
+                && s.frauds_by_scenario[2] > 0
+                && s.frauds_by_scenario[3] > 0
+        );
         assert_eq!(s.frauds_by_scenario[4], 0, "card testing is off by default");
-        let amounts = df.column("tx_amount").and_then(|c| c.f64().cloned()).expect("amounts");
+        let amounts = df
+            .column("tx_amount")
+            .and_then(|c| c.f64().cloned())
+            .expect("amounts");
         for a in amounts.into_no_null_iter() {
-            assert!(a >= 0.0 && ((a * 100.0).round() - a * 100.0).abs() < 1e-6, "{a}");
+            assert!(
+                a >= 0.0 && ((a * 100.0).round() - a * 100.0).abs() < 1e-6,
+                "{a}"
+            );
         }
     }
 
@@ -366,13 +381,24 @@ mod tests {
             .select([col("tx_time_days").min()])
             .collect()
             .expect("query");
-        let first = out.column("tx_time_days").and_then(|c| c.i64().map(|s| s.get(0))).expect("day");
+        let first = out
+            .column("tx_time_days")
+            .and_then(|c| c.i64().map(|s| s.get(0)))
+            .expect("day");
         assert!(first >= Some(30));
     }
 
     #[test]
     fn nonsense_configuration_is_an_error_not_a_panic() {
-        assert!(simulate(&SimulationConfig { n_customers: 0, ..small() }).is_err());
-        assert!(simulate(&SimulationConfig { start_date: "April".into(), ..small() }).is_err());
+        assert!(simulate(&SimulationConfig {
+            n_customers: 0,
+            ..small()
+        })
+        .is_err());
+        assert!(simulate(&SimulationConfig {
+            start_date: "April".into(),
+            ..small()
+        })
+        .is_err());
     }
 }

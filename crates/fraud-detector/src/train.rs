@@ -19,13 +19,13 @@
 //! - linfa's trees predict labels only, so after fitting we re-estimate each leaf's fraud
 //!   rate on the training rows (see [`ProbabilityTree`]) to get a score that ranks.
 
+use forust_ml::objective::ObjectiveType;
+use forust_ml::{GradientBooster, Matrix};
 use linfa::prelude::*;
 use linfa_ensemble::EnsembleLearnerParams;
 use linfa_logistic::{FittedLogisticRegression, LogisticRegression};
 use linfa_trees::{DecisionTree, TreeNode};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
-use forust_ml::objective::ObjectiveType;
-use forust_ml::{GradientBooster, Matrix};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -125,10 +125,13 @@ pub struct RulesModel {
 impl RulesModel {
     fn new(feature_names: &[String]) -> Result<RulesModel> {
         let find = |name: &str| {
-            feature_names.iter().position(|n| n == name).ok_or_else(|| Error::Train {
-                model: "rules".into(),
-                why: format!("needs feature {name}"),
-            })
+            feature_names
+                .iter()
+                .position(|n| n == name)
+                .ok_or_else(|| Error::Train {
+                    model: "rules".into(),
+                    why: format!("needs feature {name}"),
+                })
         };
         Ok(RulesModel {
             amount_limit: 220.0,
@@ -183,7 +186,11 @@ enum Node {
 impl ProbabilityTree {
     /// Copies linfa's tree, then sets each leaf to its (Laplace-smoothed) fraud rate among
     /// the training rows `x`, `y` that reach it.
-    fn from_linfa(tree: &DecisionTree<f64, bool>, x: ArrayView2<f64>, y: &[bool]) -> ProbabilityTree {
+    fn from_linfa(
+        tree: &DecisionTree<f64, bool>,
+        x: ArrayView2<f64>,
+        y: &[bool],
+    ) -> ProbabilityTree {
         fn copy(node: &TreeNode<f64, bool>, nodes: &mut Vec<Node>) -> usize {
             let id = nodes.len();
             nodes.push(Node::Leaf { probability: 0.0 });
@@ -231,7 +238,11 @@ impl ProbabilityTree {
             right,
         } = &self.nodes[i]
         {
-            i = if value(*feature) < *threshold { *left } else { *right };
+            i = if value(*feature) < *threshold {
+                *left
+            } else {
+                *right
+            };
         }
         i
     }
@@ -244,7 +255,10 @@ impl ProbabilityTree {
     }
 
     pub fn n_leaves(&self) -> usize {
-        self.nodes.iter().filter(|n| matches!(n, Node::Leaf { .. })).count()
+        self.nodes
+            .iter()
+            .filter(|n| matches!(n, Node::Leaf { .. }))
+            .count()
     }
 }
 
@@ -303,7 +317,10 @@ impl FraudModel {
                     p.iter().map(|p| 1.0 - p).collect()
                 }
             }
-            Estimator::Tree(t) => x.axis_iter(Axis(0)).map(|r| t.probability(|j| r[j])).collect(),
+            Estimator::Tree(t) => x
+                .axis_iter(Axis(0))
+                .map(|r| t.probability(|j| r[j]))
+                .collect(),
             Estimator::Forest(trees) => x
                 .axis_iter(Axis(0))
                 .map(|r| {
@@ -317,7 +334,10 @@ impl FraudModel {
             Estimator::Boosting(b) => {
                 let (data, n, m) = column_major(x);
                 let logits = b.predict(&Matrix::new(&data, n, m), false);
-                logits.into_iter().map(|z| 1.0 / (1.0 + (-z).exp())).collect()
+                logits
+                    .into_iter()
+                    .map(|z| 1.0 / (1.0 + (-z).exp()))
+                    .collect()
             }
         })
     }
@@ -353,14 +373,28 @@ fn train_error(kind: ModelKind) -> impl Fn(String) -> Error {
 }
 
 /// Fits one model on raw training features `x` (rows × `feature_names`) and labels `y`.
-pub fn fit(kind: ModelKind, x: &Array2<f64>, y: &[bool], feature_names: &[String], cfg: &ModelConfig) -> Result<FraudModel> {
+pub fn fit(
+    kind: ModelKind,
+    x: &Array2<f64>,
+    y: &[bool],
+    feature_names: &[String],
+    cfg: &ModelConfig,
+) -> Result<FraudModel> {
     let err = train_error(kind);
     if x.nrows() != y.len() || x.ncols() != feature_names.len() {
-        return Err(err(format!("{}×{} features for {} labels", x.nrows(), x.ncols(), y.len())));
+        return Err(err(format!(
+            "{}×{} features for {} labels",
+            x.nrows(),
+            x.ncols(),
+            y.len()
+        )));
     }
     let positives = y.iter().filter(|&&l| l).count();
     if positives == 0 || positives == y.len() {
-        return Err(err(format!("needs both classes, got {positives} frauds in {} rows", y.len())));
+        return Err(err(format!(
+            "needs both classes, got {positives} frauds in {} rows",
+            y.len()
+        )));
     }
     let scaler = Scaler::fit(x);
     let estimator = match kind {
@@ -403,7 +437,10 @@ pub fn fit(kind: ModelKind, x: &Array2<f64>, y: &[bool], feature_names: &[String
                 .zip(&forest.model_features)
                 .map(|(tree, features)| {
                     let sub = xs.select(Axis(1), features);
-                    (features.clone(), ProbabilityTree::from_linfa(tree, sub.view(), &ys))
+                    (
+                        features.clone(),
+                        ProbabilityTree::from_linfa(tree, sub.view(), &ys),
+                    )
                 })
                 .collect();
             Estimator::Forest(trees)

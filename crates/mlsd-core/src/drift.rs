@@ -487,7 +487,9 @@ mod tests {
         let mut s = seed;
         (0..n)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (s >> 11) as f64 / (1u64 << 53) as f64
             })
             .collect()
@@ -525,7 +527,10 @@ mod tests {
         assert!(b.drift, "{b:?}");
         assert!(b.psi > a.psi);
         // W1 of a 0.2 shift over std √(1/12) ≈ 0.693
-        assert!((b.statistic - 0.2 / (1.0f64 / 12.0).sqrt()).abs() < 0.02, "{b:?}");
+        assert!(
+            (b.statistic - 0.2 / (1.0f64 / 12.0).sqrt()).abs() < 0.02,
+            "{b:?}"
+        );
     }
 
     #[test]
@@ -541,10 +546,15 @@ mod tests {
     #[test]
     fn binary_columns_use_proportions() {
         let flags = |share: f64, n: usize| -> Vec<f64> {
-            (0..n).map(|i| f64::from((i as f64) < share * n as f64)).collect()
+            (0..n)
+                .map(|i| f64::from((i as f64) < share * n as f64))
+                .collect()
         };
         let small = FeatureProfile::new("flag", &flags(0.3, 900));
-        assert_eq!(column_drift(&small, &flags(0.3, 900)).test, DriftTest::ZTest);
+        assert_eq!(
+            column_drift(&small, &flags(0.3, 900)).test,
+            DriftTest::ZTest
+        );
         assert!(!column_drift(&small, &flags(0.31, 900)).drift);
         assert!(column_drift(&small, &flags(0.45, 900)).drift);
         let large = FeatureProfile::new("flag", &flags(0.3, 9000));

@@ -271,9 +271,12 @@ impl Registry {
     /// Moves `current` back to the previously promoted version that still verifies.
     pub fn rollback(&self, design: &str) -> Result<Pointer> {
         let mut pointer = self.pointer(design)?;
-        let current = pointer.current.clone().ok_or_else(|| Error::NoCurrentVersion {
-            design: design.into(),
-        })?;
+        let current = pointer
+            .current
+            .clone()
+            .ok_or_else(|| Error::NoCurrentVersion {
+                design: design.into(),
+            })?;
         while let Some(previous) = pointer.history.pop() {
             // Talking point: never roll back onto a broken artifact.
             if self.load(design, &previous).is_ok() {
@@ -323,7 +326,10 @@ mod tests {
             feature_names: vec!["x".into()],
             config: serde_json::json!({"seed": 1}),
             metrics: BTreeMap::from([("ap".to_string(), 0.5)]),
-            files: vec![("model.json".into(), format!("{{\"m\":\"{tag}\"}}").into_bytes())],
+            files: vec![(
+                "model.json".into(),
+                format!("{{\"m\":\"{tag}\"}}").into_bytes(),
+            )],
         }
     }
 
@@ -333,14 +339,26 @@ mod tests {
         let reg = Registry::open(dir.path());
         let v1 = reg.register(new_version("a")).expect("register");
         let v2 = reg.register(new_version("b")).expect("register");
-        assert_eq!((v1.version.as_str(), v2.version.as_str()), ("v0001", "v0002"));
-        assert!(matches!(reg.load_current("fraud"), Err(Error::NoCurrentVersion { .. })));
+        assert_eq!(
+            (v1.version.as_str(), v2.version.as_str()),
+            ("v0001", "v0002")
+        );
+        assert!(matches!(
+            reg.load_current("fraud"),
+            Err(Error::NoCurrentVersion { .. })
+        ));
         reg.promote("fraud", "v0001").expect("promote");
         reg.promote("fraud", "v0002").expect("promote");
-        assert_eq!(reg.load_current("fraud").expect("load").manifest.model_name, "b");
+        assert_eq!(
+            reg.load_current("fraud").expect("load").manifest.model_name,
+            "b"
+        );
         let p = reg.rollback("fraud").expect("rollback");
         assert_eq!(p.current.as_deref(), Some("v0001"));
-        assert!(matches!(reg.rollback("fraud"), Err(Error::NothingToRollBack { .. })));
+        assert!(matches!(
+            reg.rollback("fraud"),
+            Err(Error::NothingToRollBack { .. })
+        ));
         let listed = reg.list("fraud").expect("list");
         assert_eq!(listed.len(), 2);
         assert!(listed[0].is_current && !listed[1].is_current);
@@ -367,7 +385,10 @@ mod tests {
         let err = reg.load("fraud", "v0001").expect_err("must refuse");
         assert!(matches!(err, Error::IncompleteVersion { .. }));
         // A new registration skips over the broken number instead of overwriting it.
-        assert_eq!(reg.register(new_version("a")).expect("register").version, "v0002");
+        assert_eq!(
+            reg.register(new_version("a")).expect("register").version,
+            "v0002"
+        );
     }
 
     #[test]
@@ -379,6 +400,9 @@ mod tests {
             reg.promote("fraud", &v.version).expect("promote");
         }
         std::fs::write(dir.path().join("fraud/v0002/model.json"), b"x").expect("tamper");
-        assert_eq!(reg.rollback("fraud").expect("rollback").current.as_deref(), Some("v0001"));
+        assert_eq!(
+            reg.rollback("fraud").expect("rollback").current.as_deref(),
+            Some("v0001")
+        );
     }
 }

@@ -55,7 +55,12 @@ pub struct Quarantine {
 }
 
 impl Quarantine {
-    pub fn reject(&mut self, source_row: u64, reason: impl Into<String>, record: impl Into<String>) {
+    pub fn reject(
+        &mut self,
+        source_row: u64,
+        reason: impl Into<String>,
+        record: impl Into<String>,
+    ) {
         self.rows.push(QuarantinedRow {
             source_row,
             reason: reason.into(),
@@ -202,14 +207,19 @@ pub fn render_row(df: &DataFrame, i: usize) -> String {
 
 /// Splits a text file into lines at the edge, before any parsing: `(line number, line)` for
 /// every non-empty line after the header, or a quarantine entry for bytes that are not UTF-8.
-pub fn read_lines(path: &Path, quarantine: &mut Quarantine) -> Result<(String, Vec<(u64, String)>)> {
+pub fn read_lines(
+    path: &Path,
+    quarantine: &mut Quarantine,
+) -> Result<(String, Vec<(u64, String)>)> {
     let bytes = std::fs::read(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
     })?;
     let mut lines = bytes.split(|b| *b == b'\n').enumerate();
     let header = match lines.next() {
-        Some((_, h)) => String::from_utf8_lossy(h).trim_end_matches('\r').to_string(),
+        Some((_, h)) => String::from_utf8_lossy(h)
+            .trim_end_matches('\r')
+            .to_string(),
         None => String::new(),
     };
     let mut out = Vec::new();
@@ -254,7 +264,11 @@ mod tests {
         assert_eq!(report.quarantined_by_reason["missing_value"], 1);
         assert_eq!(report.quarantined_by_reason["non_finite_amount"], 1);
         assert_eq!(report.quarantined_by_reason["negative_amount"], 1);
-        let negative = q.rows.iter().find(|r| r.reason == "negative_amount").expect("row");
+        let negative = q
+            .rows
+            .iter()
+            .find(|r| r.reason == "negative_amount")
+            .expect("row");
         assert_eq!(negative.source_row, 2);
         assert_eq!(negative.record, "-1.0");
     }
