@@ -87,7 +87,7 @@ impl Quarantine {
     /// Writes `source_row,reason,record` as CSV (records quoted), sorted by source row.
     pub fn write_csv(&self, path: &Path) -> Result<()> {
         let mut rows = self.rows.clone();
-        rows.sort_by(|a, b| a.source_row.cmp(&b.source_row));
+        rows.sort_by_key(|r| r.source_row);
         let mut out = Vec::with_capacity(rows.len() * 64 + 32);
         let _ = writeln!(out, "source_row,reason,record");
         for row in &rows {
