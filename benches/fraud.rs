@@ -1,10 +1,12 @@
-//! Fraud detector benchmarks (criterion):
-//! - `features/rows`: feature computation throughput (rows/s) on simulated transactions;
-//! - `predict/<model>/<batch>`: scoring latency for one transaction vs batches, per model;
-//! - `train/logistic_regression`: training time on the chapter-3 training window.
+//! Fraud detector benchmarks (criterion). Inputs come from the seeded simulator and are
+//! built outside the timed loops.
 //!
-//! Inputs come from the seeded simulator and are built outside the timed loops.
-//! Run: `cargo bench --bench fraud` (add `-- --quick` for a fast pass).
+//! - `simulate/customers/<n>`: the transaction simulator (5,000 = the handbook's default run);
+//! - `features/rows/<n>`: the 15 polars features, throughput in rows/s;
+//! - `predict/<model>/<batch>`: scoring one transaction vs batches, per model (features given);
+//! - `train/logistic_regression/<rows>`: fitting on the chapter-3 training window.
+//!
+//! Run: `cargo bench --bench fraud` (add `-- --quick` for a fast, rougher pass).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fraud_detector::config::{ModelConfig, ProtocolConfig, SimulationConfig};
@@ -14,22 +16,32 @@ use fraud_detector::simulate::simulate;
 use fraud_detector::train::{fit, ModelKind};
 use ndarray::Axis;
 
-fn world(customers: usize) -> polars::prelude::DataFrame {
-    let cfg = SimulationConfig {
+fn config(customers: usize) -> SimulationConfig {
+    SimulationConfig {
         n_customers: customers,
         n_terminals: customers * 2,
-        n_days: 140,
         ..SimulationConfig::default()
-    };
-    simulate(&cfg).expect("simulate").0
+    }
+}
+
+fn simulation(c: &mut Criterion) {
+    let mut group = c.benchmark_group("simulate");
+    group.sample_size(10);
+    for customers in [1_000, 5_000] {
+        let cfg = config(customers);
+        group.bench_with_input(BenchmarkId::new("customers", customers), &cfg, |b, cfg| {
+            b.iter(|| simulate(cfg).expect("simulate"))
+        });
+    }
+    group.finish();
 }
 
 fn features(c: &mut Criterion) {
     let spec = FeatureSpec::default();
     let mut group = c.benchmark_group("features");
     group.sample_size(10);
-    for customers in [500, 2_000] {
-        let df = world(customers);
+    for customers in [1_000, 5_000] {
+        let (df, _) = simulate(&config(customers)).expect("simulate");
         group.throughput(Throughput::Elements(df.height() as u64));
         group.bench_with_input(BenchmarkId::new("rows", df.height()), &df, |b, df| {
             b.iter(|| compute(df.clone(), &spec).expect("features"))
@@ -41,7 +53,8 @@ fn features(c: &mut Criterion) {
 fn predict_and_train(c: &mut Criterion) {
     let spec = FeatureSpec::default();
     let names = spec.names();
-    let featured = compute(world(2_000), &spec).expect("features");
+    let (df, _) = simulate(&SimulationConfig::default()).expect("simulate");
+    let featured = compute(df, &spec).expect("features");
     let split = chapter3_split(&featured, &ProtocolConfig::default()).expect("split");
     let x = to_matrix(&split.train, &names).expect("x");
     let y = labels(&split.train).expect("y");
@@ -53,10 +66,8 @@ fn predict_and_train(c: &mut Criterion) {
     for kind in ModelKind::ALL {
         let model = fit(kind, &x, &y, &names, &cfg).expect("fit");
         for batch in [1usize, 64, 1024, 4096] {
-            let rows = test.select(
-                Axis(0),
-                &(0..batch).map(|i| i % test.nrows()).collect::<Vec<_>>(),
-            );
+            let idx: Vec<usize> = (0..batch).map(|i| i % test.nrows()).collect();
+            let rows = test.select(Axis(0), &idx);
             group.throughput(Throughput::Elements(batch as u64));
             group.bench_with_input(BenchmarkId::new(kind.name(), batch), &rows, |b, rows| {
                 b.iter(|| model.predict_proba(rows.view()).expect("scores"))
@@ -73,5 +84,5 @@ fn predict_and_train(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, features, predict_and_train);
+criterion_group!(benches, simulation, features, predict_and_train);
 criterion_main!(benches);

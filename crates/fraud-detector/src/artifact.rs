@@ -21,6 +21,8 @@ use crate::{Error, Result, DESIGN};
 const MODEL_FILE: &str = "model.json";
 const PROFILE_FILE: &str = "profile.json";
 
+// Talking point: training/serving skew — the feature spec and the fitted scaler travel
+// inside the artifact, so serving cannot compute features differently from training.
 /// What serving needs to score a transaction exactly as training did.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct FraudArtifact {

@@ -158,6 +158,8 @@ pub fn chapter3_split(featured: &DataFrame, p: &ProtocolConfig) -> Result<Split>
     let (train_days, delay, test_days) =
         (p.train_days as i64, p.delay_days as i64, p.test_days as i64);
 
+    // Talking point: split by time, never at random — the model must not learn from the
+    // future it will be judged on.
     let in_train: Vec<bool> = ms
         .iter()
         .map(|&t| (0..train_days).contains(&day(t)))
@@ -169,7 +171,8 @@ pub fn chapter3_split(featured: &DataFrame, p: &ProtocolConfig) -> Result<Split>
         .collect();
     let mut in_test = vec![false; ms.len()];
     for test_day in 0..test_days {
-        // By test day i, the labels of day (train_days − 1 + i) have arrived (the delay).
+        // Talking point: delayed labels. By test day i, the labels of day (train_days − 1 + i)
+        // have arrived; cards found compromised by then are blocked, so they leave the test.
         let known_day = train_days - 1 + test_day;
         known.extend(
             (0..ms.len())
@@ -327,4 +330,77 @@ pub fn render_table(e: &Evaluation) -> String {
         ],
         &rows,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::transactions_frame;
+
+    /// Protocol with 1-day train, 1-day delay, 2 test days starting 2018-07-25.
+    fn protocol() -> ProtocolConfig {
+        ProtocolConfig {
+            train_days: 1,
+            delay_days: 1,
+            test_days: 2,
+            ..ProtocolConfig::default()
+        }
+    }
+
+    #[test]
+    fn known_compromised_cards_leave_the_test_days() {
+        let start = date_to_epoch_ms("2018-07-25").expect("date");
+        // (day, card, fraud): day 0 = train, day 1 = delay, days 2 and 3 = test.
+        let rows = [
+            (0, 1, 1), // card 1 known compromised from training
+            (0, 2, 0),
+            (1, 3, 1), // card 3's fraud is confirmed by test day 3 (train_days − 1 + 1 = day 1)
+            (2, 1, 1), // removed: card 1 already known
+            (2, 2, 0),
+            (2, 3, 1), // kept on day 2: card 3 not known yet
+            (3, 3, 1), // removed on day 3
+            (3, 4, 0),
+            (4, 5, 1), // outside the test window
+        ];
+        let n = rows.len();
+        let df = transactions_frame(
+            (0..n as i64).collect(),
+            rows.iter()
+                .map(|r| start + r.0 * DAY_MS + 3_600_000)
+                .collect(),
+            rows.iter().map(|r| r.1).collect(),
+            vec![0; n],
+            vec![10.0; n],
+            vec![0; n],
+            vec![0; n],
+            rows.iter().map(|r| r.2).collect(),
+            vec![0; n],
+        )
+        .expect("frame");
+        let split = chapter3_split(&df, &protocol()).expect("split");
+        assert_eq!(split.train.height(), 2);
+        let test_cards = i64_column(&split.test, CUSTOMER_ID).expect("cards");
+        assert_eq!(test_cards, vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn a_split_without_frauds_is_an_error() {
+        let start = date_to_epoch_ms("2018-07-25").expect("date");
+        let df = transactions_frame(
+            vec![0, 1],
+            vec![start, start + 2 * DAY_MS],
+            vec![1, 2],
+            vec![0, 0],
+            vec![1.0, 1.0],
+            vec![0, 0],
+            vec![0, 0],
+            vec![0, 0],
+            vec![0, 0],
+        )
+        .expect("frame");
+        assert!(matches!(
+            chapter3_split(&df, &protocol()),
+            Err(Error::Split { .. })
+        ));
+    }
 }

@@ -214,6 +214,8 @@ pub fn simulate(cfg: &SimulationConfig) -> Result<(DataFrame, SimulationSummary)
         t.scenario = 1;
     }
     // Scenario 2: compromised terminals — every payment there for the next N days.
+    // Talking point: this fraud is only learnable from *confirmed* past frauds at the same
+    // terminal, i.e. from labels that arrive with a delay (see features.rs).
     let mut by_terminal: Vec<Vec<usize>> = vec![Vec::new(); cfg.n_terminals];
     let mut by_customer: Vec<Vec<usize>> = vec![Vec::new(); cfg.n_customers];
     for (i, t) in txs.iter().enumerate() {

@@ -400,6 +400,8 @@ pub fn fit(
     let estimator = match kind {
         ModelKind::Rules => Estimator::Rules(RulesModel::new(feature_names)?),
         ModelKind::LogisticRegression => {
+            // Talking point: no resampling for a ranking metric — it would only move the
+            // intercept, and AUC/AP do not see the intercept.
             let data = Dataset::new(scaler.transform(x.view()), Array1::from(y.to_vec()));
             let model = LogisticRegression::default()
                 .alpha(cfg.logistic_alpha)
@@ -410,6 +412,7 @@ pub fn fit(
         }
         ModelKind::DecisionTreeDepth2 | ModelKind::DecisionTree => {
             let depth = (kind == ModelKind::DecisionTreeDepth2).then_some(2);
+            // Talking point: class imbalance — undersample legit rows for the trees only.
             let (xs, ys) = undersample(x, y, cfg.tree_negatives_per_positive, cfg.seed);
             let data = Dataset::new(xs.clone(), Array1::from(ys.clone()));
             let tree = DecisionTree::params()
