@@ -2,6 +2,23 @@
 
 use crate::common::mlsd;
 
+/// The small world of `common::small_simulation`, as command-line options.
+const SMALL: [&str; 6] = ["--customers", "600", "--terminals", "1200", "--days", "140"];
+
+/// `mlsd <command…> <SMALL options>`.
+fn with_small(command: &[&str]) -> Vec<String> {
+    command
+        .iter()
+        .chain(SMALL.iter())
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn run(args: &[String], dir: &std::path::Path) -> (bool, String, String) {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    mlsd(&args, dir)
+}
+
 fn sha256(path: &std::path::Path) -> String {
     mlsd_core::report::sha256_file(path).expect("hash")
 }
@@ -35,18 +52,7 @@ fn generate_is_byte_identical_for_the_same_seed_and_differs_for_another() {
 #[test]
 fn the_demo_runs_end_to_end_and_registers_a_current_model() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (ok, stdout, stderr) = mlsd(
-        &[
-            "demo",
-            "--customers",
-            "600",
-            "--terminals",
-            "1200",
-            "--days",
-            "140",
-        ],
-        dir.path(),
-    );
+    let (ok, stdout, stderr) = run(&with_small(&["demo"]), dir.path());
     assert!(ok, "demo failed: {stderr}");
     for expected in [
         "1. simulate",
@@ -74,20 +80,7 @@ fn the_demo_runs_end_to_end_and_registers_a_current_model() {
 #[test]
 fn evaluate_json_has_the_documented_shape() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (ok, stdout, stderr) = mlsd(
-        &[
-            "fraud",
-            "evaluate",
-            "--json",
-            "--customers",
-            "600",
-            "--terminals",
-            "1200",
-            "--days",
-            "140",
-        ],
-        dir.path(),
-    );
+    let (ok, stdout, stderr) = run(&with_small(&["fraud", "evaluate", "--json"]), dir.path());
     assert!(ok, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
     assert_eq!(v["protocol"], "handbook-ch3");
@@ -111,14 +104,16 @@ fn evaluate_json_has_the_documented_shape() {
 fn train_then_promote_and_rollback_move_the_current_pointer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("tx.parquet").to_string_lossy().to_string();
-    let sim = ["--customers", "600", "--terminals", "1200", "--days", "140"];
-    let mut gen = vec!["fraud", "generate", "--out", &data];
-    gen.extend(sim);
-    assert!(mlsd(&gen, dir.path()).0);
+    assert!(
+        run(
+            &with_small(&["fraud", "generate", "--out", &data]),
+            dir.path()
+        )
+        .0
+    );
     for model in ["logistic_regression", "decision_tree_depth2"] {
-        let mut args = vec!["fraud", "train", "--input", &data, "--model", model];
-        args.extend(sim);
-        let (ok, stdout, stderr) = mlsd(&args, dir.path());
+        let args = with_small(&["fraud", "train", "--input", &data, "--model", model]);
+        let (ok, stdout, stderr) = run(&args, dir.path());
         assert!(ok, "{stderr}");
         assert!(stdout.contains("(now current)"), "{stdout}");
     }

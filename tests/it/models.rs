@@ -8,6 +8,7 @@ use fraud_detector::features::{compute, to_matrix, FeatureSpec};
 use fraud_detector::simulate::simulate;
 use fraud_detector::train::{fit, ModelKind};
 use mlsd_core::registry::Registry;
+use ndarray::Array2;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -19,6 +20,16 @@ fn featured() -> &'static polars::prelude::DataFrame {
         let (df, _) = simulate(&small_simulation()).expect("simulate");
         compute(df, &FeatureSpec::default()).expect("features")
     })
+}
+
+/// The chapter-3 train matrix, labels and test matrix of the small world.
+fn train_and_test() -> (Array2<f64>, Vec<bool>, Array2<f64>) {
+    let names = FeatureSpec::default().names();
+    let split = chapter3_split(featured(), &ProtocolConfig::default()).expect("split");
+    let x = to_matrix(&split.train, &names).expect("x");
+    let y = labels(&split.train).expect("y");
+    let test = to_matrix(&split.test, &names).expect("x test");
+    (x, y, test)
 }
 
 #[test]
@@ -57,10 +68,7 @@ fn every_model_beats_random_by_a_clear_margin() {
 fn larger_amounts_raise_the_fraud_score() {
     let spec = FeatureSpec::default();
     let names = spec.names();
-    let split = chapter3_split(featured(), &ProtocolConfig::default()).expect("split");
-    let x = to_matrix(&split.train, &names).expect("x");
-    let y = labels(&split.train).expect("y");
-    let test = to_matrix(&split.test, &names).expect("x test");
+    let (x, y, test) = train_and_test();
     for kind in [ModelKind::LogisticRegression, ModelKind::GradientBoosting] {
         let model = fit(kind, &x, &y, &names, &ModelConfig::default()).expect("fit");
         let mut big = test.clone();
@@ -75,10 +83,7 @@ fn larger_amounts_raise_the_fraud_score() {
 fn a_registered_model_scores_exactly_as_before_and_refuses_wrong_inputs() {
     let spec = FeatureSpec::default();
     let names = spec.names();
-    let split = chapter3_split(featured(), &ProtocolConfig::default()).expect("split");
-    let x = to_matrix(&split.train, &names).expect("x");
-    let y = labels(&split.train).expect("y");
-    let test = to_matrix(&split.test, &names).expect("x test");
+    let (x, y, test) = train_and_test();
     let dir = tempfile::tempdir().expect("tempdir");
     let registry = Registry::open(dir.path());
     for kind in ModelKind::ALL {
@@ -116,5 +121,53 @@ fn a_registered_model_scores_exactly_as_before_and_refuses_wrong_inputs() {
             .model
             .predict_proba(test.slice(ndarray::s![.., ..3]))
             .is_err());
+    }
+}
+
+#[test]
+fn the_default_simulation_reaches_the_published_quality() {
+    use fraud_detector::config::SimulationConfig;
+    use fraud_detector::evaluate::PUBLISHED;
+    // The full default run (1.8 M transactions), exactly what `mlsd fraud evaluate` does.
+    let (df, _) = simulate(&SimulationConfig::default()).expect("simulate");
+    let spec = FeatureSpec::default();
+    let featured = compute(df, &spec).expect("features");
+    let (eval, _) = evaluate(
+        &featured,
+        &spec.names(),
+        &ProtocolConfig::default(),
+        &ModelConfig::default(),
+        &ModelKind::ALL,
+        |_| {},
+    )
+    .expect("evaluate");
+    let get = |name: &str| {
+        eval.models
+            .iter()
+            .find(|m| m.name == name)
+            .expect("model row")
+    };
+    let lr = get("logistic_regression");
+    assert!(lr.auc >= 0.85 && lr.average_precision >= 0.55, "{lr:?}");
+    let best = eval
+        .models
+        .iter()
+        .map(|m| m.average_precision)
+        .fold(0.0, f64::max);
+    assert!(best >= 0.60, "best AP {best}");
+    // Logistic regression, forest and boosting land near the published AUC and AP.
+    for name in ["logistic_regression", "random_forest", "gradient_boosting"] {
+        let (ours, published) = (
+            get(name),
+            PUBLISHED.iter().find(|p| p.ours == name).expect("row"),
+        );
+        assert!(
+            (ours.auc - published.auc).abs() < 0.03,
+            "{ours:?} vs {published:?}"
+        );
+        assert!(
+            (ours.average_precision - published.average_precision).abs() < 0.05,
+            "{ours:?} vs {published:?}"
+        );
     }
 }
