@@ -5,9 +5,11 @@
 //! - `data`: no leakage — features see only the past, and labels only after their delay
 //! - `models`: behaviour — every model beats random by a clear margin, the default run reaches
 //!   the quality bar, artifacts round-trip
+//! - `online`: the online feature store computes what the offline pipeline computes
 
 mod common;
 mod cli;
 mod corrupted_input;
 mod data;
 mod models;
+mod online;

@@ -14,6 +14,7 @@
 //! 3. [`train`] — rules baseline, logistic regression, trees, random forest, boosting
 //! 4. [`evaluate`] — chapter-3 protocol: AUC, AP, Card Precision@100, timings
 //! 5. [`artifact`] — model + feature spec + reference profile → the registry
+//! 6. [`online`] — the same features, one transaction at a time, for real-time scoring
 //!
 //! [`pipeline`] chains them; the `mlsd` binary is a thin CLI over it.
 
@@ -26,6 +27,7 @@ pub mod features;
 pub mod train;
 pub mod evaluate;
 pub mod artifact;
+pub mod online;
 pub mod pipeline;
 
 pub use error::{Error, Result};
