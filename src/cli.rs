@@ -112,6 +112,25 @@ enum FraudCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Compare the last days of a transaction file with the current model's reference
+    /// profile: per-feature drift (Evidently's test choice), prediction drift, dataset drift.
+    /// Writes drift.json and drift.md into a run folder.
+    Monitor {
+        /// Current transactions (`.parquet` or `.csv`), with enough history for the windows.
+        #[arg(long)]
+        current: PathBuf,
+        /// Days at the end of the file that form the current window.
+        #[arg(long, default_value_t = 7)]
+        window_days: u32,
+        /// Registry version to compare with [default: the current one].
+        #[arg(long)]
+        version: Option<String>,
+        #[command(flatten)]
+        sim: SimArgs,
+        /// Print one JSON object: {"dataset_drift", "drift_share", "features": [{"name", "test", "statistic", "drift"}], …}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -429,6 +448,44 @@ fn fraud(runs_dir: &Path, registry: &Registry, cmd: FraudCommand) -> Result<()> 
                 registry.root().display(),
                 if no_promote { "" } else { " (now current)" }
             );
+            Ok(())
+        }
+        FraudCommand::Monitor {
+            current,
+            window_days,
+            version,
+            sim,
+            json,
+        } => {
+            let loaded = fraud_detector::artifact::load(registry, version.as_deref())
+                .context("while loading the model to compare with")?;
+            let ingested = ingest(&current, &IngestConfig::for_simulation(&sim.config())?)
+                .with_context(|| format!("while ingesting {}", current.display()))?;
+            let report = fraud_detector::monitor::monitor(
+                ingested.transactions,
+                &loaded.artifact.spec,
+                &loaded.profile,
+                &loaded.artifact.model,
+                window_days,
+            )?;
+            let run_dir = RunDir::create(runs_dir, "fraud-monitor")?;
+            mlsd_core::report::write_json(&run_dir.file("drift.json"), &report)?;
+            mlsd_core::report::atomic_write(
+                &run_dir.file("drift.md"),
+                report.to_markdown().as_bytes(),
+            )?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "model {} ({}) vs the last {window_days} days of {}:\n",
+                    loaded.manifest.version,
+                    loaded.manifest.model_name,
+                    current.display()
+                );
+                println!("{}", report.to_markdown());
+                println!("Report: {}", run_dir.path.display());
+            }
             Ok(())
         }
         FraudCommand::Evaluate { input, sim, json } => {

@@ -125,6 +125,47 @@ fn train_then_promote_and_rollback_move_the_current_pointer() {
     assert!(ok && stdout.contains("v0002"), "{stdout}");
     let (ok, _, stderr) = mlsd(&["models", "promote", "v0009"], dir.path());
     assert!(!ok && stderr.contains("not found"), "{stderr}");
+
+    // Monitoring the current model: the training data itself does not drift; a world with
+    // 50 % larger amounts and 50 % more payments from 2018-08-01 does.
+    let drifted = dir
+        .path()
+        .join("drifted.parquet")
+        .to_string_lossy()
+        .to_string();
+    let mut args = with_small(&[
+        "fraud",
+        "generate",
+        "--out",
+        &drifted,
+        "--drift-from",
+        "2018-08-01",
+    ]);
+    args.extend(
+        [
+            "--drift-amount-factor",
+            "1.5",
+            "--drift-activity-factor",
+            "1.5",
+        ]
+        .map(String::from),
+    );
+    assert!(run(&args, dir.path()).0);
+    for (file, expected) in [(&data, false), (&drifted, true)] {
+        let (ok, stdout, stderr) = run(
+            &with_small(&["fraud", "monitor", "--current", file, "--json"]),
+            dir.path(),
+        );
+        assert!(ok, "{stderr}");
+        let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+        assert_eq!(v["dataset_drift"], expected, "{file}: {v}");
+        assert!(v["drift_share"].is_number());
+        for f in v["features"].as_array().expect("features") {
+            for key in ["name", "test", "statistic", "drift"] {
+                assert!(f.get(key).is_some(), "{key} missing in {f}");
+            }
+        }
+    }
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! - `models`: behaviour — every model beats random by a clear margin, the default run reaches
 //!   the quality bar, artifacts round-trip
 //! - `online`: the online feature store computes what the offline pipeline computes
+//! - `monitor`: drift checks — false-alarm and detection rates over 20 seeds
 
 mod common;
 mod cli;
@@ -13,3 +14,4 @@ mod corrupted_input;
 mod data;
 mod models;
 mod online;
+mod monitor;

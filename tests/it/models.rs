@@ -89,11 +89,11 @@ fn a_registered_model_scores_exactly_as_before_and_refuses_wrong_inputs() {
     for kind in ModelKind::ALL {
         let model = fit(kind, &x, &y, &names, &ModelConfig::default()).expect("fit");
         let expected = model.predict_proba(test.view()).expect("scores");
+        let profile = artifact::reference_profile(&x, &names, &model).expect("profile");
         let art = FraudArtifact {
             spec: spec.clone(),
             model,
         };
-        let profile = artifact::reference_profile(&x, &names);
         let m = artifact::register(
             &registry,
             &art,

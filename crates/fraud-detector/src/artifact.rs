@@ -30,11 +30,17 @@ pub struct FraudArtifact {
     pub model: FraudModel,
 }
 
-/// A profile of each training feature's distribution, for drift checks.
-pub fn reference_profile(x_train: &Array2<f64>, names: &[String]) -> ReferenceProfile {
+/// A profile of each training feature's distribution and of the model's scores on the same
+/// rows, for drift checks.
+pub fn reference_profile(
+    x_train: &Array2<f64>,
+    names: &[String],
+    model: &FraudModel,
+) -> Result<ReferenceProfile> {
     let columns: Vec<Vec<f64>> = x_train.axis_iter(Axis(1)).map(|c| c.to_vec()).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    ReferenceProfile::from_columns(&names, &columns)
+    let scores = model.predict_proba(x_train.view())?;
+    Ok(ReferenceProfile::from_columns(&names, &columns).with_prediction(&scores))
 }
 
 /// Writes a new registry version for `artifact`.

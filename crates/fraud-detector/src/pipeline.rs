@@ -107,7 +107,7 @@ pub fn evaluate_and_register(
         .max_by(|a, b| a.0.average_precision.total_cmp(&b.0.average_precision))
         .ok_or_else(|| Error::Config("no model to evaluate".into()))?;
     let split = chapter3_split(featured, &cfg.protocol)?;
-    let profile = artifact::reference_profile(&to_matrix(&split.train, &names)?, &names);
+    let profile = artifact::reference_profile(&to_matrix(&split.train, &names)?, &names, &best.1)?;
     let metrics = BTreeMap::from([
         ("auc".to_string(), best.0.auc),
         ("average_precision".to_string(), best.0.average_precision),

@@ -43,11 +43,14 @@ pub struct FeatureProfile {
     pub categories: Option<Vec<(f64, usize)>>,
 }
 
-/// The reference profile saved beside a model: one [`FeatureProfile`] per feature.
+/// The reference profile saved beside a model: one [`FeatureProfile`] per feature, and one
+/// of the model's scores on the same rows (for prediction drift).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReferenceProfile {
     pub rows: usize,
     pub features: Vec<FeatureProfile>,
+    #[serde(default)]
+    pub prediction: Option<FeatureProfile>,
 }
 
 impl ReferenceProfile {
@@ -61,7 +64,14 @@ impl ReferenceProfile {
         ReferenceProfile {
             rows: columns.first().map_or(0, Vec::len),
             features,
+            prediction: None,
         }
+    }
+
+    /// Adds the profile of the model's scores on the reference rows.
+    pub fn with_prediction(mut self, scores: &[f64]) -> Self {
+        self.prediction = Some(FeatureProfile::new("prediction", scores));
+        self
     }
 
     pub fn feature(&self, name: &str) -> Option<&FeatureProfile> {
@@ -145,6 +155,7 @@ pub enum DriftTest {
     Ks,
     ChiSquare,
     ZTest,
+    #[serde(rename = "wasserstein_normed")]
     Wasserstein,
     JensenShannon,
 }
@@ -234,6 +245,85 @@ pub fn column_drift(reference: &FeatureProfile, current: &[f64]) -> ColumnDrift 
         threshold,
         drift,
         psi,
+    }
+}
+
+/// Drift of a whole window: every feature, the share that drifted, and the verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftReport {
+    /// Rows in the current window.
+    pub rows: usize,
+    /// True when at least `share_threshold` of the features drifted (Evidently: 0.5).
+    pub dataset_drift: bool,
+    pub drift_share: f64,
+    pub share_threshold: f64,
+    pub features: Vec<ColumnDrift>,
+    /// Drift of the model's score distribution, when the profile has one.
+    pub prediction: Option<ColumnDrift>,
+}
+
+/// Compares current columns (same order and names as the profile's features) and, if given,
+/// current scores with the reference profile.
+pub fn drift_report(
+    reference: &ReferenceProfile,
+    current: &[Vec<f64>],
+    scores: Option<&[f64]>,
+    share_threshold: f64,
+) -> DriftReport {
+    let features: Vec<ColumnDrift> = reference
+        .features
+        .iter()
+        .zip(current)
+        .map(|(profile, values)| column_drift(profile, values))
+        .collect();
+    let drifted = features.iter().filter(|f| f.drift).count();
+    let drift_share = drifted as f64 / features.len().max(1) as f64;
+    let prediction = match (&reference.prediction, scores) {
+        (Some(profile), Some(scores)) => Some(column_drift(profile, scores)),
+        _ => None,
+    };
+    DriftReport {
+        rows: current.first().map_or(0, Vec::len),
+        // Talking point: one drifting feature is noise; many at once is a changed world.
+        dataset_drift: drift_share >= share_threshold,
+        drift_share,
+        share_threshold,
+        features,
+        prediction,
+    }
+}
+
+impl DriftReport {
+    /// A markdown rendering for people.
+    pub fn to_markdown(&self) -> String {
+        let mut rows: Vec<Vec<String>> = self
+            .features
+            .iter()
+            .chain(self.prediction.iter())
+            .map(|f| {
+                vec![
+                    f.name.clone(),
+                    f.test.name().to_string(),
+                    format!("{:.4}", f.statistic),
+                    format!("{}", f.threshold),
+                    if f.drift {
+                        "**drift**".into()
+                    } else {
+                        "ok".into()
+                    },
+                    format!("{:.3}", f.psi),
+                ]
+            })
+            .collect();
+        rows.sort_by_key(|r| r[4] == "ok");
+        format!(
+            "# Drift report\n\n{} rows in the current window. Dataset drift: **{}** ({:.0} % of features drifted; threshold {:.0} %).\n\n{}",
+            self.rows,
+            if self.dataset_drift { "yes" } else { "no" },
+            100.0 * self.drift_share,
+            100.0 * self.share_threshold,
+            crate::report::markdown_table(&["feature", "test", "statistic", "threshold", "verdict", "PSI"], &rows)
+        )
     }
 }
 

@@ -1,0 +1,64 @@
+//! Stage 7 — monitoring: is the world the model sees still the world it was trained on?
+//!
+//! The reference profile saved with the model (training features and training scores) is
+//! compared with the last `window_days` of current traffic, feature by feature, with
+//! Evidently's automatic test choice (see `mlsd_core::drift`), plus the score distribution
+//! (prediction drift) and the share of drifted features (dataset drift at ≥ 50 %).
+//!
+//! Talking points: ML failures do not raise errors — a model keeps answering while the
+//! inputs move under it; drift on inputs is visible *now*, while performance can only be
+//! measured once the labels land a week later; dataset drift is a retraining trigger.
+
+use mlsd_core::drift::{drift_report, DriftReport, ReferenceProfile};
+use ndarray::Axis;
+use polars::prelude::*;
+
+use crate::features::{self, to_matrix, FeatureSpec};
+use crate::schema::TX_DATETIME;
+use crate::train::FraudModel;
+use crate::{Error, Result};
+
+/// Evidently's default: the dataset drifts when half of the features do.
+pub const DRIFT_SHARE: f64 = 0.5;
+
+/// Keeps the rows of the last `days` days of a featured frame (by its latest timestamp).
+pub fn last_days(featured: &DataFrame, days: u32) -> Result<DataFrame> {
+    let ms = col(TX_DATETIME).cast(DataType::Int64);
+    featured
+        .clone()
+        .lazy()
+        .filter(ms.clone().gt(ms.max() - lit(days as i64 * 86_400_000)))
+        .collect()
+        .map_err(Error::polars("selecting the current window"))
+}
+
+/// Drift of `window` (featured rows) against the profile, with the model's scores.
+pub fn window_drift(
+    window: &DataFrame,
+    spec: &FeatureSpec,
+    profile: &ReferenceProfile,
+    model: &FraudModel,
+) -> Result<DriftReport> {
+    let x = to_matrix(window, &spec.names())?;
+    if x.nrows() == 0 {
+        return Err(Error::Config(
+            "the current window has no transactions".into(),
+        ));
+    }
+    let scores = model.predict_proba(x.view())?;
+    let columns: Vec<Vec<f64>> = x.axis_iter(Axis(1)).map(|c| c.to_vec()).collect();
+    Ok(drift_report(profile, &columns, Some(&scores), DRIFT_SHARE))
+}
+
+/// Computes features over `transactions` (history included, so windows are complete) and
+/// reports drift of their last `window_days` days.
+pub fn monitor(
+    transactions: DataFrame,
+    spec: &FeatureSpec,
+    profile: &ReferenceProfile,
+    model: &FraudModel,
+    window_days: u32,
+) -> Result<DriftReport> {
+    let featured = features::compute(transactions, spec)?;
+    window_drift(&last_days(&featured, window_days)?, spec, profile, model)
+}
