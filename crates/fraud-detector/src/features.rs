@@ -70,6 +70,12 @@ impl FeatureSpec {
     }
 }
 
+/// An amount in whole cents (amounts are validated non-negative, so truncation after +0.5
+/// rounds half up), exactly as the online store computes it.
+pub fn to_cents(amount: f64) -> i64 {
+    (amount * 100.0 + 0.5) as i64
+}
+
 fn window(days: u32) -> RollingOptionsDynamicWindow {
     RollingOptionsDynamicWindow {
         window_size: Duration::parse(&format!("{days}d")),
@@ -82,6 +88,7 @@ fn window(days: u32) -> RollingOptionsDynamicWindow {
 
 const ONE: &str = "__one";
 const FRAUD: &str = "__fraud";
+const CENTS: &str = "__cents";
 
 /// Sum of `value` over the last `days` days of the same `key`, ending at each transaction.
 fn trailing_sum(value: &str, key: &str, days: u32) -> PolarsResult<Expr> {
@@ -109,9 +116,17 @@ pub fn add_features(transactions: LazyFrame, spec: &FeatureSpec) -> PolarsResult
     ];
     for &w in &spec.customer_windows {
         let n = trailing_sum(ONE, CUSTOMER_ID, w)?;
-        let total = trailing_sum(TX_AMOUNT, CUSTOMER_ID, w)?;
+        // Talking point: training/serving skew hides in the last bits. Windowed sums of
+        // float amounts differ by ~1e-13 between polars' incremental rolling sum and the
+        // online store's fresh sum, enough to send a payment down the other branch of a tree
+        // whose threshold is a training value. Summing integer cents makes both exact.
+        let total = trailing_sum(CENTS, CUSTOMER_ID, w)?.cast(DataType::Float64);
         exprs.push(n.clone().alias(format!("customer_id_nb_tx_{w}day_window")));
-        exprs.push((total / n).alias(format!("customer_id_avg_amount_{w}day_window")));
+        // cents / (n·100), not cents / n / 100: polars turns division by a literal into
+        // multiplication by its (inexact) reciprocal.
+        exprs.push(
+            (total / (n * lit(100.0))).alias(format!("customer_id_avg_amount_{w}day_window")),
+        );
     }
     // Talking point: labels arrive late. Counts over (t − d − n, t] minus counts over
     // (t − d, t] leave (t − d − n, t − d]: only transactions whose label is known by now.
@@ -137,9 +152,13 @@ pub fn add_features(transactions: LazyFrame, spec: &FeatureSpec) -> PolarsResult
         .with_columns([
             lit(1.0f64).alias(ONE),
             col(TX_FRAUD).cast(DataType::Float64).alias(FRAUD),
+            // Same arithmetic as `to_cents`: ×100, +0.5, truncate.
+            (col(TX_AMOUNT) * lit(100.0) + lit(0.5))
+                .cast(DataType::Int64)
+                .alias(CENTS),
         ])
         .with_columns(exprs)
-        .drop(cols([ONE, FRAUD])))
+        .drop(cols([ONE, FRAUD, CENTS])))
 }
 
 /// Computes the features of a frame eagerly.

@@ -15,7 +15,8 @@
 //! 4. [`evaluate`] — chapter-3 protocol: AUC, AP, Card Precision@100, timings
 //! 5. [`artifact`] — model + feature spec + reference profile → the registry
 //! 6. [`online`] — the same features, one transaction at a time, for real-time scoring
-//! 7. [`monitor`] — drift of current traffic against the model's reference profile
+//! 7. [`batch`] — score a whole period from files with the same artifact
+//! 8. [`monitor`] — drift of current traffic against the model's reference profile
 //!
 //! [`pipeline`] chains them; the `mlsd` binary is a thin CLI over it.
 
@@ -29,6 +30,7 @@ pub mod train;
 pub mod evaluate;
 pub mod artifact;
 pub mod online;
+pub mod batch;
 pub mod monitor;
 pub mod pipeline;
 

@@ -22,7 +22,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::features::FeatureSpec;
+use crate::features::{to_cents, FeatureSpec};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -50,8 +50,8 @@ pub trait FeatureStore: Send + Sync {
 
 #[derive(Default)]
 struct Card {
-    /// (time, amount) of the card's payments within the longest customer window.
-    payments: VecDeque<(i64, f64)>,
+    /// (time, amount in cents) of the card's payments within the longest customer window.
+    payments: VecDeque<(i64, i64)>,
 }
 
 #[derive(Default)]
@@ -137,7 +137,7 @@ impl FeatureStore for InMemoryFeatureStore {
 
         // The card: append, expire, then sum each trailing window (t − n days, t].
         let card = state.cards.entry(tx.customer_id).or_default();
-        card.payments.push_back((t, tx.amount));
+        card.payments.push_back((t, to_cents(tx.amount)));
         let horizon = self.customer_horizon();
         while card
             .payments
@@ -148,13 +148,18 @@ impl FeatureStore for InMemoryFeatureStore {
         }
         for &w in &self.spec.customer_windows {
             let from = t - w as i64 * DAY_MS;
-            let (n, total) = card
+            let (n, cents) = card
                 .payments
                 .iter()
                 .filter(|(ti, _)| *ti > from && *ti <= t)
-                .fold((0.0, 0.0), |(n, s), (_, a)| (n + 1.0, s + a));
+                .fold((0.0, 0i64), |(n, s), (_, c)| (n + 1.0, s + c));
             out.push(n);
-            out.push(if n > 0.0 { total / n } else { 0.0 });
+            // The same operations, in the same order, as the polars expression.
+            out.push(if n > 0.0 {
+                cents as f64 / (n * 100.0)
+            } else {
+                0.0
+            });
         }
 
         // The terminal: the delayed windows (t − d − n, t − d], labels known by now.
