@@ -49,6 +49,42 @@ enum Command {
     /// Inspect and move the model registry's `current` pointer.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Serve a design's real-time API (the current registry version; promotions and
+    /// rollbacks are picked up without a restart). Stops on Ctrl-C or SIGTERM after draining.
+    #[command(subcommand)]
+    Serve(ServeCommand),
+}
+
+#[derive(Subcommand)]
+enum ServeCommand {
+    /// POST /v1/fraud/score, /v1/fraud/score/batch, /v1/fraud/labels; GET /health, /ready,
+    /// /metrics, /v1/models; POST /admin/models/{version}/promote, /admin/models/rollback.
+    Fraud(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to bind (port 0 picks a free port; the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: std::net::SocketAddr,
+    /// Scores at or above this are sent to review.
+    #[arg(long, default_value_t = 0.3)]
+    review_threshold: f64,
+    /// Scores at or above this are blocked.
+    #[arg(long, default_value_t = 0.8)]
+    block_threshold: f64,
+    /// Requests in flight before new ones are shed with 503.
+    #[arg(long, default_value_t = 512)]
+    max_in_flight: usize,
+    /// Time budget per request, in milliseconds (503 when exceeded).
+    #[arg(long, default_value_t = 1000)]
+    timeout_ms: u64,
+    /// Largest request body, in bytes (413 above).
+    #[arg(long, default_value_t = 1 << 20)]
+    body_limit: usize,
+    /// The simulated world whose cards and terminals are known.
+    #[command(flatten)]
+    sim: SimArgs,
 }
 
 #[derive(Args)]
@@ -315,7 +351,46 @@ fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo(&cli.runs_dir, &registry, &args),
         Command::Fraud(cmd) => fraud(&cli.runs_dir, &registry, cmd),
         Command::Models(cmd) => models(&registry, cmd),
+        Command::Serve(ServeCommand::Fraud(args)) => serve_fraud(registry, &args),
     }
+}
+
+fn serve_fraud(registry: Registry, args: &ServeArgs) -> Result<()> {
+    use fraud_detector::serve;
+    let config = serve::ServeConfig {
+        thresholds: fraud_detector::batch::DecisionThresholds {
+            review: args.review_threshold,
+            block: args.block_threshold,
+        },
+        body_limit: args.body_limit,
+        max_in_flight: args.max_in_flight,
+        timeout: Duration::from_millis(args.timeout_ms),
+        max_batch: 1000,
+        watch_every: Duration::from_secs(1),
+        limits: IngestConfig::for_simulation(&args.sim.config())?,
+    };
+    let state = serve::state(registry, config).context("while loading the current fraud model")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("while starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("while binding {}", args.addr))?;
+        println!("listening on http://{}", listener.local_addr()?);
+        use std::io::Write as _;
+        std::io::stdout().flush()?;
+        serve::watch_registry(state.clone());
+        mlsd_core::serve::serve(
+            listener,
+            serve::router(state),
+            mlsd_core::serve::shutdown_signal(),
+        )
+        .await?;
+        println!("stopped after draining in-flight requests");
+        Ok(())
+    })
 }
 
 fn demo(runs_dir: &Path, registry: &Registry, args: &DemoArgs) -> Result<()> {

@@ -7,6 +7,7 @@
 //!   the quality bar, artifacts round-trip
 //! - `online`: the online feature store computes what the offline pipeline computes
 //! - `monitor`: drift checks — false-alarm and detection rates over 20 seeds
+//! - `api`: the scoring API over HTTP — answers, bad input, metrics, hot swap
 
 mod common;
 mod cli;
@@ -15,3 +16,4 @@ mod data;
 mod models;
 mod online;
 mod monitor;
+mod api;

@@ -17,6 +17,7 @@
 //! 6. [`online`] — the same features, one transaction at a time, for real-time scoring
 //! 7. [`batch`] — score a whole period from files with the same artifact
 //! 8. [`monitor`] — drift of current traffic against the model's reference profile
+//! 9. [`serve`] — the real-time scoring API (axum) with hot model swap
 //!
 //! [`pipeline`] chains them; the `mlsd` binary is a thin CLI over it.
 
@@ -32,6 +33,7 @@ pub mod artifact;
 pub mod online;
 pub mod batch;
 pub mod monitor;
+pub mod serve;
 pub mod pipeline;
 
 pub use error::{Error, Result};

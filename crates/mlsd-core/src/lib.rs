@@ -16,6 +16,7 @@
 //! | [`drift`] | reference profiles and per-feature drift tests (Evidently's defaults) | monitoring, drift |
 //! | [`registry`] | versioned, checksummed model artifacts; promote and rollback | model/data versioning, rollback |
 //! | [`report`] | run folders, JSON + markdown reports, atomic writes, hashing | reproducibility |
+//! | [`serve`] | HTTP toolkit: JSON errors, metrics, load shedding, timeouts, hot-swap slot, graceful shutdown | serving, monitoring, rollback |
 //!
 //! Everything here is a library: errors are one [`Error`] enum, never a panic on data.
 
@@ -25,5 +26,6 @@ pub mod metrics;
 pub mod drift;
 pub mod registry;
 pub mod report;
+pub mod serve;
 
 pub use error::{Error, Result};
