@@ -7,34 +7,25 @@ use std::time::Duration;
 
 use fraud_detector::artifact::{self, FraudArtifact};
 use fraud_detector::batch::DecisionThresholds;
-use fraud_detector::config::{ModelConfig, ProtocolConfig};
-use fraud_detector::evaluate::{chapter3_split, labels};
-use fraud_detector::features::{compute, to_matrix, FeatureSpec};
+use fraud_detector::config::ModelConfig;
+use fraud_detector::features::FeatureSpec;
 use fraud_detector::ingest::IngestConfig;
 use fraud_detector::serve::{self, ServeConfig};
-use fraud_detector::simulate::simulate;
 use fraud_detector::train::{fit, ModelKind};
 use mlsd_core::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::small_simulation;
+use crate::common::{small_chapter3, small_simulation};
 
 /// A registry with two versions (logistic regression, promoted; a depth-2 tree, not).
 fn registry(dir: &std::path::Path) -> Registry {
     let spec = FeatureSpec::default();
     let names = spec.names();
-    let (df, _) = simulate(&small_simulation()).expect("simulate");
-    let split = chapter3_split(
-        &compute(df, &spec).expect("features"),
-        &ProtocolConfig::default(),
-    )
-    .expect("split");
-    let x = to_matrix(&split.train, &names).expect("x");
-    let y = labels(&split.train).expect("y");
+    let (x, y, _) = small_chapter3();
     let registry = Registry::open(dir);
     for kind in [ModelKind::LogisticRegression, ModelKind::DecisionTreeDepth2] {
-        let model = fit(kind, &x, &y, &names, &ModelConfig::default()).expect("fit");
-        let profile = artifact::reference_profile(&x, &names, &model).expect("profile");
+        let model = fit(kind, x, y, &names, &ModelConfig::default()).expect("fit");
+        let profile = artifact::reference_profile(x, &names, &model).expect("profile");
         let art = FraudArtifact {
             spec: spec.clone(),
             model,

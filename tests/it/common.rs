@@ -1,6 +1,13 @@
 //! Shared fixtures: small seeded simulations that still cover the chapter-3 windows.
 
-use fraud_detector::config::SimulationConfig;
+use std::sync::OnceLock;
+
+use fraud_detector::config::{ProtocolConfig, SimulationConfig};
+use fraud_detector::evaluate::{chapter3_split, labels};
+use fraud_detector::features::{compute, to_matrix, FeatureSpec};
+use fraud_detector::simulate::simulate;
+use ndarray::Array2;
+use polars::prelude::DataFrame;
 
 /// ~600 cards over 140 days (to 2018-08-18): enough for the train and test weeks.
 pub fn small_simulation() -> SimulationConfig {
@@ -35,4 +42,26 @@ pub fn mlsd(args: &[&str], runs_dir: &std::path::Path) -> (bool, String, String)
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The small world with its features, computed once per test binary.
+pub fn small_featured() -> &'static DataFrame {
+    static FEATURED: OnceLock<DataFrame> = OnceLock::new();
+    FEATURED.get_or_init(|| {
+        let (df, _) = simulate(&small_simulation()).expect("simulate");
+        compute(df, &FeatureSpec::default()).expect("features")
+    })
+}
+
+/// The small world's chapter-3 split: train matrix, train labels, test matrix.
+pub fn small_chapter3() -> &'static (Array2<f64>, Vec<bool>, Array2<f64>) {
+    static SPLIT: OnceLock<(Array2<f64>, Vec<bool>, Array2<f64>)> = OnceLock::new();
+    SPLIT.get_or_init(|| {
+        let names = FeatureSpec::default().names();
+        let split = chapter3_split(small_featured(), &ProtocolConfig::default()).expect("split");
+        let x = to_matrix(&split.train, &names).expect("x");
+        let y = labels(&split.train).expect("y");
+        let test = to_matrix(&split.test, &names).expect("x test");
+        (x, y, test)
+    })
 }

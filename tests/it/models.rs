@@ -3,40 +3,20 @@
 
 use fraud_detector::artifact::{self, FraudArtifact};
 use fraud_detector::config::{ModelConfig, ProtocolConfig};
-use fraud_detector::evaluate::{chapter3_split, evaluate, labels};
-use fraud_detector::features::{compute, to_matrix, FeatureSpec};
+use fraud_detector::evaluate::evaluate;
+use fraud_detector::features::{compute, FeatureSpec};
 use fraud_detector::simulate::simulate;
 use fraud_detector::train::{fit, ModelKind};
 use mlsd_core::registry::Registry;
-use ndarray::Array2;
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
-use crate::common::small_simulation;
-
-fn featured() -> &'static polars::prelude::DataFrame {
-    static FEATURED: OnceLock<polars::prelude::DataFrame> = OnceLock::new();
-    FEATURED.get_or_init(|| {
-        let (df, _) = simulate(&small_simulation()).expect("simulate");
-        compute(df, &FeatureSpec::default()).expect("features")
-    })
-}
-
-/// The chapter-3 train matrix, labels and test matrix of the small world.
-fn train_and_test() -> (Array2<f64>, Vec<bool>, Array2<f64>) {
-    let names = FeatureSpec::default().names();
-    let split = chapter3_split(featured(), &ProtocolConfig::default()).expect("split");
-    let x = to_matrix(&split.train, &names).expect("x");
-    let y = labels(&split.train).expect("y");
-    let test = to_matrix(&split.test, &names).expect("x test");
-    (x, y, test)
-}
+use crate::common::{small_chapter3, small_featured};
 
 #[test]
 fn every_model_beats_random_by_a_clear_margin() {
     let names = FeatureSpec::default().names();
     let (eval, _) = evaluate(
-        featured(),
+        small_featured(),
         &names,
         &ProtocolConfig::default(),
         &ModelConfig::default(),
@@ -68,9 +48,9 @@ fn every_model_beats_random_by_a_clear_margin() {
 fn larger_amounts_raise_the_fraud_score() {
     let spec = FeatureSpec::default();
     let names = spec.names();
-    let (x, y, test) = train_and_test();
+    let (x, y, test) = small_chapter3();
     for kind in [ModelKind::LogisticRegression, ModelKind::GradientBoosting] {
-        let model = fit(kind, &x, &y, &names, &ModelConfig::default()).expect("fit");
+        let model = fit(kind, x, y, &names, &ModelConfig::default()).expect("fit");
         let mut big = test.clone();
         big.column_mut(0).fill(1_000.0);
         let before: f64 = model.predict_proba(test.view()).expect("p").iter().sum();
@@ -83,13 +63,13 @@ fn larger_amounts_raise_the_fraud_score() {
 fn a_registered_model_scores_exactly_as_before_and_refuses_wrong_inputs() {
     let spec = FeatureSpec::default();
     let names = spec.names();
-    let (x, y, test) = train_and_test();
+    let (x, y, test) = small_chapter3();
     let dir = tempfile::tempdir().expect("tempdir");
     let registry = Registry::open(dir.path());
     for kind in ModelKind::ALL {
-        let model = fit(kind, &x, &y, &names, &ModelConfig::default()).expect("fit");
+        let model = fit(kind, x, y, &names, &ModelConfig::default()).expect("fit");
         let expected = model.predict_proba(test.view()).expect("scores");
-        let profile = artifact::reference_profile(&x, &names, &model).expect("profile");
+        let profile = artifact::reference_profile(x, &names, &model).expect("profile");
         let art = FraudArtifact {
             spec: spec.clone(),
             model,

@@ -2,14 +2,13 @@
 //! worlds with injected drift do — over 20 seeds each, with the rates stated and asserted.
 
 use fraud_detector::artifact;
-use fraud_detector::config::{ModelConfig, ProtocolConfig, SimulationConfig};
-use fraud_detector::evaluate::{chapter3_split, labels};
-use fraud_detector::features::{compute, to_matrix, FeatureSpec};
+use fraud_detector::config::{ModelConfig, SimulationConfig};
+use fraud_detector::features::FeatureSpec;
 use fraud_detector::monitor::monitor;
 use fraud_detector::simulate::{date_to_epoch_ms, simulate};
 use fraud_detector::train::{fit, ModelKind};
 
-use crate::common::small_simulation;
+use crate::common::{small_chapter3, small_simulation};
 
 const SEEDS: u64 = 20;
 
@@ -18,22 +17,16 @@ fn dataset_drift_is_rare_without_a_shift_and_reliable_with_one() {
     // Reference: the model and profile of the small world with the default seed.
     let spec = FeatureSpec::default();
     let names = spec.names();
-    let (df, _) = simulate(&small_simulation()).expect("simulate");
-    let split = chapter3_split(
-        &compute(df, &spec).expect("features"),
-        &ProtocolConfig::default(),
-    )
-    .expect("split");
-    let x = to_matrix(&split.train, &names).expect("x");
+    let (x, y, _) = small_chapter3();
     let model = fit(
         ModelKind::LogisticRegression,
-        &x,
-        &labels(&split.train).expect("y"),
+        x,
+        y,
         &names,
         &ModelConfig::default(),
     )
     .expect("fit");
-    let profile = artifact::reference_profile(&x, &names, &model).expect("profile");
+    let profile = artifact::reference_profile(x, &names, &model).expect("profile");
 
     // Current worlds: 60 days to 2018-08-13 (enough history for the 30 + 7-day windows).
     // Injected drift: from 2018-08-01, 50 % larger amounts and 50 % more payments per card.

@@ -8,7 +8,7 @@ use fraud_detector::online::{FeatureStore, InMemoryFeatureStore, Transaction};
 use fraud_detector::simulate::simulate;
 use polars::prelude::*;
 
-use crate::common::small_simulation;
+use crate::common::{small_chapter3, small_featured, small_simulation};
 
 fn ints(df: &DataFrame, name: &str) -> Vec<i64> {
     let c = df
@@ -27,6 +27,51 @@ fn floats(df: &DataFrame, name: &str) -> Vec<f64> {
         .collect()
 }
 
+/// One replayed payment: its online features, and whether its card paid twice in that second
+/// (offline windows cannot order such payments, so they see each other; online ones do not).
+struct Replayed {
+    features: Vec<f64>,
+    same_second_tie: bool,
+}
+
+/// Replays a featured, time-sorted frame through a fresh online store, delivering each label
+/// exactly when its delay has passed, as investigators would.
+fn replay(featured: &DataFrame, spec: &FeatureSpec) -> Vec<Replayed> {
+    let ids = ints(featured, "transaction_id");
+    let ms = ints(featured, "tx_datetime");
+    let cards = ints(featured, "customer_id");
+    let terminals = ints(featured, "terminal_id");
+    let amounts = floats(featured, "tx_amount");
+    let frauds = ints(featured, "tx_fraud");
+    let mut per_card_second: HashMap<(i64, i64), usize> = HashMap::new();
+    for i in 0..ids.len() {
+        *per_card_second.entry((cards[i], ms[i] / 1000)).or_default() += 1;
+    }
+    let store = InMemoryFeatureStore::new(spec.clone());
+    let delay_ms = spec.delay_days as i64 * 86_400_000;
+    let mut pending: VecDeque<(i64, i64, bool)> = VecDeque::new();
+    (0..ids.len())
+        .map(|i| {
+            while pending.front().is_some_and(|p| p.0 <= ms[i]) {
+                let (_, id, fraud) = pending.pop_front().expect("front");
+                assert!(store.record_label(id, fraud));
+            }
+            let features = store.observe(&Transaction {
+                transaction_id: ids[i],
+                datetime_ms: ms[i],
+                customer_id: cards[i],
+                terminal_id: terminals[i],
+                amount: amounts[i],
+            });
+            pending.push_back((ms[i] + delay_ms, ids[i], frauds[i] == 1));
+            Replayed {
+                features,
+                same_second_tie: per_card_second[&(cards[i], ms[i] / 1000)] > 1,
+            }
+        })
+        .collect()
+}
+
 #[test]
 fn replayed_traffic_gets_the_offline_features_to_1e_9() {
     let spec = FeatureSpec::default();
@@ -36,54 +81,22 @@ fn replayed_traffic_gets_the_offline_features_to_1e_9() {
     let (df, _) = simulate(&cfg).expect("simulate");
     let featured = compute(df, &spec).expect("features"); // sorted by time, then id
     let offline = to_matrix(&featured, &names).expect("matrix");
-    let ids = ints(&featured, "transaction_id");
-    let ms = ints(&featured, "tx_datetime");
-    let cards = ints(&featured, "customer_id");
-    let terminals = ints(&featured, "terminal_id");
-    let amounts = floats(&featured, "tx_amount");
-    let frauds = ints(&featured, "tx_fraud");
-    let n = ids.len();
+    let n = featured.height();
     assert!(n >= 10_000, "{n} transactions");
-
-    // Two payments of one card in the same second see each other offline (a time window
-    // cannot order them) but not online; their card features are compared separately.
-    let mut per_card_second: HashMap<(i64, i64), usize> = HashMap::new();
-    for i in 0..n {
-        *per_card_second.entry((cards[i], ms[i] / 1000)).or_default() += 1;
-    }
     let card_columns: Vec<usize> = (0..names.len())
         .filter(|&j| names[j].starts_with("customer_id"))
         .collect();
-
-    let store = InMemoryFeatureStore::new(spec.clone());
-    let delay_ms = spec.delay_days as i64 * 86_400_000;
-    // Labels arrive exactly when the delay has passed.
-    let mut pending: VecDeque<(i64, i64, bool)> = VecDeque::new();
     let (mut worst, mut tied_rows) = (0.0f64, 0usize);
-    for i in 0..n {
-        while pending.front().is_some_and(|p| p.0 <= ms[i]) {
-            let (_, id, fraud) = pending.pop_front().expect("front");
-            assert!(store.record_label(id, fraud));
-        }
-        let online = store.observe(&Transaction {
-            transaction_id: ids[i],
-            datetime_ms: ms[i],
-            customer_id: cards[i],
-            terminal_id: terminals[i],
-            amount: amounts[i],
-        });
-        pending.push_back((ms[i] + delay_ms, ids[i], frauds[i] == 1));
-        let tied = per_card_second[&(cards[i], ms[i] / 1000)] > 1;
-        tied_rows += usize::from(tied);
-        for (j, value) in online.iter().enumerate() {
-            if tied && card_columns.contains(&j) {
+    for (i, row) in replay(&featured, &spec).iter().enumerate() {
+        tied_rows += usize::from(row.same_second_tie);
+        for (j, value) in row.features.iter().enumerate() {
+            if row.same_second_tie && card_columns.contains(&j) {
                 continue;
             }
             let diff = (value - offline[[i, j]]).abs();
             assert!(
                 diff <= 1e-9,
-                "row {i} ({}) feature {}: online {value}, offline {}",
-                ids[i],
+                "row {i} feature {}: online {value}, offline {}",
                 names[j],
                 offline[[i, j]]
             );
@@ -102,22 +115,17 @@ fn replayed_traffic_gets_the_offline_features_to_1e_9() {
 fn batch_scores_equal_scores_from_the_online_store() {
     use fraud_detector::artifact::FraudArtifact;
     use fraud_detector::batch::{score_frame, DecisionThresholds};
-    use fraud_detector::config::{ModelConfig, ProtocolConfig};
-    use fraud_detector::evaluate::{chapter3_split, labels};
+    use fraud_detector::config::ModelConfig;
     use fraud_detector::train::{fit, ModelKind};
     use ndarray::Array2;
 
     let spec = FeatureSpec::default();
     let names = spec.names();
-    let (df, _) = simulate(&small_simulation()).expect("simulate");
-    let featured = compute(df.clone(), &spec).expect("features");
-    let split = chapter3_split(&featured, &ProtocolConfig::default()).expect("split");
-    let x = to_matrix(&split.train, &names).expect("x");
-    let y = labels(&split.train).expect("y");
+    let (x, y, _) = small_chapter3();
     let model = fit(
         ModelKind::GradientBoosting,
-        &x,
-        &y,
+        x,
+        y,
         &names,
         &ModelConfig::default(),
     )
@@ -126,47 +134,22 @@ fn batch_scores_equal_scores_from_the_online_store() {
         spec: spec.clone(),
         model,
     };
-
+    let (df, _) = simulate(&small_simulation()).expect("simulate");
     let batch = score_frame(df, &artifact, &DecisionThresholds::default()).expect("batch");
-    let batch_scores = floats(&batch, "fraud_score");
-    let ids = ints(&batch, "transaction_id");
-    let ms = ints(&batch, "tx_datetime");
-    let cards = ints(&batch, "customer_id");
-    let terminals = ints(&batch, "terminal_id");
-    let amounts = floats(&batch, "tx_amount");
-    let frauds = ints(&featured, "tx_fraud");
+    let featured = small_featured();
     assert_eq!(
-        ids,
-        ints(&featured, "transaction_id"),
+        ints(&batch, "transaction_id"),
+        ints(featured, "transaction_id"),
         "batch keeps the feature order"
     );
-
-    let store = InMemoryFeatureStore::new(spec.clone());
-    let delay_ms = spec.delay_days as i64 * 86_400_000;
-    let mut pending: VecDeque<(i64, i64, bool)> = VecDeque::new();
+    let batch_scores = floats(&batch, "fraud_score");
     let mut worst = 0.0f64;
-    let mut per_card_second: HashMap<(i64, i64), usize> = HashMap::new();
-    for i in 0..ids.len() {
-        *per_card_second.entry((cards[i], ms[i] / 1000)).or_default() += 1;
-    }
-    for i in 0..ids.len() {
-        while pending.front().is_some_and(|p| p.0 <= ms[i]) {
-            let (_, id, fraud) = pending.pop_front().expect("front");
-            store.record_label(id, fraud);
+    for (i, row) in replay(featured, &spec).into_iter().enumerate() {
+        if row.same_second_tie {
+            continue;
         }
-        let features = store.observe(&Transaction {
-            transaction_id: ids[i],
-            datetime_ms: ms[i],
-            customer_id: cards[i],
-            terminal_id: terminals[i],
-            amount: amounts[i],
-        });
-        pending.push_back((ms[i] + delay_ms, ids[i], frauds[i] == 1));
-        if per_card_second[&(cards[i], ms[i] / 1000)] > 1 {
-            continue; // same-second ties: see the parity test above
-        }
-        let row = Array2::from_shape_vec((1, features.len()), features).expect("row");
-        let online = artifact.model.predict_proba(row.view()).expect("score")[0];
+        let one = Array2::from_shape_vec((1, row.features.len()), row.features).expect("row");
+        let online = artifact.model.predict_proba(one.view()).expect("score")[0];
         worst = worst.max((online - batch_scores[i]).abs());
     }
     assert!(worst <= 1e-9, "batch and online scores differ by {worst}");
