@@ -5,7 +5,7 @@
 //! | where | what |
 //! |---|---|
 //! | `crates/mlsd-core` | shared core: validation + quarantine, metrics, drift, model registry, reports |
-//! | `crates/fraud-detector` | the fraud design: simulate → ingest → features → train → evaluate → register |
+//! | `crates/fraud-detector` | the fraud design: simulate → ingest → features → train → evaluate → register → online store, batch scoring, monitoring, API |
 //! | `src/cli.rs` | the `mlsd` command line (a thin layer over the crates) |
 //! | `tests/` | one integration-test binary: CLI end to end, corrupted input, model behaviour |
 //! | `benches/` | criterion benchmarks: feature throughput, single vs batch prediction |
@@ -21,7 +21,9 @@
 //! | time-based split, AP and Card Precision@100 | `crates/fraud-detector/src/evaluate.rs`, `crates/mlsd-core/src/metrics.rs` |
 //! | training/serving skew (spec + scaler saved with the model) | `crates/fraud-detector/src/artifact.rs` |
 //! | model and data versioning, rollback | `crates/mlsd-core/src/registry.rs` |
-//! | drift statistics | `crates/mlsd-core/src/drift.rs` |
+//! | drift statistics and monitoring | `crates/mlsd-core/src/drift.rs`, `crates/fraud-detector/src/monitor.rs` |
+//! | online features, streaming vs batch, exact parity | `crates/fraud-detector/src/online.rs`, `batch.rs` |
+//! | serving: bad input → 4xx, shedding, metrics, hot swap, graceful shutdown | `crates/mlsd-core/src/serve.rs`, `crates/fraud-detector/src/serve.rs` |
 //!
 //! `rg "Talking point"` lists every spot in the code where one is made.
 
