@@ -218,19 +218,19 @@ enum ModelsCommand {
 #[derive(Args, Clone)]
 struct SimArgs {
     /// Seed for every random step.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = SimulationConfig::default().seed)]
     seed: u64,
     /// Number of customers (cards).
-    #[arg(long, default_value_t = 5_000)]
+    #[arg(long, default_value_t = SimulationConfig::default().n_customers)]
     customers: usize,
     /// Number of terminals.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = SimulationConfig::default().n_terminals)]
     terminals: usize,
     /// Days to simulate.
-    #[arg(long, default_value_t = 183)]
+    #[arg(long, default_value_t = SimulationConfig::default().n_days)]
     days: u32,
     /// First simulated day.
-    #[arg(long, default_value = "2018-04-01")]
+    #[arg(long, default_value_t = SimulationConfig::default().start_date)]
     start_date: String,
 }
 
@@ -313,6 +313,12 @@ impl DriftArgs {
             card_testing_per_day: self.drift_card_testing,
         })
     }
+}
+
+/// Ingests `path` with the validation rules of the simulated world `sim`.
+fn ingest_file(path: &Path, sim: &SimulationConfig) -> Result<fraud_detector::ingest::Ingested> {
+    ingest(path, &IngestConfig::for_simulation(sim)?)
+        .with_context(|| format!("while ingesting {}", path.display()))
 }
 
 /// A spinner on stderr (hidden when stderr is not a terminal or output is JSON).
@@ -483,8 +489,7 @@ fn fraud(runs_dir: &Path, registry: &Registry, cmd: FraudCommand) -> Result<()> 
             sim,
             json,
         } => {
-            let ingested = ingest(&input, &IngestConfig::for_simulation(&sim.config())?)
-                .with_context(|| format!("while ingesting {}", input.display()))?;
+            let ingested = ingest_file(&input, &sim.config())?;
             let run_dir = RunDir::create(runs_dir, "fraud-ingest")?;
             let out = out.unwrap_or_else(|| run_dir.file("accepted.parquet"));
             let mut accepted = ingested.transactions;
@@ -524,8 +529,7 @@ fn fraud(runs_dir: &Path, registry: &Registry, cmd: FraudCommand) -> Result<()> 
             if let ModelChoice::One(kind) = model {
                 cfg.kinds = vec![kind];
             }
-            let ingested = ingest(&input, &IngestConfig::for_simulation(&cfg.simulation)?)
-                .with_context(|| format!("while ingesting {}", input.display()))?;
+            let ingested = ingest_file(&input, &cfg.simulation)?;
             let bar = spinner(false);
             bar.set_message("features");
             let (featured, _) = pipeline::featurize(ingested.transactions, &cfg.features)?;
@@ -560,8 +564,7 @@ fn fraud(runs_dir: &Path, registry: &Registry, cmd: FraudCommand) -> Result<()> 
             let loaded = fraud_detector::artifact::load(registry, version.as_deref())
                 .context("while loading the model to score with")?;
             let t = std::time::Instant::now();
-            let ingested = ingest(&input, &IngestConfig::for_simulation(&sim.config())?)
-                .with_context(|| format!("while ingesting {}", input.display()))?;
+            let ingested = ingest_file(&input, &sim.config())?;
             let read_seconds = t.elapsed().as_secs_f64();
             let thresholds = fraud_detector::batch::DecisionThresholds {
                 review: review_threshold,
@@ -607,8 +610,7 @@ fn fraud(runs_dir: &Path, registry: &Registry, cmd: FraudCommand) -> Result<()> 
         } => {
             let loaded = fraud_detector::artifact::load(registry, version.as_deref())
                 .context("while loading the model to compare with")?;
-            let ingested = ingest(&current, &IngestConfig::for_simulation(&sim.config())?)
-                .with_context(|| format!("while ingesting {}", current.display()))?;
+            let ingested = ingest_file(&current, &sim.config())?;
             let report = fraud_detector::monitor::monitor(
                 ingested.transactions,
                 &loaded.artifact.spec,
@@ -645,8 +647,7 @@ fn fraud(runs_dir: &Path, registry: &Registry, cmd: FraudCommand) -> Result<()> 
             let transactions = match &input {
                 Some(path) => {
                     bar.set_message("ingest");
-                    let ingested = ingest(path, &IngestConfig::for_simulation(&cfg.simulation)?)
-                        .with_context(|| format!("while ingesting {}", path.display()))?;
+                    let ingested = ingest_file(path, &cfg.simulation)?;
                     ingested.transactions
                 }
                 None => {

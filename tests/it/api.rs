@@ -1,48 +1,24 @@
 //! The fraud scoring API over real HTTP on 127.0.0.1:0: answers, every kind of bad input
 //! (4xx with a JSON body, never a 500), metrics, and promote/rollback without a restart.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fraud_detector::artifact::{self, FraudArtifact};
 use fraud_detector::batch::DecisionThresholds;
-use fraud_detector::config::ModelConfig;
-use fraud_detector::features::FeatureSpec;
 use fraud_detector::ingest::IngestConfig;
 use fraud_detector::serve::{self, ServeConfig};
-use fraud_detector::train::{fit, ModelKind};
+use fraud_detector::train::ModelKind;
 use mlsd_core::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{small_chapter3, small_simulation};
+use crate::common::{fit_and_register, small_simulation};
 
 /// A registry with two versions (logistic regression, promoted; a depth-2 tree, not).
 fn registry(dir: &std::path::Path) -> Registry {
-    let spec = FeatureSpec::default();
-    let names = spec.names();
-    let (x, y, _) = small_chapter3();
     let registry = Registry::open(dir);
-    for kind in [ModelKind::LogisticRegression, ModelKind::DecisionTreeDepth2] {
-        let model = fit(kind, x, y, &names, &ModelConfig::default()).expect("fit");
-        let profile = artifact::reference_profile(x, &names, &model).expect("profile");
-        let art = FraudArtifact {
-            spec: spec.clone(),
-            model,
-        };
-        let m = artifact::register(
-            &registry,
-            &art,
-            &profile,
-            "sha",
-            serde_json::json!({}),
-            BTreeMap::new(),
-        )
-        .expect("register");
-        if kind == ModelKind::LogisticRegression {
-            registry.promote("fraud", &m.version).expect("promote");
-        }
-    }
+    let (first, _) = fit_and_register(&registry, ModelKind::LogisticRegression);
+    registry.promote("fraud", &first.version).expect("promote");
+    fit_and_register(&registry, ModelKind::DecisionTreeDepth2);
     registry
 }
 

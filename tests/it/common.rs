@@ -65,3 +65,37 @@ pub fn small_chapter3() -> &'static (Array2<f64>, Vec<bool>, Array2<f64>) {
         (x, y, test)
     })
 }
+
+/// Fits `kind` on the small world's training window and registers it (with its reference
+/// profile) in `registry`. Returns the manifest and the model's scores on the test matrix
+/// as they were before saving.
+pub fn fit_and_register(
+    registry: &mlsd_core::registry::Registry,
+    kind: fraud_detector::train::ModelKind,
+) -> (mlsd_core::registry::Manifest, Vec<f64>) {
+    use fraud_detector::artifact::{self, FraudArtifact};
+    let spec = FeatureSpec::default();
+    let names = spec.names();
+    let (x, y, test) = small_chapter3();
+    let model = fraud_detector::train::fit(
+        kind,
+        x,
+        y,
+        &names,
+        &fraud_detector::config::ModelConfig::default(),
+    )
+    .expect("fit");
+    let scores = model.predict_proba(test.view()).expect("scores");
+    let profile = artifact::reference_profile(x, &names, &model).expect("profile");
+    let art = FraudArtifact { spec, model };
+    let manifest = artifact::register(
+        registry,
+        &art,
+        &profile,
+        "sha",
+        serde_json::json!({}),
+        Default::default(),
+    )
+    .expect("register");
+    (manifest, scores)
+}

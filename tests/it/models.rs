@@ -1,16 +1,15 @@
 //! Model behaviour: every model beats random by a clear margin on the chapter-3 protocol,
 //! moves in the expected direction, and survives the registry round trip unchanged.
 
-use fraud_detector::artifact::{self, FraudArtifact};
+use fraud_detector::artifact;
 use fraud_detector::config::{ModelConfig, ProtocolConfig};
 use fraud_detector::evaluate::evaluate;
 use fraud_detector::features::{compute, FeatureSpec};
 use fraud_detector::simulate::simulate;
 use fraud_detector::train::{fit, ModelKind};
 use mlsd_core::registry::Registry;
-use std::collections::BTreeMap;
 
-use crate::common::{small_chapter3, small_featured};
+use crate::common::{fit_and_register, small_chapter3, small_featured};
 
 #[test]
 fn every_model_beats_random_by_a_clear_margin() {
@@ -61,28 +60,12 @@ fn larger_amounts_raise_the_fraud_score() {
 
 #[test]
 fn a_registered_model_scores_exactly_as_before_and_refuses_wrong_inputs() {
-    let spec = FeatureSpec::default();
-    let names = spec.names();
-    let (x, y, test) = small_chapter3();
+    let names = FeatureSpec::default().names();
+    let (_, _, test) = small_chapter3();
     let dir = tempfile::tempdir().expect("tempdir");
     let registry = Registry::open(dir.path());
     for kind in ModelKind::ALL {
-        let model = fit(kind, x, y, &names, &ModelConfig::default()).expect("fit");
-        let expected = model.predict_proba(test.view()).expect("scores");
-        let profile = artifact::reference_profile(x, &names, &model).expect("profile");
-        let art = FraudArtifact {
-            spec: spec.clone(),
-            model,
-        };
-        let m = artifact::register(
-            &registry,
-            &art,
-            &profile,
-            "sha",
-            serde_json::json!({}),
-            BTreeMap::new(),
-        )
-        .expect("register");
+        let (m, expected) = fit_and_register(&registry, kind);
         let loaded = artifact::load(&registry, Some(&m.version)).expect("load");
         let got = loaded
             .artifact
