@@ -162,7 +162,8 @@ impl FeatureStore for InMemoryFeatureStore {
             });
         }
 
-        // The terminal: the delayed windows (t − d − n, t − d], labels known by now.
+        // Talking point: late labels online — the terminal's windows end at t − d, so only
+        // payments whose labels have had time to arrive count: (t − d − n, t − d].
         let horizon = self.terminal_horizon();
         let terminal = state.terminals.entry(tx.terminal_id).or_default();
         terminal.payments.push_back((t, tx.transaction_id));

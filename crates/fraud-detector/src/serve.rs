@@ -290,7 +290,8 @@ async fn score(
     ApiJson(req): ApiJson<ScoreRequest>,
 ) -> std::result::Result<Json<ScoreResponse>, ApiError> {
     let tx = req.parse(&state.config.limits)?;
-    // One Arc per request: a concurrent swap cannot change the model mid-request.
+    // Talking point: hot swap — one Arc per request, so a concurrent promote or rollback
+    // cannot change the model mid-request, and the answer names the version that scored it.
     let serving = state.model.get();
     Ok(Json(score_one(&state, &serving, &tx)?))
 }
