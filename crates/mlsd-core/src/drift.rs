@@ -293,6 +293,61 @@ pub fn drift_report(
     }
 }
 
+/// The last `capacity` scored rows (features and score) a server saw: the "current" side
+/// of a drift check on live traffic.
+///
+/// Talking point: monitoring live traffic — the server keeps a bounded sliding window in
+/// memory and compares it with the training profile on demand; no second pipeline, no
+/// labels needed. In production the same rows would also be logged for offline analysis.
+#[derive(Debug, Clone)]
+pub struct SlidingWindow {
+    capacity: usize,
+    rows: std::collections::VecDeque<(Vec<f64>, f64)>,
+}
+
+impl SlidingWindow {
+    pub fn new(capacity: usize) -> Self {
+        SlidingWindow {
+            capacity: capacity.max(1),
+            rows: std::collections::VecDeque::with_capacity(capacity.clamp(1, 1 << 16)),
+        }
+    }
+
+    /// Adds a row, forgetting the oldest one when full.
+    pub fn push(&mut self, features: Vec<f64>, score: f64) {
+        if self.rows.len() == self.capacity {
+            self.rows.pop_front();
+        }
+        self.rows.push_back((features, score));
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.rows.clear();
+    }
+
+    /// Drift of the window against `reference` (features in the profile's order).
+    pub fn drift(&self, reference: &ReferenceProfile, share_threshold: f64) -> DriftReport {
+        let n_features = reference.features.len();
+        let mut columns = vec![Vec::with_capacity(self.rows.len()); n_features];
+        let mut scores = Vec::with_capacity(self.rows.len());
+        for (features, score) in &self.rows {
+            for (column, value) in columns.iter_mut().zip(features) {
+                column.push(*value);
+            }
+            scores.push(*score);
+        }
+        drift_report(reference, &columns, Some(&scores), share_threshold)
+    }
+}
+
 impl DriftReport {
     /// A markdown rendering for people.
     pub fn to_markdown(&self) -> String {
@@ -658,5 +713,28 @@ mod tests {
         assert!(jensen_shannon_distance(&[0.5, 0.5], &[0.5, 0.5]).abs() < 1e-12);
         let d = jensen_shannon_distance(&[1.0, 0.0], &[0.0, 1.0]);
         assert!((d - std::f64::consts::LN_2.sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_sliding_window_keeps_the_latest_rows_and_sees_a_shift() {
+        let x = lcg(7, 20_000);
+        let reference = ReferenceProfile::from_columns(&["x"], std::slice::from_ref(&x)).with_prediction(&x);
+        let mut window = SlidingWindow::new(3_000);
+        for v in lcg(8, 5_000) {
+            window.push(vec![v], v);
+        }
+        assert_eq!(window.len(), 3_000);
+        let calm = window.drift(&reference, 0.5);
+        assert_eq!(calm.rows, 3_000);
+        assert!(!calm.dataset_drift, "{calm:?}");
+        // 3,000 shifted rows push every unshifted one out of the window.
+        for v in lcg(9, 3_000) {
+            window.push(vec![v + 0.3], v + 0.3);
+        }
+        let moved = window.drift(&reference, 0.5);
+        assert!(moved.dataset_drift, "{moved:?}");
+        assert!(moved.prediction.is_some_and(|p| p.drift));
+        window.clear();
+        assert!(window.is_empty());
     }
 }

@@ -57,6 +57,14 @@ pub enum Error {
     },
     #[error("no model of design {design} has been promoted yet (run `mlsd {design} train` or `mlsd models promote`)")]
     NoCurrentVersion { design: String },
+    #[error("network error while {context}: {source}")]
+    Network {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid setting: {0}")]
+    Config(String),
     #[error("nothing to roll back to for {design}: {current} is the first promoted version")]
     NothingToRollBack { design: String, current: String },
 }
@@ -64,6 +72,14 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// A network failure with what we were doing.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Network {
+            context: context.into(),
+            source,
+        }
+    }
+
     /// Wraps a polars error with what we were doing when it happened.
     pub fn polars(context: impl Into<String>) -> impl FnOnce(polars::error::PolarsError) -> Error {
         let context = context.into();

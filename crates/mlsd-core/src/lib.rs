@@ -16,7 +16,8 @@
 //! | [`drift`] | reference profiles and per-feature drift tests (Evidently's defaults) | monitoring, drift |
 //! | [`registry`] | versioned, checksummed model artifacts; promote and rollback | model/data versioning, rollback |
 //! | [`report`] | run folders, JSON + markdown reports, atomic writes, hashing | reproducibility |
-//! | [`serve`] | HTTP toolkit: JSON errors, metrics, load shedding, timeouts, hot-swap slot, graceful shutdown | serving, monitoring, rollback |
+//! | [`serve`] | HTTP toolkit: JSON errors, metrics, load shedding, timeouts, micro-batching, hot-swap slot, graceful shutdown | serving, monitoring, rollback |
+//! | [`loadgen`] | keep-alive HTTP client; open-loop (coordinated-omission corrected) and closed-loop load | latency budget, p99, saturation |
 //!
 //! Everything here is a library: errors are one [`Error`] enum, never a panic on data.
 
@@ -27,5 +28,6 @@ pub mod drift;
 pub mod registry;
 pub mod report;
 pub mod serve;
+pub mod loadgen;
 
 pub use error::{Error, Result};

@@ -61,23 +61,26 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
+/// The body of every error answer: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: &'a str,
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// A stable machine-readable code, e.g. `invalid_amount`, `overloaded`.
+    pub code: String,
+    /// What was wrong, for a human.
+    pub message: String,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code,
-                message: &self.message,
+                code: self.code.to_string(),
+                message: self.message,
             },
         };
         (self.status, Json(body)).into_response()
@@ -172,6 +175,8 @@ struct MetricsInner {
     requests: BTreeMap<(String, u16), u64>,
     latency: Histogram,
     scores: Histogram,
+    batch_sizes: Histogram,
+    gauges: BTreeMap<String, (String, f64)>,
     model_version: String,
 }
 
@@ -191,6 +196,8 @@ impl Metrics {
                     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
                 ]),
                 scores: Histogram::new((1..=10).map(|i| f64::from(i) / 10.0).collect()),
+                batch_sizes: Histogram::new((0..=10).map(|i| f64::from(1u32 << i)).collect()),
+                gauges: BTreeMap::new(),
                 model_version: String::new(),
             }),
         }
@@ -208,6 +215,18 @@ impl Metrics {
 
     pub fn observe_score(&self, score: f64) {
         self.lock().scores.observe(score);
+    }
+
+    /// Size of one micro-batch the model scored together.
+    pub fn observe_batch(&self, size: usize) {
+        self.lock().batch_sizes.observe(size as f64);
+    }
+
+    /// Sets `<prefix>_<name>` (e.g. the latest drift share) to `value`.
+    pub fn set_gauge(&self, name: &str, help: &str, value: f64) {
+        self.lock()
+            .gauges
+            .insert(name.to_string(), (help.to_string(), value));
     }
 
     pub fn set_model_version(&self, version: &str) {
@@ -233,6 +252,16 @@ impl Metrics {
             "Distribution of returned scores.",
             &mut out,
         );
+        m.batch_sizes.render(
+            &format!("{p}_micro_batch_size"),
+            "Requests scored together by the micro-batcher.",
+            &mut out,
+        );
+        for (name, (help, value)) in &m.gauges {
+            out.push_str(&format!(
+                "# HELP {p}_{name} {help}\n# TYPE {p}_{name} gauge\n{p}_{name} {value}\n"
+            ));
+        }
         out.push_str(&format!(
             "# HELP {p}_model_info The model version serving.\n# TYPE {p}_model_info gauge\n{p}_model_info{{version=\"{}\"}} 1\n",
             m.model_version
@@ -318,6 +347,88 @@ impl<T> Slot<T> {
     }
 }
 
+/// How the micro-batcher gathers concurrent requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MicroBatchConfig {
+    /// Most requests scored together.
+    pub max_batch: usize,
+    /// Longest a request waits for company after the first one of its batch arrived.
+    pub max_wait: Duration,
+    /// Requests queued for the batcher before new ones are shed with 503.
+    pub queue_depth: usize,
+}
+
+impl Default for MicroBatchConfig {
+    fn default() -> Self {
+        MicroBatchConfig {
+            max_batch: 64,
+            max_wait: Duration::from_micros(500),
+            queue_depth: 4096,
+        }
+    }
+}
+
+type Job<I, O> = (I, tokio::sync::oneshot::Sender<O>);
+
+/// Gathers concurrent requests into batches for one worker task.
+///
+/// Talking point: micro-batching trades a bounded wait (`max_wait`) for throughput — a model
+/// that costs a fixed overhead per call (a GPU kernel, a Python hop, a wide matrix product)
+/// scores 64 rows for little more than one. It only pays when requests actually overlap;
+/// at low load every request waits up to `max_wait` for nobody. `mlsd bench serve` measures
+/// both sides.
+pub struct MicroBatcher<I, O> {
+    queue: tokio::sync::mpsc::Sender<Job<I, O>>,
+}
+
+impl<I: Send + 'static, O: Send + 'static> MicroBatcher<I, O> {
+    /// Spawns the worker. `work` gets each batch in arrival order and must return one output
+    /// per input, in the same order.
+    pub fn spawn<F>(config: MicroBatchConfig, metrics: Arc<Metrics>, work: F) -> Self
+    where
+        F: Fn(Vec<I>) -> Vec<O> + Send + 'static,
+    {
+        let (queue, mut jobs) = tokio::sync::mpsc::channel::<Job<I, O>>(config.queue_depth.max(1));
+        let max_batch = config.max_batch.max(1);
+        tokio::spawn(async move {
+            while let Some(first) = jobs.recv().await {
+                let deadline = tokio::time::Instant::now() + config.max_wait;
+                let mut batch = vec![first];
+                while batch.len() < max_batch {
+                    match tokio::time::timeout_at(deadline, jobs.recv()).await {
+                        Ok(Some(job)) => batch.push(job),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+                metrics.observe_batch(batch.len());
+                let (inputs, replies): (Vec<I>, Vec<_>) = batch.into_iter().unzip();
+                // Simplification: the work runs on this task. It is µs-scale here; a model
+                // costing milliseconds would go to `spawn_blocking` or a dedicated thread.
+                for (reply, output) in replies.into_iter().zip(work(inputs)) {
+                    // A client that gave up has dropped its receiver: nothing to do.
+                    let _ = reply.send(output);
+                }
+            }
+        });
+        MicroBatcher { queue }
+    }
+
+    /// Queues `input` and waits for its output; 503 when the queue is full.
+    pub async fn submit(&self, input: I) -> Result<O, ApiError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue.try_send((input, reply)).map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "the micro-batch queue is full; retry later",
+            )
+        })?;
+        answer
+            .await
+            .map_err(|_| ApiError::internal("the micro-batch worker returned no answer"))
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM: the signal to stop accepting and drain in-flight requests.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -349,4 +460,92 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_micro_batcher_groups_concurrent_requests_and_keeps_each_answer() {
+        let metrics = Arc::new(Metrics::new("t"));
+        let config = MicroBatchConfig {
+            max_batch: 8,
+            max_wait: Duration::from_millis(50),
+            queue_depth: 64,
+        };
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let seen = sizes.clone();
+        let batcher = Arc::new(MicroBatcher::spawn(
+            config,
+            metrics.clone(),
+            move |xs: Vec<u32>| {
+                seen.lock().expect("sizes").push(xs.len());
+                xs.into_iter().map(|x| x * 10).collect()
+            },
+        ));
+        let calls: Vec<_> = (0..20u32)
+            .map(|i| {
+                let b = batcher.clone();
+                tokio::spawn(async move { (i, b.submit(i).await) })
+            })
+            .collect();
+        for call in calls {
+            let (i, answer) = call.await.expect("task");
+            assert_eq!(answer, Ok(i * 10));
+        }
+        let sizes = sizes.lock().expect("sizes").clone();
+        assert_eq!(sizes.iter().sum::<usize>(), 20);
+        assert!(sizes.iter().all(|&n| n <= 8), "{sizes:?}");
+        // 20 requests at once with a 50 ms wait cannot need 20 batches.
+        assert!(sizes.len() < 20, "{sizes:?}");
+        let count = format!("t_micro_batch_size_count {}", sizes.len());
+        assert!(metrics.render().contains(&count), "{}", metrics.render());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_micro_batch_queue_sheds_with_503() {
+        let config = MicroBatchConfig {
+            max_batch: 1,
+            max_wait: Duration::ZERO,
+            queue_depth: 1,
+        };
+        let gate = Arc::new(std::sync::Barrier::new(2));
+        let holding = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (worker_gate, worker_holding) = (gate.clone(), holding.clone());
+        let batcher = Arc::new(MicroBatcher::spawn(
+            config,
+            Arc::new(Metrics::new("t")),
+            move |xs: Vec<u32>| {
+                // The first batch blocks until the test has filled the queue.
+                if xs == [0] {
+                    worker_holding.store(true, std::sync::atomic::Ordering::SeqCst);
+                    worker_gate.wait();
+                }
+                xs
+            },
+        ));
+        let first = {
+            let b = batcher.clone();
+            tokio::spawn(async move { b.submit(0).await })
+        };
+        while !holding.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
+        let queued = {
+            let b = batcher.clone();
+            tokio::spawn(async move { b.submit(1).await })
+        };
+        while batcher.queue.capacity() > 0 {
+            tokio::task::yield_now().await; // until request 1 fills the queue
+        }
+        let shed = batcher.submit(2).await;
+        assert_eq!(
+            shed.map_err(|e| e.status),
+            Err(StatusCode::SERVICE_UNAVAILABLE)
+        );
+        gate.wait();
+        assert_eq!(first.await.expect("task"), Ok(0));
+        assert_eq!(queued.await.expect("task"), Ok(1));
+    }
 }
