@@ -17,6 +17,7 @@ use fraud_detector::train::ModelKind;
 use indicatif::{ProgressBar, ProgressStyle};
 use mlsd_core::registry::Registry;
 use mlsd_core::report::{sha256_file, RunDir};
+use mlsd_core::serve::MicroBatchConfig;
 
 #[derive(Parser)]
 #[command(
@@ -57,8 +58,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ServeCommand {
-    /// POST /v1/fraud/score, /v1/fraud/score/batch, /v1/fraud/labels; GET /health, /ready,
-    /// /metrics, /v1/models; POST /admin/models/{version}/promote, /admin/models/rollback.
+    /// POST /v1/fraud/score, /v1/fraud/score/batch, /v1/fraud/labels; GET /v1/fraud/drift,
+    /// /health, /ready, /metrics, /openapi.json, /v1/models; POST
+    /// /admin/models/{version}/promote, /admin/models/rollback.
     Fraud(ServeArgs),
 }
 
@@ -82,6 +84,22 @@ struct ServeArgs {
     /// Largest request body, in bytes (413 above).
     #[arg(long, default_value_t = 1 << 20)]
     body_limit: usize,
+    /// Gather concurrent /v1/fraud/score requests into micro-batches.
+    #[arg(long)]
+    micro_batch: bool,
+    /// Most requests per micro-batch.
+    #[arg(long, default_value_t = MicroBatchConfig::default().max_batch)]
+    micro_batch_max: usize,
+    /// Longest wait for a micro-batch to fill, in microseconds.
+    #[arg(long, default_value_t = MicroBatchConfig::default().max_wait.as_micros() as u64)]
+    micro_batch_wait_us: u64,
+    /// Scored rows kept for the live drift check (GET /v1/fraud/drift).
+    #[arg(long, default_value_t = 50_000)]
+    drift_window: usize,
+    /// Bootstrap the online feature store from this transactions file before serving (the
+    /// history a new replica needs; without it, windows start empty).
+    #[arg(long)]
+    warm_from: Option<PathBuf>,
     /// The simulated world whose cards and terminals are known.
     #[command(flatten)]
     sim: SimArgs,
@@ -91,6 +109,10 @@ struct ServeArgs {
 struct DemoArgs {
     #[command(flatten)]
     sim: SimArgs,
+    /// Days of the test period replayed through the real-time API (at most the label
+    /// delay, 7, so no live labels are needed).
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=7))]
+    replay_days: u32,
     /// Print the report as one JSON object instead of tables.
     #[arg(long)]
     json: bool,
@@ -363,6 +385,7 @@ fn run(cli: Cli) -> Result<()> {
 
 fn serve_fraud(registry: Registry, args: &ServeArgs) -> Result<()> {
     use fraud_detector::serve;
+    let sim = args.sim.config();
     let config = serve::ServeConfig {
         thresholds: fraud_detector::batch::DecisionThresholds {
             review: args.review_threshold,
@@ -371,16 +394,31 @@ fn serve_fraud(registry: Registry, args: &ServeArgs) -> Result<()> {
         body_limit: args.body_limit,
         max_in_flight: args.max_in_flight,
         timeout: Duration::from_millis(args.timeout_ms),
-        max_batch: 1000,
-        watch_every: Duration::from_secs(1),
-        limits: IngestConfig::for_simulation(&args.sim.config())?,
+        micro_batch: args.micro_batch.then(|| MicroBatchConfig {
+            max_batch: args.micro_batch_max,
+            max_wait: Duration::from_micros(args.micro_batch_wait_us),
+            ..MicroBatchConfig::default()
+        }),
+        drift_window: args.drift_window,
+        ..serve::ServeConfig::new(IngestConfig::for_simulation(&sim)?)
     };
-    let state = serve::state(registry, config).context("while loading the current fraud model")?;
+    let history = match &args.warm_from {
+        Some(path) => {
+            fraud_detector::online::transactions_of(&ingest_file(path, &sim)?.transactions)?
+        }
+        None => Vec::new(),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("while starting the async runtime")?;
     runtime.block_on(async move {
+        let state =
+            serve::state(registry, config).context("while loading the current fraud model")?;
+        if !history.is_empty() {
+            state.warm_up(&history);
+            eprintln!("online store warmed with {} payments", history.len());
+        }
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await
             .with_context(|| format!("while binding {}", args.addr))?;
@@ -399,6 +437,35 @@ fn serve_fraud(registry: Registry, args: &ServeArgs) -> Result<()> {
     })
 }
 
+/// Everything `mlsd demo` reports: the offline pipeline, the online replay, the drift check.
+#[derive(serde::Serialize)]
+struct DemoReport {
+    #[serde(flatten)]
+    pipeline: pipeline::PipelineReport,
+    serving: DemoServing,
+    monitoring: DemoMonitoring,
+}
+
+#[derive(serde::Serialize)]
+struct DemoServing {
+    url: String,
+    model_version: String,
+    warmed_with: usize,
+    replay_from: String,
+    replay_days: u32,
+    agreement: fraud_detector::replay::Agreement,
+    /// The server's own drift check over the replayed traffic (GET /v1/fraud/drift).
+    live_drift: serde_json::Value,
+}
+
+#[derive(serde::Serialize)]
+struct DemoMonitoring {
+    drift_from: String,
+    injection: String,
+    unshifted: mlsd_core::drift::DriftReport,
+    drifted: mlsd_core::drift::DriftReport,
+}
+
 fn demo(runs_dir: &Path, registry: &Registry, args: &DemoArgs) -> Result<()> {
     let run_dir = RunDir::create(runs_dir, "demo").context("while creating the run folder")?;
     let cfg = PipelineConfig {
@@ -410,11 +477,128 @@ fn demo(runs_dir: &Path, registry: &Registry, args: &DemoArgs) -> Result<()> {
         bar.set_message(format!("fraud pipeline: {stage}"));
     })
     .context("while running the fraud pipeline")?;
+    bar.set_message("serving: replaying the test period through the API");
+    let serving = demo_serving(&report, registry, &cfg, args.replay_days)
+        .context("while replaying the test period through the API")?;
+    bar.set_message("monitoring: unshifted and drifted worlds");
+    let monitoring = demo_monitoring(registry, &cfg).context("while checking drift")?;
     bar.finish_and_clear();
+    let demo = DemoReport {
+        pipeline: report,
+        serving,
+        monitoring,
+    };
+    mlsd_core::report::write_json(&run_dir.file("demo.json"), &demo)?;
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        println!("{}", serde_json::to_string(&demo)?);
         return Ok(());
     }
+    print_demo(&demo, registry);
+    Ok(())
+}
+
+/// Starts the API in-process, warms its online store with the history before the test
+/// period, replays the first `days` test days one request at a time, and compares the
+/// answers with batch scores of the same payments.
+fn demo_serving(
+    report: &pipeline::PipelineReport,
+    registry: &Registry,
+    cfg: &PipelineConfig,
+    days: u32,
+) -> Result<DemoServing> {
+    use fraud_detector::{replay, serve};
+    let data = report.run_dir.join("transactions.parquet");
+    let transactions = ingest_file(&data, &cfg.simulation)?.transactions;
+    let p = &cfg.protocol;
+    let from =
+        date_to_epoch_ms(&p.train_start)? + i64::from(p.train_days + p.delay_days) * 86_400_000;
+    let to = from + i64::from(days) * 86_400_000;
+    let plan = replay::plan(&transactions, from, to, cfg.features.history_days())?;
+    drop(transactions);
+    let config = serve::ServeConfig::new(IngestConfig::for_simulation(&cfg.simulation)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("while starting the async runtime")?;
+    let (answers, live_drift, url, version) = runtime.block_on(async {
+        let state = serve::state(registry.clone(), config)?;
+        state.warm_up(&plan.history);
+        let server = mlsd_core::serve::Running::start(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            serve::router(state.clone()),
+        )
+        .await?;
+        let answers = replay::replay(server.addr, &plan.live).await?;
+        let mut client = mlsd_core::loadgen::Client::connect(server.addr).await?;
+        let drift = client.request("GET", "/v1/fraud/drift", None).await?;
+        let live_drift: serde_json::Value = serde_json::from_slice(&drift.body)?;
+        let url = format!("http://{}", server.addr);
+        server.stop().await?;
+        anyhow::Ok((answers, live_drift, url, state.serving_version()))
+    })?;
+    let loaded = fraud_detector::artifact::load(registry, Some(&version))?;
+    let agreement = replay::compare(&plan, &answers, &loaded.artifact, &Default::default())?;
+    Ok(DemoServing {
+        url,
+        model_version: version,
+        warmed_with: plan.history.len(),
+        replay_from: epoch_ms_to_date(from),
+        replay_days: days,
+        agreement,
+        live_drift,
+    })
+}
+
+fn epoch_ms_to_date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// Monitors the last week of two fresh worlds against the current model's profile: one
+/// unshifted, one with spending, activity and a new fraud pattern injected two weeks
+/// before its end.
+fn demo_monitoring(registry: &Registry, cfg: &PipelineConfig) -> Result<DemoMonitoring> {
+    let loaded = fraud_detector::artifact::load(registry, None)?;
+    let sim = SimulationConfig {
+        seed: cfg.simulation.seed + 1,
+        ..cfg.simulation.clone()
+    };
+    let drift_day = sim.n_days.saturating_sub(14);
+    let injection = DriftInjection {
+        from_day: Some(drift_day),
+        amount_factor: 1.5,
+        activity_factor: 1.5,
+        card_testing_per_day: sim.n_customers / 100,
+    };
+    let check = |drift: DriftInjection| -> Result<mlsd_core::drift::DriftReport> {
+        let (transactions, _) = simulate(&SimulationConfig {
+            drift,
+            ..sim.clone()
+        })?;
+        Ok(fraud_detector::monitor::monitor(
+            transactions,
+            &loaded.artifact.spec,
+            &loaded.profile,
+            &loaded.artifact.model,
+            7,
+        )?)
+    };
+    Ok(DemoMonitoring {
+        drift_from: epoch_ms_to_date(
+            date_to_epoch_ms(&sim.start_date)? + i64::from(drift_day) * 86_400_000,
+        ),
+        injection: format!(
+            "amounts ×{}, payments per card ×{}, {} card-testing cards a day",
+            injection.amount_factor, injection.activity_factor, injection.card_testing_per_day
+        ),
+        unshifted: check(DriftInjection::default())?,
+        drifted: check(injection)?,
+    })
+}
+
+fn print_demo(demo: &DemoReport, registry: &Registry) {
+    let report = &demo.pipeline;
     let s = &report.simulation;
     let v = &report.validation;
     let t = &report.timings;
@@ -457,8 +641,60 @@ fn demo(runs_dir: &Path, registry: &Registry, args: &DemoArgs) -> Result<()> {
             .unwrap_or(f64::NAN),
         registry.root().display()
     );
+    let sv = &demo.serving;
+    let a = &sv.agreement;
+    println!(
+        "6. serve     {} serving {}; online store warmed with {} earlier payments",
+        sv.url, sv.model_version, sv.warmed_with
+    );
+    println!(
+        "             replayed {} day(s) from {}: {} payments, one request at a time: p50 {:.3} ms, p99 {:.3} ms (client side, HTTP included)",
+        sv.replay_days, sv.replay_from, a.replayed, a.p50_ms, a.p99_ms
+    );
+    println!(
+        "             API vs batch: max |Δscore| = {:e} over {} payments ({} same-second card ties not comparable); decisions differ on {}",
+        a.max_abs_diff, a.compared, a.same_second_ties, a.decision_mismatches
+    );
+    println!(
+        "             decisions: {} approve, {} review, {} block",
+        a.decisions[0], a.decisions[1], a.decisions[2]
+    );
+    let live = &sv.live_drift;
+    println!(
+        "             live drift window (GET /v1/fraud/drift): {} rows, drift share {}, dataset drift {}",
+        live["window_rows"],
+        live["report"]["drift_share"]
+            .as_f64()
+            .map_or("n/a".to_string(), |x| format!("{x:.2}")),
+        live["report"]["dataset_drift"]
+    );
+    let m = &demo.monitoring;
+    println!(
+        "7. monitor   last 7 days of two fresh worlds vs {}'s training profile (drift injected from {}: {})",
+        sv.model_version, m.drift_from, m.injection
+    );
+    for (name, r) in [("unshifted", &m.unshifted), ("drifted", &m.drifted)] {
+        let drifted: Vec<&str> = r
+            .features
+            .iter()
+            .filter(|f| f.drift)
+            .map(|f| f.name.as_str())
+            .collect();
+        println!(
+            "             {name:<9}  dataset drift {:<5}  share {:.2} ({} of {} features), prediction drift {}{}",
+            r.dataset_drift,
+            r.drift_share,
+            drifted.len(),
+            r.features.len(),
+            r.prediction.as_ref().is_some_and(|p| p.drift),
+            if drifted.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", drifted.join(", "))
+            }
+        );
+    }
     println!("\nRun folder: {}", report.run_dir.display());
-    Ok(())
 }
 
 fn fraud(runs_dir: &Path, registry: &Registry, cmd: FraudCommand) -> Result<()> {

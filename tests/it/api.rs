@@ -2,9 +2,9 @@
 //! (4xx with a JSON body, never a 500), metrics, and promote/rollback without a restart.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use fraud_detector::batch::DecisionThresholds;
 use fraud_detector::ingest::IngestConfig;
 use fraud_detector::serve::{self, ServeConfig};
 use fraud_detector::train::ModelKind;
@@ -22,16 +22,22 @@ fn registry(dir: &std::path::Path) -> Registry {
     registry
 }
 
-async fn start(registry: Registry) -> SocketAddr {
-    let config = ServeConfig {
-        thresholds: DecisionThresholds::default(),
+fn config() -> ServeConfig {
+    ServeConfig {
         body_limit: 64 * 1024,
         max_in_flight: 256,
         timeout: Duration::from_secs(5),
         max_batch: 100,
         watch_every: Duration::from_millis(100),
-        limits: IngestConfig::for_simulation(&small_simulation()).expect("limits"),
-    };
+        ..ServeConfig::new(IngestConfig::for_simulation(&small_simulation()).expect("limits"))
+    }
+}
+
+async fn start(registry: Registry) -> SocketAddr {
+    start_with(registry, config()).await.0
+}
+
+async fn start_with(registry: Registry, config: ServeConfig) -> (SocketAddr, Arc<serve::AppState>) {
     let state = serve::state(registry, config).expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -40,10 +46,10 @@ async fn start(registry: Registry) -> SocketAddr {
     serve::watch_registry(state.clone());
     tokio::spawn(mlsd_core::serve::serve(
         listener,
-        serve::router(state),
+        serve::router(state.clone()),
         std::future::pending(),
     ));
-    addr
+    (addr, state)
 }
 
 /// A minimal HTTP/1.1 client: one request per connection; returns (status, body).
@@ -342,4 +348,288 @@ async fn promote_and_rollback_switch_the_serving_model_without_a_restart() {
         }
     }
     assert_eq!(seen, "\"v0002\"");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_route() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let addr = start(registry(dir.path())).await;
+    let (status, body) = http(addr, "GET", "/openapi.json", None, b"").await;
+    assert_eq!(status, 200, "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{doc}"
+    );
+    for (method, path) in [
+        ("get", "/health"),
+        ("get", "/ready"),
+        ("get", "/metrics"),
+        ("get", "/openapi.json"),
+        ("get", "/v1/models"),
+        ("post", "/v1/fraud/score"),
+        ("post", "/v1/fraud/score/batch"),
+        ("post", "/v1/fraud/labels"),
+        ("get", "/v1/fraud/drift"),
+        ("post", "/admin/models/{version}/promote"),
+        ("post", "/admin/models/rollback"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+    }
+    // Request and error schemas are generated from the Rust types.
+    let schemas = &doc["components"]["schemas"];
+    for name in ["ScoreRequest", "ScoreResponse", "ErrorBody", "Decision"] {
+        assert!(schemas[name].is_object(), "schema {name} missing");
+    }
+    let required = schemas["ScoreRequest"]["required"].to_string();
+    for field in [
+        "transaction_id",
+        "tx_datetime",
+        "customer_id",
+        "terminal_id",
+        "tx_amount",
+    ] {
+        assert!(required.contains(field), "{field} not required: {required}");
+    }
+}
+
+/// `n` payments on distinct cards and terminals, a minute apart (no shared history, so
+/// their features do not depend on the order they arrive in).
+fn independent_payments(n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"transaction_id": {i}, "tx_datetime": "2018-08-20 {:02}:{:02}:00", "customer_id": {}, "terminal_id": {}, "tx_amount": {}}}"#,
+                (i / 60) % 24,
+                i % 60,
+                i % 600,
+                i % 1200,
+                5 + (i * 37) % 300
+            )
+            .into_bytes()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promote_and_a_rollback_under_400_requests_per_second_fail_no_request() {
+    use mlsd_core::loadgen::{run, Load, Target};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = registry(dir.path());
+    let (addr, _) = start_with(registry.clone(), config()).await;
+    let target = Target {
+        addr,
+        method: "POST",
+        path: "/v1/fraud/score".into(),
+        bodies: Arc::new(independent_payments(1_200)),
+    };
+    // Open loop: requests keep coming on schedule whatever the server is doing.
+    let load = Load::Open {
+        rate: 400.0,
+        duration: Duration::from_secs(3),
+        connections: 8,
+    };
+    let traffic = tokio::spawn(async move { run(&target, load, true).await });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Promote through the admin endpoint …
+    assert_eq!(
+        post_json(addr, "/admin/models/v0002/promote", "").await.0,
+        200
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // … and roll back through the registry (what `mlsd models rollback` does).
+    registry.rollback("fraud").expect("rollback");
+    let (report, outcomes) = traffic.await.expect("task").expect("load");
+    println!(
+        "hot swap under load: {} requests offered at {} req/s, {:.0} req/s achieved, {} ok, {} shed, {} errors, p99 {:.2} ms",
+        report.sent, report.offered, report.rps, report.ok, report.shed, report.errors, report.p99_ms
+    );
+    assert!(report.offered >= 200.0);
+    assert_eq!(
+        (
+            report.sent,
+            report.ok,
+            report.shed,
+            report.errors,
+            report.unsent
+        ),
+        (1_200, 1_200, 0, 0, 0),
+        "{report:?}"
+    );
+    let versions: Vec<String> = outcomes
+        .iter()
+        .map(|o| {
+            let v: serde_json::Value = serde_json::from_slice(&o.body).expect("json");
+            v["model_version"]
+                .as_str()
+                .expect("every answer names its version")
+                .to_string()
+        })
+        .collect();
+    let count = |name: &str| versions.iter().filter(|v| *v == name).count();
+    assert_eq!(count("v0001") + count("v0002"), 1_200, "{versions:?}");
+    assert!(count("v0002") > 0, "the promotion never served");
+    assert_eq!(versions.first().map(String::as_str), Some("v0001"));
+    assert_eq!(
+        versions.last().map(String::as_str),
+        Some("v0001"),
+        "the rollback never served"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn micro_batched_answers_equal_one_by_one_answers() {
+    use mlsd_core::loadgen::{run, Load, Target};
+    use mlsd_core::serve::MicroBatchConfig;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = registry(dir.path());
+    let (plain, _) = start_with(registry.clone(), config()).await;
+    let batched_config = ServeConfig {
+        micro_batch: Some(MicroBatchConfig {
+            max_batch: 16,
+            max_wait: Duration::from_millis(5),
+            queue_depth: 256,
+        }),
+        ..config()
+    };
+    let (batched, _) = start_with(registry, batched_config).await;
+    let bodies = Arc::new(independent_payments(64));
+    let load = Load::Closed {
+        concurrency: 16,
+        duration: Duration::from_secs(30),
+        max_requests: 64,
+    };
+    let mut answers = Vec::new();
+    for addr in [plain, batched] {
+        let target = Target {
+            addr,
+            method: "POST",
+            path: "/v1/fraud/score".into(),
+            bodies: bodies.clone(),
+        };
+        let (report, outcomes) = run(&target, load, true).await.expect("load");
+        assert_eq!(report.ok, 64, "{report:?}");
+        answers.push(
+            outcomes
+                .iter()
+                .map(|o| {
+                    let v: serde_json::Value = serde_json::from_slice(&o.body).expect("json");
+                    (v["transaction_id"].as_i64(), v["probability"].as_f64())
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(answers[0], answers[1]);
+    let (_, metrics) = http(batched, "GET", "/metrics", None, b"").await;
+    let batches: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("mlsd_fraud_micro_batch_size_sum "))
+        .and_then(|v| v.parse().ok())
+        .expect("batch sizes on /metrics");
+    assert_eq!(batches, 64.0, "every request went through the batcher");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_week_replayed_through_the_api_gets_the_batch_scores() {
+    use fraud_detector::replay;
+    use fraud_detector::simulate::{date_to_epoch_ms, simulate};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = registry(dir.path());
+    let (transactions, _) = simulate(&small_simulation()).expect("simulate");
+    let from = date_to_epoch_ms("2018-08-08").expect("date");
+    let spec = fraud_detector::features::FeatureSpec::default();
+    let plan = replay::plan(
+        &transactions,
+        from,
+        from + 7 * 86_400_000,
+        spec.history_days(),
+    )
+    .expect("plan");
+    let (addr, state) = start_with(registry.clone(), config()).await;
+    state.warm_up(&plan.history);
+    let answers = replay::replay(addr, &plan.live).await.expect("replay");
+    let loaded = fraud_detector::artifact::load(&registry, Some("v0001")).expect("load");
+    let agreement =
+        replay::compare(&plan, &answers, &loaded.artifact, &Default::default()).expect("compare");
+    println!("{agreement:?}");
+    assert!(agreement.compared >= 5_000, "{agreement:?}");
+    assert!(
+        agreement.same_second_ties * 100 < agreement.replayed,
+        "{agreement:?}"
+    );
+    assert!(agreement.max_abs_diff <= 1e-9, "{agreement:?}");
+    assert_eq!(agreement.decision_mismatches, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_drift_window_flags_drifted_traffic_and_not_unshifted_traffic() {
+    use fraud_detector::replay;
+    use fraud_detector::simulate::{date_to_epoch_ms, simulate};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = registry(dir.path());
+    let spec = fraud_detector::features::FeatureSpec::default();
+    // As in the monitoring test: a fresh 60-day world to 2018-08-13, drifted from 2018-08-01.
+    let start = "2018-06-15";
+    let end = date_to_epoch_ms("2018-08-14").expect("date");
+    let mut verdicts = Vec::new();
+    for drifted in [false, true] {
+        let mut world = fraud_detector::config::SimulationConfig {
+            seed: 7,
+            start_date: start.into(),
+            n_days: 60,
+            ..small_simulation()
+        };
+        if drifted {
+            world.drift.from_day = Some(47);
+            world.drift.amount_factor = 1.5;
+            world.drift.activity_factor = 1.5;
+        }
+        let (transactions, _) = simulate(&world).expect("simulate");
+        let plan = replay::plan(
+            &transactions,
+            end - 7 * 86_400_000,
+            end,
+            spec.history_days(),
+        )
+        .expect("plan");
+        let config = ServeConfig {
+            drift_window: 20_000,
+            drift_min_rows: 1_000,
+            ..config()
+        };
+        let (addr, state) = start_with(registry.clone(), config).await;
+        state.warm_up(&plan.history);
+        let (_, before) = http(addr, "GET", "/v1/fraud/drift", None, b"").await;
+        let before: serde_json::Value = serde_json::from_str(&before).expect("json");
+        assert!(
+            before["report"].is_null(),
+            "no verdict on an empty window: {before}"
+        );
+        for chunk in plan.live.chunks(100) {
+            let body = serde_json::json!({"transactions": chunk.iter().map(|tx| serde_json::json!({
+                "transaction_id": tx.transaction_id,
+                "tx_datetime": chrono::DateTime::from_timestamp_millis(tx.datetime_ms)
+                    .expect("time").format("%Y-%m-%d %H:%M:%S").to_string(),
+                "customer_id": tx.customer_id,
+                "terminal_id": tx.terminal_id,
+                "tx_amount": tx.amount,
+            })).collect::<Vec<_>>()});
+            let (status, text) = post_json(addr, "/v1/fraud/score/batch", &body.to_string()).await;
+            assert_eq!(status, 200, "{text}");
+        }
+        let (_, after) = http(addr, "GET", "/v1/fraud/drift", None, b"").await;
+        let after: serde_json::Value = serde_json::from_str(&after).expect("json");
+        assert_eq!(after["window_rows"].as_u64(), Some(plan.live.len() as u64));
+        let (_, metrics) = http(addr, "GET", "/metrics", None, b"").await;
+        assert!(metrics.contains("mlsd_fraud_drift_share "), "{metrics}");
+        println!(
+            "drifted={drifted}: share {}, dataset drift {}",
+            after["report"]["drift_share"], after["report"]["dataset_drift"]
+        );
+        verdicts.push(after["report"]["dataset_drift"].as_bool());
+    }
+    assert_eq!(verdicts, [Some(false), Some(true)]);
 }

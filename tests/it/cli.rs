@@ -62,6 +62,11 @@ fn the_demo_runs_end_to_end_and_registers_a_current_model() {
         "logistic_regression",
         "gradient_boosting",
         "promoted to current",
+        "6. serve",
+        "API vs batch: max |Δscore|",
+        "decisions differ on 0",
+        "7. monitor",
+        "drifted    dataset drift true",
     ] {
         assert!(
             stdout.contains(expected),

@@ -68,6 +68,14 @@ impl FeatureSpec {
         }
         names
     }
+
+    /// Days of history the features of one payment look back over (the longest card window,
+    /// or the label delay plus the longest terminal window).
+    pub fn history_days(&self) -> u32 {
+        let card = self.customer_windows.iter().copied().max().unwrap_or(0);
+        let terminal = self.terminal_windows.iter().copied().max().unwrap_or(0);
+        card.max(self.delay_days + terminal)
+    }
 }
 
 /// An amount in whole cents (amounts are validated non-negative, so truncation after +0.5

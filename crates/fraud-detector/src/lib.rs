@@ -17,7 +17,9 @@
 //! 6. [`online`] — the same features, one transaction at a time, for real-time scoring
 //! 7. [`batch`] — score a whole period from files with the same artifact
 //! 8. [`monitor`] — drift of current traffic against the model's reference profile
-//! 9. [`serve`] — the real-time scoring API (axum) with hot model swap
+//! 9. [`serve`] — the real-time scoring API (axum): micro-batching, drift over live traffic,
+//!    hot model swap, OpenAPI document
+//! 10. [`replay`] — a period replayed through the API and compared with batch scores
 //!
 //! [`pipeline`] chains them; the `mlsd` binary is a thin CLI over it.
 
@@ -34,6 +36,7 @@ pub mod online;
 pub mod batch;
 pub mod monitor;
 pub mod serve;
+pub mod replay;
 pub mod pipeline;
 
 pub use error::{Error, Result};

@@ -21,7 +21,7 @@ use crate::{Error, Result};
 /// Evidently's default: the dataset drifts when half of the features do.
 pub const DRIFT_SHARE: f64 = 0.5;
 
-/// Keeps the rows of the last `days` days of a featured frame (by its latest timestamp).
+/// Keeps the rows of the last `days` days of a frame (by its latest timestamp).
 pub fn last_days(featured: &DataFrame, days: u32) -> Result<DataFrame> {
     let ms = col(TX_DATETIME).cast(DataType::Int64);
     featured
@@ -50,8 +50,8 @@ pub fn window_drift(
     Ok(drift_report(profile, &columns, Some(&scores), DRIFT_SHARE))
 }
 
-/// Computes features over `transactions` (history included, so windows are complete) and
-/// reports drift of their last `window_days` days.
+/// Computes features over the end of `transactions` (the window and the history its
+/// features need, so windows are complete) and reports drift of the last `window_days` days.
 pub fn monitor(
     transactions: DataFrame,
     spec: &FeatureSpec,
@@ -59,6 +59,8 @@ pub fn monitor(
     model: &FraudModel,
     window_days: u32,
 ) -> Result<DriftReport> {
-    let featured = features::compute(transactions, spec)?;
+    // Only the window and its features' history: no point in featurising months of traffic.
+    let recent = last_days(&transactions, window_days + spec.history_days())?;
+    let featured = features::compute(recent, spec)?;
     window_drift(&last_days(&featured, window_days)?, spec, profile, model)
 }

@@ -20,9 +20,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
+use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::features::{to_cents, FeatureSpec};
+use crate::schema::{CUSTOMER_ID, TERMINAL_ID, TRANSACTION_ID, TX_AMOUNT, TX_DATETIME, TX_FRAUD};
+use crate::{Error, Result};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -203,6 +206,72 @@ impl FeatureStore for InMemoryFeatureStore {
         }
         state.frauds.insert(transaction_id, fraud);
         true
+    }
+}
+
+/// The payments of a transactions frame, in frame order, each with its fraud label
+/// (`false` when the frame has no `tx_fraud` column).
+pub fn transactions_of(frame: &DataFrame) -> Result<Vec<(Transaction, bool)>> {
+    let ints = |name: &str| -> Result<Vec<i64>> {
+        let column = frame
+            .column(name)
+            .and_then(|c| c.cast(&DataType::Int64))
+            .map_err(Error::polars(format!("reading {name}")))?;
+        let values = column
+            .i64()
+            .map_err(Error::polars(format!("reading {name}")))?;
+        values
+            .iter()
+            .map(|v| v.ok_or_else(|| Error::Config(format!("{name} has missing values"))))
+            .collect()
+    };
+    let ids = ints(TRANSACTION_ID)?;
+    let ms = ints(TX_DATETIME)?;
+    let cards = ints(CUSTOMER_ID)?;
+    let terminals = ints(TERMINAL_ID)?;
+    let amounts = frame
+        .column(TX_AMOUNT)
+        .and_then(|c| c.cast(&DataType::Float64))
+        .map_err(Error::polars("reading tx_amount"))?;
+    let amounts = amounts.f64().map_err(Error::polars("reading tx_amount"))?;
+    let frauds = match frame.column(TX_FRAUD) {
+        Ok(_) => ints(TX_FRAUD)?,
+        Err(_) => vec![0; ids.len()],
+    };
+    (0..ids.len())
+        .map(|i| {
+            let amount = amounts
+                .get(i)
+                .ok_or_else(|| Error::Config("tx_amount has missing values".into()))?;
+            Ok((
+                Transaction {
+                    transaction_id: ids[i],
+                    datetime_ms: ms[i],
+                    customer_id: cards[i],
+                    terminal_id: terminals[i],
+                    amount,
+                },
+                frauds[i] == 1,
+            ))
+        })
+        .collect()
+}
+
+/// Loads history into a store: every payment is observed in time order and every confirmed
+/// fraud recorded, so the next live payment gets the features it would get offline.
+///
+/// Talking point: a new serving replica starts cold; its online state is bootstrapped from
+/// the offline store (here: a transactions file) before it takes traffic. Recording a label
+/// right after its payment is safe: terminal risk only looks at payments older than the
+/// label delay.
+pub fn warm_up(store: &dyn FeatureStore, history: &[(Transaction, bool)]) {
+    let mut ordered: Vec<&(Transaction, bool)> = history.iter().collect();
+    ordered.sort_by_key(|(tx, _)| (tx.datetime_ms, tx.transaction_id));
+    for (tx, fraud) in ordered {
+        store.observe(tx);
+        if *fraud {
+            store.record_label(tx.transaction_id, true);
+        }
     }
 }
 

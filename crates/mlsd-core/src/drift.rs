@@ -718,7 +718,8 @@ mod tests {
     #[test]
     fn the_sliding_window_keeps_the_latest_rows_and_sees_a_shift() {
         let x = lcg(7, 20_000);
-        let reference = ReferenceProfile::from_columns(&["x"], std::slice::from_ref(&x)).with_prediction(&x);
+        let reference =
+            ReferenceProfile::from_columns(&["x"], std::slice::from_ref(&x)).with_prediction(&x);
         let mut window = SlidingWindow::new(3_000);
         for v in lcg(8, 5_000) {
             window.push(vec![v], v);

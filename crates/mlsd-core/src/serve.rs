@@ -462,6 +462,34 @@ pub async fn serve(
         .await
 }
 
+/// A server running on a task of the current runtime (demos, benchmarks, tests).
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Binds `addr` (port 0 picks a free port) and serves `router` until [`Running::stop`].
+    pub async fn start(addr: std::net::SocketAddr, router: axum::Router) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, router, async {
+            let _ = stopped.await;
+        }));
+        Ok(Running { addr, stop, task })
+    }
+
+    /// Stops accepting, drains in-flight requests, and waits for the server to end.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
