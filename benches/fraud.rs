@@ -4,7 +4,10 @@
 //! - `simulate/customers/<n>`: the transaction simulator (5,000 = the handbook's default run);
 //! - `features/rows/<n>`: the 15 polars features, throughput in rows/s;
 //! - `predict/<model>/<batch>`: scoring one transaction vs batches, per model (features given);
-//! - `train/logistic_regression/<rows>`: fitting on the chapter-3 training window.
+//! - `train/logistic_regression/<rows>`: fitting on the chapter-3 training window;
+//! - `online/observe`: one payment through the warm online feature store (the real-time
+//!   path's feature cost), and `online/observe_and_score_lr` with the model call;
+//! - `drift/window/<rows>`: one drift check of a live window against a training profile.
 //!
 //! Run: `cargo bench --bench fraud` (add `-- --quick` for a fast, rougher pass).
 
@@ -84,5 +87,80 @@ fn predict_and_train(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, simulation, features, predict_and_train);
+fn online_and_drift(c: &mut Criterion) {
+    use fraud_detector::artifact::reference_profile;
+    use fraud_detector::online::{warm_up, FeatureStore, InMemoryFeatureStore};
+    use fraud_detector::replay::plan;
+    use fraud_detector::simulate::date_to_epoch_ms;
+    use mlsd_core::drift::SlidingWindow;
+
+    let spec = FeatureSpec::default();
+    let names = spec.names();
+    let (df, _) = simulate(&SimulationConfig::default()).expect("simulate");
+    // The test week of the chapter-3 protocol, with the history its windows need.
+    let from = date_to_epoch_ms("2018-08-08").expect("date");
+    let week = plan(&df, from, from + 7 * 86_400_000, spec.history_days()).expect("plan");
+    let featured = compute(df, &spec).expect("features");
+    let split = chapter3_split(&featured, &ProtocolConfig::default()).expect("split");
+    let x = to_matrix(&split.train, &names).expect("x");
+    let y = labels(&split.train).expect("y");
+    let model = fit(
+        ModelKind::LogisticRegression,
+        &x,
+        &y,
+        &names,
+        &ModelConfig::default(),
+    )
+    .expect("fit");
+
+    let mut group = c.benchmark_group("online");
+    group.throughput(Throughput::Elements(1));
+    let store = InMemoryFeatureStore::new(spec.clone());
+    warm_up(&store, &week.history);
+    // The week replays forever, a week later each time round, so time moves forward and
+    // the store expires old payments as it would in production.
+    let mut next = 0usize;
+    let mut payment = || {
+        let (round, i) = (next / week.live.len(), next % week.live.len());
+        next += 1;
+        let mut tx = week.live[i];
+        tx.datetime_ms += round as i64 * 7 * 86_400_000;
+        tx.transaction_id += round as i64 * 1_000_000_000;
+        tx
+    };
+    group.bench_function("observe", |b| b.iter(|| store.observe(&payment())));
+    group.bench_function("observe_and_score_lr", |b| {
+        b.iter(|| {
+            let f = store.observe(&payment());
+            let row = ndarray::Array2::from_shape_vec((1, f.len()), f).expect("row");
+            model.predict_proba(row.view()).expect("score")
+        })
+    });
+    group.finish();
+
+    let profile = reference_profile(&x, &names, &model).expect("profile");
+    let test = to_matrix(&split.test, &names).expect("x test");
+    let scores = model.predict_proba(test.view()).expect("scores");
+    let mut group = c.benchmark_group("drift");
+    group.sample_size(20);
+    for rows in [1_000usize, 20_000, 50_000] {
+        let mut window = SlidingWindow::new(rows);
+        for i in 0..rows {
+            let r = i % test.nrows();
+            window.push(test.row(r).to_vec(), scores[r]);
+        }
+        group.bench_with_input(BenchmarkId::new("window", rows), &window, |b, w| {
+            b.iter(|| w.drift(&profile, 0.5))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    simulation,
+    features,
+    predict_and_train,
+    online_and_drift
+);
 criterion_main!(benches);

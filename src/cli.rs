@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -54,6 +55,48 @@ enum Command {
     /// rollbacks are picked up without a restart). Stops on Ctrl-C or SIGTERM after draining.
     #[command(subcommand)]
     Serve(ServeCommand),
+    /// Benchmarks (loopback only, every run bounded in requests and time).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Real-time vs micro-batched vs batch endpoints of a design's API, served in-process:
+    /// closed-loop concurrency sweep (maximum throughput), open-loop runs at a reference load
+    /// and at fractions of saturation (latency corrected for coordinated omission), plus the
+    /// offline batch job. Writes bench.json and bench.csv into a run folder.
+    Serve(BenchServeArgs),
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Design {
+    Fraud,
+}
+
+#[derive(Args)]
+struct BenchServeArgs {
+    #[arg(long, value_enum)]
+    design: Design,
+    /// A small world and short runs (seconds, for CI smoke tests); numbers are not for quoting.
+    #[arg(long)]
+    quick: bool,
+    /// The load every mode is compared at, in rows (payments) per second.
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    /// Rows per request in batch mode.
+    #[arg(long, default_value_t = 100)]
+    batch_size: usize,
+    /// Most requests per micro-batch in microbatch mode.
+    #[arg(long, default_value_t = MicroBatchConfig::default().max_batch)]
+    micro_batch_max: usize,
+    /// Longest wait for a micro-batch to fill in microbatch mode, in microseconds (0: take
+    /// what is queued, never wait).
+    #[arg(long, default_value_t = MicroBatchConfig::default().max_wait.as_micros() as u64)]
+    micro_batch_wait_us: u64,
+    /// Print one JSON object: {"design", "modes": [{"mode", "rps", "rows_per_s", "p50_ms", "p99_ms", "errors", "shed", …}], …}.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -380,6 +423,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Fraud(cmd) => fraud(&cli.runs_dir, &registry, cmd),
         Command::Models(cmd) => models(&registry, cmd),
         Command::Serve(ServeCommand::Fraud(args)) => serve_fraud(registry, &args),
+        Command::Bench(BenchCommand::Serve(args)) => bench_serve(&cli.runs_dir, &args),
     }
 }
 
@@ -464,6 +508,197 @@ struct DemoMonitoring {
     injection: String,
     unshifted: mlsd_core::drift::DriftReport,
     drifted: mlsd_core::drift::DriftReport,
+}
+
+/// What `mlsd bench serve` reports.
+#[derive(serde::Serialize)]
+struct BenchReport {
+    design: &'static str,
+    quick: bool,
+    model_version: String,
+    /// Payments that warmed each server's online store before the runs.
+    warmed_with: usize,
+    reference_rows_per_s: f64,
+    micro_batch_max: usize,
+    micro_batch_wait_us: u64,
+    modes: Vec<mlsd_core::loadgen::ModeResult>,
+    /// The offline batch job over the same period (history included), I/O included.
+    batch_job: fraud_detector::batch::BatchSummary,
+    run_dir: PathBuf,
+}
+
+fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
+    use fraud_detector::{bench, serve};
+    use mlsd_core::loadgen::{compare_modes, ModeTarget, SweepPlan, Target};
+    let Design::Fraud = args.design;
+    let run_dir = RunDir::create(runs_dir, "bench-serve-fraud")?;
+    let registry = Registry::open(run_dir.file("registry"));
+    let sim = if args.quick {
+        SimulationConfig {
+            n_customers: 600,
+            n_terminals: 1_200,
+            n_days: 140,
+            ..SimulationConfig::default()
+        }
+    } else {
+        SimulationConfig::default()
+    };
+    let bar = spinner(args.json);
+    bar.set_message("simulating, training and registering a logistic regression");
+    let world = bench::world(&sim, &registry)?;
+    let plan = if args.quick {
+        SweepPlan {
+            concurrency: vec![1, 8],
+            reference_rows_per_s: args.rate,
+            saturation_fractions: vec![0.5, 2.0],
+            step: Duration::from_millis(500),
+            max_requests: 5_000,
+            connections: 128,
+        }
+    } else {
+        SweepPlan {
+            concurrency: vec![1, 2, 4, 8, 16, 32, 64],
+            reference_rows_per_s: args.rate,
+            saturation_fractions: vec![0.25, 0.5, 0.75, 0.9, 1.0, 2.0],
+            step: Duration::from_secs(3),
+            max_requests: 200_000,
+            connections: 128,
+        }
+    };
+    let single = Arc::new(bench::single_bodies(&world.plan.live)?);
+    let batched = Arc::new(bench::batch_bodies(&world.plan.live, args.batch_size)?);
+    let config = |micro_batch: Option<MicroBatchConfig>| serve::ServeConfig {
+        // Fewer permits than the load generator's connections, so overload is shed.
+        max_in_flight: 64,
+        max_batch: args.batch_size.max(1),
+        micro_batch,
+        ..serve::ServeConfig::new(world.limits.clone())
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("while starting the async runtime")?;
+    let modes = runtime.block_on(async {
+        let mut servers = Vec::new();
+        let mut targets = Vec::new();
+        for (mode, micro_batch, path, bodies, rows) in [
+            ("realtime", None, "/v1/fraud/score", single.clone(), 1),
+            (
+                "microbatch",
+                Some(MicroBatchConfig {
+                    max_batch: args.micro_batch_max,
+                    max_wait: Duration::from_micros(args.micro_batch_wait_us),
+                    ..MicroBatchConfig::default()
+                }),
+                "/v1/fraud/score",
+                single.clone(),
+                1,
+            ),
+            (
+                "batch",
+                None,
+                "/v1/fraud/score/batch",
+                batched.clone(),
+                args.batch_size,
+            ),
+        ] {
+            let state = serve::state(registry.clone(), config(micro_batch))?;
+            state.warm_up(&world.plan.history);
+            let server = mlsd_core::serve::Running::start(
+                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                serve::router(state),
+            )
+            .await?;
+            targets.push(ModeTarget {
+                mode,
+                target: Target {
+                    addr: server.addr,
+                    method: "POST",
+                    path: path.into(),
+                    bodies,
+                },
+                rows_per_request: rows,
+            });
+            servers.push(server);
+        }
+        let results = compare_modes(&targets, &plan, |m| bar.set_message(m.to_string())).await?;
+        for server in servers {
+            server.stop().await?;
+        }
+        anyhow::Ok(results)
+    })?;
+    bar.set_message("batch job");
+    let loaded = fraud_detector::artifact::load(&registry, None)?;
+    let batch_job = fraud_detector::batch::batch_score(
+        world.plan.frame.clone(),
+        &run_dir.file("scores.parquet"),
+        &loaded.artifact,
+        &Default::default(),
+    )?;
+    bar.finish_and_clear();
+    let report = BenchReport {
+        design: "fraud",
+        quick: args.quick,
+        model_version: world.model_version,
+        warmed_with: world.plan.history.len(),
+        reference_rows_per_s: args.rate,
+        micro_batch_max: args.micro_batch_max,
+        micro_batch_wait_us: args.micro_batch_wait_us,
+        modes,
+        batch_job,
+        run_dir: run_dir.path.clone(),
+    };
+    mlsd_core::report::write_json(&run_dir.file("bench.json"), &report)?;
+    mlsd_core::report::atomic_write(
+        &run_dir.file("bench.csv"),
+        mlsd_core::loadgen::to_csv(&report.modes).as_bytes(),
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    println!(
+        "mlsd bench serve — fraud API in-process on loopback (client and server share this machine's cores){}\n",
+        if args.quick { "; QUICK: smoke test, not for quoting" } else { "" }
+    );
+    let rows: Vec<Vec<String>> = report
+        .modes
+        .iter()
+        .map(|m| {
+            vec![
+                m.mode.to_string(),
+                m.rows_per_request.to_string(),
+                format!("{:.0}", m.rps),
+                format!("{:.0}", m.rows_per_s),
+                format!("{:.3}", m.p50_ms),
+                format!("{:.3}", m.p99_ms),
+                m.errors.to_string(),
+                m.shed.to_string(),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        mlsd_core::report::markdown_table(
+            &[
+                "mode",
+                "rows/request",
+                "max req/s",
+                "max rows/s",
+                &format!("p50 ms @ {} rows/s", args.rate),
+                &format!("p99 ms @ {} rows/s", args.rate),
+                "errors",
+                "shed (503)",
+            ],
+            &rows
+        )
+    );
+    println!(
+        "batch job (features + scores + Parquet, {} rows): {:.0} rows/s",
+        report.batch_job.rows, report.batch_job.rows_per_second
+    );
+    println!("\nEvery run: {}", run_dir.file("bench.csv").display());
+    Ok(())
 }
 
 fn demo(runs_dir: &Path, registry: &Registry, args: &DemoArgs) -> Result<()> {

@@ -20,6 +20,7 @@
 //! 9. [`serve`] — the real-time scoring API (axum): micro-batching, drift over live traffic,
 //!    hot model swap, OpenAPI document
 //! 10. [`replay`] — a period replayed through the API and compared with batch scores
+//! 11. [`bench`] — production-shaped traffic for the serving benchmarks
 //!
 //! [`pipeline`] chains them; the `mlsd` binary is a thin CLI over it.
 
@@ -37,6 +38,7 @@ pub mod batch;
 pub mod monitor;
 pub mod serve;
 pub mod replay;
+pub mod bench;
 pub mod pipeline;
 
 pub use error::{Error, Result};

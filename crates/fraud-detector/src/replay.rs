@@ -25,7 +25,7 @@ use crate::artifact::FraudArtifact;
 use crate::batch::{score_frame, DecisionThresholds};
 use crate::online::{transactions_of, Transaction};
 use crate::schema::{TRANSACTION_ID, TX_DATETIME};
-use crate::serve::ScoreResponse;
+use crate::serve::{ScoreRequest, ScoreResponse};
 use crate::{Error, Result};
 
 /// A period to replay, cut from a transactions frame.
@@ -78,18 +78,11 @@ pub async fn replay(addr: SocketAddr, live: &[Transaction]) -> Result<Vec<(Score
     let mut client = Client::connect(addr).await?;
     let mut answers = Vec::with_capacity(live.len());
     for tx in live {
-        let body = serde_json::json!({
-            "transaction_id": tx.transaction_id,
-            "tx_datetime": chrono::DateTime::from_timestamp_millis(tx.datetime_ms)
-                .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
-                .ok_or_else(|| Error::Config(format!("bad time {}", tx.datetime_ms)))?,
-            "customer_id": tx.customer_id,
-            "terminal_id": tx.terminal_id,
-            "tx_amount": tx.amount,
-        });
+        let body = serde_json::to_vec(&ScoreRequest::from(tx))
+            .map_err(|e| Error::Config(format!("encoding a request: {e}")))?;
         let t = Instant::now();
         let response = client
-            .request("POST", "/v1/fraud/score", Some(body.to_string().as_bytes()))
+            .request("POST", "/v1/fraud/score", Some(&body))
             .await
             .map_err(|e| mlsd_core::Error::io("replaying through the API", e))?;
         let latency_ms = t.elapsed().as_secs_f64() * 1e3;

@@ -402,7 +402,7 @@ async fn models(
 }
 
 /// A payment as clients send it.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScoreRequest {
     pub transaction_id: i64,
@@ -411,6 +411,21 @@ pub struct ScoreRequest {
     pub customer_id: i64,
     pub terminal_id: i64,
     pub tx_amount: f64,
+}
+
+impl From<&Transaction> for ScoreRequest {
+    /// The request a client would send for `tx` (replays, benchmarks, tests).
+    fn from(tx: &Transaction) -> Self {
+        ScoreRequest {
+            transaction_id: tx.transaction_id,
+            tx_datetime: chrono::DateTime::from_timestamp_millis(tx.datetime_ms)
+                .map(|d| d.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+                .unwrap_or_default(),
+            customer_id: tx.customer_id,
+            terminal_id: tx.terminal_id,
+            tx_amount: tx.amount,
+        }
+    }
 }
 
 impl ScoreRequest {
@@ -511,7 +526,7 @@ async fn score(
     Ok(Json(answer))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// 1 to `max_batch` payments, in time order; scored whole or not at all.

@@ -1,10 +1,11 @@
 //! The project's own load generator: keep-alive HTTP/1.1 over loopback, with
 //!
 //! - **open loop** at a fixed request rate: request *i* is due at `start + i / rate` whether
-//!   or not earlier ones have returned, and its latency is measured from when it was *due*,
-//!   not from when a busy connection got round to sending it. That is the correction for
-//!   coordinated omission (Gil Tene; wrk2): a closed-loop client that waits for each answer
-//!   slows down with the server and hides exactly the stalls that users feel;
+//!   or not earlier ones have returned, and when every connection is still busy at its due
+//!   time, its latency is measured from when it was *due*, not from when a connection got
+//!   round to sending it. That is the correction for coordinated omission (Gil Tene; wrk2):
+//!   a closed-loop client that waits for each answer slows down with the server and hides
+//!   exactly the stalls that users feel;
 //! - **closed loop** at a fixed concurrency: each connection sends as soon as its previous
 //!   answer arrived — the way to find the maximum throughput.
 //!
@@ -168,7 +169,7 @@ pub struct Outcome {
     /// HTTP status, or 0 when the connection failed.
     pub status: u16,
     pub body: Vec<u8>,
-    /// Latency in ms (from the due time for open-loop runs).
+    /// Latency in ms (open loop: from the due time when every connection was busy then).
     pub latency_ms: f64,
 }
 
@@ -186,6 +187,8 @@ pub struct LoadReport {
     pub shed: usize,
     /// Any other status, or a failed connection.
     pub errors: usize,
+    /// The errors by HTTP status (0: the connection failed).
+    pub error_statuses: std::collections::BTreeMap<u16, usize>,
     /// Requests due in the schedule but never sent because the time bound hit first.
     pub unsent: usize,
     pub seconds: f64,
@@ -202,6 +205,7 @@ struct Shared {
     next: AtomicUsize,
     histogram: Mutex<Histogram<u64>>,
     counts: Mutex<(usize, usize, usize, usize)>, // sent, ok, shed, errors
+    error_statuses: Mutex<std::collections::BTreeMap<u16, usize>>,
     outcomes: Option<Mutex<Vec<Outcome>>>,
 }
 
@@ -214,7 +218,15 @@ impl Shared {
             match status {
                 200..=299 => c.1 += 1,
                 503 => c.2 += 1,
-                _ => c.3 += 1,
+                _ => {
+                    c.3 += 1;
+                    *self
+                        .error_statuses
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(status)
+                        .or_default() += 1;
+                }
             }
         }
         let micros = (latency.as_micros() as u64).max(1);
@@ -256,6 +268,7 @@ pub async fn run(
         next: AtomicUsize::new(0),
         histogram: Mutex::new(histogram),
         counts: Mutex::new((0, 0, 0, 0)),
+        error_statuses: Mutex::new(Default::default()),
         outcomes: keep_outcomes.then(|| Mutex::new(Vec::new())),
     });
     let (workers, total, duration, interval, kind, offered) = match load {
@@ -311,8 +324,17 @@ pub async fn run(
                 let due = match interval {
                     Some(gap) => {
                         let due = start + Duration::from_secs_f64(gap * index as f64);
-                        tokio::time::sleep_until(due).await;
-                        due
+                        if now < due {
+                            // This connection was idle: the request leaves on time, and any
+                            // lateness of the wake-up (tokio's timer has 1 ms resolution) is
+                            // the generator's, not the server's, so timing starts at sending.
+                            tokio::time::sleep_until(due).await;
+                            Instant::now()
+                        } else {
+                            // Every connection was busy when the request was due: the wait
+                            // is the server's doing, and counts (coordinated omission).
+                            due
+                        }
                     }
                     None => Instant::now(),
                 };
@@ -353,6 +375,11 @@ pub async fn run(
         ok,
         shed,
         errors,
+        error_statuses: shared
+            .error_statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
         unsent: if interval.is_some() {
             total.saturating_sub(sent)
         } else {
@@ -380,6 +407,159 @@ pub async fn run(
     };
     outcomes.sort_by_key(|o| o.index);
     Ok((report, outcomes))
+}
+
+/// One way of serving the same traffic, for [`compare_modes`].
+#[derive(Clone)]
+pub struct ModeTarget {
+    /// "realtime", "microbatch" or "batch".
+    pub mode: &'static str,
+    pub target: Target,
+    /// Rows (payments, texts, users) per request: 1, or the batch size.
+    pub rows_per_request: usize,
+}
+
+/// What [`compare_modes`] runs for every mode. Every run is bounded by `step` and by
+/// `max_requests`.
+#[derive(Debug, Clone)]
+pub struct SweepPlan {
+    /// Closed-loop concurrencies: the throughput curve and its maximum.
+    pub concurrency: Vec<usize>,
+    /// The offered load every mode is compared at, in rows/s (e.g. 1,000 payments/s).
+    pub reference_rows_per_s: f64,
+    /// Open-loop runs at these fractions of the mode's maximum throughput (1.0 = saturation;
+    /// 2.0 = overload).
+    pub saturation_fractions: Vec<f64>,
+    pub step: Duration,
+    pub max_requests: usize,
+    /// Connections for open-loop runs (enough to keep the schedule when answers are slow).
+    pub connections: usize,
+}
+
+/// One mode's results: the headline numbers and every run behind them.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModeResult {
+    pub mode: &'static str,
+    pub rows_per_request: usize,
+    /// Maximum throughput over the closed-loop sweep (requests/s).
+    pub rps: f64,
+    /// The same in rows/s.
+    pub rows_per_s: f64,
+    /// Latency at the reference load (open loop, corrected for coordinated omission).
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// Errors and 503s summed over all runs of this mode.
+    pub errors: usize,
+    pub shed: usize,
+    pub closed_loop: Vec<LoadReport>,
+    pub reference: LoadReport,
+    pub open_loop: Vec<LoadReport>,
+}
+
+/// Runs `plan` against each mode in turn: the closed-loop sweep, the reference load, then
+/// open-loop runs relative to the saturation the sweep found.
+pub async fn compare_modes(
+    modes: &[ModeTarget],
+    plan: &SweepPlan,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<ModeResult>> {
+    let mut results = Vec::with_capacity(modes.len());
+    for m in modes {
+        let mut closed_loop = Vec::new();
+        for &concurrency in &plan.concurrency {
+            progress(&format!(
+                "{}: {concurrency} connections, closed loop",
+                m.mode
+            ));
+            let load = Load::Closed {
+                concurrency,
+                duration: plan.step,
+                max_requests: plan.max_requests,
+            };
+            closed_loop.push(run(&m.target, load, false).await?.0);
+        }
+        let best = closed_loop
+            .iter()
+            .map(|r| r.rps)
+            .fold(0.0f64, f64::max)
+            .max(1.0);
+        let open = |rate: f64| Load::Open {
+            rate,
+            duration: plan
+                .step
+                .min(Duration::from_secs_f64(plan.max_requests as f64 / rate)),
+            connections: plan.connections,
+        };
+        let reference_rate = plan.reference_rows_per_s / m.rows_per_request.max(1) as f64;
+        progress(&format!("{}: {reference_rate:.0} req/s, open loop", m.mode));
+        let reference = run(&m.target, open(reference_rate), false).await?.0;
+        let mut open_loop = Vec::new();
+        for &fraction in &plan.saturation_fractions {
+            let rate = best * fraction;
+            progress(&format!(
+                "{}: {rate:.0} req/s ({fraction}× saturation)",
+                m.mode
+            ));
+            open_loop.push(run(&m.target, open(rate), false).await?.0);
+        }
+        let all = || {
+            closed_loop
+                .iter()
+                .chain(open_loop.iter())
+                .chain([&reference])
+        };
+        results.push(ModeResult {
+            mode: m.mode,
+            rows_per_request: m.rows_per_request,
+            rps: best,
+            rows_per_s: best * m.rows_per_request as f64,
+            p50_ms: reference.p50_ms,
+            p99_ms: reference.p99_ms,
+            errors: all().map(|r| r.errors).sum(),
+            shed: all().map(|r| r.shed).sum(),
+            closed_loop,
+            reference,
+            open_loop,
+        });
+    }
+    Ok(results)
+}
+
+/// Every run of every mode as CSV rows (one header), for spreadsheets and plots.
+pub fn to_csv(results: &[ModeResult]) -> String {
+    let mut out = String::from(
+        "mode,kind,offered,rows_per_request,sent,ok,shed,errors,unsent,seconds,rps,rows_per_s,p50_ms,p90_ms,p99_ms,p999_ms,max_ms\n",
+    );
+    for m in results {
+        for r in m
+            .closed_loop
+            .iter()
+            .chain([&m.reference])
+            .chain(&m.open_loop)
+        {
+            out.push_str(&format!(
+                "{},{},{:.1},{},{},{},{},{},{},{:.3},{:.1},{:.1},{:.3},{:.3},{:.3},{:.3},{:.3}\n",
+                m.mode,
+                r.kind,
+                r.offered,
+                m.rows_per_request,
+                r.sent,
+                r.ok,
+                r.shed,
+                r.errors,
+                r.unsent,
+                r.seconds,
+                r.rps,
+                r.rps * m.rows_per_request as f64,
+                r.p50_ms,
+                r.p90_ms,
+                r.p99_ms,
+                r.p999_ms,
+                r.max_ms
+            ));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -352,7 +352,8 @@ impl<T> Slot<T> {
 pub struct MicroBatchConfig {
     /// Most requests scored together.
     pub max_batch: usize,
-    /// Longest a request waits for company after the first one of its batch arrived.
+    /// Longest a request waits for company after the first one of its batch arrived
+    /// (tokio's timer has 1 ms resolution: a small non-zero wait costs about 1 ms).
     pub max_wait: Duration,
     /// Requests queued for the batcher before new ones are shed with 503.
     pub queue_depth: usize,
@@ -362,7 +363,11 @@ impl Default for MicroBatchConfig {
     fn default() -> Self {
         MicroBatchConfig {
             max_batch: 64,
-            max_wait: Duration::from_micros(500),
+            // No waiting: a batch is whatever queued up while the worker was busy, so an idle
+            // server answers at once and a busy one batches more. A wait (e.g. 500 µs) only
+            // pays when a model call has a large fixed cost; `mlsd bench serve
+            // --micro-batch-wait-us` measures it.
+            max_wait: Duration::ZERO,
             queue_depth: 4096,
         }
     }
@@ -394,7 +399,15 @@ impl<I: Send + 'static, O: Send + 'static> MicroBatcher<I, O> {
             while let Some(first) = jobs.recv().await {
                 let deadline = tokio::time::Instant::now() + config.max_wait;
                 let mut batch = vec![first];
+                // What is already queued joins at once; the timer (1 ms resolution in tokio)
+                // is only armed when there is room left and a wait was asked for.
                 while batch.len() < max_batch {
+                    match jobs.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                while batch.len() < max_batch && !config.max_wait.is_zero() {
                     match tokio::time::timeout_at(deadline, jobs.recv()).await {
                         Ok(Some(job)) => batch.push(job),
                         Ok(None) | Err(_) => break,
