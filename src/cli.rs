@@ -154,7 +154,7 @@ struct DemoArgs {
     sim: SimArgs,
     /// Days of the test period replayed through the real-time API (at most the label
     /// delay, 7, so no live labels are needed).
-    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=7))]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=7))]
     replay_days: u32,
     /// Print the report as one JSON object instead of tables.
     #[arg(long)]

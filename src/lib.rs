@@ -4,11 +4,11 @@
 //!
 //! | where | what |
 //! |---|---|
-//! | `crates/mlsd-core` | shared core: validation + quarantine, metrics, drift, model registry, reports |
-//! | `crates/fraud-detector` | the fraud design: simulate → ingest → features → train → evaluate → register → online store, batch scoring, monitoring, API |
+//! | `crates/mlsd-core` | shared core: validation + quarantine, metrics, drift, model registry, reports, serving toolkit, load generator |
+//! | `crates/fraud-detector` | the fraud design: simulate → ingest → features → train → evaluate → register → online store, batch scoring, monitoring, API, replay, serving benchmark traffic |
 //! | `src/cli.rs` | the `mlsd` command line (a thin layer over the crates) |
-//! | `tests/` | one integration-test binary: CLI end to end, corrupted input, model behaviour |
-//! | `benches/` | criterion benchmarks: feature throughput, single vs batch prediction |
+//! | `tests/` | one integration-test binary: CLI end to end, corrupted input, model behaviour, HTTP API |
+//! | `benches/` | criterion benchmarks: feature throughput, single vs batch prediction, online store, drift check |
 //!
 //! ## Talking points → code
 //!
@@ -23,7 +23,11 @@
 //! | model and data versioning, rollback | `crates/mlsd-core/src/registry.rs` |
 //! | drift statistics and monitoring | `crates/mlsd-core/src/drift.rs`, `crates/fraud-detector/src/monitor.rs` |
 //! | online features, streaming vs batch, exact parity | `crates/fraud-detector/src/online.rs`, `batch.rs` |
-//! | serving: bad input → 4xx, shedding, metrics, hot swap, graceful shutdown | `crates/mlsd-core/src/serve.rs`, `crates/fraud-detector/src/serve.rs` |
+//! | serving: bad input → 4xx, shedding, metrics, hot swap, graceful shutdown, OpenAPI | `crates/mlsd-core/src/serve.rs`, `crates/fraud-detector/src/serve.rs` |
+//! | micro-batching | `crates/mlsd-core/src/serve.rs` (`MicroBatcher`) |
+//! | monitoring live traffic (sliding-window drift) | `crates/mlsd-core/src/drift.rs` (`SlidingWindow`), `GET /v1/fraud/drift` |
+//! | batch vs real-time agreement, end to end | `crates/fraud-detector/src/replay.rs` |
+//! | latency percentiles, coordinated omission, saturation | `crates/mlsd-core/src/loadgen.rs`, `mlsd bench serve` |
 //!
 //! `rg "Talking point"` lists every spot in the code where one is made.
 

@@ -203,3 +203,41 @@ fn bad_arguments_and_missing_files_fail_with_a_clear_message() {
     assert!(!ok);
     assert!(stderr.contains("--drift-from"), "{stderr}");
 }
+
+#[test]
+fn bench_serve_quick_reports_every_mode_as_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, stdout, stderr) = mlsd(
+        &["bench", "serve", "--design", "fraud", "--quick", "--json"],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(report["design"], "fraud");
+    let modes = report["modes"].as_array().expect("modes");
+    let names: Vec<&str> = modes.iter().filter_map(|m| m["mode"].as_str()).collect();
+    assert_eq!(names, ["realtime", "microbatch", "batch"]);
+    for m in modes {
+        for field in ["rps", "rows_per_s", "p50_ms", "p99_ms"] {
+            assert!(m[field].as_f64().is_some_and(|v| v > 0.0), "{field} in {m}");
+        }
+        for field in ["errors", "shed"] {
+            assert!(m[field].is_u64(), "{field} in {m}");
+        }
+        // Below saturation nothing fails: the reference run is at 1,000 rows/s.
+        assert_eq!(m["reference"]["errors"], 0, "{m}");
+        assert_eq!(m["reference"]["shed"], 0, "{m}");
+    }
+    assert_eq!(modes[2]["rows_per_request"], 100);
+    assert!(report["batch_job"]["rows_per_second"]
+        .as_f64()
+        .is_some_and(|v| v > 0.0));
+    let run_dir = std::path::PathBuf::from(report["run_dir"].as_str().expect("run_dir"));
+    for file in ["bench.json", "bench.csv"] {
+        assert!(
+            run_dir.join(file).is_file(),
+            "{file} missing in {}",
+            run_dir.display()
+        );
+    }
+}

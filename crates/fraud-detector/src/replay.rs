@@ -1,5 +1,5 @@
 //! Stage 10 — batch vs real-time, checked: replay a period through the HTTP API, one payment
-//! at a time in time order, and compare every answer with the batch job's score for the same
+//! at a time in time order, and compare every answer with the batch path's score for the same
 //! payment.
 //!
 //! ```text
@@ -22,7 +22,8 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::artifact::FraudArtifact;
-use crate::batch::{score_frame, DecisionThresholds};
+use crate::batch::DecisionThresholds;
+use crate::features::{compute, to_matrix};
 use crate::online::{transactions_of, Transaction};
 use crate::schema::{TRANSACTION_ID, TX_DATETIME};
 use crate::serve::{ScoreRequest, ScoreResponse};
@@ -34,8 +35,10 @@ pub struct ReplayPlan {
     pub history: Vec<(Transaction, bool)>,
     /// The live period, in time order.
     pub live: Vec<Transaction>,
-    /// History and live period as a frame, for the batch job.
+    /// History and live period as a frame, for the batch path.
     pub frame: DataFrame,
+    /// Start of the live period (epoch ms).
+    pub from_ms: i64,
 }
 
 /// Cuts `[from_ms, to_ms)` as the live period and the `history_days` before it as history.
@@ -69,6 +72,7 @@ pub fn plan(
         history: rows[..split].to_vec(),
         live,
         frame,
+        from_ms,
     })
 }
 
@@ -120,26 +124,33 @@ pub struct Agreement {
     pub decisions: [usize; 3],
 }
 
-/// Scores the plan's frame in batch and compares with the API's answers.
+fn last_days_from(featured: &DataFrame, from_ms: i64) -> Result<DataFrame> {
+    featured
+        .clone()
+        .lazy()
+        .filter(col(TX_DATETIME).cast(DataType::Int64).gt_eq(lit(from_ms)))
+        .collect()
+        .map_err(Error::polars("selecting the live period"))
+}
+
+/// Scores the plan's live period in batch and compares with the API's answers.
 pub fn compare(
     plan: &ReplayPlan,
     answers: &[(ScoreResponse, f64)],
     artifact: &FraudArtifact,
     thresholds: &DecisionThresholds,
 ) -> Result<Agreement> {
-    let scored = score_frame(plan.frame.clone(), artifact, thresholds)?;
-    let ids = scored
+    // The batch path: polars features over history + live period, then the model on the
+    // live rows (scoring the history too would only cost time).
+    let featured = compute(plan.frame.clone(), &artifact.spec)?;
+    let live = last_days_from(&featured, plan.from_ms)?;
+    let x = to_matrix(&live, &artifact.spec.names())?;
+    let scores = artifact.model.predict_proba(x.view())?;
+    let ids = live
         .column(TRANSACTION_ID)
         .and_then(|c| c.i64().cloned())
         .map_err(Error::polars("reading scored ids"))?;
-    let scores = scored
-        .column("fraud_score")
-        .and_then(|c| c.f64().cloned())
-        .map_err(Error::polars("reading batch scores"))?;
-    let batch: HashMap<i64, f64> = ids
-        .into_no_null_iter()
-        .zip(scores.into_no_null_iter())
-        .collect();
+    let batch: HashMap<i64, f64> = ids.into_no_null_iter().zip(scores).collect();
     let mut per_card_second: HashMap<(i64, i64), usize> = HashMap::new();
     for tx in &plan.live {
         *per_card_second

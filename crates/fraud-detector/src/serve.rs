@@ -78,8 +78,8 @@ impl ServeConfig {
             watch_every: Duration::from_secs(1),
             limits,
             micro_batch: None,
-            // About two days of the default simulation's traffic.
-            drift_window: 20_000,
+            // About five days of the default simulation's traffic (a weekly cycle is ~69 k).
+            drift_window: 50_000,
             drift_min_rows: 1_000,
         }
     }

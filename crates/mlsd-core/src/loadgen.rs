@@ -49,6 +49,8 @@ impl Response {
 pub struct Client {
     addr: SocketAddr,
     stream: BufReader<TcpStream>,
+    /// The server said `Connection: close`: open a new connection before the next request.
+    closed: bool,
 }
 
 fn io_error(what: impl Into<String>) -> std::io::Error {
@@ -78,7 +80,13 @@ impl Client {
         Ok(Client {
             addr,
             stream: BufReader::new(stream),
+            closed: false,
         })
+    }
+
+    /// False once the server has announced it closes this connection.
+    pub fn is_open(&self) -> bool {
+        !self.closed
     }
 
     /// Sends one request and reads the answer. `body` is sent as JSON when given.
@@ -122,6 +130,13 @@ impl Client {
             if let Some((name, value)) = header.split_once(':') {
                 if name.eq_ignore_ascii_case("content-length") {
                     length = value.trim().parse::<usize>().ok();
+                }
+                // A server that answers before reading a request's body (a 503 from load
+                // shedding) closes the connection after the answer.
+                if name.eq_ignore_ascii_case("connection")
+                    && value.trim().eq_ignore_ascii_case("close")
+                {
+                    self.closed = true;
                 }
             }
         }
@@ -346,7 +361,7 @@ pub async fn run(
                     Some(c) => c.request(target.method, &target.path, Some(body)).await,
                     None => Err(io_error("could not connect")),
                 };
-                if response.is_err() {
+                if response.is_err() || client.as_ref().is_some_and(|c| !c.is_open()) {
                     client = None; // reconnect for the next request
                 }
                 shared.record(index, response, due.elapsed());
