@@ -87,6 +87,9 @@ struct BenchServeArgs {
     /// Rows per request in batch mode.
     #[arg(long, default_value_t = 100)]
     batch_size: usize,
+    /// The servers shed new requests while their queueing delay exceeds this (ms).
+    #[arg(long, default_value_t = 20)]
+    max_queue_delay_ms: u64,
     /// Most requests per micro-batch in microbatch mode.
     #[arg(long, default_value_t = MicroBatchConfig::default().max_batch)]
     micro_batch_max: usize,
@@ -124,6 +127,10 @@ struct ServeArgs {
     /// Time budget per request, in milliseconds (503 when exceeded).
     #[arg(long, default_value_t = 1000)]
     timeout_ms: u64,
+    /// Shed new requests with 503 while the runtime's queueing delay exceeds this many
+    /// milliseconds (CPU saturation that the in-flight limit cannot see); 0 turns it off.
+    #[arg(long, default_value_t = 100)]
+    max_queue_delay_ms: u64,
     /// Largest request body, in bytes (413 above).
     #[arg(long, default_value_t = 1 << 20)]
     body_limit: usize,
@@ -444,6 +451,8 @@ fn serve_fraud(registry: Registry, args: &ServeArgs) -> Result<()> {
             ..MicroBatchConfig::default()
         }),
         drift_window: args.drift_window,
+        max_queue_delay: (args.max_queue_delay_ms > 0)
+            .then(|| Duration::from_millis(args.max_queue_delay_ms)),
         ..serve::ServeConfig::new(IngestConfig::for_simulation(&sim)?)
     };
     let history = match &args.warm_from {
@@ -568,17 +577,26 @@ fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
     let single = Arc::new(bench::single_bodies(&world.plan.live)?);
     let batched = Arc::new(bench::batch_bodies(&world.plan.live, args.batch_size)?);
     let config = |micro_batch: Option<MicroBatchConfig>| serve::ServeConfig {
-        // Fewer permits than the load generator's connections, so overload is shed.
+        // Fewer permits than the load generator's connections, so overload is shed; and
+        // shedding on queueing delay, which is what CPU saturation looks like.
         max_in_flight: 64,
+        max_queue_delay: Some(Duration::from_millis(args.max_queue_delay_ms)),
         max_batch: args.batch_size.max(1),
         micro_batch,
         ..serve::ServeConfig::new(world.limits.clone())
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("while starting the async runtime")?;
-    let modes = runtime.block_on(async {
+    // Servers and load generator get separate runtimes (threads): the generator's own backlog
+    // must not stall the servers' tasks, and each server's queueing-delay probe must see only
+    // the server's queue. They still share the machine's cores.
+    let runtime = |name: &str| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name(name)
+            .build()
+            .context("while starting an async runtime")
+    };
+    let (server_rt, client_rt) = (runtime("server")?, runtime("load")?);
+    let (servers, targets) = server_rt.block_on(async {
         let mut servers = Vec::new();
         let mut targets = Vec::new();
         for (mode, micro_batch, path, bodies, rows) in [
@@ -621,11 +639,16 @@ fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
             });
             servers.push(server);
         }
-        let results = compare_modes(&targets, &plan, |m| bar.set_message(m.to_string())).await?;
+        anyhow::Ok((servers, targets))
+    })?;
+    let modes = client_rt.block_on(compare_modes(&targets, &plan, |m| {
+        bar.set_message(m.to_string())
+    }))?;
+    server_rt.block_on(async {
         for server in servers {
             server.stop().await?;
         }
-        anyhow::Ok(results)
+        anyhow::Ok(())
     })?;
     bar.set_message("batch job");
     let loaded = fraud_detector::artifact::load(&registry, None)?;
@@ -653,6 +676,13 @@ fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
         &run_dir.file("bench.csv"),
         mlsd_core::loadgen::to_csv(&report.modes).as_bytes(),
     )?;
+    for (name, chart) in mlsd_core::loadgen::charts("fraud", &report.modes) {
+        mlsd_core::report::atomic_write(
+            &run_dir.file(&format!("{name}.svg")),
+            chart.to_svg().as_bytes(),
+        )?;
+        mlsd_core::report::atomic_write(&run_dir.file(&format!("{name}.png")), &chart.to_png())?;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
         return Ok(());
@@ -697,7 +727,10 @@ fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
         "batch job (features + scores + Parquet, {} rows): {:.0} rows/s",
         report.batch_job.rows, report.batch_job.rows_per_second
     );
-    println!("\nEvery run: {}", run_dir.file("bench.csv").display());
+    println!(
+        "\nEvery run: {}; plots: latency_closed_loop.svg/.png, latency_open_loop.svg/.png",
+        run_dir.file("bench.csv").display()
+    );
     Ok(())
 }
 

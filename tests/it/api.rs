@@ -633,3 +633,57 @@ async fn the_live_drift_window_flags_drifted_traffic_and_not_unshifted_traffic()
     }
     assert_eq!(verdicts, [Some(false), Some(true)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_is_shed_with_503_and_the_server_recovers() {
+    use mlsd_core::serve::MicroBatchConfig;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Two permits, and a micro-batcher that holds requests for 2 s: two requests fill the
+    // server, deterministically.
+    let config = ServeConfig {
+        max_in_flight: 2,
+        micro_batch: Some(MicroBatchConfig {
+            max_batch: 64,
+            max_wait: Duration::from_secs(2),
+            queue_depth: 64,
+        }),
+        ..config()
+    };
+    let (addr, _) = start_with(registry(dir.path()), config).await;
+    let held: Vec<_> = (0..2)
+        .map(|i| {
+            tokio::spawn(async move { post_json(addr, "/v1/fraud/score", &payment(i, "5")).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = post_json(addr, "/v1/fraud/score", &payment(9, "5")).await;
+    assert_eq!(status, 503, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON error body");
+    assert_eq!(v["error"]["code"], "overloaded");
+    for h in held {
+        let (status, body) = h.await.expect("task");
+        assert_eq!(status, 200, "{body}");
+    }
+    // Load gone: served again.
+    assert_eq!(
+        post_json(addr, "/v1/fraud/score", &payment(10, "5"))
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queueing_delay_over_the_limit_sheds_new_requests() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A limit no runtime can meet: every probe measures more than 1 ns.
+    let config = ServeConfig {
+        max_queue_delay: Some(Duration::from_nanos(1)),
+        ..config()
+    };
+    let (addr, _) = start_with(registry(dir.path()), config).await;
+    tokio::time::sleep(Duration::from_millis(100)).await; // a few probes
+    let (status, body) = post_json(addr, "/v1/fraud/score", &payment(1, "5")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("queueing delay"), "{body}");
+}

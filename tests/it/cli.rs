@@ -224,20 +224,40 @@ fn bench_serve_quick_reports_every_mode_as_json() {
         for field in ["errors", "shed"] {
             assert!(m[field].is_u64(), "{field} in {m}");
         }
-        // Below saturation nothing fails: the reference run is at 1,000 rows/s.
-        assert_eq!(m["reference"]["errors"], 0, "{m}");
-        assert_eq!(m["reference"]["shed"], 0, "{m}");
+        // Below saturation (1,000 rows/s) and a second after the overload run, requests are
+        // served. (Not "never shed": on a busy test machine the OS can pause the server long
+        // enough for its queueing-delay limit to shed a few.)
+        for run in ["reference", "recovery"] {
+            let r = &m[run];
+            assert_eq!(r["errors"], 0, "{run}: {m}");
+            let (ok, sent) = (r["ok"].as_u64(), r["sent"].as_u64());
+            assert!(
+                ok.zip(sent).is_some_and(|(ok, sent)| ok * 10 >= sent * 9),
+                "{run}: {m}"
+            );
+        }
     }
     assert_eq!(modes[2]["rows_per_request"], 100);
     assert!(report["batch_job"]["rows_per_second"]
         .as_f64()
         .is_some_and(|v| v > 0.0));
     let run_dir = std::path::PathBuf::from(report["run_dir"].as_str().expect("run_dir"));
-    for file in ["bench.json", "bench.csv"] {
+    for file in [
+        "bench.json",
+        "bench.csv",
+        "latency_closed_loop.svg",
+        "latency_closed_loop.png",
+        "latency_open_loop.svg",
+        "latency_open_loop.png",
+    ] {
         assert!(
             run_dir.join(file).is_file(),
             "{file} missing in {}",
             run_dir.display()
         );
+    }
+    let svg = std::fs::read_to_string(run_dir.join("latency_open_loop.svg")).expect("svg");
+    for mode in ["realtime", "microbatch", "batch"] {
+        assert!(svg.contains(mode), "{mode} missing from the plot");
     }
 }

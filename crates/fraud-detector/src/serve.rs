@@ -28,7 +28,7 @@ use mlsd_core::drift::{DriftReport, ReferenceProfile, SlidingWindow};
 use mlsd_core::registry::Registry;
 use mlsd_core::serve::{
     not_found, shed_and_time_out, track, ApiError, ApiJson, ErrorBody, Limits, Metrics,
-    MicroBatchConfig, MicroBatcher, Slot,
+    MicroBatchConfig, MicroBatcher, QueueDelay, Slot,
 };
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -64,6 +64,9 @@ pub struct ServeConfig {
     pub drift_window: usize,
     /// Fewest rows in the window before drift is reported (fewer: too noisy to judge).
     pub drift_min_rows: usize,
+    /// Shed new requests while the runtime's queueing delay exceeds this (`None`: only the
+    /// in-flight limit sheds). Needs a tokio runtime when the state is built.
+    pub max_queue_delay: Option<Duration>,
 }
 
 impl ServeConfig {
@@ -81,6 +84,9 @@ impl ServeConfig {
             // About five days of the default simulation's traffic (a weekly cycle is ~69 k).
             drift_window: 50_000,
             drift_min_rows: 1_000,
+            // Off by default in the library: on a shared test machine, the OS descheduling the
+            // runtime would read as queueing. `mlsd serve` turns it on (100 ms).
+            max_queue_delay: None,
         }
     }
 }
@@ -153,6 +159,7 @@ impl Scorer {
 
 pub struct AppState {
     registry: Registry,
+    queue_delay: Option<Arc<QueueDelay>>,
     scorer: Arc<Scorer>,
     batcher: Option<MicroBatcher<Transaction, ScoreResult>>,
     config: ServeConfig,
@@ -198,8 +205,20 @@ pub fn state(registry: Registry, config: ServeConfig) -> Result<Arc<AppState>> {
             }))
         }
     };
+    let queue_delay = match config.max_queue_delay {
+        None => None,
+        Some(_) => {
+            if tokio::runtime::Handle::try_current().is_err() {
+                return Err(Error::Config(
+                    "queue-delay shedding needs a tokio runtime: build the state inside it".into(),
+                ));
+            }
+            Some(QueueDelay::spawn(Duration::from_millis(5)))
+        }
+    };
     Ok(Arc::new(AppState {
         registry,
+        queue_delay,
         scorer,
         batcher,
         config,
@@ -224,6 +243,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let limits = Limits {
         in_flight: Arc::new(Semaphore::new(state.config.max_in_flight)),
         timeout: state.config.timeout,
+        max_queue_delay: state.queue_delay.clone().zip(state.config.max_queue_delay),
     };
     Router::new()
         .route("/health", get(health))

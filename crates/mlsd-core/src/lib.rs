@@ -18,6 +18,7 @@
 //! | [`report`] | run folders, JSON + markdown reports, atomic writes, hashing | reproducibility |
 //! | [`serve`] | HTTP toolkit: JSON errors, metrics, load shedding, timeouts, micro-batching, hot-swap slot, graceful shutdown | serving, monitoring, rollback |
 //! | [`loadgen`] | keep-alive HTTP client; open-loop (coordinated-omission corrected) and closed-loop load | latency budget, p99, saturation |
+//! | [`plot`] | line charts as SVG and PNG for benchmark reports | |
 //!
 //! Everything here is a library: errors are one [`Error`] enum, never a panic on data.
 
@@ -29,5 +30,6 @@ pub mod registry;
 pub mod report;
 pub mod serve;
 pub mod loadgen;
+pub mod plot;
 
 pub use error::{Error, Result};

@@ -207,18 +207,24 @@ pub struct LoadReport {
     /// Requests due in the schedule but never sent because the time bound hit first.
     pub unsent: usize,
     pub seconds: f64,
-    /// Completed requests per second.
+    /// Answered requests per second, whatever the status.
     pub rps: f64,
+    /// 2xx answers per second (goodput).
+    pub ok_rps: f64,
+    /// Latency percentiles of the 2xx answers (accepted requests).
     pub p50_ms: f64,
     pub p90_ms: f64,
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
+    /// p99 latency of the 503 answers: how fast a shed request learns it was shed.
+    pub shed_p99_ms: f64,
 }
 
 struct Shared {
     next: AtomicUsize,
     histogram: Mutex<Histogram<u64>>,
+    shed_histogram: Mutex<Histogram<u64>>,
     counts: Mutex<(usize, usize, usize, usize)>, // sent, ok, shed, errors
     error_statuses: Mutex<std::collections::BTreeMap<u16, usize>>,
     outcomes: Option<Mutex<Vec<Outcome>>>,
@@ -245,11 +251,17 @@ impl Shared {
             }
         }
         let micros = (latency.as_micros() as u64).max(1);
-        // `saturating_record` clamps values above the histogram's range instead of failing.
-        self.histogram
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .saturating_record(micros);
+        let histogram = match status {
+            200..=299 => Some(&self.histogram),
+            503 => Some(&self.shed_histogram),
+            _ => None,
+        };
+        if let Some(h) = histogram {
+            // `saturating_record` clamps values above the histogram's range instead of failing.
+            h.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .saturating_record(micros);
+        }
         if let Some(outcomes) = &self.outcomes {
             outcomes
                 .lock()
@@ -281,7 +293,8 @@ pub async fn run(
         .map_err(|e| Error::Config(format!("histogram: {e}")))?;
     let shared = Arc::new(Shared {
         next: AtomicUsize::new(0),
-        histogram: Mutex::new(histogram),
+        histogram: Mutex::new(histogram.clone()),
+        shed_histogram: Mutex::new(histogram),
         counts: Mutex::new((0, 0, 0, 0)),
         error_statuses: Mutex::new(Default::default()),
         outcomes: keep_outcomes.then(|| Mutex::new(Vec::new())),
@@ -376,6 +389,17 @@ pub async fn run(
     let seconds = start.elapsed().as_secs_f64();
     let (sent, ok, shed, errors) = *shared.counts.lock().unwrap_or_else(|p| p.into_inner());
     let h = shared.histogram.lock().unwrap_or_else(|p| p.into_inner());
+    let shed_p99_ms = {
+        let shed = shared
+            .shed_histogram
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if shed.is_empty() {
+            0.0
+        } else {
+            shed.value_at_quantile(0.99) as f64 / 1e3
+        }
+    };
     let ms = |q: f64| {
         if h.is_empty() {
             0.0
@@ -402,6 +426,7 @@ pub async fn run(
         },
         seconds,
         rps: sent as f64 / seconds.max(1e-9),
+        ok_rps: ok as f64 / seconds.max(1e-9),
         p50_ms: ms(0.5),
         p90_ms: ms(0.9),
         p99_ms: ms(0.99),
@@ -411,6 +436,7 @@ pub async fn run(
         } else {
             h.max() as f64 / 1e3
         },
+        shed_p99_ms,
     };
     drop(h);
     let mut outcomes = match Arc::try_unwrap(shared) {
@@ -456,7 +482,7 @@ pub struct SweepPlan {
 pub struct ModeResult {
     pub mode: &'static str,
     pub rows_per_request: usize,
-    /// Maximum throughput over the closed-loop sweep (requests/s).
+    /// Maximum goodput (2xx answers/s) over the closed-loop sweep.
     pub rps: f64,
     /// The same in rows/s.
     pub rows_per_s: f64,
@@ -469,6 +495,8 @@ pub struct ModeResult {
     pub closed_loop: Vec<LoadReport>,
     pub reference: LoadReport,
     pub open_loop: Vec<LoadReport>,
+    /// The reference load again, a second after the heaviest open-loop run: does it recover?
+    pub recovery: LoadReport,
 }
 
 /// Runs `plan` against each mode in turn: the closed-loop sweep, the reference load, then
@@ -495,7 +523,7 @@ pub async fn compare_modes(
         }
         let best = closed_loop
             .iter()
-            .map(|r| r.rps)
+            .map(|r| r.ok_rps)
             .fold(0.0f64, f64::max)
             .max(1.0);
         let open = |rate: f64| Load::Open {
@@ -517,11 +545,18 @@ pub async fn compare_modes(
             ));
             open_loop.push(run(&m.target, open(rate), false).await?.0);
         }
+        // The load stops for a second, then the reference load again.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        progress(&format!(
+            "{}: recovery at {reference_rate:.0} req/s",
+            m.mode
+        ));
+        let recovery = run(&m.target, open(reference_rate), false).await?.0;
         let all = || {
             closed_loop
                 .iter()
                 .chain(open_loop.iter())
-                .chain([&reference])
+                .chain([&reference, &recovery])
         };
         results.push(ModeResult {
             mode: m.mode,
@@ -535,25 +570,84 @@ pub async fn compare_modes(
             closed_loop,
             reference,
             open_loop,
+            recovery,
         });
     }
     Ok(results)
 }
 
+/// Latency against throughput per mode, as charts: the closed-loop sweep (p99 vs achieved
+/// rows/s) and the open-loop runs (p99 of accepted requests vs offered rows/s).
+pub fn charts(design: &str, results: &[ModeResult]) -> Vec<(&'static str, crate::plot::Chart)> {
+    use crate::plot::{Chart, Series};
+    let series = |pick: &dyn Fn(&ModeResult) -> Vec<(f64, f64)>| -> Vec<Series> {
+        results
+            .iter()
+            .map(|m| {
+                let mut points = pick(m);
+                points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                Series {
+                    name: format!("{} ({} rows/request)", m.mode, m.rows_per_request),
+                    points,
+                }
+            })
+            .collect()
+    };
+    let closed = series(&|m| {
+        m.closed_loop
+            .iter()
+            .map(|r| (r.ok_rps * m.rows_per_request as f64, r.p99_ms))
+            .collect()
+    });
+    let open = series(&|m| {
+        m.open_loop
+            .iter()
+            .chain([&m.reference])
+            .map(|r| (r.offered * m.rows_per_request as f64, r.p99_ms))
+            .collect()
+    });
+    vec![
+        (
+            "latency_closed_loop",
+            Chart {
+                title: format!(
+                    "{design}: p99 latency vs throughput, closed loop (1-64 connections)"
+                ),
+                x_label: "answered rows/s (2xx)".into(),
+                y_label: "p99 latency, ms (log)".into(),
+                log_y: true,
+                series: closed,
+            },
+        ),
+        (
+            "latency_open_loop",
+            Chart {
+                title: format!("{design}: p99 latency vs offered load, open loop"),
+                x_label: "offered rows/s".into(),
+                y_label: "p99 latency of accepted requests, ms (log)".into(),
+                log_y: true,
+                series: open,
+            },
+        ),
+    ]
+}
+
 /// Every run of every mode as CSV rows (one header), for spreadsheets and plots.
 pub fn to_csv(results: &[ModeResult]) -> String {
     let mut out = String::from(
-        "mode,kind,offered,rows_per_request,sent,ok,shed,errors,unsent,seconds,rps,rows_per_s,p50_ms,p90_ms,p99_ms,p999_ms,max_ms\n",
+        "mode,run,kind,offered,rows_per_request,sent,ok,shed,errors,unsent,seconds,rps,ok_rps,ok_rows_per_s,p50_ms,p90_ms,p99_ms,p999_ms,max_ms,shed_p99_ms\n",
     );
     for m in results {
-        for r in m
+        let runs = m
             .closed_loop
             .iter()
-            .chain([&m.reference])
-            .chain(&m.open_loop)
-        {
+            .map(|r| ("sweep", r))
+            .chain([("reference", &m.reference)])
+            .chain(m.open_loop.iter().map(|r| ("saturation", r)))
+            .chain([("recovery", &m.recovery)]);
+        for (name, r) in runs {
             out.push_str(&format!(
-                "{},{},{:.1},{},{},{},{},{},{},{:.3},{:.1},{:.1},{:.3},{:.3},{:.3},{:.3},{:.3}\n",
+                "{},{name},{},{:.1},{},{},{},{},{},{},{:.3},{:.1},{:.1},{:.1},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3}\n",
                 m.mode,
                 r.kind,
                 r.offered,
@@ -565,12 +659,14 @@ pub fn to_csv(results: &[ModeResult]) -> String {
                 r.unsent,
                 r.seconds,
                 r.rps,
-                r.rps * m.rows_per_request as f64,
+                r.ok_rps,
+                r.ok_rps * m.rows_per_request as f64,
                 r.p50_ms,
                 r.p90_ms,
                 r.p99_ms,
                 r.p999_ms,
-                r.max_ms
+                r.max_ms,
+                r.shed_p99_ms
             ));
         }
     }
