@@ -533,6 +533,9 @@ pub async fn compare_modes(
                 .min(Duration::from_secs_f64(plan.max_requests as f64 / rate)),
             connections: plan.connections,
         };
+        // A second without load after the sweep, so its backlog does not leak into the
+        // reference run.
+        tokio::time::sleep(Duration::from_secs(1)).await;
         let reference_rate = plan.reference_rows_per_s / m.rows_per_request.max(1) as f64;
         progress(&format!("{}: {reference_rate:.0} req/s, open loop", m.mode));
         let reference = run(&m.target, open(reference_rate), false).await?.0;
@@ -580,32 +583,46 @@ pub async fn compare_modes(
 /// rows/s) and the open-loop runs (p99 of accepted requests vs offered rows/s).
 pub fn charts(design: &str, results: &[ModeResult]) -> Vec<(&'static str, crate::plot::Chart)> {
     use crate::plot::{Chart, Series};
-    let series = |pick: &dyn Fn(&ModeResult) -> Vec<(f64, f64)>| -> Vec<Series> {
+    // Closed-loop points stay in concurrency order (the curve a rising load draws); open-loop
+    // points are sorted by offered load.
+    let series = |pick: &dyn Fn(&ModeResult) -> Vec<(f64, f64)>, sort: bool| -> Vec<Series> {
         results
             .iter()
             .map(|m| {
                 let mut points = pick(m);
-                points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                if sort {
+                    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                }
                 Series {
-                    name: format!("{} ({} rows/request)", m.mode, m.rows_per_request),
+                    name: if m.rows_per_request == 1 {
+                        m.mode.to_string()
+                    } else {
+                        format!("{} ({} rows per request)", m.mode, m.rows_per_request)
+                    },
                     points,
                 }
             })
             .collect()
     };
-    let closed = series(&|m| {
-        m.closed_loop
-            .iter()
-            .map(|r| (r.ok_rps * m.rows_per_request as f64, r.p99_ms))
-            .collect()
-    });
-    let open = series(&|m| {
-        m.open_loop
-            .iter()
-            .chain([&m.reference])
-            .map(|r| (r.offered * m.rows_per_request as f64, r.p99_ms))
-            .collect()
-    });
+    let closed = series(
+        &|m| {
+            m.closed_loop
+                .iter()
+                .map(|r| (r.ok_rps * m.rows_per_request as f64, r.p99_ms))
+                .collect()
+        },
+        false,
+    );
+    let open = series(
+        &|m| {
+            m.open_loop
+                .iter()
+                .chain([&m.reference])
+                .map(|r| (r.offered * m.rows_per_request as f64, r.p99_ms))
+                .collect()
+        },
+        true,
+    );
     vec![
         (
             "latency_closed_loop",
