@@ -48,6 +48,9 @@ enum Command {
     /// The fraud detector's stages.
     #[command(subcommand)]
     Fraud(FraudCommand),
+    /// The recommender's stages (MovieLens-100k from the data directory).
+    #[command(subcommand)]
+    Recommender(RecommenderCommand),
     /// Inspect and move the model registry's `current` pointer.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -265,6 +268,29 @@ enum FraudCommand {
 }
 
 #[derive(Subcommand)]
+enum RecommenderCommand {
+    /// Evaluate the models on a published MovieLens-100k protocol, beside the published table.
+    Evaluate {
+        /// `surprise`: 5-fold CV, RMSE / MAE / seconds. `recommenders`: 75/25 split stratified
+        /// by item, top-10 precision, recall, nDCG, MAP.
+        #[arg(long, value_enum)]
+        protocol: Protocol,
+        /// Folder holding `movielens-100k/` (never copied into the repository).
+        #[arg(long, env = "MLSD_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Print one JSON object: {"protocol", "models": [{"name", …}]}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Protocol {
+    Surprise,
+    Recommenders,
+}
+
+#[derive(Subcommand)]
 enum ModelsCommand {
     /// List versions, their metrics, and which one is current.
     List {
@@ -428,6 +454,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo(args) => demo(&cli.runs_dir, &registry, &args),
         Command::Fraud(cmd) => fraud(&cli.runs_dir, &registry, cmd),
+        Command::Recommender(cmd) => recommender(&cli.runs_dir, cmd),
         Command::Models(cmd) => models(&registry, cmd),
         Command::Serve(ServeCommand::Fraud(args)) => serve_fraud(registry, &args),
         Command::Bench(BenchCommand::Serve(args)) => bench_serve(&cli.runs_dir, &args),
@@ -1186,6 +1213,58 @@ fn fraud(runs_dir: &Path, registry: &Registry, cmd: FraudCommand) -> Result<()> 
             Ok(())
         }
     }
+}
+
+fn recommender(runs_dir: &Path, cmd: RecommenderCommand) -> Result<()> {
+    use recommender::evaluate::{self, EvalConfig};
+    use recommender::movielens;
+    let RecommenderCommand::Evaluate {
+        protocol,
+        data_dir,
+        json,
+    } = cmd;
+    let folder = movielens::folder(data_dir.as_deref())?;
+    let data =
+        movielens::load(&folder).with_context(|| format!("while loading {}", folder.display()))?;
+    let cfg = EvalConfig::default();
+    let run_dir = RunDir::create(runs_dir, "recommender-evaluate")?;
+    let bar = spinner(json);
+    bar.set_message("training and evaluating");
+    let (value, table) = match protocol {
+        Protocol::Surprise => {
+            let report = evaluate::surprise(&data, &cfg)?;
+            (
+                serde_json::to_value(&report)?,
+                evaluate::render_surprise(&report),
+            )
+        }
+        Protocol::Recommenders => {
+            let report = evaluate::recommenders(&data, &cfg)?;
+            (
+                serde_json::to_value(&report)?,
+                evaluate::render_recommenders(&report),
+            )
+        }
+    };
+    bar.finish_and_clear();
+    mlsd_core::report::write_json(&run_dir.file("evaluation.json"), &value)?;
+    if json {
+        println!("{value}");
+        return Ok(());
+    }
+    let r = &data.report;
+    println!(
+        "MovieLens-100k from {}: {} ratings read, {} accepted, {} quarantined; {} users, {} items\n",
+        folder.display(),
+        r.input_rows,
+        r.accepted_rows,
+        r.quarantined_rows,
+        data.users.len(),
+        data.items.len()
+    );
+    println!("{table}");
+    println!("Report: {}", run_dir.path.display());
+    Ok(())
 }
 
 fn models(registry: &Registry, cmd: ModelsCommand) -> Result<()> {

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `crates/mlsd-core` | shared core: validation + quarantine, metrics, drift, model registry, reports, serving toolkit, load generator |
 //! | `crates/fraud-detector` | the fraud design: simulate → ingest → features → train → evaluate → register → online store, batch scoring, monitoring, API, replay, serving benchmark traffic |
+//! | `crates/recommender` | the recommender design (in progress): MovieLens loader → splits → popularity, item co-occurrence, matrix factorisation → both published protocols |
 //! | `src/cli.rs` | the `mlsd` command line (a thin layer over the crates) |
 //! | `tests/` | one integration-test binary: CLI end to end, corrupted input, model behaviour, HTTP API |
 //! | `benches/` | criterion benchmarks: feature throughput, single vs batch prediction, online store, drift check |
@@ -27,6 +28,7 @@
 //! | micro-batching | `crates/mlsd-core/src/serve.rs` (`MicroBatcher`) |
 //! | monitoring live traffic (sliding-window drift) | `crates/mlsd-core/src/drift.rs` (`SlidingWindow`), `GET /v1/fraud/drift` |
 //! | batch vs real-time agreement, end to end | `crates/fraud-detector/src/replay.rs` |
+//! | explicit vs implicit feedback; ranking metrics (nDCG, MAP) | `crates/recommender/src/models.rs`, `evaluate.rs`, `crates/mlsd-core/src/metrics.rs` (`top_k`) |
 //! | latency percentiles, coordinated omission, saturation | `crates/mlsd-core/src/loadgen.rs`, `mlsd bench serve` |
 //!
 //! `rg "Talking point"` lists every spot in the code where one is made.

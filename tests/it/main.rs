@@ -7,7 +7,8 @@
 //!   the quality bar, artifacts round-trip
 //! - `online`: the online feature store computes what the offline pipeline computes
 //! - `monitor`: drift checks — false-alarm and detection rates over 20 seeds
-//! - `api`: the scoring API over HTTP — answers, bad input, metrics, hot swap
+//! - `api`: the scoring API over HTTP — answers, bad input, metrics, hot swap, overload
+//! - `recommender`: MovieLens-100k from `MLSD_DATA_DIR` — loader, both published protocols
 
 mod common;
 mod cli;
@@ -17,3 +18,4 @@ mod models;
 mod online;
 mod monitor;
 mod api;
+mod recommender;

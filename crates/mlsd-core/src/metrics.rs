@@ -154,6 +154,51 @@ pub fn entity_precision_at_k(events: &[ScoredEvent], k: usize) -> Result<f64> {
     Ok(total / periods.len() as f64)
 }
 
+/// Top-k quality of one user's recommendation list against the items they actually chose.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct TopK {
+    pub precision: f64,
+    pub recall: f64,
+    pub ndcg: f64,
+    /// Average precision over the list, divided by the number of relevant items (not by k),
+    /// as Microsoft Recommenders' "MAP" does.
+    pub average_precision: f64,
+}
+
+/// Precision@k, recall@k, nDCG@k (binary relevance) and average precision of `recommended`
+/// (best first; only the first `k` count) against `relevant`. `None` when nothing is relevant:
+/// such a user has no ground truth and is left out of averages.
+///
+/// Talking point: offline ranking metrics reward putting what the user *did* choose near the
+/// top; they say nothing about what the user would have liked but never saw (exposure bias),
+/// which is why online metrics (CTR, conversion) have the last word.
+pub fn top_k(
+    recommended: &[u32],
+    relevant: &std::collections::HashSet<u32>,
+    k: usize,
+) -> Option<TopK> {
+    if relevant.is_empty() || k == 0 {
+        return None;
+    }
+    let (mut hits, mut dcg, mut ap) = (0usize, 0.0, 0.0);
+    for (rank, item) in recommended.iter().take(k).enumerate() {
+        if relevant.contains(item) {
+            hits += 1;
+            dcg += 1.0 / ((rank + 2) as f64).log2();
+            ap += hits as f64 / (rank + 1) as f64;
+        }
+    }
+    let ideal: f64 = (0..relevant.len().min(k))
+        .map(|rank| 1.0 / ((rank + 2) as f64).log2())
+        .sum();
+    Some(TopK {
+        precision: hits as f64 / k as f64,
+        recall: hits as f64 / relevant.len() as f64,
+        ndcg: dcg / ideal,
+        average_precision: ap / relevant.len() as f64,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,5 +270,26 @@ mod tests {
         assert!((cp - 0.5).abs() < 1e-12);
         // k = 1: day 0 → card 1 → 1; day 1 → card 4 → 1
         assert!((entity_precision_at_k(&events, 1).expect("ok") - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn top_k_metrics_match_a_hand_computation() {
+        let relevant: std::collections::HashSet<u32> = [1, 3, 7].into_iter().collect();
+        // Hits at ranks 1 and 3 of a top-4 list; item 7 is never recommended.
+        let m = top_k(&[1, 2, 3, 4, 7], &relevant, 4).expect("relevant items");
+        assert!((m.precision - 0.5).abs() < 1e-12);
+        assert!((m.recall - 2.0 / 3.0).abs() < 1e-12);
+        // DCG = 1/log2(2) + 1/log2(4) = 1.5; IDCG = 1 + 1/log2(3) + 1/log2(4).
+        let idcg = 1.0 + 1.0 / 3f64.log2() + 0.5;
+        assert!((m.ndcg - 1.5 / idcg).abs() < 1e-12);
+        // AP = (1/1 + 2/3) / 3 relevant items.
+        assert!((m.average_precision - (1.0 + 2.0 / 3.0) / 3.0).abs() < 1e-12);
+        // A perfect list scores 1 everywhere it can.
+        let perfect = top_k(&[7, 3, 1], &relevant, 3).expect("relevant");
+        assert_eq!((perfect.precision, perfect.recall), (1.0, 1.0));
+        assert!(
+            (perfect.ndcg - 1.0).abs() < 1e-12 && (perfect.average_precision - 1.0).abs() < 1e-12
+        );
+        assert_eq!(top_k(&[1], &Default::default(), 10), None);
     }
 }

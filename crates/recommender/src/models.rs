@@ -1,0 +1,354 @@
+//! Stage 3 — models, each a trade-off worth talking about.
+//!
+//! | model | learns from | answers | trade-off |
+//! |---|---|---|---|
+//! | global mean, biases | ratings | a predicted rating | the baselines any model must beat |
+//! | [`Popularity`] | who interacted with what | the same list for everyone | no personalisation; the cold-start fallback |
+//! | [`ItemCooccurrence`] (SAR) | items seen together, recency-weighted | "people who liked X also liked Y" | explainable, no training loop; only items with history |
+//! | [`BiasedMf`] (Surprise's SVD) | ratings | a rating for any (user, item) | best RMSE here, yet ranks poorly: it learns *how much* a user likes what they chose to rate, not *what* they choose |
+//!
+//! Talking point: explicit vs implicit feedback. Which items a user rated at all carries most
+//! of the ranking signal; a model trained to predict the stars ignores it.
+
+use std::collections::HashSet;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use serde::Serialize;
+
+use crate::movielens::Rating;
+use crate::{Error, Result};
+
+/// Anything that scores every item for a user (higher = recommend first).
+pub trait Ranker {
+    /// Writes a score for every item id into `out` (indexed by item id).
+    fn scores(&self, user: u32, out: &mut [f32]);
+}
+
+/// The `k` best-scored items for `user` that are not in `seen` (ties: lower id first).
+pub fn recommend(
+    ranker: &dyn Ranker,
+    user: u32,
+    n_items: usize,
+    seen: &HashSet<u32>,
+    k: usize,
+) -> Vec<u32> {
+    let mut scores = vec![0.0f32; n_items];
+    ranker.scores(user, &mut scores);
+    let mut candidates: Vec<u32> = (1..n_items as u32).filter(|i| !seen.contains(i)).collect();
+    let k = k.min(candidates.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    let by_score = |a: &u32, b: &u32| {
+        scores[*b as usize]
+            .total_cmp(&scores[*a as usize])
+            .then(a.cmp(b))
+    };
+    // Talking point: top-k by partial selection, O(n) rather than a full sort.
+    candidates.select_nth_unstable_by(k - 1, by_score);
+    candidates.truncate(k);
+    candidates.sort_by(by_score);
+    candidates
+}
+
+/// Most-interacted items first, the same for every user.
+pub struct Popularity {
+    counts: Vec<f32>,
+}
+
+impl Popularity {
+    pub fn fit(train: &[Rating], n_items: usize) -> Self {
+        let mut counts = vec![0.0; n_items];
+        for r in train {
+            if let Some(c) = counts.get_mut(r.item as usize) {
+                *c += 1.0;
+            }
+        }
+        Popularity { counts }
+    }
+}
+
+impl Ranker for Popularity {
+    fn scores(&self, _user: u32, out: &mut [f32]) {
+        out.copy_from_slice(&self.counts[..out.len()]);
+    }
+}
+
+/// Settings of the item co-occurrence model (Microsoft Recommenders' SAR defaults for their
+/// MovieLens benchmark).
+#[derive(Debug, Clone, Serialize)]
+pub struct CooccurrenceConfig {
+    /// Half-life of a rating's weight, in days (older ratings count less).
+    pub half_life_days: f64,
+}
+
+impl Default for CooccurrenceConfig {
+    fn default() -> Self {
+        CooccurrenceConfig {
+            half_life_days: 30.0,
+        }
+    }
+}
+
+/// SAR: item-item Jaccard similarity from co-occurrence, scored against each user's
+/// time-decayed ratings ("affinity").
+pub struct ItemCooccurrence {
+    n_items: usize,
+    /// Row-major `n_items × n_items` Jaccard similarities.
+    similarity: Vec<f32>,
+    /// Per user: (item, affinity).
+    affinity: Vec<Vec<(u32, f32)>>,
+}
+
+impl ItemCooccurrence {
+    pub fn fit(train: &[Rating], n_users: usize, n_items: usize, cfg: &CooccurrenceConfig) -> Self {
+        let mut by_user: Vec<Vec<(u32, f32, i64)>> = vec![Vec::new(); n_users];
+        for r in train {
+            if let Some(items) = by_user.get_mut(r.user as usize) {
+                items.push((r.item, r.rating, r.timestamp));
+            }
+        }
+        let mut cooccurrence = vec![0.0f32; n_items * n_items];
+        for items in &by_user {
+            for &(a, _, _) in items {
+                for &(b, _, _) in items {
+                    cooccurrence[a as usize * n_items + b as usize] += 1.0;
+                }
+            }
+        }
+        let mut similarity = vec![0.0f32; n_items * n_items];
+        for a in 0..n_items {
+            let caa = cooccurrence[a * n_items + a];
+            for b in 0..n_items {
+                let cab = cooccurrence[a * n_items + b];
+                if cab > 0.0 {
+                    let cbb = cooccurrence[b * n_items + b];
+                    similarity[a * n_items + b] = cab / (caa + cbb - cab);
+                }
+            }
+        }
+        // Talking point: recency — a rating's weight halves every `half_life_days`, counted
+        // back from the newest rating in the training data.
+        let newest = train.iter().map(|r| r.timestamp).max().unwrap_or(0);
+        let half_life = cfg.half_life_days * 86_400.0;
+        let affinity = by_user
+            .into_iter()
+            .map(|items| {
+                items
+                    .into_iter()
+                    .map(|(item, rating, t)| {
+                        let age = (newest - t) as f64;
+                        (item, rating * 0.5f64.powf(age / half_life) as f32)
+                    })
+                    .collect()
+            })
+            .collect();
+        ItemCooccurrence {
+            n_items,
+            similarity,
+            affinity,
+        }
+    }
+}
+
+impl Ranker for ItemCooccurrence {
+    fn scores(&self, user: u32, out: &mut [f32]) {
+        out.fill(0.0);
+        let Some(items) = self.affinity.get(user as usize) else {
+            return;
+        };
+        for &(item, weight) in items {
+            let row = &self.similarity[item as usize * self.n_items..][..self.n_items];
+            for (o, s) in out.iter_mut().zip(row) {
+                *o += weight * s;
+            }
+        }
+    }
+}
+
+/// Biased matrix factorisation trained by SGD on ratings (Surprise's `SVD`):
+/// r̂(u, i) = μ + b_u + b_i + q_iᵀ p_u, clipped to 1–5.
+#[derive(Debug, Clone, Serialize)]
+pub struct MfConfig {
+    /// Latent factors (0: biases only, Surprise's baseline).
+    pub factors: usize,
+    pub epochs: usize,
+    pub learning_rate: f32,
+    pub regularisation: f32,
+    /// Standard deviation of the initial factors.
+    pub init_std: f32,
+    pub seed: u64,
+}
+
+impl Default for MfConfig {
+    /// Surprise 1.1's `SVD` defaults.
+    fn default() -> Self {
+        MfConfig {
+            factors: 100,
+            epochs: 20,
+            learning_rate: 0.005,
+            regularisation: 0.02,
+            init_std: 0.1,
+            seed: 42,
+        }
+    }
+}
+
+pub struct BiasedMf {
+    k: usize,
+    mean: f32,
+    user_bias: Vec<f32>,
+    item_bias: Vec<f32>,
+    user_factors: Vec<f32>,
+    item_factors: Vec<f32>,
+    known_user: Vec<bool>,
+    known_item: Vec<bool>,
+}
+
+impl BiasedMf {
+    pub fn fit(train: &[Rating], n_users: usize, n_items: usize, cfg: &MfConfig) -> Result<Self> {
+        if train.is_empty() {
+            return Err(Error::Config("no ratings to train on".into()));
+        }
+        let k = cfg.factors;
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        let normal = Normal::new(0.0f32, cfg.init_std)
+            .map_err(|e| Error::Config(format!("init_std: {e}")))?;
+        let mut init =
+            |n: usize| -> Vec<f32> { (0..n * k).map(|_| normal.sample(&mut rng)).collect() };
+        let mut m = BiasedMf {
+            k,
+            mean: train.iter().map(|r| r.rating).sum::<f32>() / train.len() as f32,
+            user_bias: vec![0.0; n_users],
+            item_bias: vec![0.0; n_items],
+            user_factors: init(n_users),
+            item_factors: init(n_items),
+            known_user: vec![false; n_users],
+            known_item: vec![false; n_items],
+        };
+        for r in train {
+            m.known_user[r.user as usize] = true;
+            m.known_item[r.item as usize] = true;
+        }
+        let (lr, reg) = (cfg.learning_rate, cfg.regularisation);
+        for _ in 0..cfg.epochs {
+            // Simplification: Surprise's order — the training ratings as given, every epoch.
+            for r in train {
+                let (u, i) = (r.user as usize, r.item as usize);
+                let pu = &mut m.user_factors[u * k..(u + 1) * k];
+                let qi = &mut m.item_factors[i * k..(i + 1) * k];
+                let dot: f32 = pu.iter().zip(qi.iter()).map(|(a, b)| a * b).sum();
+                let err = r.rating - (m.mean + m.user_bias[u] + m.item_bias[i] + dot);
+                m.user_bias[u] += lr * (err - reg * m.user_bias[u]);
+                m.item_bias[i] += lr * (err - reg * m.item_bias[i]);
+                for (p, q) in pu.iter_mut().zip(qi.iter_mut()) {
+                    let (p0, q0) = (*p, *q);
+                    *p += lr * (err * q0 - reg * p0);
+                    *q += lr * (err * p0 - reg * q0);
+                }
+            }
+        }
+        Ok(m)
+    }
+
+    /// The predicted rating, clipped to the 1–5 scale. Unknown users or items fall back to
+    /// the parts that are known (the global mean at worst).
+    pub fn predict(&self, user: u32, item: u32) -> f32 {
+        let (u, i) = (user as usize, item as usize);
+        let known_u = self.known_user.get(u).copied().unwrap_or(false);
+        let known_i = self.known_item.get(i).copied().unwrap_or(false);
+        let mut r = self.mean;
+        if known_u {
+            r += self.user_bias[u];
+        }
+        if known_i {
+            r += self.item_bias[i];
+        }
+        if known_u && known_i {
+            let k = self.k;
+            r += self.user_factors[u * k..(u + 1) * k]
+                .iter()
+                .zip(&self.item_factors[i * k..(i + 1) * k])
+                .map(|(a, b)| a * b)
+                .sum::<f32>();
+        }
+        r.clamp(1.0, 5.0)
+    }
+}
+
+impl Ranker for BiasedMf {
+    fn scores(&self, user: u32, out: &mut [f32]) {
+        for (item, o) in out.iter_mut().enumerate() {
+            *o = self.predict(user, item as u32);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(user: u32, item: u32, rating: f32) -> Rating {
+        Rating {
+            user,
+            item,
+            rating,
+            timestamp: 0,
+        }
+    }
+
+    #[test]
+    fn recommend_skips_seen_items_and_breaks_ties_by_id() {
+        let pop = Popularity::fit(&[r(1, 3, 5.0), r(2, 3, 4.0), r(1, 2, 1.0), r(2, 4, 1.0)], 6);
+        let seen: HashSet<u32> = [3].into_iter().collect();
+        assert_eq!(recommend(&pop, 1, 6, &seen, 3), [2, 4, 1]);
+    }
+
+    #[test]
+    fn cooccurrence_recommends_what_was_liked_together() {
+        // Users 1 and 2 both took items 1 and 2; user 3 took item 1 only.
+        let train = [
+            r(1, 1, 5.0),
+            r(1, 2, 5.0),
+            r(2, 1, 4.0),
+            r(2, 2, 4.0),
+            r(2, 3, 1.0),
+            r(3, 1, 5.0),
+        ];
+        let sar = ItemCooccurrence::fit(&train, 4, 5, &CooccurrenceConfig::default());
+        let seen: HashSet<u32> = [1].into_iter().collect();
+        assert_eq!(recommend(&sar, 3, 5, &seen, 1), [2]);
+    }
+
+    #[test]
+    fn matrix_factorisation_learns_a_user_who_rates_high() {
+        let mut train = Vec::new();
+        for item in 1..30 {
+            train.push(r(1, item, 5.0));
+            train.push(r(2, item, 1.0));
+            train.push(r(3, item, 3.0));
+        }
+        let mf = BiasedMf::fit(
+            &train,
+            4,
+            31,
+            &MfConfig {
+                epochs: 100,
+                ..MfConfig::default()
+            },
+        )
+        .expect("fit");
+        assert!(
+            mf.predict(1, 30) > mf.predict(3, 30),
+            "item 30 is unknown: biases decide"
+        );
+        assert!(mf.predict(1, 5) > 4.0 && mf.predict(2, 5) < 2.0);
+        assert_eq!(
+            mf.predict(99, 99),
+            mf.mean.clamp(1.0, 5.0),
+            "unknown user and item"
+        );
+    }
+}
