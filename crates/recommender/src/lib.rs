@@ -10,10 +10,10 @@
 //! 2. [`split`] — the two published protocols' splits: 5-fold CV (Surprise) and a 75/25 split
 //!    stratified by item (Microsoft Recommenders)
 //! 3. [`models`] — global mean and biases (baselines), popularity, item co-occurrence (SAR),
-//!    biased matrix factorisation (Surprise's SVD)
+//!    BPR, biased matrix factorisation (Surprise's SVD)
 //! 4. [`evaluate`] — both protocols, beside the published tables
 //!
-//! Status: the offline half. The seeded e-commerce generator, BPR and the two-stage
+//! Status: the offline half. The seeded e-commerce generator, the two-stage
 //! (retrieve → rank → re-rank) architecture, serving, and monitoring come next.
 
 mod error;
