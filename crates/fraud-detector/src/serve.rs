@@ -176,6 +176,17 @@ fn load_serving(registry: &Registry, version: Option<&str>) -> Result<Serving> {
     })
 }
 
+/// Background tasks (the micro-batcher, the queue-delay probe) need a runtime to run on.
+fn need_runtime(what: &str) -> Result<()> {
+    tokio::runtime::Handle::try_current()
+        .map(|_| ())
+        .map_err(|_| {
+            Error::Config(format!(
+                "{what} needs a tokio runtime: build the state inside it"
+            ))
+        })
+}
+
 /// Loads the current model and builds the state (feature store from the model's spec).
 /// With micro-batching on, call it inside a tokio runtime (the batcher is a task).
 pub fn state(registry: Registry, config: ServeConfig) -> Result<Arc<AppState>> {
@@ -194,11 +205,7 @@ pub fn state(registry: Registry, config: ServeConfig) -> Result<Arc<AppState>> {
     let batcher = match config.micro_batch {
         None => None,
         Some(batching) => {
-            if tokio::runtime::Handle::try_current().is_err() {
-                return Err(Error::Config(
-                    "micro-batching needs a tokio runtime: build the state inside it".into(),
-                ));
-            }
+            need_runtime("micro-batching")?;
             let worker = scorer.clone();
             Some(MicroBatcher::spawn(batching, metrics.clone(), move |txs| {
                 worker.score_each(txs)
@@ -208,11 +215,7 @@ pub fn state(registry: Registry, config: ServeConfig) -> Result<Arc<AppState>> {
     let queue_delay = match config.max_queue_delay {
         None => None,
         Some(_) => {
-            if tokio::runtime::Handle::try_current().is_err() {
-                return Err(Error::Config(
-                    "queue-delay shedding needs a tokio runtime: build the state inside it".into(),
-                ));
-            }
+            need_runtime("queue-delay shedding")?;
             Some(QueueDelay::spawn(Duration::from_millis(5)))
         }
     };
