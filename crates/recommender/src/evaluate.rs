@@ -240,7 +240,7 @@ pub fn recommenders(data: &Dataset, cfg: &EvalConfig) -> Result<RecommendersRepo
                     n_users,
                     n_items,
                     &cfg.cooccurrence,
-                )) as Box<dyn Ranker>)
+                )?) as Box<dyn Ranker>)
             }),
         ),
         (

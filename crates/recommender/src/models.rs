@@ -54,6 +54,20 @@ pub fn recommend(
     candidates
 }
 
+/// Refuses interactions whose ids do not fit the model's tables (instead of panicking on them).
+fn check_ids(train: &[Rating], n_users: usize, n_items: usize) -> Result<()> {
+    match train
+        .iter()
+        .find(|r| r.user as usize >= n_users || r.item as usize >= n_items)
+    {
+        Some(r) => Err(Error::Config(format!(
+            "rating of user {} for item {} is outside {n_users} users × {n_items} items",
+            r.user, r.item
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Most-interacted items first, the same for every user.
 pub struct Popularity {
     counts: Vec<f32>,
@@ -104,7 +118,13 @@ pub struct ItemCooccurrence {
 }
 
 impl ItemCooccurrence {
-    pub fn fit(train: &[Rating], n_users: usize, n_items: usize, cfg: &CooccurrenceConfig) -> Self {
+    pub fn fit(
+        train: &[Rating],
+        n_users: usize,
+        n_items: usize,
+        cfg: &CooccurrenceConfig,
+    ) -> Result<Self> {
+        check_ids(train, n_users, n_items)?;
         let mut by_user: Vec<Vec<(u32, f32, i64)>> = vec![Vec::new(); n_users];
         for r in train {
             if let Some(items) = by_user.get_mut(r.user as usize) {
@@ -146,11 +166,11 @@ impl ItemCooccurrence {
                     .collect()
             })
             .collect();
-        ItemCooccurrence {
+        Ok(ItemCooccurrence {
             n_items,
             similarity,
             affinity,
-        }
+        })
     }
 }
 
@@ -213,6 +233,7 @@ impl BiasedMf {
         if train.is_empty() {
             return Err(Error::Config("no ratings to train on".into()));
         }
+        check_ids(train, n_users, n_items)?;
         let k = cfg.factors;
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
         let normal = Normal::new(0.0f32, cfg.init_std)
@@ -329,6 +350,7 @@ impl Bpr {
                 "BPR needs interactions and at least two items".into(),
             ));
         }
+        check_ids(train, n_users, n_items)?;
         let k = cfg.factors;
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
         let normal = Normal::new(0.0f32, 0.01).map_err(|e| Error::Config(format!("init: {e}")))?;
@@ -427,7 +449,8 @@ mod tests {
             r(2, 3, 1.0),
             r(3, 1, 5.0),
         ];
-        let sar = ItemCooccurrence::fit(&train, 4, 5, &CooccurrenceConfig::default());
+        let sar = ItemCooccurrence::fit(&train, 4, 5, &CooccurrenceConfig::default()).expect("fit");
+        assert!(ItemCooccurrence::fit(&train, 4, 3, &CooccurrenceConfig::default()).is_err());
         let seen: HashSet<u32> = [1].into_iter().collect();
         assert_eq!(recommend(&sar, 3, 5, &seen, 1), [2]);
     }
