@@ -91,14 +91,13 @@ fn online_and_drift(c: &mut Criterion) {
     use fraud_detector::artifact::reference_profile;
     use fraud_detector::online::{warm_up, FeatureStore, InMemoryFeatureStore};
     use fraud_detector::replay::plan;
-    use fraud_detector::simulate::date_to_epoch_ms;
     use mlsd_core::drift::SlidingWindow;
 
     let spec = FeatureSpec::default();
     let names = spec.names();
     let (df, _) = simulate(&SimulationConfig::default()).expect("simulate");
     // The test week of the chapter-3 protocol, with the history its windows need.
-    let from = date_to_epoch_ms("2018-08-08").expect("date");
+    let from = ProtocolConfig::default().test_start_ms().expect("date");
     let week = plan(&df, from, from + 7 * 86_400_000, spec.history_days()).expect("plan");
     let featured = compute(df, &spec).expect("features");
     let split = chapter3_split(&featured, &ProtocolConfig::default()).expect("split");

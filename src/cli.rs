@@ -413,6 +413,15 @@ impl DriftArgs {
     }
 }
 
+/// A multi-threaded tokio runtime whose threads are named `name`.
+fn runtime(name: &str) -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name(name)
+        .build()
+        .with_context(|| format!("while starting the {name} runtime"))
+}
+
 /// Ingests `path` with the validation rules of the simulated world `sim`.
 fn ingest_file(path: &Path, sim: &SimulationConfig) -> Result<fraud_detector::ingest::Ingested> {
     ingest(path, &IngestConfig::for_simulation(sim)?)
@@ -488,11 +497,7 @@ fn serve_fraud(registry: Registry, args: &ServeArgs) -> Result<()> {
         }
         None => Vec::new(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("while starting the async runtime")?;
-    runtime.block_on(async move {
+    runtime("server")?.block_on(async move {
         let state =
             serve::state(registry, config).context("while loading the current fraud model")?;
         if !history.is_empty() {
@@ -615,13 +620,6 @@ fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
     // Servers and load generator get separate runtimes (threads): the generator's own backlog
     // must not stall the servers' tasks, and each server's queueing-delay probe must see only
     // the server's queue. They still share the machine's cores.
-    let runtime = |name: &str| {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .thread_name(name)
-            .build()
-            .context("while starting an async runtime")
-    };
     let (server_rt, client_rt) = (runtime("server")?, runtime("load")?);
     let (servers, targets) = server_rt.block_on(async {
         let mut servers = Vec::new();
@@ -805,17 +803,12 @@ fn demo_serving(
     let data = report.run_dir.join("transactions.parquet");
     let transactions = ingest_file(&data, &cfg.simulation)?.transactions;
     let p = &cfg.protocol;
-    let from =
-        date_to_epoch_ms(&p.train_start)? + i64::from(p.train_days + p.delay_days) * 86_400_000;
+    let from = p.test_start_ms()?;
     let to = from + i64::from(days) * 86_400_000;
     let plan = replay::plan(&transactions, from, to, cfg.features.history_days())?;
     drop(transactions);
     let config = serve::ServeConfig::new(IngestConfig::for_simulation(&cfg.simulation)?);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("while starting the async runtime")?;
-    let (answers, live_drift, url, version) = runtime.block_on(async {
+    let (answers, live_drift, url, version) = runtime("demo")?.block_on(async {
         let state = serve::state(registry.clone(), config)?;
         state.warm_up(&plan.history);
         let server = mlsd_core::serve::Running::start(

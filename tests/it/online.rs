@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use fraud_detector::features::{compute, to_matrix, FeatureSpec};
-use fraud_detector::online::{FeatureStore, InMemoryFeatureStore, Transaction};
+use fraud_detector::online::{transactions_of, FeatureStore, InMemoryFeatureStore, Transaction};
 use fraud_detector::simulate::simulate;
 use polars::prelude::*;
 
@@ -37,36 +37,27 @@ struct Replayed {
 /// Replays a featured, time-sorted frame through a fresh online store, delivering each label
 /// exactly when its delay has passed, as investigators would.
 fn replay(featured: &DataFrame, spec: &FeatureSpec) -> Vec<Replayed> {
-    let ids = ints(featured, "transaction_id");
-    let ms = ints(featured, "tx_datetime");
-    let cards = ints(featured, "customer_id");
-    let terminals = ints(featured, "terminal_id");
-    let amounts = floats(featured, "tx_amount");
-    let frauds = ints(featured, "tx_fraud");
+    let payments = transactions_of(featured).expect("transactions");
+    let second = |tx: &Transaction| (tx.customer_id, tx.datetime_ms / 1000);
     let mut per_card_second: HashMap<(i64, i64), usize> = HashMap::new();
-    for i in 0..ids.len() {
-        *per_card_second.entry((cards[i], ms[i] / 1000)).or_default() += 1;
+    for (tx, _) in &payments {
+        *per_card_second.entry(second(tx)).or_default() += 1;
     }
     let store = InMemoryFeatureStore::new(spec.clone());
     let delay_ms = spec.delay_days as i64 * 86_400_000;
     let mut pending: VecDeque<(i64, i64, bool)> = VecDeque::new();
-    (0..ids.len())
-        .map(|i| {
-            while pending.front().is_some_and(|p| p.0 <= ms[i]) {
+    payments
+        .iter()
+        .map(|(tx, fraud)| {
+            while pending.front().is_some_and(|p| p.0 <= tx.datetime_ms) {
                 let (_, id, fraud) = pending.pop_front().expect("front");
                 assert!(store.record_label(id, fraud));
             }
-            let features = store.observe(&Transaction {
-                transaction_id: ids[i],
-                datetime_ms: ms[i],
-                customer_id: cards[i],
-                terminal_id: terminals[i],
-                amount: amounts[i],
-            });
-            pending.push_back((ms[i] + delay_ms, ids[i], frauds[i] == 1));
+            let features = store.observe(tx);
+            pending.push_back((tx.datetime_ms + delay_ms, tx.transaction_id, *fraud));
             Replayed {
                 features,
-                same_second_tie: per_card_second[&(cards[i], ms[i] / 1000)] > 1,
+                same_second_tie: per_card_second[&second(tx)] > 1,
             }
         })
         .collect()

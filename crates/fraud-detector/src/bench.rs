@@ -13,7 +13,7 @@ use crate::online::Transaction;
 use crate::pipeline::{self, PipelineConfig};
 use crate::replay::{self, ReplayPlan};
 use crate::serve::{BatchRequest, ScoreRequest};
-use crate::simulate::{date_to_epoch_ms, simulate};
+use crate::simulate::simulate;
 use crate::train::ModelKind;
 use crate::{Error, Result};
 
@@ -41,8 +41,7 @@ pub fn world(simulation: &SimulationConfig, registry: &Registry) -> Result<Bench
         pipeline::evaluate_and_register(&featured, &data, &cfg, registry, true, |_| {})?;
     drop(featured);
     let p = &cfg.protocol;
-    let from =
-        date_to_epoch_ms(&p.train_start)? + i64::from(p.train_days + p.delay_days) * 86_400_000;
+    let from = p.test_start_ms()?;
     let plan = replay::plan(
         &transactions,
         from,

@@ -98,6 +98,14 @@ pub struct ProtocolConfig {
     pub top_k: usize,
 }
 
+impl ProtocolConfig {
+    /// First millisecond of the test period (after the training days and the label delay).
+    pub fn test_start_ms(&self) -> crate::Result<i64> {
+        Ok(crate::simulate::date_to_epoch_ms(&self.train_start)?
+            + i64::from(self.train_days + self.delay_days) * 86_400_000)
+    }
+}
+
 impl Default for ProtocolConfig {
     fn default() -> Self {
         ProtocolConfig {

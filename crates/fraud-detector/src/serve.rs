@@ -24,7 +24,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
-use mlsd_core::drift::{DriftReport, ReferenceProfile, SlidingWindow};
+use mlsd_core::drift::{drift_report, DriftReport, ReferenceProfile, SlidingWindow};
 use mlsd_core::registry::Registry;
 use mlsd_core::serve::{
     not_found, shed_and_time_out, track, ApiError, ApiJson, ErrorBody, Limits, Metrics,
@@ -671,15 +671,17 @@ pub struct DriftResponse {
     responses((status = 200, description = "Drift of the sliding window", body = DriftResponse)))]
 async fn drift(State(state): State<Arc<AppState>>) -> Json<DriftResponse> {
     let serving = state.scorer.model.get();
-    let window = state
+    // One copy of the window, taken under the lock; the statistics run after it is released,
+    // so scoring is never held up by a drift check.
+    let (columns, scores) = state
         .scorer
         .window
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    let rows = window.len();
-    let report =
-        (rows >= state.config.drift_min_rows).then(|| window.drift(&serving.profile, DRIFT_SHARE));
+        .columns(serving.profile.features.len());
+    let rows = scores.len();
+    let report = (rows >= state.config.drift_min_rows)
+        .then(|| drift_report(&serving.profile, &columns, Some(&scores), DRIFT_SHARE));
     if let Some(r) = &report {
         // Talking point: drift as a metric — the latest check is a gauge an alert can watch.
         state.metrics.set_gauge(

@@ -333,9 +333,9 @@ impl SlidingWindow {
         self.rows.clear();
     }
 
-    /// Drift of the window against `reference` (features in the profile's order).
-    pub fn drift(&self, reference: &ReferenceProfile, share_threshold: f64) -> DriftReport {
-        let n_features = reference.features.len();
+    /// The window as `n_features` columns and the scores: a copy, so a caller can release
+    /// the lock around the window before the (milliseconds-long) drift computation.
+    pub fn columns(&self, n_features: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
         let mut columns = vec![Vec::with_capacity(self.rows.len()); n_features];
         let mut scores = Vec::with_capacity(self.rows.len());
         for (features, score) in &self.rows {
@@ -344,6 +344,12 @@ impl SlidingWindow {
             }
             scores.push(*score);
         }
+        (columns, scores)
+    }
+
+    /// Drift of the window against `reference` (features in the profile's order).
+    pub fn drift(&self, reference: &ReferenceProfile, share_threshold: f64) -> DriftReport {
+        let (columns, scores) = self.columns(reference.features.len());
         drift_report(reference, &columns, Some(&scores), share_threshold)
     }
 }
