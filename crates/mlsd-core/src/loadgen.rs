@@ -359,8 +359,9 @@ pub async fn run(
                             tokio::time::sleep_until(due).await;
                             Instant::now()
                         } else {
-                            // Every connection was busy when the request was due: the wait
-                            // is the server's doing, and counts (coordinated omission).
+                            // Talking point: coordinated omission — every connection was busy
+                            // when the request was due: the wait is the server's doing, and
+                            // counts.
                             due
                         }
                     }
