@@ -88,13 +88,13 @@ struct BenchServeArgs {
     #[arg(long, default_value_t = 1000.0)]
     rate: f64,
     /// Rows per request in batch mode.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = positive)]
     batch_size: usize,
     /// The servers shed new requests while their queueing delay exceeds this (ms).
     #[arg(long, default_value_t = 20)]
     max_queue_delay_ms: u64,
     /// Most requests per micro-batch in microbatch mode.
-    #[arg(long, default_value_t = MicroBatchConfig::default().max_batch)]
+    #[arg(long, default_value_t = MicroBatchConfig::default().max_batch, value_parser = positive)]
     micro_batch_max: usize,
     /// Longest wait for a micro-batch to fill in microbatch mode, in microseconds (0: take
     /// what is queued, never wait).
@@ -141,7 +141,7 @@ struct ServeArgs {
     #[arg(long)]
     micro_batch: bool,
     /// Most requests per micro-batch.
-    #[arg(long, default_value_t = MicroBatchConfig::default().max_batch)]
+    #[arg(long, default_value_t = MicroBatchConfig::default().max_batch, value_parser = positive)]
     micro_batch_max: usize,
     /// Longest wait for a micro-batch to fill, in microseconds.
     #[arg(long, default_value_t = MicroBatchConfig::default().max_wait.as_micros() as u64)]
@@ -354,6 +354,14 @@ struct DriftArgs {
 enum ModelChoice {
     Best,
     One(ModelKind),
+}
+
+/// A count that must be at least 1 (batch sizes).
+fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("expected a whole number ≥ 1, got {s:?}")),
+    }
 }
 
 fn parse_model(s: &str) -> Result<ModelChoice, String> {
