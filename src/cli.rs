@@ -288,6 +288,8 @@ enum RecommenderCommand {
 enum Protocol {
     Surprise,
     Recommenders,
+    /// The seeded shop (no data directory): time split, two-stage vs single models.
+    Shop,
 }
 
 #[derive(Subcommand)]
@@ -1216,21 +1218,40 @@ fn fraud(runs_dir: &Path, registry: &Registry, cmd: FraudCommand) -> Result<()> 
     }
 }
 
+/// The shop's last week is the test period (the ranker learns from the week before).
+const SHOP_TEST_DAYS: u32 = 7;
+
 fn recommender(runs_dir: &Path, cmd: RecommenderCommand) -> Result<()> {
     use recommender::evaluate::{self, EvalConfig};
     use recommender::movielens;
+    use recommender::shop::ShopConfig;
+    use recommender::two_stage::TwoStageConfig;
     let RecommenderCommand::Evaluate {
         protocol,
         data_dir,
         json,
     } = cmd;
+    let run_dir = RunDir::create(runs_dir, "recommender-evaluate")?;
+    let bar = spinner(json);
+    bar.set_message("training and evaluating");
+    if let Protocol::Shop = protocol {
+        let shop = recommender::shop::Shop::generate(&ShopConfig::default())?;
+        let (report, _) = evaluate::shop(&shop, SHOP_TEST_DAYS, &TwoStageConfig::default(), 10)?;
+        bar.finish_and_clear();
+        let value = serde_json::to_value(&report)?;
+        mlsd_core::report::write_json(&run_dir.file("evaluation.json"), &value)?;
+        if json {
+            println!("{value}");
+        } else {
+            println!("{}", evaluate::render_shop(&report));
+            println!("Report: {}", run_dir.path.display());
+        }
+        return Ok(());
+    }
     let folder = movielens::folder(data_dir.as_deref())?;
     let data =
         movielens::load(&folder).with_context(|| format!("while loading {}", folder.display()))?;
     let cfg = EvalConfig::default();
-    let run_dir = RunDir::create(runs_dir, "recommender-evaluate")?;
-    let bar = spinner(json);
-    bar.set_message("training and evaluating");
     let (value, table) = match protocol {
         Protocol::Surprise => {
             let report = evaluate::surprise(&data, &cfg)?;
@@ -1239,6 +1260,7 @@ fn recommender(runs_dir: &Path, cmd: RecommenderCommand) -> Result<()> {
                 evaluate::render_surprise(&report),
             )
         }
+        Protocol::Shop => unreachable!("handled above"),
         Protocol::Recommenders => {
             let report = evaluate::recommenders(&data, &cfg)?;
             (

@@ -18,9 +18,13 @@
 
 mod error;
 pub mod movielens;
+pub mod shop;
 pub mod split;
 pub mod models;
+pub mod ann;
+pub mod two_stage;
 pub mod evaluate;
+pub mod monitor;
 
 pub use error::{Error, Result};
 

@@ -174,6 +174,33 @@ impl ItemCooccurrence {
     }
 }
 
+impl ItemCooccurrence {
+    /// Jaccard similarity of two items (0 for unknown ids).
+    pub fn similarity(&self, a: u32, b: u32) -> f32 {
+        let (a, b) = (a as usize, b as usize);
+        if a >= self.n_items || b >= self.n_items {
+            return 0.0;
+        }
+        self.similarity[a * self.n_items + b]
+    }
+
+    /// The `n` items most similar to `item` (itself excluded), best first.
+    pub fn similar(&self, item: u32, n: usize) -> Vec<(u32, f32)> {
+        let i = item as usize;
+        if i >= self.n_items {
+            return Vec::new();
+        }
+        let mut hits: Vec<(u32, f32)> = self.similarity[i * self.n_items..][..self.n_items]
+            .iter()
+            .enumerate()
+            .filter(|&(j, &s)| j != i && s > 0.0)
+            .map(|(j, &s)| (j as u32, s))
+            .collect();
+        crate::ann::top(&mut hits, n);
+        hits
+    }
+}
+
 impl Ranker for ItemCooccurrence {
     fn scores(&self, user: u32, out: &mut [f32]) {
         out.fill(0.0);
@@ -400,6 +427,28 @@ impl Bpr {
             user_factors,
             item_factors,
         })
+    }
+}
+
+impl Bpr {
+    /// Latent factors per vector.
+    pub fn factors(&self) -> usize {
+        self.k
+    }
+
+    /// A user's taste vector (`None` for ids outside the training tables).
+    pub fn user_vector(&self, user: u32) -> Option<&[f32]> {
+        let u = user as usize;
+        self.user_factors.get(u * self.k..(u + 1) * self.k)
+    }
+
+    /// An item's vector and bias (`None` for ids outside the training tables).
+    pub fn item_vector(&self, item: u32) -> Option<(&[f32], f32)> {
+        let i = item as usize;
+        Some((
+            self.item_factors.get(i * self.k..(i + 1) * self.k)?,
+            *self.item_bias.get(i)?,
+        ))
     }
 }
 
