@@ -20,6 +20,8 @@ use mlsd_core::registry::Registry;
 use mlsd_core::report::{sha256_file, RunDir};
 use mlsd_core::serve::MicroBatchConfig;
 
+mod recommender_cmd;
+
 #[derive(Parser)]
 #[command(
     name = "mlsd",
@@ -50,7 +52,7 @@ enum Command {
     Fraud(FraudCommand),
     /// The recommender's stages (MovieLens-100k from the data directory).
     #[command(subcommand)]
-    Recommender(RecommenderCommand),
+    Recommender(recommender_cmd::RecommenderCommand),
     /// Inspect and move the model registry's `current` pointer.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -111,6 +113,10 @@ enum ServeCommand {
     /// /health, /ready, /metrics, /openapi.json, /v1/models; POST
     /// /admin/models/{version}/promote, /admin/models/rollback.
     Fraud(ServeArgs),
+    /// GET /v1/recommender/users/{id}/recommendations?k=&mode=batch|realtime; POST
+    /// /v1/recommender/events; GET /v1/recommender/drift, /health, /ready, /metrics,
+    /// /openapi.json. Fits the two-stage model on the seeded shop and runs the batch job first.
+    Recommender(recommender_cmd::ServeRecommenderArgs),
 }
 
 #[derive(Args)]
@@ -265,31 +271,6 @@ enum FraudCommand {
         #[arg(long)]
         json: bool,
     },
-}
-
-#[derive(Subcommand)]
-enum RecommenderCommand {
-    /// Evaluate the models on a published MovieLens-100k protocol, beside the published table.
-    Evaluate {
-        /// `surprise`: 5-fold CV, RMSE / MAE / seconds. `recommenders`: 75/25 split stratified
-        /// by item, top-10 precision, recall, nDCG, MAP.
-        #[arg(long, value_enum)]
-        protocol: Protocol,
-        /// Folder holding `movielens-100k/` (never copied into the repository).
-        #[arg(long, env = "MLSD_DATA_DIR")]
-        data_dir: Option<PathBuf>,
-        /// Print one JSON object: {"protocol", "models": [{"name", …}]}.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum Protocol {
-    Surprise,
-    Recommenders,
-    /// The seeded shop (no data directory): time split, two-stage vs single models.
-    Shop,
 }
 
 #[derive(Subcommand)]
@@ -473,9 +454,10 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo(args) => demo(&cli.runs_dir, &registry, &args),
         Command::Fraud(cmd) => fraud(&cli.runs_dir, &registry, cmd),
-        Command::Recommender(cmd) => recommender(&cli.runs_dir, cmd),
+        Command::Recommender(cmd) => recommender_cmd::run(&cli.runs_dir, cmd),
         Command::Models(cmd) => models(&registry, cmd),
         Command::Serve(ServeCommand::Fraud(args)) => serve_fraud(registry, &args),
+        Command::Serve(ServeCommand::Recommender(args)) => recommender_cmd::serve(&args),
         Command::Bench(BenchCommand::Serve(args)) => bench_serve(&cli.runs_dir, &args),
     }
 }
@@ -1216,78 +1198,6 @@ fn fraud(runs_dir: &Path, registry: &Registry, cmd: FraudCommand) -> Result<()> 
             Ok(())
         }
     }
-}
-
-/// The shop's last week is the test period (the ranker learns from the week before).
-const SHOP_TEST_DAYS: u32 = 7;
-
-fn recommender(runs_dir: &Path, cmd: RecommenderCommand) -> Result<()> {
-    use recommender::evaluate::{self, EvalConfig};
-    use recommender::movielens;
-    use recommender::shop::ShopConfig;
-    use recommender::two_stage::TwoStageConfig;
-    let RecommenderCommand::Evaluate {
-        protocol,
-        data_dir,
-        json,
-    } = cmd;
-    let run_dir = RunDir::create(runs_dir, "recommender-evaluate")?;
-    let bar = spinner(json);
-    bar.set_message("training and evaluating");
-    if let Protocol::Shop = protocol {
-        let shop = recommender::shop::Shop::generate(&ShopConfig::default())?;
-        let (report, _) = evaluate::shop(&shop, SHOP_TEST_DAYS, &TwoStageConfig::default(), 10)?;
-        bar.finish_and_clear();
-        let value = serde_json::to_value(&report)?;
-        mlsd_core::report::write_json(&run_dir.file("evaluation.json"), &value)?;
-        if json {
-            println!("{value}");
-        } else {
-            println!("{}", evaluate::render_shop(&report));
-            println!("Report: {}", run_dir.path.display());
-        }
-        return Ok(());
-    }
-    let folder = movielens::folder(data_dir.as_deref())?;
-    let data =
-        movielens::load(&folder).with_context(|| format!("while loading {}", folder.display()))?;
-    let cfg = EvalConfig::default();
-    let (value, table) = match protocol {
-        Protocol::Surprise => {
-            let report = evaluate::surprise(&data, &cfg)?;
-            (
-                serde_json::to_value(&report)?,
-                evaluate::render_surprise(&report),
-            )
-        }
-        Protocol::Shop => unreachable!("handled above"),
-        Protocol::Recommenders => {
-            let report = evaluate::recommenders(&data, &cfg)?;
-            (
-                serde_json::to_value(&report)?,
-                evaluate::render_recommenders(&report),
-            )
-        }
-    };
-    bar.finish_and_clear();
-    mlsd_core::report::write_json(&run_dir.file("evaluation.json"), &value)?;
-    if json {
-        println!("{value}");
-        return Ok(());
-    }
-    let r = &data.report;
-    println!(
-        "MovieLens-100k from {}: {} ratings read, {} accepted, {} quarantined; {} users, {} items\n",
-        folder.display(),
-        r.input_rows,
-        r.accepted_rows,
-        r.quarantined_rows,
-        data.users.len(),
-        data.items.len()
-    );
-    println!("{table}");
-    println!("Report: {}", run_dir.path.display());
-    Ok(())
 }
 
 fn models(registry: &Registry, cmd: ModelsCommand) -> Result<()> {

@@ -23,12 +23,12 @@ use std::time::{Duration, Instant};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{middleware, Json, Router};
+use axum::{Json, Router};
 use mlsd_core::drift::{drift_report, DriftReport, ReferenceProfile, SlidingWindow};
 use mlsd_core::registry::Registry;
 use mlsd_core::serve::{
-    not_found, shed_and_time_out, track, ApiError, ApiJson, ErrorBody, Limits, Metrics,
-    MicroBatchConfig, MicroBatcher, QueueDelay, Slot,
+    with_common_layers, ApiError, ApiJson, ErrorBody, Limits, Metrics, MicroBatchConfig,
+    MicroBatcher, QueueDelay, Slot,
 };
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -248,7 +248,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         timeout: state.config.timeout,
         max_queue_delay: state.queue_delay.clone().zip(state.config.max_queue_delay),
     };
-    Router::new()
+    let routes = Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
@@ -259,14 +259,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/fraud/labels", post(label))
         .route("/v1/fraud/drift", get(drift))
         .route("/admin/models/{version}/promote", post(promote))
-        .route("/admin/models/rollback", post(rollback))
-        .fallback(not_found)
-        .layer(middleware::from_fn_with_state(limits, shed_and_time_out))
-        .layer(axum::extract::DefaultBodyLimit::max(
-            state.config.body_limit,
-        ))
-        .layer(middleware::from_fn_with_state(state.metrics.clone(), track))
-        .with_state(state)
+        .route("/admin/models/rollback", post(rollback));
+    with_common_layers(
+        routes,
+        limits,
+        state.config.body_limit,
+        state.metrics.clone(),
+    )
+    .with_state(state)
 }
 
 /// The OpenAPI 3.1 document of this API, generated from the handlers' annotations and the

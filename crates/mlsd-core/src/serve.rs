@@ -371,6 +371,24 @@ pub async fn shed_and_time_out(State(limits): State<Limits>, req: Request, next:
     }
 }
 
+/// The layers every design's API wears around its routes, outermost first: request metrics,
+/// the body-size limit, then shedding and the time budget; unknown routes get a JSON 404.
+pub fn with_common_layers<S: Clone + Send + Sync + 'static>(
+    routes: axum::Router<S>,
+    limits: Limits,
+    body_limit: usize,
+    metrics: Arc<Metrics>,
+) -> axum::Router<S> {
+    routes
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            shed_and_time_out,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(metrics, track))
+}
+
 /// JSON 404 for unknown routes.
 pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")

@@ -42,7 +42,7 @@ impl Ivf {
         iterations: usize,
         seed: u64,
     ) -> Ivf {
-        let n = if dims == 0 { 0 } else { vectors.len() / dims };
+        let n = vectors.len().checked_div(dims).unwrap_or(0);
         let lists = lists.clamp(1, n.max(1));
         let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -459,7 +459,9 @@ pub fn shop(
             }
         }
     };
-    let mut fits: Vec<(&str, Option<Box<dyn Ranker>>, f64)> = Vec::new();
+    // (name, model — `None` for the two-stage model —, training seconds)
+    type Fitted<'a> = (&'a str, Option<Box<dyn Ranker>>, f64);
+    let mut fits: Vec<Fitted> = Vec::new();
     let timed = |f: &dyn Fn() -> Result<Box<dyn Ranker>>| -> Result<(Box<dyn Ranker>, f64)> {
         let t = Instant::now();
         let m = f()?;

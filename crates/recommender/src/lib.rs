@@ -24,7 +24,10 @@ pub mod models;
 pub mod ann;
 pub mod two_stage;
 pub mod evaluate;
+pub mod batch;
+pub mod serve;
 pub mod monitor;
+pub mod pipeline;
 
 pub use error::{Error, Result};
 

@@ -19,7 +19,7 @@ use mlsd_core::drift::jensen_shannon_distance;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::movielens::Rating;
 use crate::shop::EventKind;
@@ -49,7 +49,7 @@ impl Default for MonitorConfig {
 }
 
 /// One distance with its null.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JsCheck {
     pub distance: f64,
     /// Largest distance over the permutations (what chance alone gives at these sizes).
@@ -57,7 +57,7 @@ pub struct JsCheck {
     pub drift: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MonitorReport {
     pub reference_events: usize,
     pub current_events: usize,
@@ -221,10 +221,10 @@ mod tests {
         let cfg = MonitorConfig::default();
         // 2,000 events over 20 items, the same shares twice.
         let a: Vec<Rating> = (0..2000)
-            .map(|i| ev(i % 300, 1 + (i * 7 % 20) as u32))
+            .map(|i| ev(i % 300, 1 + (i * 7 % 20)))
             .collect();
         let b: Vec<Rating> = (0..2000)
-            .map(|i| ev(i % 300, 1 + (i * 11 % 20) as u32))
+            .map(|i| ev(i % 300, 1 + (i * 11 % 20)))
             .collect();
         let same = check(&a, &b, 21, &cfg);
         assert!(!same.item_popularity.drift, "{same:?}");
@@ -235,9 +235,9 @@ mod tests {
                 ev(
                     i % 300,
                     if i % 2 == 0 {
-                        1 + (i % 4 / 2) as u32
+                        1 + (i % 4 / 2)
                     } else {
-                        1 + (i * 7 % 20) as u32
+                        1 + (i * 7 % 20)
                     },
                 )
             })

@@ -1,0 +1,74 @@
+//! The stages in order, as the CLI, the demo, the benchmarks and the tests run them:
+//! generate the shop → fit the two-stage model on all but the last week → precompute the
+//! batch snapshot → (serve) → replay and monitor the last week.
+
+use serde::Serialize;
+
+use crate::batch::{precompute, Snapshot};
+use crate::movielens::Rating;
+use crate::serve::reference_events;
+use crate::shop::{Shop, ShopConfig};
+use crate::two_stage::{TrainingReport, TwoStage, TwoStageConfig};
+use crate::Result;
+
+/// The last `TEST_DAYS` of the shop are held out: the model never sees them; replays and
+/// drift checks use them as "live" traffic.
+pub const TEST_DAYS: u32 = 7;
+
+/// Items per precomputed list (the most a client may ask for).
+pub const SNAPSHOT_K: usize = 50;
+
+/// A fitted shop and everything serving needs.
+pub struct World {
+    pub shop: Shop,
+    pub model: TwoStage,
+    pub training: TrainingReport,
+    pub snapshot: Snapshot,
+    /// The model's last training week: the reference of drift checks.
+    pub reference: Vec<Rating>,
+}
+
+/// What the batch job did, for reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchSummary {
+    pub users: usize,
+    pub k: usize,
+    pub seconds: f64,
+    pub workers: usize,
+    pub users_per_second: f64,
+}
+
+impl World {
+    /// Generates the shop, fits the model on all but the last [`TEST_DAYS`], runs the batch job
+    /// over `workers` threads.
+    pub fn build(shop: &ShopConfig, two_stage: &TwoStageConfig, workers: usize) -> Result<World> {
+        let shop = Shop::generate(shop)?;
+        let until = shop.day_start(shop.config.days.saturating_sub(TEST_DAYS));
+        let (model, training) = TwoStage::fit(&shop, until, two_stage)?;
+        let snapshot = precompute(&model, SNAPSHOT_K, workers)?;
+        let reference = reference_events(&shop.events, until, 7);
+        Ok(World {
+            shop,
+            model,
+            training,
+            snapshot,
+            reference,
+        })
+    }
+
+    /// The held-out week's events (the "live" traffic of replays and benchmarks).
+    pub fn test_events(&self) -> &[Rating] {
+        self.shop.between(self.model.now, i64::MAX)
+    }
+
+    pub fn batch_summary(&self) -> BatchSummary {
+        let users = self.snapshot.lists.len().saturating_sub(1);
+        BatchSummary {
+            users,
+            k: self.snapshot.k,
+            seconds: self.snapshot.seconds,
+            workers: self.snapshot.workers,
+            users_per_second: users as f64 / self.snapshot.seconds.max(1e-9),
+        }
+    }
+}
