@@ -9,9 +9,8 @@ use fraud_detector::ingest::IngestConfig;
 use fraud_detector::serve::{self, ServeConfig};
 use fraud_detector::train::ModelKind;
 use mlsd_core::registry::Registry;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{fit_and_register, small_simulation};
+use crate::common::{fit_and_register, http, post_json, small_simulation};
 
 /// A registry with two versions (logistic regression, promoted; a depth-2 tree, not).
 fn registry(dir: &std::path::Path) -> Registry {
@@ -50,51 +49,6 @@ async fn start_with(registry: Registry, config: ServeConfig) -> (SocketAddr, Arc
         std::future::pending(),
     ));
     (addr, state)
-}
-
-/// A minimal HTTP/1.1 client: one request per connection; returns (status, body).
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    content_type: Option<&str>,
-    body: &[u8],
-) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(ct) = content_type {
-        head.push_str(&format!("Content-Type: {ct}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.expect("write");
-    stream.write_all(body).await.expect("write");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.expect("read");
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-async fn post_json(addr: SocketAddr, path: &str, body: &str) -> (u16, String) {
-    http(
-        addr,
-        "POST",
-        path,
-        Some("application/json"),
-        body.as_bytes(),
-    )
-    .await
 }
 
 fn payment(id: i64, amount: &str) -> String {

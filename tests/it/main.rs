@@ -9,6 +9,10 @@
 //! - `monitor`: drift checks — false-alarm and detection rates over 20 seeds
 //! - `api`: the scoring API over HTTP — answers, bad input, metrics, hot swap, overload
 //! - `recommender`: MovieLens-100k from `MLSD_DATA_DIR` — loader, both published protocols
+//! - `shop`: the recommender on the seeded shop — two-stage vs single models, rules, batch
+//!   job, batch vs real-time freshness, drift
+//! - `recommender_api`: the recommender API over HTTP — both modes, fresh events, cache,
+//!   cold start, bad input, shedding, drift
 
 mod common;
 mod cli;
@@ -19,3 +23,5 @@ mod online;
 mod monitor;
 mod api;
 mod recommender;
+mod shop;
+mod recommender_api;

@@ -72,25 +72,34 @@ pub struct MonitorReport {
     pub drift: bool,
 }
 
-fn shares(labels: &[usize], bins: usize) -> Vec<f64> {
+fn shares<'a>(blocks: impl Iterator<Item = &'a Vec<usize>>, bins: usize) -> Vec<f64> {
     let mut counts = vec![0.0; bins];
-    for &l in labels {
+    let mut n = 0.0;
+    for &l in blocks.flatten() {
         counts[l] += 1.0;
+        n += 1.0;
     }
-    let n = labels.len().max(1) as f64;
-    counts.into_iter().map(|c| c / n).collect()
+    counts.into_iter().map(|c| c / f64::max(n, 1.0)).collect()
 }
 
-/// JS distance between two samples of labels in `0..bins`, and its permutation null.
-fn js_check(a: &[usize], b: &[usize], bins: usize, cfg: &MonitorConfig) -> JsCheck {
-    let distance = jensen_shannon_distance(&shares(a, bins), &shares(b, bins));
-    let mut pooled: Vec<usize> = a.iter().chain(b).copied().collect();
+/// JS distance between two samples of labels in `0..bins`, and its permutation null. The
+/// samples come in blocks (one per user) and the permutation moves whole blocks.
+///
+/// Talking point: events are not independent — a shopper's session stays in one category, so
+/// shuffling single events would understate chance variation and raise false alarms; shuffling
+/// whole users keeps that structure in the null.
+fn js_check(a: &[Vec<usize>], b: &[Vec<usize>], bins: usize, cfg: &MonitorConfig) -> JsCheck {
+    let distance = jensen_shannon_distance(&shares(a.iter(), bins), &shares(b.iter(), bins));
+    let mut pooled: Vec<&Vec<usize>> = a.iter().chain(b).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let mut null_max = 0.0f64;
     for _ in 0..cfg.permutations {
         pooled.shuffle(&mut rng);
         let (x, y) = pooled.split_at(a.len());
-        null_max = null_max.max(jensen_shannon_distance(&shares(x, bins), &shares(y, bins)));
+        null_max = null_max.max(jensen_shannon_distance(
+            &shares(x.iter().copied(), bins),
+            &shares(y.iter().copied(), bins),
+        ));
     }
     JsCheck {
         distance,
@@ -99,18 +108,21 @@ fn js_check(a: &[usize], b: &[usize], bins: usize, cfg: &MonitorConfig) -> JsChe
     }
 }
 
-/// Events per active user, in doubling bins (1, 2, 3–4, 5–8, …, 129+).
-fn activity_bins(events: &[Rating]) -> Vec<usize> {
-    let mut per_user: HashMap<u32, usize> = HashMap::new();
+/// Events grouped by user (users in id order), each mapped by `label`.
+fn by_user(events: &[Rating], label: impl Fn(&Rating) -> usize) -> Vec<Vec<usize>> {
+    let mut users: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
     for e in events {
-        *per_user.entry(e.user).or_insert(0) += 1;
+        users.entry(e.user).or_default().push(label(e));
     }
-    let mut bins: Vec<usize> = per_user
-        .values()
-        .map(|&n| (usize::BITS - (n.max(1) - 1).leading_zeros()).min(8) as usize)
-        .collect();
-    bins.sort_unstable(); // HashMap order must not reach the permutation
-    bins
+    users.into_values().collect()
+}
+
+/// Events per active user, in doubling bins (1, 2, 3–4, 5–8, …, 129+): one block per user.
+fn activity_bins(events: &[Rating]) -> Vec<Vec<usize>> {
+    by_user(events, |_| 0)
+        .into_iter()
+        .map(|e| vec![(usize::BITS - (e.len().max(1) - 1).leading_zeros()).min(8) as usize])
+        .collect()
 }
 
 /// Compares the `current` events with the `reference` events.
@@ -120,12 +132,8 @@ pub fn check(
     n_items: usize,
     cfg: &MonitorConfig,
 ) -> MonitorReport {
-    let items = |events: &[Rating]| -> Vec<usize> {
-        events
-            .iter()
-            .map(|e| (e.item as usize).min(n_items.saturating_sub(1)))
-            .collect()
-    };
+    let items =
+        |events: &[Rating]| by_user(events, |e| (e.item as usize).min(n_items.saturating_sub(1)));
     let item_popularity = js_check(&items(reference), &items(current), n_items.max(1), cfg);
     let (ra, ca) = (activity_bins(reference), activity_bins(current));
     let user_activity = js_check(&ra, &ca, 9, cfg);
@@ -220,12 +228,8 @@ mod tests {
     fn the_same_distribution_is_not_drift_and_a_moved_one_is() {
         let cfg = MonitorConfig::default();
         // 2,000 events over 20 items, the same shares twice.
-        let a: Vec<Rating> = (0..2000)
-            .map(|i| ev(i % 300, 1 + (i * 7 % 20)))
-            .collect();
-        let b: Vec<Rating> = (0..2000)
-            .map(|i| ev(i % 300, 1 + (i * 11 % 20)))
-            .collect();
+        let a: Vec<Rating> = (0..2000).map(|i| ev(i % 300, 1 + (i * 7 % 20))).collect();
+        let b: Vec<Rating> = (0..2000).map(|i| ev(i % 300, 1 + (i * 11 % 20))).collect();
         let same = check(&a, &b, 21, &cfg);
         assert!(!same.item_popularity.drift, "{same:?}");
         assert_eq!(same.new_item_share, 0.0);
@@ -257,6 +261,6 @@ mod tests {
             .map(|&u| ev(u, 1))
             .collect();
         // user 1: 1 event → bin 0; 2: 2 → 1; 3: 3 → 2; 4: 5 → 3.
-        assert_eq!(activity_bins(&events), [0, 1, 2, 3]);
+        assert_eq!(activity_bins(&events), [[0], [1], [2], [3]]);
     }
 }

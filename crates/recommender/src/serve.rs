@@ -152,6 +152,11 @@ impl AppState {
         Ok(())
     }
 
+    /// The serving model.
+    pub fn model(&self) -> &TwoStage {
+        &self.model
+    }
+
     /// (hits, misses) of the real-time cache so far.
     pub fn cache_counts(&self) -> (u64, u64) {
         (

@@ -5,7 +5,7 @@
 //! user + session ─┼─ ANN over the session (mean of recent items' vectors) ──────────┼─► ~200
 //!                 ├─ co-occurrence neighbours of the recent items (SAR) ────────────┤  candidates
 //!                 └─ popular now, overall and in the user's categories (cold start) ┘
-//!     ─► features (8) ─► learned linear ranker ─► rules: drop seen and bought items,
+//!     ─► features (9) ─► learned linear ranker ─► rules: drop seen and bought items,
 //!                                                  at most N per category (diversity) ─► top k
 //! ```
 //!
@@ -35,7 +35,7 @@ use crate::shop::{EventKind, Product, Shop, DAY};
 use crate::{Error, Result};
 
 /// The ranker's inputs, in order.
-pub const FEATURES: [&str; 8] = [
+pub const FEATURES: [&str; 9] = [
     "taste_score",       // BPR: user vector · item vector + item bias
     "session_score",     // mean vector of the recent items · item vector
     "cooccurrence",      // Σ Jaccard similarity to the recent items
@@ -43,6 +43,7 @@ pub const FEATURES: [&str; 8] = [
     "log_age_days",      // log(1 + days on sale): recency of the product
     "category_affinity", // share of the user's history in the item's category
     "session_category",  // share of the recent items in the item's category
+    "last_category",     // 1 when the item is in the category of the user's latest event
     "price_gap",         // |log price − the user's mean log price|
 ];
 
@@ -666,6 +667,13 @@ impl TwoStage {
             f64::from(self.on_sale_day.saturating_sub(p.added_day)).ln_1p(),
             share(state.category_weight[category], state.total_weight),
             session_in_category as f64 / state.recent.len().max(1) as f64,
+            f64::from(u8::from(
+                state
+                    .recent
+                    .back()
+                    .and_then(|&j| self.catalog.get(j as usize))
+                    .is_some_and(|q| q.category == p.category),
+            )),
             price_gap,
         ]
     }
