@@ -521,6 +521,7 @@ struct DemoReport {
     pipeline: pipeline::PipelineReport,
     serving: DemoServing,
     monitoring: DemoMonitoring,
+    recommender: recommender_cmd::DemoRecommender,
 }
 
 #[derive(serde::Serialize)]
@@ -767,11 +768,14 @@ fn demo(runs_dir: &Path, registry: &Registry, args: &DemoArgs) -> Result<()> {
         .context("while replaying the test period through the API")?;
     bar.set_message("monitoring: unshifted and drifted worlds");
     let monitoring = demo_monitoring(registry, &cfg).context("while checking drift")?;
+    let recommender = recommender_cmd::demo(|stage| bar.set_message(stage.to_string()))
+        .context("while running the recommender demo")?;
     bar.finish_and_clear();
     let demo = DemoReport {
         pipeline: report,
         serving,
         monitoring,
+        recommender,
     };
     mlsd_core::report::write_json(&run_dir.file("demo.json"), &demo)?;
     if args.json {
@@ -974,6 +978,7 @@ fn print_demo(demo: &DemoReport, registry: &Registry) {
             }
         );
     }
+    recommender_cmd::print_demo(&demo.recommender);
     println!("\nRun folder: {}", report.run_dir.display());
 }
 

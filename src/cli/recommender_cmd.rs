@@ -217,3 +217,286 @@ fn batch(out: &Path, workers: usize) -> Result<()> {
     );
     Ok(())
 }
+
+/// The recommender part of `mlsd demo`.
+#[derive(serde::Serialize)]
+pub struct DemoRecommender {
+    pub shop: ShopSummary,
+    pub evaluation: recommender::evaluate::ShopReport,
+    pub batch: recommender::pipeline::BatchSummary,
+    pub serving: DemoRecommenderServing,
+    /// An ordinary week and a trend-shift week, each against the week before.
+    pub ordinary_week: recommender::monitor::MonitorReport,
+    pub trend_shift_week: recommender::monitor::MonitorReport,
+}
+
+#[derive(serde::Serialize)]
+pub struct ShopSummary {
+    pub users: usize,
+    pub products: usize,
+    pub events: usize,
+    pub views: usize,
+    pub carts: usize,
+    pub purchases: usize,
+    pub days: u32,
+}
+
+#[derive(serde::Serialize)]
+pub struct DemoRecommenderServing {
+    pub url: String,
+    pub user: u32,
+    /// Top 5 before and after the user browsed one category (items and their categories).
+    pub before: Vec<(u32, u16)>,
+    pub after: Vec<(u32, u16)>,
+    pub batch_after: Vec<(u32, u16)>,
+    pub browsed_category: u16,
+    /// Test-week events posted through the API, then GET /v1/recommender/drift.
+    pub events_posted: usize,
+    pub live_drift: serde_json::Value,
+    pub cache_hit_rate: f64,
+}
+
+fn shop_summary(shop: &recommender::shop::Shop) -> ShopSummary {
+    use recommender::shop::EventKind;
+    let count = |k: EventKind| {
+        shop.events
+            .iter()
+            .filter(|e| e.rating == k.weight())
+            .count()
+    };
+    ShopSummary {
+        users: shop.config.users,
+        products: shop.n_items() - 1,
+        events: shop.events.len(),
+        views: count(EventKind::View),
+        carts: count(EventKind::Cart),
+        purchases: count(EventKind::Purchase),
+        days: shop.config.days,
+    }
+}
+
+/// Generates the shop, evaluates, runs the batch job, serves on a free loopback port, shows a
+/// real-time list react to a session, posts test-week events, checks drift.
+pub fn demo(mut progress: impl FnMut(&str)) -> Result<DemoRecommender> {
+    use recommender::monitor::{check, MonitorConfig};
+    use recommender::pipeline::{SNAPSHOT_K, TEST_DAYS};
+    use recommender::shop::{Shop, DAY};
+    progress("recommender: generating the shop and evaluating");
+    let shop_cfg = ShopConfig::default();
+    let shop = Shop::generate(&shop_cfg)?;
+    let (evaluation, model) =
+        recommender::evaluate::shop(&shop, TEST_DAYS, &TwoStageConfig::default(), 10)?;
+    progress("recommender: batch job");
+    let snapshot = recommender::batch::precompute(&model, SNAPSHOT_K, 2)?;
+    let users = snapshot.lists.len() - 1;
+    let batch = recommender::pipeline::BatchSummary {
+        users,
+        k: snapshot.k,
+        seconds: snapshot.seconds,
+        workers: snapshot.workers,
+        users_per_second: users as f64 / snapshot.seconds.max(1e-9),
+    };
+    let reference = recommender::serve::reference_events(&shop.events, model.now, 7);
+    let test: Vec<recommender::movielens::Rating> = shop.between(model.now, i64::MAX).to_vec();
+    progress("recommender: serving");
+    let serving = runtime("recommender demo")?
+        .block_on(demo_serving(&shop, model, snapshot, reference, &test))?;
+    progress("recommender: drift on an ordinary and a trend-shift week");
+    let weeks = |cfg: &ShopConfig| -> Result<recommender::monitor::MonitorReport> {
+        let shop = Shop::generate(cfg)?;
+        let cutoff = shop.day_start(cfg.days - TEST_DAYS);
+        Ok(check(
+            shop.between(cutoff - 7 * DAY, cutoff),
+            shop.between(cutoff, i64::MAX),
+            shop.n_items(),
+            &MonitorConfig::default(),
+        ))
+    };
+    Ok(DemoRecommender {
+        shop: shop_summary(&shop),
+        evaluation,
+        batch,
+        serving,
+        ordinary_week: weeks(&shop_cfg)?,
+        trend_shift_week: weeks(&ShopConfig {
+            trend_shift_day: Some(shop_cfg.days - TEST_DAYS),
+            ..shop_cfg.clone()
+        })?,
+    })
+}
+
+async fn demo_serving(
+    shop: &recommender::shop::Shop,
+    model: recommender::two_stage::TwoStage,
+    snapshot: Snapshot,
+    reference: Vec<recommender::movielens::Rating>,
+    test: &[recommender::movielens::Rating],
+) -> Result<DemoRecommenderServing> {
+    use mlsd_core::loadgen::Client;
+    use recommender::serve;
+    use recommender::shop::EventKind;
+    let config = serve::ServeConfig {
+        drift_min_events: 1_000,
+        ..serve::ServeConfig::default()
+    };
+    let state = serve::state(model, snapshot, reference, config)?;
+    let server =
+        mlsd_core::serve::Running::start("127.0.0.1:0".parse()?, serve::router(state.clone()))
+            .await?;
+    let mut client = Client::connect(server.addr).await?;
+    let mut get = async |path: String| -> Result<serde_json::Value> {
+        let r = client.request("GET", &path, None).await?;
+        anyhow::ensure!(r.status == 200, "GET {path}: {} {}", r.status, r.text());
+        Ok(serde_json::from_slice(&r.body)?)
+    };
+    let top = |v: &serde_json::Value| -> Vec<(u32, u16)> {
+        v["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|r| {
+                        (
+                            r["item"].as_u64().unwrap_or(0) as u32,
+                            r["category"].as_u64().unwrap_or(0) as u16,
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let user = 42u32;
+    let list = |mode: &str| format!("/v1/recommender/users/{user}/recommendations?k=5&mode={mode}");
+    let before = top(&get(list("realtime")).await?);
+    // The user browses the most popular products of a category their list does not show.
+    let model = state.model();
+    let shown: std::collections::HashSet<u16> = before.iter().map(|&(_, c)| c).collect();
+    let category = (0..shop.config.categories as u16)
+        .find(|c| !shown.contains(c))
+        .unwrap_or(0);
+    let browsed: Vec<u32> = model
+        .popular(&model.state(user), 500)
+        .into_iter()
+        .filter(|&i| shop.products[i as usize].category == category)
+        .take(3)
+        .collect();
+    let mut post = Client::connect(server.addr).await?;
+    for &item in &browsed {
+        let body = serde_json::json!({"user_id": user, "item_id": item, "kind": "view"});
+        let r = post
+            .request(
+                "POST",
+                "/v1/recommender/events",
+                Some(body.to_string().as_bytes()),
+            )
+            .await?;
+        anyhow::ensure!(r.status == 202, "POST event: {} {}", r.status, r.text());
+    }
+    let after = top(&get(list("realtime")).await?);
+    let batch_after = top(&get(list("batch")).await?);
+    // A slice of the held-out week through the API, every event and a real-time list for its
+    // user, so the cache sees traffic and the drift window fills.
+    let mut events_posted = 0;
+    for e in test.iter().filter(|e| model.is_on_sale(e.item)).take(3_000) {
+        let kind = EventKind::from_weight(e.rating).unwrap_or(EventKind::View);
+        let body = serde_json::json!({"user_id": e.user, "item_id": e.item, "kind": kind, "timestamp": e.timestamp});
+        let r = post
+            .request(
+                "POST",
+                "/v1/recommender/events",
+                Some(body.to_string().as_bytes()),
+            )
+            .await?;
+        anyhow::ensure!(r.status == 202, "POST event: {} {}", r.status, r.text());
+        events_posted += 1;
+        if events_posted % 3 == 0 {
+            get(format!(
+                "/v1/recommender/users/{}/recommendations?k=10&mode=realtime",
+                e.user
+            ))
+            .await?;
+            get(format!(
+                "/v1/recommender/users/{}/recommendations?k=10&mode=realtime",
+                e.user
+            ))
+            .await?;
+        }
+    }
+    let live_drift = get("/v1/recommender/drift".to_string()).await?;
+    let (hits, misses) = state.cache_counts();
+    let url = format!("http://{}", server.addr);
+    drop(get);
+    server.stop().await?;
+    Ok(DemoRecommenderServing {
+        url,
+        user,
+        before,
+        after,
+        batch_after,
+        browsed_category: category,
+        events_posted,
+        live_drift,
+        cache_hit_rate: hits as f64 / (hits + misses).max(1) as f64,
+    })
+}
+
+/// The recommender block of the demo's printout.
+pub fn print_demo(d: &DemoRecommender) {
+    let s = &d.shop;
+    println!(
+        "\nmlsd demo — recommender (seeded e-commerce shop, time split: last {} days held out)\n",
+        recommender::pipeline::TEST_DAYS
+    );
+    println!(
+        "1. generate  {} users, {} products, {} events over {} days: {} views → {} carts → {} purchases",
+        s.users, s.products, s.events, s.days, s.views, s.carts, s.purchases
+    );
+    println!("2. evaluate  (retrieve → rank → rules vs single models)\n");
+    println!("{}", recommender::evaluate::render_shop(&d.evaluation));
+    let b = &d.batch;
+    println!(
+        "3. batch     top {} for all {} users in {:.2} s on {} workers ({:.0} users/s)",
+        b.k, b.users, b.seconds, b.workers, b.users_per_second
+    );
+    let v = &d.serving;
+    let show = |l: &[(u32, u16)]| {
+        l.iter()
+            .map(|(i, c)| format!("{i}(c{c})"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!(
+        "4. serve     {}: user {} browses 3 products of category {}",
+        v.url, v.user, v.browsed_category
+    );
+    println!("             real-time before: {}", show(&v.before));
+    println!("             real-time after:  {}", show(&v.after));
+    println!(
+        "             batch after:      {}  (the snapshot does not know the session)",
+        show(&v.batch_after)
+    );
+    let r = &v.live_drift["report"];
+    println!(
+        "             {} held-out events posted; real-time cache hit rate {:.2}; live drift: item-popularity JS {:.3} (null max {:.3}), new-item share {:.3}, drift {}",
+        v.events_posted,
+        v.cache_hit_rate,
+        r["item_popularity"]["distance"].as_f64().unwrap_or(f64::NAN),
+        r["item_popularity"]["null_max"].as_f64().unwrap_or(f64::NAN),
+        r["new_item_share"].as_f64().unwrap_or(f64::NAN),
+        r["drift"]
+    );
+    println!("5. monitor   held-out week vs the week before:");
+    for (name, m) in [
+        ("ordinary", &d.ordinary_week),
+        ("trend shift", &d.trend_shift_week),
+    ] {
+        println!(
+            "             {name:<11}  item-popularity JS {:.3} (null max {:.3}) drift {:<5}  user activity JS {:.3} drift {:<5}  new-item share {:.3}",
+            m.item_popularity.distance,
+            m.item_popularity.null_max,
+            m.item_popularity.drift,
+            m.user_activity.distance,
+            m.user_activity.drift,
+            m.new_item_share
+        );
+    }
+}

@@ -67,12 +67,34 @@ fn the_demo_runs_end_to_end_and_registers_a_current_model() {
         "decisions differ on 0",
         "7. monitor",
         "drifted    dataset drift true",
+        "mlsd demo — recommender",
+        "| two_stage |",
+        "3. batch     top 50 for all 3000 users",
+        "(the snapshot does not know the session)",
+        "3000 held-out events posted",
+        "5. monitor",
     ] {
         assert!(
             stdout.contains(expected),
             "missing {expected:?} in:\n{stdout}"
         );
     }
+    let line = |start: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(start))
+            .unwrap_or_else(|| panic!("no line {start:?} in:\n{stdout}"))
+            .to_string()
+    };
+    assert!(line("ordinary ").contains("drift false  user"), "{stdout}");
+    assert!(line("trend shift ").contains("drift true "), "{stdout}");
+    let after = line("real-time after:");
+    let batch_after = line("batch after:");
+    assert_ne!(
+        after.split(':').nth(1),
+        batch_after.split(':').nth(1),
+        "{stdout}"
+    );
     // The registry now lists one current version, and there is nothing to roll back to.
     let (ok, listed, _) = mlsd(&["models", "list"], dir.path());
     assert!(ok);

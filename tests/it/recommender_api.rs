@@ -165,7 +165,9 @@ async fn an_unknown_user_gets_popular_items_then_a_session_of_their_own() {
 async fn every_kind_of_bad_input_gets_a_4xx_with_a_json_error() {
     let (addr, _, shop) = start(ServeConfig::default()).await;
     let not_on_sale = shop.n_items() as u32 + 5;
-    let cases: Vec<(&str, &str, Option<&str>, String, u16, &str)> = vec![
+    // (method, path, content type, body, status, error code)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, String, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "GET",
             "/v1/recommender/users/abc/recommendations",

@@ -555,7 +555,8 @@ pub struct DriftResponse {
 }
 
 /// Item-popularity drift, user-activity drift and the share of new items, for the events
-/// received (the latest `drift_window`) against the model's last training week.
+/// received (the latest `drift_window`) against the end of the model's last training week
+/// (the same time span as the window, one day at least).
 #[utoipa::path(get, path = "/v1/recommender/drift", tag = "monitoring",
     responses((status = 200, description = "Drift of the received events", body = DriftResponse)))]
 async fn drift(State(state): State<Arc<AppState>>) -> Json<DriftResponse> {
@@ -566,9 +567,20 @@ async fn drift(State(state): State<Arc<AppState>>) -> Json<DriftResponse> {
         .iter()
         .copied()
         .collect();
+    // Talking point: compare like with like — per-user activity over one day is not activity
+    // over a week, so the reference is cut to the window's time span (one day at least).
+    let first = current.iter().map(|e| e.timestamp).min().unwrap_or(0);
+    let last = current.iter().map(|e| e.timestamp).max().unwrap_or(0);
+    let span = (last - first).max(DAY);
+    let reference: Vec<Rating> = state
+        .reference
+        .iter()
+        .filter(|e| e.timestamp >= state.model.now - span)
+        .copied()
+        .collect();
     let report = (current.len() >= state.config.drift_min_events).then(|| {
         monitor::check(
-            &state.reference,
+            &reference,
             &current,
             state.model.catalog.len(),
             &MonitorConfig::default(),
