@@ -77,10 +77,11 @@ enum BenchCommand {
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Design {
     Fraud,
+    Recommender,
 }
 
 #[derive(Args)]
-struct BenchServeArgs {
+pub struct BenchServeArgs {
     #[arg(long, value_enum)]
     design: Design,
     /// A small world and short runs (seconds, for CI smoke tests); numbers are not for quoting.
@@ -561,10 +562,9 @@ struct BenchReport {
     run_dir: PathBuf,
 }
 
-fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
+fn bench_serve_fraud(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
     use fraud_detector::{bench, serve};
     use mlsd_core::loadgen::{compare_modes, ModeTarget, SweepPlan, Target};
-    let Design::Fraud = args.design;
     let run_dir = RunDir::create(runs_dir, "bench-serve-fraud")?;
     let registry = Registry::open(run_dir.file("registry"));
     let sim = if args.quick {
@@ -647,12 +647,7 @@ fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
             .await?;
             targets.push(ModeTarget {
                 mode,
-                target: Target {
-                    addr: server.addr,
-                    method: "POST",
-                    path: path.into(),
-                    bodies,
-                },
+                target: Target::post(server.addr, path, bodies),
                 rows_per_request: rows,
             });
             servers.push(server);
@@ -689,28 +684,60 @@ fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
         batch_job,
         run_dir: run_dir.path.clone(),
     };
-    mlsd_core::report::write_json(&run_dir.file("bench.json"), &report)?;
+    let json = serde_json::to_value(&report)?;
+    write_bench(&run_dir, "fraud", &report.modes, &json)?;
+    if args.json {
+        println!("{json}");
+        return Ok(());
+    }
+    print_bench("fraud API", args, &report.modes);
+    println!(
+        "batch job (features + scores + Parquet, {} rows): {:.0} rows/s",
+        report.batch_job.rows, report.batch_job.rows_per_second
+    );
+    println!(
+        "\nEvery run: {}; plots: latency_closed_loop.svg/.png, latency_open_loop.svg/.png",
+        run_dir.file("bench.csv").display()
+    );
+    Ok(())
+}
+
+fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
+    match args.design {
+        Design::Fraud => bench_serve_fraud(runs_dir, args),
+        Design::Recommender => recommender_cmd::bench_serve(runs_dir, args),
+    }
+}
+
+/// Writes bench.json, bench.csv and the latency plots (SVG and PNG) into the run folder.
+fn write_bench(
+    run_dir: &RunDir,
+    design: &str,
+    modes: &[mlsd_core::loadgen::ModeResult],
+    json: &serde_json::Value,
+) -> Result<()> {
+    mlsd_core::report::write_json(&run_dir.file("bench.json"), json)?;
     mlsd_core::report::atomic_write(
         &run_dir.file("bench.csv"),
-        mlsd_core::loadgen::to_csv(&report.modes).as_bytes(),
+        mlsd_core::loadgen::to_csv(modes).as_bytes(),
     )?;
-    for (name, chart) in mlsd_core::loadgen::charts("fraud", &report.modes) {
+    for (name, chart) in mlsd_core::loadgen::charts(design, modes) {
         mlsd_core::report::atomic_write(
             &run_dir.file(&format!("{name}.svg")),
             chart.to_svg().as_bytes(),
         )?;
         mlsd_core::report::atomic_write(&run_dir.file(&format!("{name}.png")), &chart.to_png())?;
     }
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-        return Ok(());
-    }
+    Ok(())
+}
+
+/// The headline table of a serving benchmark.
+fn print_bench(what: &str, args: &BenchServeArgs, modes: &[mlsd_core::loadgen::ModeResult]) {
     println!(
-        "mlsd bench serve — fraud API in-process on loopback (client and server share this machine's cores){}\n",
+        "mlsd bench serve — {what} in-process on loopback (client and server share this machine's cores){}\n",
         if args.quick { "; QUICK: smoke test, not for quoting" } else { "" }
     );
-    let rows: Vec<Vec<String>> = report
-        .modes
+    let rows: Vec<Vec<String>> = modes
         .iter()
         .map(|m| {
             vec![
@@ -741,15 +768,6 @@ fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
             &rows
         )
     );
-    println!(
-        "batch job (features + scores + Parquet, {} rows): {:.0} rows/s",
-        report.batch_job.rows, report.batch_job.rows_per_second
-    );
-    println!(
-        "\nEvery run: {}; plots: latency_closed_loop.svg/.png, latency_open_loop.svg/.png",
-        run_dir.file("bench.csv").display()
-    );
-    Ok(())
 }
 
 fn demo(runs_dir: &Path, registry: &Registry, args: &DemoArgs) -> Result<()> {

@@ -288,14 +288,7 @@ pub fn demo(mut progress: impl FnMut(&str)) -> Result<DemoRecommender> {
         recommender::evaluate::shop(&shop, TEST_DAYS, &TwoStageConfig::default(), 10)?;
     progress("recommender: batch job");
     let snapshot = recommender::batch::precompute(&model, SNAPSHOT_K, 2)?;
-    let users = snapshot.lists.len() - 1;
-    let batch = recommender::pipeline::BatchSummary {
-        users,
-        k: snapshot.k,
-        seconds: snapshot.seconds,
-        workers: snapshot.workers,
-        users_per_second: users as f64 / snapshot.seconds.max(1e-9),
-    };
+    let batch = recommender::pipeline::BatchSummary::of(&snapshot);
     let reference = recommender::serve::reference_events(&shop.events, model.now, 7);
     let test: Vec<recommender::movielens::Rating> = shop.between(model.now, i64::MAX).to_vec();
     progress("recommender: serving");
@@ -424,7 +417,6 @@ async fn demo_serving(
     let live_drift = get("/v1/recommender/drift".to_string()).await?;
     let (hits, misses) = state.cache_counts();
     let url = format!("http://{}", server.addr);
-    drop(get);
     server.stop().await?;
     Ok(DemoRecommenderServing {
         url,
@@ -499,4 +491,149 @@ pub fn print_demo(d: &DemoRecommender) {
             m.new_item_share
         );
     }
+}
+
+/// What `mlsd bench serve --design recommender` reports.
+#[derive(serde::Serialize)]
+struct BenchReport {
+    design: &'static str,
+    quick: bool,
+    users: usize,
+    reference_rows_per_s: f64,
+    modes: Vec<mlsd_core::loadgen::ModeResult>,
+    /// Hit rate of the `cached` mode's TTL cache over all its runs.
+    cache_hit_rate: f64,
+    /// The batch job: every user's top 50, precomputed.
+    batch_job: recommender::pipeline::BatchSummary,
+    run_dir: PathBuf,
+}
+
+/// `mlsd bench serve --design recommender`: the batch snapshot lookup, real-time re-ranking
+/// (cache off) and real-time behind the TTL cache, each on its own in-process server.
+pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> {
+    use mlsd_core::loadgen::{compare_modes, ModeTarget, SweepPlan, Target};
+    use recommender::serve;
+    use std::sync::Arc;
+    let run_dir = RunDir::create(runs_dir, "bench-serve-recommender")?;
+    let shop = if args.quick {
+        ShopConfig {
+            users: 1_000,
+            launch_items: 500,
+            new_items_per_day: 3,
+            days: 35,
+            ..ShopConfig::default()
+        }
+    } else {
+        ShopConfig::default()
+    };
+    let bar = spinner(args.json);
+    bar.set_message("generating the shop, fitting the model, running the batch job");
+    let world = World::build(&shop, &TwoStageConfig::default(), 2)?;
+    let batch_job = world.batch_summary();
+    let plan = if args.quick {
+        SweepPlan {
+            concurrency: vec![1, 8],
+            reference_rows_per_s: args.rate,
+            saturation_fractions: vec![0.5, 2.0],
+            step: Duration::from_millis(500),
+            max_requests: 5_000,
+            connections: 128,
+        }
+    } else {
+        SweepPlan {
+            concurrency: vec![1, 2, 4, 8, 16, 32, 64],
+            reference_rows_per_s: args.rate,
+            saturation_fractions: vec![0.25, 0.5, 0.75, 0.9, 1.0, 2.0],
+            step: Duration::from_secs(3),
+            max_requests: 200_000,
+            connections: 128,
+        }
+    };
+    let users = world.users_in_seeded_order();
+    let paths = |mode: &str| -> Arc<Vec<String>> {
+        Arc::new(
+            users
+                .iter()
+                .map(|u| format!("/v1/recommender/users/{u}/recommendations?k=10&mode={mode}"))
+                .collect(),
+        )
+    };
+    let config = |cache_ttl: Duration| serve::ServeConfig {
+        max_in_flight: 64,
+        max_queue_delay: Some(Duration::from_millis(args.max_queue_delay_ms)),
+        cache_ttl,
+        ..serve::ServeConfig::default()
+    };
+    let (server_rt, client_rt) = (runtime("server")?, runtime("load")?);
+    let model = Arc::new(world.model);
+    let (servers, targets, cached_state) = server_rt.block_on(async {
+        let mut servers = Vec::new();
+        let mut targets = Vec::new();
+        let mut cached_state = None;
+        for (mode, path_mode, ttl) in [
+            ("batch", "batch", Duration::ZERO),
+            ("realtime", "realtime", Duration::ZERO),
+            ("cached", "realtime", Duration::from_secs(600)),
+        ] {
+            let state = serve::state_shared(
+                model.clone(),
+                world.snapshot.clone(),
+                world.reference.clone(),
+                config(ttl),
+            )?;
+            if mode == "cached" {
+                cached_state = Some(state.clone());
+            }
+            let server = mlsd_core::serve::Running::start(
+                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                serve::router(state),
+            )
+            .await?;
+            targets.push(ModeTarget {
+                mode,
+                target: Target::get(server.addr, paths(path_mode)),
+                rows_per_request: 1,
+            });
+            servers.push(server);
+        }
+        anyhow::Ok((servers, targets, cached_state))
+    })?;
+    let modes = client_rt.block_on(compare_modes(&targets, &plan, |m| {
+        bar.set_message(m.to_string())
+    }))?;
+    server_rt.block_on(async {
+        for server in servers {
+            server.stop().await?;
+        }
+        anyhow::Ok(())
+    })?;
+    bar.finish_and_clear();
+    let (hits, misses) = cached_state.map_or((0, 0), |s| s.cache_counts());
+    let report = BenchReport {
+        design: "recommender",
+        quick: args.quick,
+        users: shop.users,
+        reference_rows_per_s: args.rate,
+        modes,
+        cache_hit_rate: hits as f64 / (hits + misses).max(1) as f64,
+        batch_job,
+        run_dir: run_dir.path.clone(),
+    };
+    let json = serde_json::to_value(&report)?;
+    super::write_bench(&run_dir, "recommender", &report.modes, &json)?;
+    if args.json {
+        println!("{json}");
+        return Ok(());
+    }
+    super::print_bench("recommender API", args, &report.modes);
+    let b = &report.batch_job;
+    println!(
+        "batch job: top {} for all {} users in {:.2} s on {} workers ({:.0} users/s); cached mode hit rate {:.3}",
+        b.k, b.users, b.seconds, b.workers, b.users_per_second, report.cache_hit_rate
+    );
+    println!(
+        "\nEvery run: {}; plots: latency_closed_loop.svg/.png, latency_open_loop.svg/.png",
+        run_dir.file("bench.csv").display()
+    );
+    Ok(())
 }

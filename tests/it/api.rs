@@ -374,12 +374,11 @@ async fn a_promote_and_a_rollback_under_400_requests_per_second_fail_no_request(
     let dir = tempfile::tempdir().expect("tempdir");
     let registry = registry(dir.path());
     let (addr, _) = start_with(registry.clone(), config()).await;
-    let target = Target {
+    let target = Target::post(
         addr,
-        method: "POST",
-        path: "/v1/fraud/score".into(),
-        bodies: Arc::new(independent_payments(1_200)),
-    };
+        "/v1/fraud/score",
+        Arc::new(independent_payments(1_200)),
+    );
     // Open loop: requests keep coming on schedule whatever the server is doing.
     let load = Load::Open {
         rate: 400.0,
@@ -458,12 +457,7 @@ async fn micro_batched_answers_equal_one_by_one_answers() {
     };
     let mut answers = Vec::new();
     for addr in [plain, batched] {
-        let target = Target {
-            addr,
-            method: "POST",
-            path: "/v1/fraud/score".into(),
-            bodies: bodies.clone(),
-        };
+        let target = Target::post(addr, "/v1/fraud/score", bodies.clone());
         let (report, outcomes) = run(&target, load, true).await.expect("load");
         assert_eq!(report.ok, 64, "{report:?}");
         answers.push(

@@ -150,13 +150,36 @@ impl Client {
     }
 }
 
-/// What to send: `bodies` are used in turn (request *i* sends `bodies[i % len]`).
+/// What to send: paths and bodies are used in turn (request *i* goes to
+/// `paths[i % paths.len()]` with `bodies[i % bodies.len()]`; no bodies: no body).
 #[derive(Clone)]
 pub struct Target {
     pub addr: SocketAddr,
     pub method: &'static str,
-    pub path: String,
+    pub paths: Arc<Vec<String>>,
     pub bodies: Arc<Vec<Vec<u8>>>,
+}
+
+impl Target {
+    /// POSTs of `bodies`, in turn, to one path.
+    pub fn post(addr: SocketAddr, path: &str, bodies: Arc<Vec<Vec<u8>>>) -> Self {
+        Target {
+            addr,
+            method: "POST",
+            paths: Arc::new(vec![path.to_string()]),
+            bodies,
+        }
+    }
+
+    /// GETs of `paths`, in turn.
+    pub fn get(addr: SocketAddr, paths: Arc<Vec<String>>) -> Self {
+        Target {
+            addr,
+            method: "GET",
+            paths,
+            bodies: Arc::new(Vec::new()),
+        }
+    }
 }
 
 /// How to send it. Every variant is bounded by `max_requests` and `duration`.
@@ -284,9 +307,9 @@ pub async fn run(
     keep_outcomes: bool,
 ) -> Result<(LoadReport, Vec<Outcome>)> {
     ensure_loopback(target.addr)?;
-    if target.bodies.is_empty() {
+    if target.paths.is_empty() {
         return Err(Error::Config(
-            "the load generator needs at least one request body".into(),
+            "the load generator needs at least one request path".into(),
         ));
     }
     let histogram = Histogram::new_with_bounds(1, 60_000_000, 3)
@@ -370,9 +393,11 @@ pub async fn run(
                 if client.is_none() {
                     client = Client::connect(target.addr).await.ok();
                 }
-                let body = &target.bodies[index % target.bodies.len()];
+                let path = &target.paths[index % target.paths.len()];
+                let body = (!target.bodies.is_empty())
+                    .then(|| target.bodies[index % target.bodies.len()].as_slice());
                 let response = match client.as_mut() {
-                    Some(c) => c.request(target.method, &target.path, Some(body)).await,
+                    Some(c) => c.request(target.method, path, body).await,
                     None => Err(io_error("could not connect")),
                 };
                 if response.is_err() || client.as_ref().is_some_and(|c| !c.is_open()) {
@@ -725,12 +750,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn open_loop_sends_the_schedule_and_counts_every_answer() {
         let addr = echo_server().await;
-        let target = Target {
+        let target = Target::post(
             addr,
-            method: "POST",
-            path: "/echo".into(),
-            bodies: Arc::new(vec![b"a".to_vec(), b"b".to_vec(), b"fail".to_vec()]),
-        };
+            "/echo",
+            Arc::new(vec![b"a".to_vec(), b"b".to_vec(), b"fail".to_vec()]),
+        );
         let load = Load::Open {
             rate: 300.0,
             duration: Duration::from_millis(200),
@@ -752,12 +776,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn closed_loop_stops_at_its_request_bound() {
         let addr = echo_server().await;
-        let target = Target {
-            addr,
-            method: "POST",
-            path: "/echo".into(),
-            bodies: Arc::new(vec![b"x".to_vec()]),
-        };
+        let target = Target::post(addr, "/echo", Arc::new(vec![b"x".to_vec()]));
         let load = Load::Closed {
             concurrency: 3,
             duration: Duration::from_secs(10),

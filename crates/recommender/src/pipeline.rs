@@ -38,6 +38,19 @@ pub struct BatchSummary {
     pub users_per_second: f64,
 }
 
+impl BatchSummary {
+    pub fn of(snapshot: &Snapshot) -> Self {
+        let users = snapshot.lists.len().saturating_sub(1);
+        BatchSummary {
+            users,
+            k: snapshot.k,
+            seconds: snapshot.seconds,
+            workers: snapshot.workers,
+            users_per_second: users as f64 / snapshot.seconds.max(1e-9),
+        }
+    }
+}
+
 impl World {
     /// Generates the shop, fits the model on all but the last [`TEST_DAYS`], runs the batch job
     /// over `workers` threads.
@@ -61,14 +74,18 @@ impl World {
         self.shop.between(self.model.now, i64::MAX)
     }
 
+    /// Every user id once, in an order shuffled by the shop's seed (benchmark traffic).
+    pub fn users_in_seeded_order(&self) -> Vec<u32> {
+        use rand::seq::SliceRandom;
+        use rand::SeedableRng;
+        let mut users: Vec<u32> = (1..=self.shop.config.users as u32).collect();
+        users.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(
+            self.shop.config.seed,
+        ));
+        users
+    }
+
     pub fn batch_summary(&self) -> BatchSummary {
-        let users = self.snapshot.lists.len().saturating_sub(1);
-        BatchSummary {
-            users,
-            k: self.snapshot.k,
-            seconds: self.snapshot.seconds,
-            workers: self.snapshot.workers,
-            users_per_second: users as f64 / self.snapshot.seconds.max(1e-9),
-        }
+        BatchSummary::of(&self.snapshot)
     }
 }

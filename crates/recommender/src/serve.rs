@@ -107,6 +107,16 @@ pub fn state(
     reference: Vec<Rating>,
     config: ServeConfig,
 ) -> crate::Result<Arc<AppState>> {
+    state_shared(Arc::new(model), snapshot, reference, config)
+}
+
+/// [`state`] for a model several servers share (benchmarks run one server per mode).
+pub fn state_shared(
+    model: Arc<TwoStage>,
+    snapshot: Snapshot,
+    reference: Vec<Rating>,
+    config: ServeConfig,
+) -> crate::Result<Arc<AppState>> {
     if snapshot.model_as_of != model.now {
         return Err(crate::Error::Config(format!(
             "the snapshot was computed with a model as of {}, this one is as of {}",
@@ -125,7 +135,7 @@ pub fn state(
     let metrics = Arc::new(Metrics::new("mlsd_recommender"));
     metrics.set_model_version(&format!("as-of-{}", model.now));
     Ok(Arc::new(AppState {
-        model: Arc::new(model),
+        model,
         snapshot: Slot::new(snapshot),
         sessions: RwLock::new(HashMap::new()),
         cache: Mutex::new(HashMap::new()),
