@@ -6,8 +6,8 @@
 //! |---|---|
 //! | `crates/mlsd-core` | shared core: validation + quarantine, metrics, drift, model registry, reports, serving toolkit, load generator |
 //! | `crates/fraud-detector` | the fraud design: simulate → ingest → features → train → evaluate → register → online store, batch scoring, monitoring, API, replay, serving benchmark traffic |
-//! | `crates/recommender` | the recommender design (in progress): MovieLens loader → splits → popularity, item co-occurrence, matrix factorisation → both published protocols |
-//! | `src/cli.rs` | the `mlsd` command line (a thin layer over the crates) |
+//! | `crates/recommender` | the recommender design: MovieLens loader and a seeded shop → splits → popularity, co-occurrence, BPR, MF → two-stage retrieve → rank → rules → both published protocols and a time split → batch snapshot → real-time API → drift monitoring |
+//! | `src/cli.rs`, `src/cli/` | the `mlsd` command line (a thin layer over the crates) |
 //! | `tests/` | one integration-test binary: CLI end to end, corrupted input, model behaviour, HTTP API |
 //! | `benches/` | criterion benchmarks: feature throughput, single vs batch prediction, online store, drift check |
 //!
@@ -29,7 +29,10 @@
 //! | monitoring live traffic (sliding-window drift) | `crates/mlsd-core/src/drift.rs` (`SlidingWindow`), `GET /v1/fraud/drift` |
 //! | batch vs real-time agreement, end to end | `crates/fraud-detector/src/replay.rs` |
 //! | explicit vs implicit feedback; ranking metrics (nDCG, MAP) | `crates/recommender/src/models.rs`, `evaluate.rs`, `crates/mlsd-core/src/metrics.rs` (`top_k`) |
-//! | latency percentiles, coordinated omission, saturation | `crates/mlsd-core/src/loadgen.rs`, `mlsd bench serve` |
+//! | candidate generation vs ranking, ANN retrieval, business rules | `crates/recommender/src/two_stage.rs`, `ann.rs` |
+| batch precompute vs real-time freshness, caching, cold start | `crates/recommender/src/batch.rs`, `serve.rs`, `evaluate.rs` (replay) |
+| drift with a permutation null (popularity, activity, new items) | `crates/recommender/src/monitor.rs` |
+| latency percentiles, coordinated omission, saturation | `crates/mlsd-core/src/loadgen.rs`, `mlsd bench serve` |
 //!
 //! `rg "Talking point"` lists every spot in the code where one is made.
 

@@ -6,15 +6,21 @@
 //!
 //! **Stages**, one file each, in pipeline order:
 //!
-//! 1. [`movielens`] — load the MovieLens-100k files (ratings, items, users), quarantine bad lines
+//! 1. [`movielens`] — load the MovieLens-100k files (ratings, items, users), quarantine bad
+//!    lines; [`shop`] — the seeded e-commerce shop (the default: sessions, funnel, new products)
 //! 2. [`split`] — the two published protocols' splits: 5-fold CV (Surprise) and a 75/25 split
-//!    stratified by item (Microsoft Recommenders)
+//!    stratified by item (Microsoft Recommenders); the shop uses a time split
 //! 3. [`models`] — global mean and biases (baselines), popularity, item co-occurrence (SAR),
-//!    BPR, biased matrix factorisation (Surprise's SVD)
-//! 4. [`evaluate`] — both protocols, beside the published tables
+//!    BPR, biased matrix factorisation (Surprise's SVD); [`ann`] — an IVF index over item
+//!    embeddings; [`two_stage`] — retrieve → rank → rules, with a batch and a real-time ranker
+//! 4. [`evaluate`] — both published protocols beside the published tables, and the shop's
+//!    time split with its batch-vs-real-time replay
+//! 5. [`batch`] — every user's top N precomputed into a snapshot (the batch-serving path)
+//! 6. [`serve`] — the HTTP API: snapshot lookups, real-time re-ranking with the live session,
+//!    TTL cache, cold start
+//! 7. [`monitor`] — item-popularity and user-activity drift, new items, the online proxy
 //!
-//! Status: the offline half. The seeded e-commerce generator, the two-stage
-//! (retrieve → rank → re-rank) architecture, serving, and monitoring come next.
+//! [`pipeline`] chains them for the CLI, the demo, the benchmarks and the tests.
 
 mod error;
 pub mod movielens;
