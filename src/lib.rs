@@ -32,7 +32,7 @@
 //! //! | candidate generation vs ranking, ANN retrieval, business rules | `crates/recommender/src/two_stage.rs`, `ann.rs` |
 //! | batch precompute vs real-time freshness, caching, cold start | `crates/recommender/src/batch.rs`, `serve.rs`, `evaluate.rs` (replay) |
 //! | drift with a permutation null (popularity, activity, new items) | `crates/recommender/src/monitor.rs` |
-| latency percentiles, coordinated omission, saturation | `crates/mlsd-core/src/loadgen.rs`, `mlsd bench serve` |
+//! | latency percentiles, coordinated omission, saturation | `crates/mlsd-core/src/loadgen.rs`, `mlsd bench serve` |
 //!
 //! `rg "Talking point"` lists every spot in the code where one is made.
 
