@@ -228,17 +228,39 @@ fn bad_arguments_and_missing_files_fail_with_a_clear_message() {
 
 #[test]
 fn bench_serve_quick_reports_every_mode_as_json() {
+    let report = bench_quick("fraud", &["realtime", "microbatch", "batch"]);
+    assert_eq!(report["modes"][2]["rows_per_request"], 100);
+    assert!(report["batch_job"]["rows_per_second"]
+        .as_f64()
+        .is_some_and(|v| v > 0.0));
+}
+
+#[test]
+fn bench_serve_quick_for_the_recommender_reports_every_mode_as_json() {
+    let report = bench_quick("recommender", &["batch", "realtime", "cached"]);
+    assert!(report["batch_job"]["users_per_second"]
+        .as_f64()
+        .is_some_and(|v| v > 0.0));
+    assert!(
+        report["cache_hit_rate"].as_f64().is_some_and(|v| v > 0.5),
+        "{report}"
+    );
+}
+
+/// Runs `mlsd bench serve --design <design> --quick --json` and checks what every design
+/// reports: the modes, their numbers, the run folder's files and plots.
+fn bench_quick(design: &str, expected: &[&str]) -> serde_json::Value {
     let dir = tempfile::tempdir().expect("tempdir");
     let (ok, stdout, stderr) = mlsd(
-        &["bench", "serve", "--design", "fraud", "--quick", "--json"],
+        &["bench", "serve", "--design", design, "--quick", "--json"],
         dir.path(),
     );
     assert!(ok, "{stderr}");
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
-    assert_eq!(report["design"], "fraud");
+    assert_eq!(report["design"], design);
     let modes = report["modes"].as_array().expect("modes");
     let names: Vec<&str> = modes.iter().filter_map(|m| m["mode"].as_str()).collect();
-    assert_eq!(names, ["realtime", "microbatch", "batch"]);
+    assert_eq!(names, expected);
     for m in modes {
         for field in ["rps", "rows_per_s", "p50_ms", "p99_ms"] {
             assert!(m[field].as_f64().is_some_and(|v| v > 0.0), "{field} in {m}");
@@ -259,10 +281,6 @@ fn bench_serve_quick_reports_every_mode_as_json() {
             );
         }
     }
-    assert_eq!(modes[2]["rows_per_request"], 100);
-    assert!(report["batch_job"]["rows_per_second"]
-        .as_f64()
-        .is_some_and(|v| v > 0.0));
     let run_dir = std::path::PathBuf::from(report["run_dir"].as_str().expect("run_dir"));
     for file in [
         "bench.json",
@@ -279,7 +297,27 @@ fn bench_serve_quick_reports_every_mode_as_json() {
         );
     }
     let svg = std::fs::read_to_string(run_dir.join("latency_open_loop.svg")).expect("svg");
-    for mode in ["realtime", "microbatch", "batch"] {
+    for mode in expected {
         assert!(svg.contains(mode), "{mode} missing from the plot");
     }
+    report
+}
+
+#[test]
+fn the_recommender_batch_job_writes_a_snapshot_for_every_user() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("snapshot.json");
+    let (ok, stdout, stderr) = mlsd(
+        &["recommender", "batch", "--out", out.to_str().expect("path")],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("top 50 for 3000 users"), "{stdout}");
+    let snapshot: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("snapshot file")).expect("JSON");
+    let lists = snapshot["lists"].as_array().expect("lists");
+    assert_eq!(lists.len(), 3001, "user ids 0..=3000");
+    assert!(lists[1..]
+        .iter()
+        .all(|l| l.as_array().is_some_and(|l| l.len() == 50)));
 }
