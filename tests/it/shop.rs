@@ -38,7 +38,12 @@ fn the_two_stage_model_beats_every_single_model_and_real_time_beats_the_snapshot
         .map(|m| (m.name.as_str(), m.ndcg_at_10))
         .collect();
     eprintln!("{}", evaluate::render_shop(&report));
-    for single in ["popularity", "item_cooccurrence", "bpr"] {
+    for single in [
+        "popularity",
+        "popularity_by_category",
+        "item_cooccurrence",
+        "bpr",
+    ] {
         assert!(
             ndcg["two_stage"] > ndcg[single] * 1.1,
             "two-stage {:.3} vs {single} {:.3}",
@@ -47,6 +52,7 @@ fn the_two_stage_model_beats_every_single_model_and_real_time_beats_the_snapshot
         );
     }
     assert!(ndcg["bpr"] > ndcg["popularity"]);
+    assert!(ndcg["popularity_by_category"] > ndcg["popularity"]);
     let r = &report.replay;
     assert!(r.events > 1_000, "{r:?}");
     assert!(

@@ -17,8 +17,8 @@ use mlsd_core::metrics::top_k;
 use serde::Serialize;
 
 use crate::models::{
-    recommend, BiasedMf, Bpr, BprConfig, CooccurrenceConfig, ItemCooccurrence, MfConfig,
-    Popularity, Ranker,
+    recommend, BiasedMf, Bpr, BprConfig, CategoryPopularity, CooccurrenceConfig, ItemCooccurrence,
+    MfConfig, Popularity, Ranker,
 };
 use crate::movielens::{Dataset, Rating};
 use crate::split::{kfold, stratified_by_item};
@@ -469,6 +469,11 @@ pub fn shop(
     };
     let (m, s) = timed(&|| Ok(Box::new(Popularity::fit(train, n_items)) as Box<dyn Ranker>))?;
     fits.push(("popularity", Some(m), s));
+    let (m, s) = timed(&|| {
+        let category = shop.products.iter().map(|p| p.category).collect();
+        Ok(Box::new(CategoryPopularity::fit(train, n_users, category)?) as Box<dyn Ranker>)
+    })?;
+    fits.push(("popularity_by_category", Some(m), s));
     let (m, s) = timed(&|| {
         Ok(Box::new(ItemCooccurrence::fit(
             train,

@@ -4,6 +4,7 @@
 //! |---|---|---|---|
 //! | global mean, biases | ratings | a predicted rating | the baselines any model must beat |
 //! | [`Popularity`] | who interacted with what | the same list for everyone | no personalisation; the cold-start fallback |
+//! | [`CategoryPopularity`] | the same, plus each user's categories | best sellers of the user's categories | barely personal; global popularity for users with no history |
 //! | [`ItemCooccurrence`] (SAR) | items seen together, recency-weighted | "people who liked X also liked Y" | explainable, no training loop; only items with history |
 //! | [`Bpr`] | who interacted with what (pairs: taken ≻ not taken) | the ranking objective itself; needs negative sampling and more epochs |
 //! | [`BiasedMf`] (Surprise's SVD) | ratings | a rating for any (user, item) | best RMSE here, yet ranks poorly: it learns *how much* a user likes what they chose to rate, not *what* they choose |
@@ -88,6 +89,57 @@ impl Popularity {
 impl Ranker for Popularity {
     fn scores(&self, _user: u32, out: &mut [f32]) {
         out.copy_from_slice(&self.counts[..out.len()]);
+    }
+}
+
+/// Popularity within the categories a user favours: each item's count weighted by the share of
+/// the user's interactions in its category. Users with no history (cold start) get the global
+/// ranking.
+pub struct CategoryPopularity {
+    counts: Vec<f32>,
+    /// Category of each item id.
+    category: Vec<u16>,
+    /// Per user: share of their interactions per category (empty: no history).
+    shares: Vec<Vec<f32>>,
+}
+
+impl CategoryPopularity {
+    pub fn fit(train: &[Rating], n_users: usize, category: Vec<u16>) -> Result<Self> {
+        let n_items = category.len();
+        check_ids(train, n_users, n_items)?;
+        let n_categories = category.iter().map(|&c| c as usize + 1).max().unwrap_or(0);
+        let counts = Popularity::fit(train, n_items).counts;
+        let mut shares = vec![Vec::new(); n_users];
+        for r in train {
+            let s = &mut shares[r.user as usize];
+            if s.is_empty() {
+                s.resize(n_categories, 0.0);
+            }
+            s[category[r.item as usize] as usize] += 1.0;
+        }
+        for s in &mut shares {
+            let total: f32 = s.iter().sum();
+            s.iter_mut().for_each(|x| *x /= total.max(1.0));
+        }
+        Ok(CategoryPopularity {
+            counts,
+            category,
+            shares,
+        })
+    }
+}
+
+impl Ranker for CategoryPopularity {
+    fn scores(&self, user: u32, out: &mut [f32]) {
+        let shares = self.shares.get(user as usize).filter(|s| !s.is_empty());
+        for (i, o) in out.iter_mut().enumerate() {
+            // Talking point: cold-start fallback — no history, no categories: global popularity.
+            *o = match shares {
+                // A small floor keeps every category's best sellers above unseen categories' tail.
+                Some(s) => self.counts[i] * (s[self.category[i] as usize] + 0.01),
+                None => self.counts[i],
+            };
+        }
     }
 }
 
@@ -485,6 +537,26 @@ mod tests {
         let pop = Popularity::fit(&[r(1, 3, 5.0), r(2, 3, 4.0), r(1, 2, 1.0), r(2, 4, 1.0)], 6);
         let seen: HashSet<u32> = [3].into_iter().collect();
         assert_eq!(recommend(&pop, 1, 6, &seen, 3), [2, 4, 1]);
+    }
+
+    #[test]
+    fn category_popularity_follows_the_users_categories_and_falls_back_to_global() {
+        // Items 1-2 in category 0, items 3-4 in category 1.
+        let train = [
+            r(1, 1, 1.0),
+            r(1, 2, 1.0),
+            r(2, 3, 1.0),
+            r(3, 3, 1.0),
+            r(3, 4, 1.0),
+            r(2, 1, 1.0),
+        ];
+        let m = CategoryPopularity::fit(&train, 5, vec![0, 0, 0, 1, 1]).expect("fit");
+        let none = HashSet::new();
+        // User 1 took only category 0: its best seller (item 1) first, then category 1's.
+        assert_eq!(recommend(&m, 1, 5, &none, 2), [1, 2]);
+        // User 4 has no history: the global order (items 1 and 3 have 2 events each; ties by id).
+        assert_eq!(recommend(&m, 4, 5, &none, 2), [1, 3]);
+        assert!(CategoryPopularity::fit(&train, 3, vec![0, 0, 0, 1, 1]).is_err());
     }
 
     #[test]
