@@ -103,6 +103,12 @@ pub struct BenchServeArgs {
     /// what is queued, never wait).
     #[arg(long, default_value_t = MicroBatchConfig::default().max_wait.as_micros() as u64)]
     micro_batch_wait_us: u64,
+    /// Target a server already running on loopback (e.g. http://127.0.0.1:8081, started with
+    /// `mlsd serve <design>` and its default world) instead of starting one per mode in-process;
+    /// the modes then share it, with the server's own cache and micro-batching settings
+    /// (fraud: realtime and batch endpoints; recommender: batch and realtime lists).
+    #[arg(long, value_parser = loopback_url)]
+    url: Option<std::net::SocketAddr>,
     /// Print one JSON object: {"design", "modes": [{"mode", "rps", "rows_per_s", "p50_ms", "p99_ms", "errors", "shed", …}], …}.
     #[arg(long)]
     json: bool,
@@ -341,6 +347,21 @@ enum ModelChoice {
 }
 
 /// A count that must be at least 1 (batch sizes).
+/// `http://127.0.0.1:8081` (or `127.0.0.1:8081`) → a loopback socket address; anything else is
+/// refused: the load generator never targets another machine.
+fn loopback_url(s: &str) -> Result<std::net::SocketAddr, String> {
+    let host = s
+        .strip_prefix("http://")
+        .unwrap_or(s)
+        .trim_end_matches('/')
+        .replace("localhost", "127.0.0.1");
+    let addr: std::net::SocketAddr = host
+        .parse()
+        .map_err(|_| format!("{s:?} is not http://<loopback ip>:<port>"))?;
+    mlsd_core::loadgen::ensure_loopback(addr).map_err(|e| e.to_string())?;
+    Ok(addr)
+}
+
 fn positive(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
@@ -617,6 +638,21 @@ fn bench_serve_fraud(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
     let (servers, targets) = server_rt.block_on(async {
         let mut servers = Vec::new();
         let mut targets = Vec::new();
+        if let Some(addr) = args.url {
+            // One external server: its real-time and batch endpoints (micro-batching is the
+            // server's own setting).
+            targets.push(ModeTarget {
+                mode: "realtime",
+                target: Target::post(addr, "/v1/fraud/score", single.clone()),
+                rows_per_request: 1,
+            });
+            targets.push(ModeTarget {
+                mode: "batch",
+                target: Target::post(addr, "/v1/fraud/score/batch", batched.clone()),
+                rows_per_request: args.batch_size,
+            });
+            return anyhow::Ok((servers, targets));
+        }
         for (mode, micro_batch, path, bodies, rows) in [
             ("realtime", None, "/v1/fraud/score", single.clone(), 1),
             (

@@ -501,8 +501,8 @@ struct BenchReport {
     users: usize,
     reference_rows_per_s: f64,
     modes: Vec<mlsd_core::loadgen::ModeResult>,
-    /// Hit rate of the `cached` mode's TTL cache over all its runs.
-    cache_hit_rate: f64,
+    /// Hit rate of the `cached` mode's TTL cache over all its runs (absent with `--url`).
+    cache_hit_rate: Option<f64>,
     /// The batch job: every user's top 50, precomputed.
     batch_job: recommender::pipeline::BatchSummary,
     run_dir: PathBuf,
@@ -570,6 +570,17 @@ pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> 
         let mut servers = Vec::new();
         let mut targets = Vec::new();
         let mut cached_state = None;
+        if let Some(addr) = args.url {
+            // One external server, both list modes (its own cache settings apply).
+            for mode in ["batch", "realtime"] {
+                targets.push(ModeTarget {
+                    mode,
+                    target: Target::get(addr, paths(mode)),
+                    rows_per_request: 1,
+                });
+            }
+            return anyhow::Ok((servers, targets, cached_state));
+        }
         for (mode, path_mode, ttl) in [
             ("batch", "batch", Duration::ZERO),
             ("realtime", "realtime", Duration::ZERO),
@@ -608,14 +619,17 @@ pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> 
         anyhow::Ok(())
     })?;
     bar.finish_and_clear();
-    let (hits, misses) = cached_state.map_or((0, 0), |s| s.cache_counts());
+    let cache_hit_rate = cached_state.map(|s| {
+        let (hits, misses) = s.cache_counts();
+        hits as f64 / (hits + misses).max(1) as f64
+    });
     let report = BenchReport {
         design: "recommender",
         quick: args.quick,
         users: shop.users,
         reference_rows_per_s: args.rate,
         modes,
-        cache_hit_rate: hits as f64 / (hits + misses).max(1) as f64,
+        cache_hit_rate,
         batch_job,
         run_dir: run_dir.path.clone(),
     };
@@ -628,8 +642,15 @@ pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> 
     super::print_bench("recommender API", args, &report.modes);
     let b = &report.batch_job;
     println!(
-        "batch job: top {} for all {} users in {:.2} s on {} workers ({:.0} users/s); cached mode hit rate {:.3}",
-        b.k, b.users, b.seconds, b.workers, b.users_per_second, report.cache_hit_rate
+        "batch job: top {} for all {} users in {:.2} s on {} workers ({:.0} users/s){}",
+        b.k,
+        b.users,
+        b.seconds,
+        b.workers,
+        b.users_per_second,
+        report
+            .cache_hit_rate
+            .map_or(String::new(), |r| format!("; cached mode hit rate {r:.3}"))
     );
     println!(
         "\nEvery run: {}; plots: latency_closed_loop.svg/.png, latency_open_loop.svg/.png",

@@ -450,3 +450,60 @@ async fn the_drift_endpoint_reports_once_enough_events_arrived() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_serve_can_target_a_running_server_by_url() {
+    let (addr, state, _) = start(ServeConfig::default()).await;
+    // The quick bench's shop is the small shop this server runs, so its users exist here.
+    let url = format!("http://{addr}");
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let args = [
+            "bench",
+            "serve",
+            "--design",
+            "recommender",
+            "--quick",
+            "--json",
+            "--url",
+            &url,
+        ];
+        crate::common::mlsd(&args, dir.path())
+    })
+    .await
+    .expect("bench task");
+    assert!(ok, "{stderr}");
+    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    let modes: Vec<&str> = report["modes"]
+        .as_array()
+        .expect("modes")
+        .iter()
+        .filter_map(|m| m["mode"].as_str())
+        .collect();
+    assert_eq!(modes, ["batch", "realtime"]);
+    assert!(report["cache_hit_rate"].is_null());
+    let served = report["modes"][1]["reference"]["ok"].as_u64().expect("ok");
+    assert!(served > 0);
+    // The traffic reached this server: its real-time lists were computed or cached here.
+    let (hits, misses) = state.cache_counts();
+    assert!(hits + misses >= served, "{hits} + {misses} < {served}");
+    // Anything but loopback is refused before a request is sent.
+    let (ok, _, stderr) = tokio::task::spawn_blocking(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        crate::common::mlsd(
+            &[
+                "bench",
+                "serve",
+                "--design",
+                "recommender",
+                "--quick",
+                "--url",
+                "http://10.1.2.3:80",
+            ],
+            dir.path(),
+        )
+    })
+    .await
+    .expect("task");
+    assert!(!ok && stderr.contains("only targets loopback"), "{stderr}");
+}
