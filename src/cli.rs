@@ -585,7 +585,7 @@ struct BenchReport {
 
 fn bench_serve_fraud(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
     use fraud_detector::{bench, serve};
-    use mlsd_core::loadgen::{compare_modes, ModeTarget, SweepPlan, Target};
+    use mlsd_core::loadgen::{ModeTarget, Target};
     let run_dir = RunDir::create(runs_dir, "bench-serve-fraud")?;
     let registry = Registry::open(run_dir.file("registry"));
     let sim = if args.quick {
@@ -601,25 +601,7 @@ fn bench_serve_fraud(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
     let bar = spinner(args.json);
     bar.set_message("simulating, training and registering a logistic regression");
     let world = bench::world(&sim, &registry)?;
-    let plan = if args.quick {
-        SweepPlan {
-            concurrency: vec![1, 8],
-            reference_rows_per_s: args.rate,
-            saturation_fractions: vec![0.5, 2.0],
-            step: Duration::from_millis(500),
-            max_requests: 5_000,
-            connections: 128,
-        }
-    } else {
-        SweepPlan {
-            concurrency: vec![1, 2, 4, 8, 16, 32, 64],
-            reference_rows_per_s: args.rate,
-            saturation_fractions: vec![0.25, 0.5, 0.75, 0.9, 1.0, 2.0],
-            step: Duration::from_secs(3),
-            max_requests: 200_000,
-            connections: 128,
-        }
-    };
+    let plan = sweep_plan(args);
     let single = Arc::new(bench::single_bodies(&world.plan.live)?);
     let batched = Arc::new(bench::batch_bodies(&world.plan.live, args.batch_size)?);
     let config = |micro_batch: Option<MicroBatchConfig>| serve::ServeConfig {
@@ -690,15 +672,7 @@ fn bench_serve_fraud(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
         }
         anyhow::Ok((servers, targets))
     })?;
-    let modes = client_rt.block_on(compare_modes(&targets, &plan, |m| {
-        bar.set_message(m.to_string())
-    }))?;
-    server_rt.block_on(async {
-        for server in servers {
-            server.stop().await?;
-        }
-        anyhow::Ok(())
-    })?;
+    let modes = run_modes(&server_rt, &client_rt, servers, &targets, &plan, &bar)?;
     bar.set_message("batch job");
     let loaded = fraud_detector::artifact::load(&registry, None)?;
     let batch_job = fraud_detector::batch::batch_score(
@@ -742,6 +716,52 @@ fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
     match args.design {
         Design::Fraud => bench_serve_fraud(runs_dir, args),
         Design::Recommender => recommender_cmd::bench_serve(runs_dir, args),
+    }
+}
+
+/// Drives every mode's target from the load runtime, then stops the in-process servers
+/// (draining them).
+fn run_modes(
+    server_rt: &tokio::runtime::Runtime,
+    client_rt: &tokio::runtime::Runtime,
+    servers: Vec<mlsd_core::serve::Running>,
+    targets: &[mlsd_core::loadgen::ModeTarget],
+    plan: &mlsd_core::loadgen::SweepPlan,
+    bar: &ProgressBar,
+) -> Result<Vec<mlsd_core::loadgen::ModeResult>> {
+    let modes = client_rt.block_on(mlsd_core::loadgen::compare_modes(targets, plan, |m| {
+        bar.set_message(m.to_string())
+    }))?;
+    server_rt.block_on(async {
+        for server in servers {
+            server.stop().await?;
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(modes)
+}
+
+/// The runs every `bench serve` design makes: a short smoke test with `--quick`.
+fn sweep_plan(args: &BenchServeArgs) -> mlsd_core::loadgen::SweepPlan {
+    use mlsd_core::loadgen::SweepPlan;
+    if args.quick {
+        SweepPlan {
+            concurrency: vec![1, 8],
+            reference_rows_per_s: args.rate,
+            saturation_fractions: vec![0.5, 2.0],
+            step: Duration::from_millis(500),
+            max_requests: 5_000,
+            connections: 128,
+        }
+    } else {
+        SweepPlan {
+            concurrency: vec![1, 2, 4, 8, 16, 32, 64],
+            reference_rows_per_s: args.rate,
+            saturation_fractions: vec![0.25, 0.5, 0.75, 0.9, 1.0, 2.0],
+            step: Duration::from_secs(3),
+            max_requests: 200_000,
+            connections: 128,
+        }
     }
 }
 

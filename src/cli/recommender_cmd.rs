@@ -373,16 +373,22 @@ async fn demo_serving(
         .take(3)
         .collect();
     let mut post = Client::connect(server.addr).await?;
-    for &item in &browsed {
-        let body = serde_json::json!({"user_id": user, "item_id": item, "kind": "view"});
+    let mut post_event = async |event: serve::EventRequest| -> Result<()> {
+        let body = serde_json::to_vec(&event)?;
         let r = post
-            .request(
-                "POST",
-                "/v1/recommender/events",
-                Some(body.to_string().as_bytes()),
-            )
+            .request("POST", "/v1/recommender/events", Some(&body))
             .await?;
         anyhow::ensure!(r.status == 202, "POST event: {} {}", r.status, r.text());
+        Ok(())
+    };
+    for &item in &browsed {
+        post_event(serve::EventRequest {
+            user_id: user,
+            item_id: item,
+            kind: EventKind::View,
+            timestamp: None,
+        })
+        .await?;
     }
     let after = top(&get(list("realtime")).await?);
     let batch_after = top(&get(list("batch")).await?);
@@ -390,16 +396,13 @@ async fn demo_serving(
     // user, so the cache sees traffic and the drift window fills.
     let mut events_posted = 0;
     for e in test.iter().filter(|e| model.is_on_sale(e.item)).take(3_000) {
-        let kind = EventKind::from_weight(e.rating).unwrap_or(EventKind::View);
-        let body = serde_json::json!({"user_id": e.user, "item_id": e.item, "kind": kind, "timestamp": e.timestamp});
-        let r = post
-            .request(
-                "POST",
-                "/v1/recommender/events",
-                Some(body.to_string().as_bytes()),
-            )
-            .await?;
-        anyhow::ensure!(r.status == 202, "POST event: {} {}", r.status, r.text());
+        post_event(serve::EventRequest {
+            user_id: e.user,
+            item_id: e.item,
+            kind: EventKind::from_weight(e.rating).unwrap_or(EventKind::View),
+            timestamp: Some(e.timestamp),
+        })
+        .await?;
         events_posted += 1;
         if events_posted % 3 == 0 {
             get(format!(
@@ -511,18 +514,12 @@ struct BenchReport {
 /// `mlsd bench serve --design recommender`: the batch snapshot lookup, real-time re-ranking
 /// (cache off) and real-time behind the TTL cache, each on its own in-process server.
 pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> {
-    use mlsd_core::loadgen::{compare_modes, ModeTarget, SweepPlan, Target};
+    use mlsd_core::loadgen::{ModeTarget, Target};
     use recommender::serve;
     use std::sync::Arc;
     let run_dir = RunDir::create(runs_dir, "bench-serve-recommender")?;
     let shop = if args.quick {
-        ShopConfig {
-            users: 1_000,
-            launch_items: 500,
-            new_items_per_day: 3,
-            days: 35,
-            ..ShopConfig::default()
-        }
+        ShopConfig::small()
     } else {
         ShopConfig::default()
     };
@@ -530,25 +527,7 @@ pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> 
     bar.set_message("generating the shop, fitting the model, running the batch job");
     let world = World::build(&shop, &TwoStageConfig::default(), 2)?;
     let batch_job = world.batch_summary();
-    let plan = if args.quick {
-        SweepPlan {
-            concurrency: vec![1, 8],
-            reference_rows_per_s: args.rate,
-            saturation_fractions: vec![0.5, 2.0],
-            step: Duration::from_millis(500),
-            max_requests: 5_000,
-            connections: 128,
-        }
-    } else {
-        SweepPlan {
-            concurrency: vec![1, 2, 4, 8, 16, 32, 64],
-            reference_rows_per_s: args.rate,
-            saturation_fractions: vec![0.25, 0.5, 0.75, 0.9, 1.0, 2.0],
-            step: Duration::from_secs(3),
-            max_requests: 200_000,
-            connections: 128,
-        }
-    };
+    let plan = super::sweep_plan(args);
     let users = world.users_in_seeded_order();
     let paths = |mode: &str| -> Arc<Vec<String>> {
         Arc::new(
@@ -609,15 +588,7 @@ pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> 
         }
         anyhow::Ok((servers, targets, cached_state))
     })?;
-    let modes = client_rt.block_on(compare_modes(&targets, &plan, |m| {
-        bar.set_message(m.to_string())
-    }))?;
-    server_rt.block_on(async {
-        for server in servers {
-            server.stop().await?;
-        }
-        anyhow::Ok(())
-    })?;
+    let modes = super::run_modes(&server_rt, &client_rt, servers, &targets, &plan, &bar)?;
     bar.finish_and_clear();
     let cache_hit_rate = cached_state.map(|s| {
         let (hits, misses) = s.cache_counts();

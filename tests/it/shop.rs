@@ -13,13 +13,7 @@ use recommender::two_stage::{Mode, TwoStageConfig};
 
 /// A shop small enough for a test (about a second to fit).
 pub fn small_shop() -> ShopConfig {
-    ShopConfig {
-        users: 1_000,
-        launch_items: 500,
-        new_items_per_day: 3,
-        days: 35,
-        ..ShopConfig::default()
-    }
+    ShopConfig::small()
 }
 
 pub fn small_world() -> World {

@@ -249,7 +249,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         max_queue_delay: state.queue_delay.clone().zip(state.config.max_queue_delay),
     };
     let routes = Router::new()
-        .route("/health", get(health))
+        .route("/health", get(mlsd_core::serve::health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
@@ -278,7 +278,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         description = "Real-time card-fraud scoring with an online feature store, drift monitoring and hot model swaps. Every error is a JSON body {\"error\": {\"code\", \"message\"}}."
     ),
     paths(
-        health,
+        mlsd_core::serve::health,
         ready,
         metrics,
         openapi,
@@ -332,21 +332,6 @@ fn swap_to(state: &AppState, version: &str) -> Result<()> {
         .unwrap_or_else(|p| p.into_inner())
         .clear();
     Ok(())
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Health {
-    /// Always `alive` while the process answers.
-    pub status: String,
-}
-
-/// Liveness: the process answers.
-#[utoipa::path(get, path = "/health", tag = "operations",
-    responses((status = 200, description = "Alive", body = Health)))]
-async fn health() -> Json<Health> {
-    Json(Health {
-        status: "alive".into(),
-    })
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

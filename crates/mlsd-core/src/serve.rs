@@ -389,6 +389,22 @@ pub fn with_common_layers<S: Clone + Send + Sync + 'static>(
         .layer(axum::middleware::from_fn_with_state(metrics, track))
 }
 
+/// The body of `GET /health`.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `alive` while the process answers.
+    pub status: String,
+}
+
+/// Liveness: the process answers (every design's `/health`).
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "Alive", body = Health)))]
+pub async fn health() -> axum::Json<Health> {
+    axum::Json(Health {
+        status: "alive".into(),
+    })
+}
+
 /// JSON 404 for unknown routes.
 pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")

@@ -206,6 +206,42 @@ pub fn surprise(data: &Dataset, cfg: &EvalConfig) -> Result<SurpriseReport> {
     })
 }
 
+/// Averages the top-k metrics of `list_for(user)` over `users` against their relevant items,
+/// with the share of a `catalogue`-sized catalogue shown to anyone.
+fn ranking_row(
+    name: &str,
+    users: &[u32],
+    relevant: &HashMap<u32, HashSet<u32>>,
+    k: usize,
+    catalogue: usize,
+    train_seconds: f64,
+    mut list_for: impl FnMut(u32) -> Vec<u32>,
+) -> RankingRow {
+    let (mut p, mut r, mut ndcg, mut map) = (0.0, 0.0, 0.0, 0.0);
+    let mut shown: HashSet<u32> = HashSet::new();
+    let empty = HashSet::new();
+    for &u in users {
+        let list = list_for(u);
+        shown.extend(list.iter().copied());
+        if let Some(m) = top_k(&list, relevant.get(&u).unwrap_or(&empty), k) {
+            p += m.precision;
+            r += m.recall;
+            ndcg += m.ndcg;
+            map += m.average_precision;
+        }
+    }
+    let n = users.len().max(1) as f64;
+    RankingRow {
+        name: name.to_string(),
+        precision_at_10: p / n,
+        recall_at_10: r / n,
+        ndcg_at_10: ndcg / n,
+        map: map / n,
+        coverage: shown.len() as f64 / catalogue.max(1) as f64,
+        train_seconds,
+    }
+}
+
 /// The Recommenders protocol: top-k lists against the held-out items.
 pub fn recommenders(data: &Dataset, cfg: &EvalConfig) -> Result<RecommendersReport> {
     let ratings = &data.ratings;
@@ -261,34 +297,23 @@ pub fn recommenders(data: &Dataset, cfg: &EvalConfig) -> Result<RecommendersRepo
         let t = Instant::now();
         let model = fit()?;
         let train_seconds = t.elapsed().as_secs_f64();
-        let (mut p, mut r, mut ndcg, mut map) = (0.0, 0.0, 0.0, 0.0);
-        let mut shown: HashSet<u32> = HashSet::new();
-        for &u in &users {
-            let list = recommend(
-                model.as_ref(),
-                u,
-                n_items,
-                seen.get(&u).unwrap_or(&empty),
-                cfg.k,
-            );
-            shown.extend(list.iter().copied());
-            if let Some(m) = top_k(&list, &relevant[&u], cfg.k) {
-                p += m.precision;
-                r += m.recall;
-                ndcg += m.ndcg;
-                map += m.average_precision;
-            }
-        }
-        let n = users.len().max(1) as f64;
-        rows.push(RankingRow {
-            name: name.to_string(),
-            precision_at_10: p / n,
-            recall_at_10: r / n,
-            ndcg_at_10: ndcg / n,
-            map: map / n,
-            coverage: shown.len() as f64 / data.items.len().max(1) as f64,
+        rows.push(ranking_row(
+            name,
+            &users,
+            &relevant,
+            cfg.k,
+            data.items.len(),
             train_seconds,
-        });
+            |u| {
+                recommend(
+                    model.as_ref(),
+                    u,
+                    n_items,
+                    seen.get(&u).unwrap_or(&empty),
+                    cfg.k,
+                )
+            },
+        ));
     }
     Ok(RecommendersReport {
         protocol: "recommenders",
@@ -427,7 +452,6 @@ pub fn shop(
     }
     let mut users: Vec<u32> = relevant.keys().copied().collect();
     users.sort_unstable();
-    let empty = HashSet::new();
     // Products not on sale at the cutoff cannot be recommended by anyone.
     let cutoff_day = shop.config.days.saturating_sub(test_days);
     let mut unavailable: HashSet<u32> = shop
@@ -490,28 +514,15 @@ pub fn shop(
 
     let mut rows = Vec::new();
     for (name, model, train_seconds) in &fits {
-        let (mut p, mut r, mut ndcg, mut map) = (0.0, 0.0, 0.0, 0.0);
-        let mut shown: HashSet<u32> = HashSet::new();
-        for &u in &users {
-            let list = list_of(name, model.as_deref(), u);
-            shown.extend(list.iter().copied());
-            if let Some(m) = top_k(&list, relevant.get(&u).unwrap_or(&empty), k) {
-                p += m.precision;
-                r += m.recall;
-                ndcg += m.ndcg;
-                map += m.average_precision;
-            }
-        }
-        let n = users.len().max(1) as f64;
-        rows.push(RankingRow {
-            name: name.to_string(),
-            precision_at_10: p / n,
-            recall_at_10: r / n,
-            ndcg_at_10: ndcg / n,
-            map: map / n,
-            coverage: shown.len() as f64 / (n_items - 1).max(1) as f64,
-            train_seconds: *train_seconds,
-        });
+        rows.push(ranking_row(
+            name,
+            &users,
+            &relevant,
+            k,
+            n_items - 1,
+            *train_seconds,
+            |u| list_of(name, model.as_deref(), u),
+        ));
     }
     Ok((
         ShopReport {

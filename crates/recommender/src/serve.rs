@@ -184,7 +184,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         max_queue_delay: state.queue_delay.clone().zip(state.config.max_queue_delay),
     };
     let routes = Router::new()
-        .route("/health", get(health))
+        .route("/health", get(mlsd_core::serve::health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
@@ -210,24 +210,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         title = "mlsd recommender",
         description = "E-commerce recommendations: a precomputed batch snapshot and real-time re-ranking with the live session. Every error is a JSON body {\"error\": {\"code\", \"message\"}}."
     ),
-    paths(health, ready, metrics, openapi, event, recommendations, drift)
+    paths(
+        mlsd_core::serve::health,
+        ready,
+        metrics,
+        openapi,
+        event,
+        recommendations,
+        drift
+    )
 )]
 pub struct ApiDoc;
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Health {
-    /// Always `alive` while the process answers.
-    pub status: String,
-}
-
-/// Liveness: the process answers.
-#[utoipa::path(get, path = "/health", tag = "operations",
-    responses((status = 200, description = "Alive", body = Health)))]
-async fn health() -> Json<Health> {
-    Json(Health {
-        status: "alive".into(),
-    })
-}
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Ready {

@@ -121,6 +121,20 @@ impl Default for ShopConfig {
     }
 }
 
+impl ShopConfig {
+    /// A shop small enough for tests and quick benchmarks (1,000 users, 35 days; about a second
+    /// to fit).
+    pub fn small() -> Self {
+        ShopConfig {
+            users: 1_000,
+            launch_items: 500,
+            new_items_per_day: 3,
+            days: 35,
+            ..ShopConfig::default()
+        }
+    }
+}
+
 /// Seconds in a day.
 pub const DAY: i64 = 86_400;
 
