@@ -21,6 +21,7 @@ use mlsd_core::report::{sha256_file, RunDir};
 use mlsd_core::serve::MicroBatchConfig;
 
 mod recommender_cmd;
+mod sentiment_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +54,9 @@ enum Command {
     /// The recommender's stages (MovieLens-100k from the data directory).
     #[command(subcommand)]
     Recommender(recommender_cmd::RecommenderCommand),
+    /// The sentiment design (offline half): text pipeline, naive Bayes, NBSVM, 10-fold CV.
+    #[command(subcommand)]
+    Sentiment(sentiment_cmd::SentimentCommand),
     /// Inspect and move the model registry's `current` pointer.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -477,6 +481,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo(&cli.runs_dir, &registry, &args),
         Command::Fraud(cmd) => fraud(&cli.runs_dir, &registry, cmd),
         Command::Recommender(cmd) => recommender_cmd::run(&cli.runs_dir, cmd),
+        Command::Sentiment(cmd) => sentiment_cmd::run(&cli.runs_dir, cmd),
         Command::Models(cmd) => models(&registry, cmd),
         Command::Serve(ServeCommand::Fraud(args)) => serve_fraud(registry, &args),
         Command::Serve(ServeCommand::Recommender(args)) => recommender_cmd::serve(&args),

@@ -147,3 +147,17 @@ pub async fn post_json(addr: SocketAddr, path: &str, body: &str) -> (u16, String
     )
     .await
 }
+
+/// `MLSD_DATA_DIR`, or `None` after saying on stderr that the test needing `folder` was skipped.
+pub fn data_dir(folder: &str) -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("MLSD_DATA_DIR").map(std::path::PathBuf::from);
+    if dir.is_none() {
+        // Straight to stderr, past the test harness's capture, so a skip is always visible.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: MLSD_DATA_DIR is not set (the folder holding {folder}/)"
+        );
+    }
+    dir
+}

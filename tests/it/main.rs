@@ -11,6 +11,7 @@
 //! - `recommender`: MovieLens-100k from `MLSD_DATA_DIR` — loader, both published protocols
 //! - `shop`: the recommender on the seeded shop — two-stage vs single models, rules, batch
 //!   job, batch vs real-time freshness, drift
+//! - `sentiment`: rt-polarity from `MLSD_DATA_DIR` — Windows-1252 loader, 10-fold CV bars
 //! - `recommender_api`: the recommender API over HTTP — both modes, fresh events, cache,
 //!   cold start, bad input, shedding, drift
 
@@ -25,3 +26,4 @@ mod api;
 mod recommender;
 mod shop;
 mod recommender_api;
+mod sentiment;

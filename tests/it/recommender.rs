@@ -2,28 +2,13 @@
 //! `../shared/datasets`). Without it, each test prints that it was skipped and passes: the data
 //! may not be redistributed, so it cannot live in this repository.
 
-use std::path::PathBuf;
-
 use recommender::evaluate::{self, EvalConfig};
 use recommender::movielens::{self, Dataset};
 
-use crate::common::mlsd;
-
-fn data_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("MLSD_DATA_DIR").map(PathBuf::from);
-    if dir.is_none() {
-        // Straight to stderr, past the test harness's capture, so a skip is always visible.
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: MLSD_DATA_DIR is not set (the folder holding movielens-100k/)"
-        );
-    }
-    dir
-}
+use crate::common::{data_dir, mlsd};
 
 fn load() -> Option<Dataset> {
-    let dir = data_dir()?;
+    let dir = data_dir("movielens-100k")?;
     let folder = movielens::folder(Some(&dir)).expect("movielens-100k in MLSD_DATA_DIR");
     Some(movielens::load(&folder).expect("load"))
 }
@@ -114,7 +99,9 @@ fn recommenders_protocol_bpr_reaches_the_bar_and_rating_mf_ranks_poorly() {
 
 #[test]
 fn the_evaluate_command_prints_the_documented_json() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = data_dir("movielens-100k") else {
+        return;
+    };
     let runs = tempfile::tempdir().expect("tempdir");
     let dir = dir.to_string_lossy().to_string();
     for (protocol, fields) in [
