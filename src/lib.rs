@@ -7,6 +7,7 @@
 //! | `crates/mlsd-core` | shared core: validation + quarantine, metrics, drift, model registry, reports, serving toolkit, load generator |
 //! | `crates/fraud-detector` | the fraud design: simulate → ingest → features → train → evaluate → register → online store, batch scoring, monitoring, API, replay, serving benchmark traffic |
 //! | `crates/recommender` | the recommender design: MovieLens loader and a seeded shop → splits → popularity, co-occurrence, BPR, MF → two-stage retrieve → rank → rules → both published protocols and a time split → batch snapshot → real-time API → drift monitoring |
+//! | `crates/sentiment` | the sentiment design (offline half): rt-polarity loader → text pipeline → MNB, SVM, NBSVM → 10-fold CV |
 //! | `src/cli.rs`, `src/cli/` | the `mlsd` command line (a thin layer over the crates) |
 //! | `tests/` | one integration-test binary: CLI end to end, corrupted input, model behaviour, HTTP API |
 //! | `benches/` | criterion benchmarks: feature throughput, single vs batch prediction, online store, drift check |
