@@ -10,17 +10,18 @@
 //! 1. [`data`] — the sentence-polarity files (Windows-1252, decoded at the edge), labelled
 //! 2. [`text`] — normalisation, tokenisation, negation scope, 1–2-grams, a vocabulary with a
 //!    minimum document frequency or feature hashing → sparse binary vectors
-//! 3. [`models`] — multinomial naive Bayes and NBSVM (naive-Bayes log-count ratios scaling a
-//!    linear SVM), sparse
+//! 3. [`models`] — multinomial naive Bayes, a linear SVM and NBSVM (naive-Bayes log-count
+//!    ratios scaling the SVM), sparse; [`lexicon`] — the rule-based baseline (VADER's lexicon)
 //! 4. [`evaluate`] — 10-fold cross-validation beside Wang & Manning's published table
 //!
 //! Status: the offline half. Serving (single, batch, streaming with live aggregates),
-//! micro-batching, the lexicon baseline and text drift come next.
+//! micro-batching and text drift come next.
 
 mod error;
 pub mod data;
 pub mod text;
 pub mod models;
+pub mod lexicon;
 pub mod evaluate;
 
 pub use error::{Error, Result};
