@@ -156,6 +156,11 @@ impl UserState {
         self.priced += 1;
     }
 
+    /// Event weight in `category` (0 for categories this state has no slot for).
+    pub fn category_weight(&self, category: usize) -> f32 {
+        self.category_weight.get(category).copied().unwrap_or(0.0)
+    }
+
     fn mean_log_price(&self) -> Option<f64> {
         (self.priced > 0).then(|| self.log_price_sum / f64::from(self.priced))
     }
@@ -601,8 +606,9 @@ impl TwoStage {
         // categories.
         let mut favourite: Vec<usize> = (0..self.categories).collect();
         favourite.sort_by(|&a, &b| {
-            state.category_weight[b]
-                .total_cmp(&state.category_weight[a])
+            state
+                .category_weight(b)
+                .total_cmp(&state.category_weight(a))
                 .then(a.cmp(&b))
         });
         for &i in r.popular.iter().take(cfg.popular_candidates * 2) {
@@ -665,7 +671,7 @@ impl TwoStage {
             f64::from(cooc),
             f64::from(r.popularity[item as usize]).ln_1p(),
             f64::from(self.on_sale_day.saturating_sub(p.added_day)).ln_1p(),
-            share(state.category_weight[category], state.total_weight),
+            share(state.category_weight(category), state.total_weight),
             session_in_category as f64 / state.recent.len().max(1) as f64,
             f64::from(u8::from(
                 state
