@@ -481,7 +481,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo(&cli.runs_dir, &registry, &args),
         Command::Fraud(cmd) => fraud(&cli.runs_dir, &registry, cmd),
         Command::Recommender(cmd) => recommender_cmd::run(&cli.runs_dir, cmd),
-        Command::Sentiment(cmd) => sentiment_cmd::run(&cli.runs_dir, cmd),
+        Command::Sentiment(cmd) => sentiment_cmd::run(&cli.runs_dir, &registry, cmd),
         Command::Models(cmd) => models(&registry, cmd),
         Command::Serve(ServeCommand::Fraud(args)) => serve_fraud(registry, &args),
         Command::Serve(ServeCommand::Recommender(args)) => recommender_cmd::serve(&args),
@@ -1299,13 +1299,19 @@ fn models(registry: &Registry, cmd: ModelsCommand) -> Result<()> {
                 let mark = if v.is_current { "*" } else { " " };
                 match (&v.manifest, &v.problem) {
                     (Some(m), _) => println!(
-                        "{mark} {}  {:<22} AP {:.3}  created {}  data {}",
+                        "{mark} {}  {:<22} {}  created {}  data {}",
                         v.version,
                         m.model_name,
-                        m.metrics
-                            .get("average_precision")
-                            .copied()
-                            .unwrap_or(f64::NAN),
+                        // The design's headline metric: AP for fraud, else every metric.
+                        match m.metrics.get("average_precision") {
+                            Some(ap) => format!("AP {ap:.3}"),
+                            None => m
+                                .metrics
+                                .iter()
+                                .map(|(k, v)| format!("{k} {v:.3}"))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        },
                         m.created_at,
                         &m.training_data_sha256[..m.training_data_sha256.len().min(12)]
                     ),

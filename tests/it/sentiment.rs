@@ -62,3 +62,45 @@ fn ten_fold_cv_reaches_the_published_bars_for_nbsvm_and_naive_bayes() {
         );
     }
 }
+
+#[test]
+fn train_registers_a_model_and_predict_labels_one_json_object_per_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Without a trained model, predict says what to run.
+    let input = dir.path().join("texts.txt");
+    std::fs::write(
+        &input,
+        "a gorgeous , witty , seductive movie .\n\nthe plot is n't good and the acting is worse .\n",
+    )
+    .expect("write");
+    let input_s = input.to_str().expect("path");
+    let (ok, _, stderr) =
+        crate::common::mlsd(&["sentiment", "predict", "--input", input_s], dir.path());
+    assert!(!ok && stderr.contains("mlsd sentiment train"), "{stderr}");
+    if data_dir("rt-polarity").is_none() {
+        return;
+    }
+    let (ok, stdout, stderr) = crate::common::mlsd(&["sentiment", "train"], dir.path());
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("v0001 nbsvm_bigram on 10662 snippets"),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = crate::common::mlsd(
+        &["sentiment", "predict", "--input", input_s, "--json"],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "the blank line is skipped");
+    assert_eq!(lines[0]["label"], "positive");
+    assert_eq!(lines[1]["label"], "negative");
+    assert!(lines[0]["score"].as_f64().is_some_and(|s| s > 0.0));
+    assert_eq!(
+        lines[1]["text"],
+        "the plot is n't good and the acting is worse ."
+    );
+}

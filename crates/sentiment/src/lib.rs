@@ -13,6 +13,7 @@
 //! 3. [`models`] — multinomial naive Bayes, a linear SVM and NBSVM (naive-Bayes log-count
 //!    ratios scaling the SVM), sparse; [`lexicon`] — the rule-based baseline (VADER's lexicon)
 //! 4. [`evaluate`] — 10-fold cross-validation beside Wang & Manning's published table
+//! 5. [`artifact`] — vectoriser + NBSVM saved together in the model registry; predictions
 //!
 //! Status: the offline half. Serving (single, batch, streaming with live aggregates),
 //! micro-batching and text drift come next.
@@ -23,6 +24,7 @@ pub mod text;
 pub mod models;
 pub mod lexicon;
 pub mod evaluate;
+pub mod artifact;
 
 pub use error::{Error, Result};
 
