@@ -76,7 +76,7 @@ impl SentimentArtifact {
         metrics: BTreeMap<String, f64>,
     ) -> Result<mlsd_core::registry::Manifest> {
         let bytes = serde_json::to_vec(self).map_err(|e| Error::Config(e.to_string()))?;
-        Ok(registry
+        registry
             .register(NewVersion {
                 design: DESIGN.to_string(),
                 model_name: "nbsvm_bigram".to_string(),
@@ -88,7 +88,7 @@ impl SentimentArtifact {
                 metrics,
                 files: vec![(FILE.to_string(), bytes)],
             })
-            .map_err(|e| Error::Config(format!("registry: {e}")))?)
+            .map_err(|e| Error::Config(format!("registry: {e}")))
     }
 
     /// Reads an artifact file (a registry version's `model.json`, or a copy of it).
