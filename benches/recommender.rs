@@ -1,0 +1,82 @@
+//! Recommender benchmarks (criterion). Inputs come from the seeded shop and are built outside
+//! the timed loops.
+//!
+//! - `shop/generate`: the default shop (3,000 users, 56 days);
+//! - `serve/batch_lookup`: one user's top 10 from the precomputed snapshot;
+//! - `serve/realtime`: one user's top 10 re-ranked now (retrieve → rank → rules), for a user
+//!   with history and for a newcomer with a 3-event session;
+//! - `batch_job/users`: the whole snapshot (every user's top 50) on one thread, per user;
+//! - `monitor/check/<events>`: one drift check (JS with its permutation null) of a window.
+//!
+//! Run: `cargo bench --bench recommender` (add `-- --quick` for a fast, rougher pass).
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use recommender::batch::precompute;
+use recommender::monitor::{check, MonitorConfig};
+use recommender::pipeline::World;
+use recommender::shop::{EventKind, Shop, ShopConfig};
+use recommender::two_stage::{Mode, TwoStageConfig};
+
+fn benches(c: &mut Criterion) {
+    let mut group = c.benchmark_group("shop");
+    group.sample_size(10);
+    group.bench_function("generate", |b| {
+        b.iter(|| Shop::generate(&ShopConfig::default()).expect("shop"))
+    });
+    group.finish();
+
+    let world = World::build(&ShopConfig::default(), &TwoStageConfig::default(), 2).expect("world");
+    let model = &world.model;
+    let user = 42;
+    let state = model.state(user);
+    let mut newcomer = model.state(1_000_000);
+    for item in model.popular(&newcomer, 3) {
+        newcomer.observe(
+            item,
+            EventKind::View,
+            &model.catalog,
+            model.config.recent_items,
+        );
+    }
+
+    let mut group = c.benchmark_group("serve");
+    group.bench_function("batch_lookup", |b| {
+        b.iter(|| world.snapshot.lookup(user, 10).map(<[_]>::len))
+    });
+    group.bench_function(BenchmarkId::new("realtime", "known_user"), |b| {
+        b.iter(|| model.recommend(user, &state, 10, Mode::Realtime))
+    });
+    group.bench_function(BenchmarkId::new("realtime", "newcomer_3_events"), |b| {
+        b.iter(|| model.recommend(1_000_000, &newcomer, 10, Mode::Realtime))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("batch_job");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(model.users.len() as u64 - 1));
+    group.bench_function("users", |b| {
+        b.iter(|| precompute(model, 50, 1).expect("snapshot"))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("monitor");
+    group.sample_size(10);
+    let events = world.test_events();
+    for n in [1_000usize, 10_000] {
+        let current = &events[..n.min(events.len())];
+        group.bench_with_input(BenchmarkId::new("check", n), &current, |b, current| {
+            b.iter(|| {
+                check(
+                    &world.reference,
+                    current,
+                    world.shop.n_items(),
+                    &MonitorConfig::default(),
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(recommender_benches, benches);
+criterion_main!(recommender_benches);
