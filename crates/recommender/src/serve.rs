@@ -14,9 +14,11 @@
 //! caching (a TTL cache in front of the expensive path, invalidated by the user's own events,
 //! its hit rate on `/metrics`), cold start, bad input → 4xx with a JSON body, overload → 503.
 //!
-//! Simplification: session state lives in this process (one `RwLock`ed map). With several
-//! replicas behind a load balancer it would live in a shared store (Redis), or the balancer
-//! would route a user to the same replica (consistent hashing on the user id).
+//! Simplification: session state lives in this process (one `RwLock`ed map), and it only
+//! grows (one entry per user who posted an event, 1–2 KB each) until the next model replaces
+//! the process. With several replicas behind a load balancer it would live in a shared store
+//! with a TTL (Redis), or the balancer would route a user to the same replica (consistent
+//! hashing on the user id).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -351,11 +353,13 @@ async fn event(
         )
     };
     // Talking point: cache invalidation — the user's own event makes their cached lists stale.
-    state
-        .cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .retain(|(u, _), _| *u != req.user_id);
+    // (One removal per possible k: constant work per event, whatever the cache holds.)
+    {
+        let mut cache = state.cache.lock().unwrap_or_else(|p| p.into_inner());
+        for k in 1..=state.config.max_k {
+            cache.remove(&(req.user_id, k));
+        }
+    }
     {
         let mut window = state.window.lock().unwrap_or_else(|p| p.into_inner());
         window.push_back(Rating {

@@ -397,7 +397,11 @@ impl TwoStage {
         // Labels: what each user took in the window that they had not seen before it.
         let mut taken: HashMap<u32, HashSet<u32>> = HashMap::new();
         for e in shop.between(label_from, until) {
-            if !model.state(e.user).seen.contains(&e.item) {
+            let seen = model
+                .users
+                .get(e.user as usize)
+                .is_some_and(|s| s.seen.contains(&e.item));
+            if !seen {
                 taken.entry(e.user).or_default().insert(e.item);
             }
         }
