@@ -141,16 +141,8 @@ struct ServeArgs {
     /// Scores at or above this are blocked.
     #[arg(long, default_value_t = 0.8)]
     block_threshold: f64,
-    /// Requests in flight before new ones are shed with 503.
-    #[arg(long, default_value_t = 512)]
-    max_in_flight: usize,
-    /// Time budget per request, in milliseconds (503 when exceeded).
-    #[arg(long, default_value_t = 1000)]
-    timeout_ms: u64,
-    /// Shed new requests with 503 while the runtime's queueing delay exceeds this many
-    /// milliseconds (CPU saturation that the in-flight limit cannot see); 0 turns it off.
-    #[arg(long, default_value_t = 100)]
-    max_queue_delay_ms: u64,
+    #[command(flatten)]
+    limits: LimitsArgs,
     /// Largest request body, in bytes (413 above).
     #[arg(long, default_value_t = 1 << 20)]
     body_limit: usize,
@@ -173,6 +165,31 @@ struct ServeArgs {
     /// The simulated world whose cards and terminals are known.
     #[command(flatten)]
     sim: SimArgs,
+}
+
+/// Overload protection, the same for every design's server.
+#[derive(Args)]
+struct LimitsArgs {
+    /// Requests in flight before new ones are shed with 503.
+    #[arg(long, default_value_t = 512)]
+    max_in_flight: usize,
+    /// Time budget per request, in milliseconds (503 when exceeded).
+    #[arg(long, default_value_t = 1000)]
+    timeout_ms: u64,
+    /// Shed new requests with 503 while the runtime's queueing delay exceeds this many
+    /// milliseconds (CPU saturation that the in-flight limit cannot see); 0 turns it off.
+    #[arg(long, default_value_t = 100)]
+    max_queue_delay_ms: u64,
+}
+
+impl LimitsArgs {
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    fn max_queue_delay(&self) -> Option<Duration> {
+        (self.max_queue_delay_ms > 0).then(|| Duration::from_millis(self.max_queue_delay_ms))
+    }
 }
 
 #[derive(Args)]
@@ -498,16 +515,15 @@ fn serve_fraud(registry: Registry, args: &ServeArgs) -> Result<()> {
             block: args.block_threshold,
         },
         body_limit: args.body_limit,
-        max_in_flight: args.max_in_flight,
-        timeout: Duration::from_millis(args.timeout_ms),
+        max_in_flight: args.limits.max_in_flight,
+        timeout: args.limits.timeout(),
         micro_batch: args.micro_batch.then(|| MicroBatchConfig {
             max_batch: args.micro_batch_max,
             max_wait: Duration::from_micros(args.micro_batch_wait_us),
             ..MicroBatchConfig::default()
         }),
         drift_window: args.drift_window,
-        max_queue_delay: (args.max_queue_delay_ms > 0)
-            .then(|| Duration::from_millis(args.max_queue_delay_ms)),
+        max_queue_delay: args.limits.max_queue_delay(),
         ..serve::ServeConfig::new(IngestConfig::for_simulation(&sim)?)
     };
     let history = match &args.warm_from {

@@ -135,15 +135,8 @@ pub struct ServeRecommenderArgs {
     /// Seconds a real-time list is reused for the same user (0: no cache).
     #[arg(long, default_value_t = 30)]
     cache_ttl_s: u64,
-    /// Requests in flight before new ones are shed with 503.
-    #[arg(long, default_value_t = 512)]
-    max_in_flight: usize,
-    /// Time budget per request, in milliseconds (503 when exceeded).
-    #[arg(long, default_value_t = 1000)]
-    timeout_ms: u64,
-    /// Shed while the runtime's queueing delay exceeds this many milliseconds; 0: off.
-    #[arg(long, default_value_t = 100)]
-    max_queue_delay_ms: u64,
+    #[command(flatten)]
+    limits: super::LimitsArgs,
     /// Worker threads of the batch job run at start-up.
     #[arg(long, default_value_t = 2, value_parser = super::positive)]
     workers: usize,
@@ -159,10 +152,9 @@ pub fn world(workers: usize) -> Result<World> {
 pub fn serve_config(args: &ServeRecommenderArgs) -> recommender::serve::ServeConfig {
     recommender::serve::ServeConfig {
         cache_ttl: Duration::from_secs(args.cache_ttl_s),
-        max_in_flight: args.max_in_flight,
-        timeout: Duration::from_millis(args.timeout_ms),
-        max_queue_delay: (args.max_queue_delay_ms > 0)
-            .then(|| Duration::from_millis(args.max_queue_delay_ms)),
+        max_in_flight: args.limits.max_in_flight,
+        timeout: args.limits.timeout(),
+        max_queue_delay: args.limits.max_queue_delay(),
         ..recommender::serve::ServeConfig::default()
     }
 }
