@@ -129,7 +129,8 @@ pub struct ServeRecommenderArgs {
     /// Address to bind (port 0 picks a free port; the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:8081")]
     addr: std::net::SocketAddr,
-    /// Load this batch snapshot (from `mlsd recommender batch`) instead of running the job.
+    /// Serve this batch snapshot (from `mlsd recommender batch`) instead of the one computed at
+    /// start-up; it must come from the same model (it is refused otherwise).
     #[arg(long)]
     snapshot: Option<PathBuf>,
     /// Seconds a real-time list is reused for the same user (0: no cache).
