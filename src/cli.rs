@@ -539,22 +539,23 @@ fn serve_fraud(registry: Registry, args: &ServeArgs) -> Result<()> {
             state.warm_up(&history);
             eprintln!("online store warmed with {} payments", history.len());
         }
-        let listener = tokio::net::TcpListener::bind(args.addr)
-            .await
-            .with_context(|| format!("while binding {}", args.addr))?;
-        println!("listening on http://{}", listener.local_addr()?);
-        use std::io::Write as _;
-        std::io::stdout().flush()?;
         serve::watch_registry(state.clone());
-        mlsd_core::serve::serve(
-            listener,
-            serve::router(state),
-            mlsd_core::serve::shutdown_signal(),
-        )
-        .await?;
-        println!("stopped after draining in-flight requests");
-        Ok(())
+        serve_until_signal(args.addr, serve::router(state)).await
     })
+}
+
+/// Binds `addr`, prints the bound address (scripts and tests read it), serves `router` until
+/// Ctrl-C or SIGTERM, then drains in-flight requests.
+async fn serve_until_signal(addr: std::net::SocketAddr, router: axum::Router) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("while binding {addr}"))?;
+    println!("listening on http://{}", listener.local_addr()?);
+    use std::io::Write as _;
+    std::io::stdout().flush()?;
+    mlsd_core::serve::serve(listener, router, mlsd_core::serve::shutdown_signal()).await?;
+    println!("stopped after draining in-flight requests");
+    Ok(())
 }
 
 /// Everything `mlsd demo` reports: the offline pipeline, the online replay, the drift check.

@@ -177,20 +177,7 @@ pub fn serve(args: &ServeRecommenderArgs) -> Result<()> {
     let config = serve_config(args);
     runtime("server")?.block_on(async move {
         let state = serve::state(world.model, world.snapshot, world.reference, config)?;
-        let listener = tokio::net::TcpListener::bind(args.addr)
-            .await
-            .with_context(|| format!("while binding {}", args.addr))?;
-        println!("listening on http://{}", listener.local_addr()?);
-        use std::io::Write as _;
-        std::io::stdout().flush()?;
-        mlsd_core::serve::serve(
-            listener,
-            serve::router(state),
-            mlsd_core::serve::shutdown_signal(),
-        )
-        .await?;
-        println!("stopped after draining in-flight requests");
-        Ok(())
+        super::serve_until_signal(args.addr, serve::router(state)).await
     })
 }
 
