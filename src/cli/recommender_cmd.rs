@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use mlsd_core::report::RunDir;
 use recommender::batch::Snapshot;
-use recommender::pipeline::World;
+use recommender::pipeline::{SnapshotSource, World};
 use recommender::shop::ShopConfig;
 use recommender::two_stage::TwoStageConfig;
 
@@ -129,8 +129,8 @@ pub struct ServeRecommenderArgs {
     /// Address to bind (port 0 picks a free port; the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:8081")]
     addr: std::net::SocketAddr,
-    /// Serve this batch snapshot (from `mlsd recommender batch`) instead of the one computed at
-    /// start-up; it must come from the same model (it is refused otherwise).
+    /// Serve this batch snapshot (from `mlsd recommender batch`) instead of running the batch
+    /// job at start-up; it must come from the same model (it is refused otherwise).
     #[arg(long)]
     snapshot: Option<PathBuf>,
     /// Seconds a real-time list is reused for the same user (0: no cache).
@@ -163,9 +163,15 @@ pub fn serve_config(args: &ServeRecommenderArgs) -> recommender::serve::ServeCon
 /// `mlsd serve recommender`.
 pub fn serve(args: &ServeRecommenderArgs) -> Result<()> {
     use recommender::serve;
-    let mut world = world(args.workers)?;
+    let source = match &args.snapshot {
+        Some(path) => SnapshotSource::File(path.clone()),
+        None => SnapshotSource::Compute {
+            workers: args.workers,
+        },
+    };
+    let world = World::build_with(&ShopConfig::default(), &TwoStageConfig::default(), source)
+        .context("while fitting the recommender on the seeded shop and loading its snapshot")?;
     if let Some(path) = &args.snapshot {
-        world.snapshot = Snapshot::read(path, &world.model)?;
         eprintln!("snapshot loaded from {}", path.display());
     } else {
         let b = world.batch_summary();

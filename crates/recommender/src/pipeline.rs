@@ -2,6 +2,8 @@
 //! generate the shop → fit the two-stage model on all but the last week → precompute the
 //! batch snapshot → (serve) → replay and monitor the last week.
 
+use std::path::PathBuf;
+
 use serde::Serialize;
 
 use crate::batch::{precompute, Snapshot};
@@ -51,14 +53,36 @@ impl BatchSummary {
     }
 }
 
+/// Where a world's batch snapshot comes from.
+#[derive(Debug, Clone)]
+pub enum SnapshotSource {
+    /// Run the batch job over this many worker threads.
+    Compute { workers: usize },
+    /// Read a snapshot file written by an earlier run of the job (refused if it was computed
+    /// with another model).
+    File(PathBuf),
+}
+
 impl World {
     /// Generates the shop, fits the model on all but the last [`TEST_DAYS`], runs the batch job
     /// over `workers` threads.
     pub fn build(shop: &ShopConfig, two_stage: &TwoStageConfig, workers: usize) -> Result<World> {
+        World::build_with(shop, two_stage, SnapshotSource::Compute { workers })
+    }
+
+    /// [`World::build`], with the snapshot from `source`.
+    pub fn build_with(
+        shop: &ShopConfig,
+        two_stage: &TwoStageConfig,
+        source: SnapshotSource,
+    ) -> Result<World> {
         let shop = Shop::generate(shop)?;
         let until = shop.day_start(shop.config.days.saturating_sub(TEST_DAYS));
         let (model, training) = TwoStage::fit(&shop, until, two_stage)?;
-        let snapshot = precompute(&model, SNAPSHOT_K, workers)?;
+        let snapshot = match source {
+            SnapshotSource::Compute { workers } => precompute(&model, SNAPSHOT_K, workers)?,
+            SnapshotSource::File(path) => Snapshot::read(&path, &model)?,
+        };
         let reference = reference_events(&shop.events, until, 7);
         Ok(World {
             shop,
