@@ -18,6 +18,11 @@ use serde::{Deserialize, Serialize};
 /// Feature ids present in one text (sorted, distinct).
 pub type Features = [u32];
 
+/// b + Σ w_j over the features present (ids outside `w` count 0): every model's score.
+fn sparse_dot(b: f64, w: &[f64], x: &Features) -> f64 {
+    b + x.iter().filter_map(|&j| w.get(j as usize)).sum::<f64>()
+}
+
 /// Anything that gives a text's feature set a score (> 0: positive).
 pub trait Classifier {
     fn score(&self, x: &Features) -> f64;
@@ -64,10 +69,7 @@ impl NaiveBayes {
 
 impl Classifier for NaiveBayes {
     fn score(&self, x: &Features) -> f64 {
-        self.b
-            + x.iter()
-                .filter_map(|&j| self.r.get(j as usize))
-                .sum::<f64>()
+        sparse_dot(self.b, &self.r, x)
     }
 }
 
@@ -159,10 +161,7 @@ impl LinearSvm {
 
 impl Classifier for LinearSvm {
     fn score(&self, x: &Features) -> f64 {
-        self.b
-            + x.iter()
-                .filter_map(|&j| self.w.get(j as usize))
-                .sum::<f64>()
+        sparse_dot(self.b, &self.w, x)
     }
 }
 
@@ -205,10 +204,7 @@ impl NbSvm {
 
 impl Classifier for NbSvm {
     fn score(&self, x: &Features) -> f64 {
-        self.b
-            + x.iter()
-                .filter_map(|&j| self.weights.get(j as usize))
-                .sum::<f64>()
+        sparse_dot(self.b, &self.weights, x)
     }
 }
 
