@@ -465,39 +465,20 @@ pub fn shop(
     let t = Instant::now();
     let (two_stage, training) = TwoStage::fit(shop, until, cfg)?;
     let two_stage_seconds = t.elapsed().as_secs_f64();
-    let list_of = |name: &str, model: Option<&dyn Ranker>, u: u32| -> Vec<u32> {
-        match model {
-            Some(m) => {
-                let mut skip = seen.get(&u).cloned().unwrap_or_default();
-                skip.extend(unavailable.iter().copied());
-                recommend(m, u, n_items, &skip, k)
-            }
-            None => {
-                debug_assert_eq!(name, "two_stage");
-                let state = two_stage.state(u);
-                two_stage
-                    .recommend(u, &state, k, crate::two_stage::Mode::Batch)
-                    .into_iter()
-                    .map(|r| r.item)
-                    .collect()
-            }
-        }
-    };
-    // (name, model — `None` for the two-stage model —, training seconds)
-    type Fitted<'a> = (&'a str, Option<Box<dyn Ranker>>, f64);
-    let mut fits: Vec<Fitted> = Vec::new();
+    // (name, model, training seconds) for the single models.
+    let mut fits: Vec<(&str, Box<dyn Ranker>, f64)> = Vec::new();
     let timed = |f: &dyn Fn() -> Result<Box<dyn Ranker>>| -> Result<(Box<dyn Ranker>, f64)> {
         let t = Instant::now();
         let m = f()?;
         Ok((m, t.elapsed().as_secs_f64()))
     };
     let (m, s) = timed(&|| Ok(Box::new(Popularity::fit(train, n_items)) as Box<dyn Ranker>))?;
-    fits.push(("popularity", Some(m), s));
+    fits.push(("popularity", m, s));
     let (m, s) = timed(&|| {
         let category = shop.products.iter().map(|p| p.category).collect();
         Ok(Box::new(CategoryPopularity::fit(train, n_users, category)?) as Box<dyn Ranker>)
     })?;
-    fits.push(("popularity_by_category", Some(m), s));
+    fits.push(("popularity_by_category", m, s));
     let (m, s) = timed(&|| {
         Ok(Box::new(ItemCooccurrence::fit(
             train,
@@ -506,11 +487,10 @@ pub fn shop(
             &cfg.cooccurrence,
         )?) as Box<dyn Ranker>)
     })?;
-    fits.push(("item_cooccurrence", Some(m), s));
+    fits.push(("item_cooccurrence", m, s));
     let (m, s) =
         timed(&|| Ok(Box::new(Bpr::fit(train, n_users, n_items, &cfg.bpr)?) as Box<dyn Ranker>))?;
-    fits.push(("bpr", Some(m), s));
-    fits.push(("two_stage", None, two_stage_seconds));
+    fits.push(("bpr", m, s));
 
     let mut rows = Vec::new();
     for (name, model, train_seconds) in &fits {
@@ -521,9 +501,30 @@ pub fn shop(
             k,
             n_items - 1,
             *train_seconds,
-            |u| list_of(name, model.as_deref(), u),
+            |u| {
+                let mut skip = seen.get(&u).cloned().unwrap_or_default();
+                skip.extend(unavailable.iter().copied());
+                recommend(model.as_ref(), u, n_items, &skip, k)
+            },
         ));
     }
+    // The two-stage model applies its own rules (seen items, products not on sale).
+    rows.push(ranking_row(
+        "two_stage",
+        &users,
+        &relevant,
+        k,
+        n_items - 1,
+        two_stage_seconds,
+        |u| {
+            let state = two_stage.state(u);
+            two_stage
+                .recommend(u, &state, k, crate::two_stage::Mode::Batch)
+                .into_iter()
+                .map(|r| r.item)
+                .collect()
+        },
+    ));
     Ok((
         ShopReport {
             protocol: "shop",
