@@ -54,7 +54,8 @@ enum Command {
     /// The recommender's stages (MovieLens-100k from the data directory).
     #[command(subcommand)]
     Recommender(recommender_cmd::RecommenderCommand),
-    /// The sentiment design (offline half): text pipeline, naive Bayes, NBSVM, 10-fold CV.
+    /// The sentiment design: text pipeline, models from a lexicon to NBSVM, 10-fold CV,
+    /// training, batch scoring, synthetic reviews.
     #[command(subcommand)]
     Sentiment(sentiment_cmd::SentimentCommand),
     /// Inspect and move the model registry's `current` pointer.
@@ -82,6 +83,7 @@ enum BenchCommand {
 enum Design {
     Fraud,
     Recommender,
+    Sentiment,
 }
 
 #[derive(Args)]
@@ -128,6 +130,10 @@ enum ServeCommand {
     /// /v1/recommender/events; GET /v1/recommender/drift, /health, /ready, /metrics,
     /// /openapi.json. Fits the two-stage model on the seeded shop and runs the batch job first.
     Recommender(recommender_cmd::ServeRecommenderArgs),
+    /// POST /v1/sentiment, /v1/sentiment/batch, /v1/sentiment/stream (NDJSON); GET
+    /// /v1/sentiment/live?topic= (Server-Sent Events), /v1/sentiment/drift, /health, /ready,
+    /// /metrics, /openapi.json. Serves the registry's current sentiment model.
+    Sentiment(sentiment_cmd::ServeSentimentArgs),
 }
 
 #[derive(Args)]
@@ -502,6 +508,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Models(cmd) => models(&registry, cmd),
         Command::Serve(ServeCommand::Fraud(args)) => serve_fraud(registry, &args),
         Command::Serve(ServeCommand::Recommender(args)) => recommender_cmd::serve(&args),
+        Command::Serve(ServeCommand::Sentiment(args)) => sentiment_cmd::serve(&registry, &args),
         Command::Bench(BenchCommand::Serve(args)) => bench_serve(&cli.runs_dir, &args),
     }
 }
@@ -540,20 +547,28 @@ fn serve_fraud(registry: Registry, args: &ServeArgs) -> Result<()> {
             eprintln!("online store warmed with {} payments", history.len());
         }
         serve::watch_registry(state.clone());
-        serve_until_signal(args.addr, serve::router(state)).await
+        serve_until_signal(args.addr, serve::router(state), || {}).await
     })
 }
 
 /// Binds `addr`, prints the bound address (scripts and tests read it), serves `router` until
 /// Ctrl-C or SIGTERM, then drains in-flight requests.
-async fn serve_until_signal(addr: std::net::SocketAddr, router: axum::Router) -> Result<()> {
+async fn serve_until_signal(
+    addr: std::net::SocketAddr,
+    router: axum::Router,
+    on_signal: impl FnOnce() + Send + 'static,
+) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("while binding {addr}"))?;
     println!("listening on http://{}", listener.local_addr()?);
     use std::io::Write as _;
     std::io::stdout().flush()?;
-    mlsd_core::serve::serve(listener, router, mlsd_core::serve::shutdown_signal()).await?;
+    let shutdown = async move {
+        mlsd_core::serve::shutdown_signal().await;
+        on_signal();
+    };
+    mlsd_core::serve::serve(listener, router, shutdown).await?;
     println!("stopped after draining in-flight requests");
     Ok(())
 }
@@ -566,6 +581,7 @@ struct DemoReport {
     serving: DemoServing,
     monitoring: DemoMonitoring,
     recommender: recommender_cmd::DemoRecommender,
+    sentiment: sentiment_cmd::DemoSentiment,
 }
 
 #[derive(serde::Serialize)]
@@ -738,6 +754,7 @@ fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
     match args.design {
         Design::Fraud => bench_serve_fraud(runs_dir, args),
         Design::Recommender => recommender_cmd::bench_serve(runs_dir, args),
+        Design::Sentiment => sentiment_cmd::bench_serve(runs_dir, args),
     }
 }
 
@@ -866,12 +883,15 @@ fn demo(runs_dir: &Path, registry: &Registry, args: &DemoArgs) -> Result<()> {
     let monitoring = demo_monitoring(registry, &cfg).context("while checking drift")?;
     let recommender = recommender_cmd::demo(|stage| bar.set_message(stage.to_string()))
         .context("while running the recommender demo")?;
+    let sentiment = sentiment_cmd::demo(registry, |stage| bar.set_message(stage.to_string()))
+        .context("while running the sentiment demo")?;
     bar.finish_and_clear();
     let demo = DemoReport {
         pipeline: report,
         serving,
         monitoring,
         recommender,
+        sentiment,
     };
     mlsd_core::report::write_json(&run_dir.file("demo.json"), &demo)?;
     if args.json {
@@ -1075,6 +1095,7 @@ fn print_demo(demo: &DemoReport, registry: &Registry) {
         );
     }
     recommender_cmd::print_demo(&demo.recommender);
+    sentiment_cmd::print_demo(&demo.sentiment);
     println!("\nRun folder: {}", report.run_dir.display());
 }
 

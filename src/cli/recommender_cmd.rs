@@ -183,7 +183,7 @@ pub fn serve(args: &ServeRecommenderArgs) -> Result<()> {
     let config = serve_config(args);
     runtime("server")?.block_on(async move {
         let state = serve::state(world.model, world.snapshot, world.reference, config)?;
-        super::serve_until_signal(args.addr, serve::router(state)).await
+        super::serve_until_signal(args.addr, serve::router(state), || {}).await
     })
 }
 

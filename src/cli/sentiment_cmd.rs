@@ -1,11 +1,14 @@
 //! `mlsd sentiment …`: a thin layer over the sentiment crate.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use mlsd_core::registry::Registry;
 use mlsd_core::report::RunDir;
+use sentiment::artifact::SentimentArtifact;
 
 use super::spinner;
 
@@ -23,14 +26,31 @@ pub enum SentimentCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Train NBSVM (bigrams) on all of rt-polarity and register it in the model registry
-    /// (promoted to current unless --no-promote); the hold-out accuracy of a 90/10 split is
-    /// recorded with it.
+    /// Train NBSVM (bigrams) and register it in the model registry (promoted to current
+    /// unless --no-promote). Data: --labelled FILE, else rt-polarity from --data-dir /
+    /// MLSD_DATA_DIR, else the embedded reviews. Every 10th text is held out first: its
+    /// accuracy and calibration error are recorded, the calibration is fitted on it.
     Train {
         #[arg(long, env = "MLSD_DATA_DIR")]
         data_dir: Option<PathBuf>,
+        /// Labelled texts: .jsonl ({"text", "label", "topic"?} per line) or .csv (header
+        /// with text,label[,topic]); bad rows are quarantined and counted.
+        #[arg(long, conflicts_with = "data_dir")]
+        labelled: Option<PathBuf>,
         #[arg(long)]
         no_promote: bool,
+    },
+    /// Write seeded synthetic reviews as JSON Lines (the embedded default is `--domain
+    /// gadgets --n 2000 --seed 42`).
+    Generate {
+        #[arg(long, value_enum, default_value = "gadgets")]
+        domain: DomainArg,
+        #[arg(long, default_value_t = 2_000)]
+        n: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Label every line of a text file with a registered model.
     Predict {
@@ -51,6 +71,21 @@ pub enum Protocol {
     Cv10,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum DomainArg {
+    Gadgets,
+    Travel,
+}
+
+impl From<DomainArg> for sentiment::reviews::Domain {
+    fn from(d: DomainArg) -> Self {
+        match d {
+            DomainArg::Gadgets => sentiment::reviews::Domain::Gadgets,
+            DomainArg::Travel => sentiment::reviews::Domain::Travel,
+        }
+    }
+}
+
 /// `mlsd sentiment …`.
 pub fn run(runs_dir: &Path, registry: &Registry, cmd: SentimentCommand) -> Result<()> {
     use sentiment::{data, evaluate};
@@ -62,8 +97,30 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: SentimentCommand) -> Resul
         } => (data_dir, json),
         SentimentCommand::Train {
             data_dir,
+            labelled,
             no_promote,
-        } => return train(registry, data_dir.as_deref(), no_promote),
+        } => {
+            return train(
+                registry,
+                data_dir.as_deref(),
+                labelled.as_deref(),
+                no_promote,
+            )
+        }
+        SentimentCommand::Generate {
+            domain,
+            n,
+            seed,
+            out,
+        } => {
+            let reviews = sentiment::reviews::generate(domain.into(), n, seed);
+            mlsd_core::report::atomic_write(
+                &out,
+                sentiment::reviews::to_jsonl(&reviews).as_bytes(),
+            )?;
+            println!("{n} reviews → {}", out.display());
+            return Ok(());
+        }
         SentimentCommand::Predict { model, input, json } => {
             return predict(registry, &model, &input, json)
         }
@@ -88,46 +145,87 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: SentimentCommand) -> Resul
     Ok(())
 }
 
-/// `mlsd sentiment train`.
-fn train(registry: &Registry, data_dir: Option<&Path>, no_promote: bool) -> Result<()> {
-    use sentiment::artifact::SentimentArtifact;
+/// Where training texts come from, and their fingerprint for the registry.
+pub struct TrainingData {
+    pub examples: Vec<sentiment::data::Example>,
+    pub source: String,
+    pub sha256: String,
+    pub quarantined: usize,
+}
+
+/// `--labelled FILE`, else rt-polarity from the data directory, else the embedded reviews.
+pub fn training_data(data_dir: Option<&Path>, labelled: Option<&Path>) -> Result<TrainingData> {
     use sentiment::data;
+    if let Some(path) = labelled {
+        let loaded = data::load_labelled(path)?;
+        return Ok(TrainingData {
+            source: path.display().to_string(),
+            sha256: mlsd_core::report::sha256_file(path)?,
+            quarantined: loaded.quarantine.len(),
+            examples: loaded.examples,
+        });
+    }
+    if let Some(dir) = data_dir {
+        let folder = data::folder(Some(dir))?;
+        return Ok(TrainingData {
+            examples: data::load_rt_polarity(&folder)?,
+            source: folder.display().to_string(),
+            sha256: format!(
+                "{}+{}",
+                mlsd_core::report::sha256_file(&folder.join("rt-polarity.pos"))?,
+                mlsd_core::report::sha256_file(&folder.join("rt-polarity.neg"))?
+            ),
+            quarantined: 0,
+        });
+    }
+    let loaded = sentiment::reviews::embedded();
+    Ok(TrainingData {
+        source: "embedded reviews (datasets/sentiment/reviews.jsonl)".into(),
+        sha256: mlsd_core::report::sha256_hex(sentiment::reviews::EMBEDDED_JSONL.as_bytes()),
+        quarantined: loaded.quarantine.len(),
+        examples: loaded.examples,
+    })
+}
+
+/// `mlsd sentiment train`.
+fn train(
+    registry: &Registry,
+    data_dir: Option<&Path>,
+    labelled: Option<&Path>,
+    no_promote: bool,
+) -> Result<()> {
     use sentiment::text::TextConfig;
-    let folder = data::folder(data_dir)?;
-    let examples = data::load_rt_polarity(&folder)?;
-    // Hold-out check on a seeded 90/10 split (every 10th snippet), then the model on all.
-    let (held_out, rest): (Vec<_>, Vec<_>) = examples
-        .iter()
-        .cloned()
-        .enumerate()
-        .partition(|(i, _)| i % 10 == 0);
-    let rest: Vec<data::Example> = rest.into_iter().map(|(_, e)| e).collect();
-    let probe = SentimentArtifact::train(&rest, &TextConfig::default());
-    let correct = held_out
-        .iter()
-        .filter(|(_, e)| (probe.predict(&e.text).label == "positive") == e.positive)
-        .count();
-    let accuracy = correct as f64 / held_out.len().max(1) as f64;
-    let artifact = SentimentArtifact::train(&examples, &TextConfig::default());
-    let sha = format!(
-        "{}+{}",
-        mlsd_core::report::sha256_file(&folder.join("rt-polarity.pos"))?,
-        mlsd_core::report::sha256_file(&folder.join("rt-polarity.neg"))?
+    let data = training_data(data_dir, labelled)?;
+    anyhow::ensure!(
+        data.examples.iter().any(|e| e.positive) && data.examples.iter().any(|e| !e.positive),
+        "{} needs positive and negative texts ({} usable, {} quarantined)",
+        data.source,
+        data.examples.len(),
+        data.quarantined
     );
+    let (artifact, holdout) =
+        SentimentArtifact::train_with_holdout(&data.examples, &TextConfig::default());
     let manifest = artifact.register(
         registry,
-        sha,
-        [("holdout_accuracy".to_string(), accuracy)].into(),
+        data.sha256,
+        [
+            ("holdout_accuracy".to_string(), holdout.accuracy),
+            ("holdout_ece".to_string(), holdout.ece),
+        ]
+        .into(),
     )?;
     if !no_promote {
         registry.promote(sentiment::DESIGN, &manifest.version)?;
     }
     println!(
-        "{} nbsvm_bigram on {} snippets ({} n-grams); hold-out accuracy (every 10th snippet) {:.4}{}",
+        "{} nbsvm_bigram on {} texts from {} ({} quarantined; {} n-grams); hold-out (every 10th text): accuracy {:.4}, calibration error {:.3}{}",
         manifest.version,
         artifact.trained_on,
+        data.source,
+        data.quarantined,
         artifact.vectorizer.dims(),
-        accuracy,
+        holdout.accuracy,
+        holdout.ece,
         if no_promote { "" } else { "; promoted to current" }
     );
     Ok(())
@@ -135,15 +233,7 @@ fn train(registry: &Registry, data_dir: Option<&Path>, no_promote: bool) -> Resu
 
 /// `mlsd sentiment predict`.
 fn predict(registry: &Registry, model: &str, input: &Path, json: bool) -> Result<()> {
-    use sentiment::artifact::SentimentArtifact;
-    let artifact = if model == "current" {
-        SentimentArtifact::load_current(registry)?.1
-    } else {
-        let path = Path::new(model);
-        let bytes =
-            std::fs::read(path).with_context(|| format!("while reading {}", path.display()))?;
-        SentimentArtifact::from_bytes(&bytes, path)?
-    };
+    let (_, artifact) = load_model(registry, model)?;
     let bytes =
         std::fs::read(input).with_context(|| format!("while reading {}", input.display()))?;
     let text = String::from_utf8(bytes)
@@ -159,5 +249,448 @@ fn predict(registry: &Registry, model: &str, input: &Path, json: bool) -> Result
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+/// `mlsd serve sentiment`.
+#[derive(clap::Args)]
+pub struct ServeSentimentArgs {
+    /// Address to bind (port 0 picks a free port; the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:8082")]
+    addr: std::net::SocketAddr,
+    /// `current` (the registry's current sentiment version) or a path to a model.json.
+    #[arg(long, default_value = "current")]
+    model: String,
+    /// Predictions kept for repeated texts (0: no cache).
+    #[arg(long, default_value_t = 100_000)]
+    cache_capacity: usize,
+    /// Gather concurrent POST /v1/sentiment requests into micro-batches.
+    #[arg(long)]
+    micro_batch: bool,
+    #[command(flatten)]
+    limits: super::LimitsArgs,
+}
+
+/// The model a command names: the registry's current version or a model.json file.
+fn load_model(registry: &Registry, model: &str) -> Result<(String, SentimentArtifact)> {
+    if model == "current" {
+        return SentimentArtifact::load_current(registry).with_context(|| {
+            "no current sentiment model: run `mlsd sentiment train` (embedded reviews, a second) or `mlsd demo`"
+        });
+    }
+    let path = Path::new(model);
+    let bytes = std::fs::read(path).with_context(|| format!("while reading {}", path.display()))?;
+    Ok((
+        path.display().to_string(),
+        SentimentArtifact::from_bytes(&bytes, path)?,
+    ))
+}
+
+pub fn serve(registry: &Registry, args: &ServeSentimentArgs) -> Result<()> {
+    use sentiment::serve;
+    let (version, model) = load_model(registry, &args.model)?;
+    eprintln!(
+        "serving sentiment model {version} ({} n-grams, trained on {} texts)",
+        model.vectorizer.dims(),
+        model.trained_on
+    );
+    let config = serve::ServeConfig {
+        max_in_flight: args.limits.max_in_flight,
+        timeout: args.limits.timeout(),
+        max_queue_delay: args.limits.max_queue_delay(),
+        cache_capacity: args.cache_capacity,
+        micro_batch: args
+            .micro_batch
+            .then(mlsd_core::serve::MicroBatchConfig::default),
+        ..serve::ServeConfig::default()
+    };
+    super::runtime("server")?.block_on(async move {
+        let state = serve::state(Arc::new(model), &version, config)?;
+        let closing = state.clone();
+        super::serve_until_signal(args.addr, serve::router(state), move || {
+            // Live feeds never end by themselves: end them so draining can finish.
+            closing.close_live_feeds()
+        })
+        .await
+    })
+}
+
+/// What `mlsd demo` shows of the sentiment design.
+#[derive(serde::Serialize)]
+pub struct DemoSentiment {
+    pub version: String,
+    pub trained_on: usize,
+    pub features: usize,
+    pub holdout: sentiment::artifact::Holdout,
+    #[serde(flatten)]
+    pub served: DemoServed,
+}
+
+/// What the demo saw through the API.
+#[derive(serde::Serialize)]
+pub struct DemoServed {
+    /// (text, label, P(positive), served from the cache).
+    pub singles: Vec<(String, String, f64, bool)>,
+    pub stream: serde_json::Value,
+    /// The first live-feed event for one topic after the stream.
+    pub live_topic: String,
+    pub live: serde_json::Value,
+    pub drift_same_domain: serde_json::Value,
+    pub drift_other_domain: serde_json::Value,
+}
+
+/// Trains on the embedded reviews, registers and promotes the model, serves it in-process,
+/// and drives every endpoint once.
+pub fn demo(registry: &Registry, mut progress: impl FnMut(&str)) -> Result<DemoSentiment> {
+    use sentiment::text::TextConfig;
+    progress("sentiment: training NBSVM on the embedded reviews");
+    let data = training_data(None, None)?;
+    let (model, holdout) =
+        SentimentArtifact::train_with_holdout(&data.examples, &TextConfig::default());
+    let manifest = model.register(
+        registry,
+        data.sha256,
+        [
+            ("holdout_accuracy".to_string(), holdout.accuracy),
+            ("holdout_ece".to_string(), holdout.ece),
+        ]
+        .into(),
+    )?;
+    registry.promote(sentiment::DESIGN, &manifest.version)?;
+    progress("sentiment: serving, streaming, following a topic");
+    let version = manifest.version.clone();
+    let (trained_on, features) = (model.trained_on, model.vectorizer.dims());
+    let served = super::runtime("sentiment demo")?.block_on(demo_serving(model, &version))?;
+    Ok(DemoSentiment {
+        version,
+        trained_on,
+        features,
+        holdout,
+        served,
+    })
+}
+
+async fn demo_serving(model: SentimentArtifact, version: &str) -> Result<DemoServed> {
+    use mlsd_core::loadgen::{read_sse, Client};
+    use sentiment::reviews::{generate, to_jsonl, Domain};
+    use sentiment::serve;
+    let config = serve::ServeConfig {
+        live_interval: Duration::from_millis(100),
+        ..serve::ServeConfig::default()
+    };
+    let state = serve::state(Arc::new(model), version, config)?;
+    let server =
+        mlsd_core::serve::Running::start("127.0.0.1:0".parse()?, serve::router(state.clone()))
+            .await?;
+    let mut client = Client::connect(server.addr).await?;
+    let mut singles = Vec::new();
+    for text in [
+        "the battery lasts two full days!",
+        "the screen is not bad at all",
+        "oh great, the camera keeps crashing again",
+        "the battery lasts two full days!",
+    ] {
+        let body = serde_json::json!({ "text": text, "topic": "demo" }).to_string();
+        let r = client
+            .request("POST", "/v1/sentiment", Some(body.as_bytes()))
+            .await?;
+        anyhow::ensure!(
+            r.status == 200,
+            "POST /v1/sentiment: {} {}",
+            r.status,
+            r.text()
+        );
+        let v: serde_json::Value = serde_json::from_slice(&r.body)?;
+        singles.push((
+            text.to_string(),
+            v["label"].as_str().unwrap_or("?").to_string(),
+            v["probability"].as_f64().unwrap_or(f64::NAN),
+            v["cached"].as_bool().unwrap_or(false),
+        ));
+    }
+    // A stream of fresh reviews (another seed than the training file) with two bad lines.
+    let mut ndjson = to_jsonl(&generate(Domain::Gadgets, 1_000, 7));
+    ndjson.push_str("{not json\n{\"text\": \"   \", \"topic\": \"battery\"}\n");
+    let mut stream = async |body: &str| -> Result<serde_json::Value> {
+        let r = client
+            .request_as(
+                "POST",
+                "/v1/sentiment/stream",
+                "application/x-ndjson",
+                Some(body.as_bytes()),
+            )
+            .await?;
+        anyhow::ensure!(
+            r.status == 200,
+            "POST /v1/sentiment/stream: {} {}",
+            r.status,
+            r.text()
+        );
+        Ok(serde_json::from_slice(&r.body)?)
+    };
+    let summary = stream(&ndjson).await?;
+    let live_topic = "battery".to_string();
+    let events = read_sse(
+        server.addr,
+        &format!("/v1/sentiment/live?topic={live_topic}"),
+        1,
+        Duration::from_secs(5),
+    )
+    .await?;
+    let live = events
+        .first()
+        .map(|(_, data)| serde_json::from_str(data))
+        .transpose()?
+        .unwrap_or(serde_json::Value::Null);
+    let mut get = async |path: &str| -> Result<serde_json::Value> {
+        let r = client.request("GET", path, None).await?;
+        anyhow::ensure!(r.status == 200, "GET {path}: {} {}", r.status, r.text());
+        Ok(serde_json::from_slice(&r.body)?)
+    };
+    let drift_same_domain = get("/v1/sentiment/drift").await?;
+    // Then hotel reviews arrive: same task, other words.
+    let travel = to_jsonl(&generate(Domain::Travel, 1_000, 8));
+    let mut client2 = Client::connect(server.addr).await?;
+    let r = client2
+        .request_as(
+            "POST",
+            "/v1/sentiment/stream",
+            "application/x-ndjson",
+            Some(travel.as_bytes()),
+        )
+        .await?;
+    anyhow::ensure!(r.status == 200, "stream: {} {}", r.status, r.text());
+    let drift_other_domain = get("/v1/sentiment/drift").await?;
+    state.close_live_feeds();
+    server.stop().await?;
+    Ok(DemoServed {
+        singles,
+        stream: summary,
+        live_topic,
+        live,
+        drift_same_domain,
+        drift_other_domain,
+    })
+}
+
+/// The demo's sentiment block.
+pub fn print_demo(demo: &DemoSentiment) {
+    let d = demo;
+    println!(
+        "\nSentiment (embedded synthetic reviews: {} texts, hold-out every 10th)\n  \
+         {} nbsvm_bigram, {} n-grams: hold-out accuracy {:.3}, calibration error {:.3}; registered and promoted",
+        d.trained_on, d.version, d.features, d.holdout.accuracy, d.holdout.ece
+    );
+    let d = &demo.served;
+    for (text, label, p, cached) in &d.singles {
+        println!(
+            "  POST /v1/sentiment {text:?} → {label} (P = {p:.2}){}",
+            if *cached { ", from the cache" } else { "" }
+        );
+    }
+    let rejected: u64 = d.stream["rejected"]
+        .as_object()
+        .map_or(0, |m| m.values().filter_map(|v| v.as_u64()).sum());
+    println!(
+        "  POST /v1/sentiment/stream (NDJSON): {} lines scored, {} refused {}",
+        d.stream["accepted"], rejected, d.stream["rejected"]
+    );
+    let windows: Vec<String> = d.live["windows"]
+        .as_array()
+        .map(|ws| {
+            ws.iter()
+                .map(|w| {
+                    format!(
+                        "{} s: {} texts, {:.0} % positive",
+                        w["seconds"],
+                        w["count"],
+                        100.0 * w["share_positive"].as_f64().unwrap_or(0.0)
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    println!(
+        "  GET /v1/sentiment/live?topic={} (SSE) → {}",
+        d.live_topic,
+        windows.join("; ")
+    );
+    let verdict = |v: &serde_json::Value| -> String {
+        let r = &v["report"];
+        if r.is_null() {
+            return format!("not enough texts yet ({})", v["window_texts"]);
+        }
+        let flagged: Vec<&str> = r["checks"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .filter(|c| c["drifted"].as_bool() == Some(true))
+                    .filter_map(|c| c["name"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        format!(
+            "{} texts, out-of-vocabulary {:.1} %: {}",
+            r["current_texts"],
+            100.0 * r["oov_rate_current"].as_f64().unwrap_or(0.0),
+            if flagged.is_empty() {
+                "no drift".to_string()
+            } else {
+                format!("DRIFT ({})", flagged.join(", "))
+            }
+        )
+    };
+    println!(
+        "  GET /v1/sentiment/drift: after the review stream {}; after 1,000 hotel reviews {}",
+        verdict(&d.drift_same_domain),
+        verdict(&d.drift_other_domain)
+    );
+}
+
+/// What `mlsd bench serve --design sentiment` reports.
+#[derive(serde::Serialize)]
+struct BenchReport {
+    design: &'static str,
+    quick: bool,
+    model_version: String,
+    reference_rows_per_s: f64,
+    micro_batch_max: usize,
+    micro_batch_wait_us: u64,
+    modes: Vec<mlsd_core::loadgen::ModeResult>,
+    batch_job: sentiment::batch::BatchSummary,
+    run_dir: PathBuf,
+}
+
+pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> {
+    use mlsd_core::loadgen::{ModeTarget, Target};
+    use mlsd_core::serve::MicroBatchConfig;
+    use sentiment::reviews::{generate, Domain};
+    use sentiment::serve;
+    use sentiment::text::TextConfig;
+    let run_dir = RunDir::create(runs_dir, "bench-serve-sentiment")?;
+    let bar = spinner(args.json);
+    bar.set_message("training NBSVM on the embedded reviews");
+    let data = training_data(None, None)?;
+    let (model, _) = SentimentArtifact::train_with_holdout(&data.examples, &TextConfig::default());
+    let model = Arc::new(model);
+    let version = "bench".to_string();
+    // Texts the model has not seen (another seed), built before any timing.
+    let texts: Vec<String> = generate(Domain::Gadgets, 5_000, 11)
+        .into_iter()
+        .map(|e| e.text)
+        .collect();
+    let single: Arc<Vec<Vec<u8>>> = Arc::new(
+        texts
+            .iter()
+            .map(|t| serde_json::to_vec(&serde_json::json!({ "text": t })))
+            .collect::<Result<_, _>>()?,
+    );
+    let batched: Arc<Vec<Vec<u8>>> = Arc::new(
+        texts
+            .chunks(args.batch_size)
+            .map(|c| serde_json::to_vec(&serde_json::json!({ "texts": c })))
+            .collect::<Result<_, _>>()?,
+    );
+    let plan = super::sweep_plan(args);
+    let config = |micro_batch: Option<MicroBatchConfig>| serve::ServeConfig {
+        max_in_flight: 64,
+        max_queue_delay: Some(Duration::from_millis(args.max_queue_delay_ms)),
+        // The model is measured, not the cache (5,000 texts cycle: a cache would hit).
+        cache_capacity: 0,
+        micro_batch,
+        ..serve::ServeConfig::default()
+    };
+    let (server_rt, client_rt) = (super::runtime("server")?, super::runtime("load")?);
+    let (servers, targets) = server_rt.block_on(async {
+        let mut servers = Vec::new();
+        let mut targets = Vec::new();
+        if let Some(addr) = args.url {
+            targets.push(ModeTarget {
+                mode: "realtime",
+                target: Target::post(addr, "/v1/sentiment", single.clone()),
+                rows_per_request: 1,
+            });
+            targets.push(ModeTarget {
+                mode: "batch",
+                target: Target::post(addr, "/v1/sentiment/batch", batched.clone()),
+                rows_per_request: args.batch_size,
+            });
+            return anyhow::Ok((servers, targets));
+        }
+        for (mode, micro_batch, path, bodies, rows) in [
+            ("realtime", None, "/v1/sentiment", single.clone(), 1),
+            (
+                "microbatch",
+                Some(MicroBatchConfig {
+                    max_batch: args.micro_batch_max,
+                    max_wait: Duration::from_micros(args.micro_batch_wait_us),
+                    ..MicroBatchConfig::default()
+                }),
+                "/v1/sentiment",
+                single.clone(),
+                1,
+            ),
+            (
+                "batch",
+                None,
+                "/v1/sentiment/batch",
+                batched.clone(),
+                args.batch_size,
+            ),
+        ] {
+            let state = serve::state(model.clone(), &version, config(micro_batch))?;
+            let server = mlsd_core::serve::Running::start(
+                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                serve::router(state),
+            )
+            .await?;
+            targets.push(ModeTarget {
+                mode,
+                target: Target::post(server.addr, path, bodies),
+                rows_per_request: rows,
+            });
+            servers.push(server);
+        }
+        anyhow::Ok((servers, targets))
+    })?;
+    let modes = super::run_modes(&server_rt, &client_rt, servers, &targets, &plan, &bar)?;
+    bar.set_message("batch job");
+    let n = if args.quick { 20_000 } else { 200_000 };
+    let input = run_dir.file("texts.txt");
+    let lines: String = generate(Domain::Gadgets, n, 12)
+        .into_iter()
+        .map(|e| e.text + "\n")
+        .collect();
+    mlsd_core::report::atomic_write(&input, lines.as_bytes())?;
+    let batch_job =
+        sentiment::batch::score_file(&model, &input, &run_dir.file("predictions.jsonl"), 2)?;
+    bar.finish_and_clear();
+    let report = BenchReport {
+        design: "sentiment",
+        quick: args.quick,
+        model_version: version,
+        reference_rows_per_s: args.rate,
+        micro_batch_max: args.micro_batch_max,
+        micro_batch_wait_us: args.micro_batch_wait_us,
+        modes,
+        batch_job,
+        run_dir: run_dir.path.clone(),
+    };
+    let json = serde_json::to_value(&report)?;
+    super::write_bench(&run_dir, "sentiment", &report.modes, &json)?;
+    if args.json {
+        println!("{json}");
+        return Ok(());
+    }
+    super::print_bench("sentiment API", args, &report.modes);
+    let b = &report.batch_job;
+    println!(
+        "batch job (read, score, write JSON Lines; {} texts, {} workers): {:.0} texts/s",
+        b.texts, b.workers, b.texts_per_second
+    );
+    println!(
+        "\nEvery run: {}; plots: latency_closed_loop.svg/.png, latency_open_loop.svg/.png",
+        run_dir.file("bench.csv").display()
+    );
     Ok(())
 }

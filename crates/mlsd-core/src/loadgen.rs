@@ -96,10 +96,22 @@ impl Client {
         path: &str,
         body: Option<&[u8]>,
     ) -> std::io::Result<Response> {
+        self.request_as(method, path, "application/json", body)
+            .await
+    }
+
+    /// [`Client::request`] with another body type (e.g. `application/x-ndjson`).
+    pub async fn request_as(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Option<&[u8]>,
+    ) -> std::io::Result<Response> {
         let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.addr);
         if let Some(body) = body {
             head.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
                 body.len()
             ));
         }
@@ -148,6 +160,63 @@ impl Client {
         self.stream.read_exact(&mut body).await?;
         Ok(Response { status, body })
     }
+}
+
+/// Opens `GET path` as a Server-Sent-Events stream and returns the first `events` events as
+/// (event name, data), or what arrived when `within` runs out. The connection is closed after.
+///
+/// Simplification: a line-based reader — enough for servers that write each event in one
+/// chunk (axum does); it does not reassemble events split across chunks.
+pub async fn read_sse(
+    addr: SocketAddr,
+    path: &str,
+    events: usize,
+    within: Duration,
+) -> Result<Vec<(String, String)>> {
+    ensure_loopback(addr)?;
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| Error::io(format!("connecting to {addr}"), e))?;
+    let mut stream = BufReader::new(stream);
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+    stream
+        .get_mut()
+        .write_all(head.as_bytes())
+        .await
+        .map_err(|e| Error::io(format!("GET {path}"), e))?;
+    let mut out = Vec::new();
+    let read = async {
+        let mut line = String::new();
+        let mut name = String::from("message");
+        let mut status_checked = false;
+        while out.len() < events {
+            line.clear();
+            if stream.read_line(&mut line).await? == 0 {
+                break;
+            }
+            let l = line.trim_end();
+            if !status_checked {
+                status_checked = true;
+                if !l.contains(" 200 ") {
+                    return Err(io_error(format!("not an event stream: {l}")));
+                }
+            }
+            if let Some(n) = l.strip_prefix("event:") {
+                name = n.trim().to_string();
+            } else if let Some(d) = l.strip_prefix("data:") {
+                out.push((
+                    std::mem::replace(&mut name, "message".into()),
+                    d.trim().to_string(),
+                ));
+            }
+        }
+        std::io::Result::Ok(())
+    };
+    // When the time bound passes first, what arrived is the answer.
+    if let Ok(r) = tokio::time::timeout(within, read).await {
+        r.map_err(|e| Error::io(format!("reading events of {path}"), e))?;
+    }
+    Ok(out)
 }
 
 /// What to send: paths and bodies are used in turn (request *i* goes to

@@ -41,6 +41,54 @@ fn by_descending_score(scores: &[f64]) -> Vec<usize> {
     order
 }
 
+/// How far predicted probabilities are from observed frequencies.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Calibration {
+    /// Expected calibration error: Σ over equal-width bins of (bin share) × |mean predicted −
+    /// observed positive rate|.
+    pub ece: f64,
+    /// Mean squared error of the probability against the 0/1 label.
+    pub brier: f64,
+    /// Per bin: (mean predicted, observed rate, count); empty bins are left out.
+    pub bins: Vec<(f64, f64, usize)>,
+}
+
+/// Calibration of `probabilities` against `labels` over `bins` equal-width bins.
+///
+/// Talking point: accuracy does not care whether "0.9" means 90 %; an average of
+/// probabilities per topic does. Naive Bayes is accurate and badly calibrated (its
+/// independence assumption double-counts correlated words), so its probabilities are rescaled
+/// (Platt) before anyone averages them.
+pub fn calibration(labels: &[bool], probabilities: &[f64], bins: usize) -> Result<Calibration> {
+    check_inputs("calibration", labels, probabilities)?;
+    let bins = bins.max(1);
+    let mut sums = vec![(0.0f64, 0.0f64, 0usize); bins];
+    let mut brier = 0.0;
+    for (&y, &p) in labels.iter().zip(probabilities) {
+        let p = p.clamp(0.0, 1.0);
+        let b = ((p * bins as f64) as usize).min(bins - 1);
+        sums[b].0 += p;
+        sums[b].1 += f64::from(u8::from(y));
+        sums[b].2 += 1;
+        brier += (p - f64::from(u8::from(y))).powi(2);
+    }
+    let n = labels.len() as f64;
+    let bins: Vec<(f64, f64, usize)> = sums
+        .into_iter()
+        .filter(|s| s.2 > 0)
+        .map(|(p, y, c)| (p / c as f64, y / c as f64, c))
+        .collect();
+    let ece = bins
+        .iter()
+        .map(|(p, y, c)| *c as f64 / n * (p - y).abs())
+        .sum();
+    Ok(Calibration {
+        ece,
+        brier: brier / n,
+        bins,
+    })
+}
+
 /// Area under the ROC curve: the probability that a random positive outranks a random
 /// negative, ties counting one half (Mann–Whitney U with average ranks).
 pub fn roc_auc(labels: &[bool], scores: &[f64]) -> Result<f64> {
@@ -291,5 +339,16 @@ mod tests {
             (perfect.ndcg - 1.0).abs() < 1e-12 && (perfect.average_precision - 1.0).abs() < 1e-12
         );
         assert_eq!(top_k(&[1], &Default::default(), 10), None);
+    }
+
+    #[test]
+    fn calibration_of_a_hand_computed_case() {
+        // Bin [0.0, 0.5): p 0.2, 0.2 with labels 0, 1 → mean 0.2, rate 0.5.
+        // Bin [0.5, 1.0]: p 0.8, 0.8 with labels 1, 1 → mean 0.8, rate 1.0.
+        let c = calibration(&[false, true, true, true], &[0.2, 0.2, 0.8, 0.8], 2).expect("ok");
+        assert_eq!(c.bins.len(), 2);
+        assert!((c.ece - (0.5 * 0.3 + 0.5 * 0.2)).abs() < 1e-12, "{}", c.ece);
+        let brier = (0.04 + 0.64 + 0.04 + 0.04) / 4.0;
+        assert!((c.brier - brier).abs() < 1e-12);
     }
 }

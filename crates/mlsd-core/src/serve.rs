@@ -98,25 +98,58 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
+        let content_type = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence != "application/json"
+            && !(essence.starts_with("application/") && essence.ends_with("+json"))
+        {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "not_json",
+                "Expected request with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "body_too_large",
+                        e.body_text(),
+                    )
+                } else {
+                    ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", e.body_text())
+                }
+            })?;
+        // Talking point: say *what* is wrong. serde would call broken UTF-8 "invalid JSON";
+        // the client needs to hear that its encoding is the problem, and where.
+        if let Err(e) = std::str::from_utf8(&bytes) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_utf8",
+                format!(
+                    "the body is not valid UTF-8 (first bad byte at offset {})",
+                    e.valid_up_to()
+                ),
+            ));
+        }
+        match Json::<T>::from_bytes(&bytes) {
             Ok(Json(value)) => Ok(ApiJson(value)),
             Err(rejection) => Err(match rejection {
                 // Parsed as JSON, but a field is missing, unknown or of the wrong type.
                 JsonRejection::JsonDataError(e) => ApiError::invalid("invalid_body", e.body_text()),
                 JsonRejection::JsonSyntaxError(e) => {
                     ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.body_text())
-                }
-                JsonRejection::MissingJsonContentType(e) => ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "not_json",
-                    e.body_text(),
-                ),
-                JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "body_too_large",
-                        e.body_text(),
-                    )
                 }
                 other => ApiError::new(
                     StatusCode::BAD_REQUEST,

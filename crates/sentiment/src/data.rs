@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
+use mlsd_core::validate::Quarantine;
 use serde::Serialize;
 
 use crate::{Error, Result};
@@ -23,6 +24,9 @@ pub const FOLDER: &str = "rt-polarity";
 pub struct Example {
     pub text: String,
     pub positive: bool,
+    /// What the text is about, when the source says (the live feed aggregates per topic).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
 }
 
 /// Windows-1252's 0x80–0x9F (the rest of the byte range is Latin-1); unassigned bytes decode to
@@ -80,14 +84,253 @@ pub fn load_rt_polarity(folder: &Path) -> Result<Vec<Example>> {
         out.extend(lines(&cp1252(&bytes)).map(|l| Example {
             text: l.to_string(),
             positive,
+            topic: None,
         }));
     }
     Ok(out)
 }
 
+/// Labelled texts read from a file, and the rows refused on the way.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub examples: Vec<Example>,
+    pub quarantine: Quarantine,
+}
+
+/// The longest text accepted from a file (characters), the same bound the API enforces.
+pub const MAX_TEXT_CHARS: usize = 5_000;
+
+/// A label as files spell it: `positive`/`negative`, `pos`/`neg`, `1`/`0`, `true`/`false`.
+pub fn parse_label(raw: &str) -> Option<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "positive" | "pos" | "1" | "true" => Some(true),
+        "negative" | "neg" | "0" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// One text and its label, checked: non-empty after trimming, at most [`MAX_TEXT_CHARS`].
+fn example(
+    text: &str,
+    label: &str,
+    topic: Option<&str>,
+) -> std::result::Result<Example, &'static str> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty_text");
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err("text_too_long");
+    }
+    let positive = parse_label(label).ok_or("unknown_label")?;
+    Ok(Example {
+        text: text.to_string(),
+        positive,
+        topic: topic
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(String::from),
+    })
+}
+
+/// Generic labelled text: JSON Lines (`{"text", "label", "topic"?}` per line) or CSV with a
+/// header naming `text` and `label` (and optionally `topic`) columns, RFC 4180 quoting.
+/// The format is chosen by the extension (`.jsonl`/`.ndjson` or `.csv`).
+///
+/// Talking point: bad rows are quarantined with a reason and counted, never dropped silently
+/// and never fatal: one unreadable line must not cost the other 10,000.
+pub fn load_labelled(path: &Path) -> Result<Loaded> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    match ext.to_ascii_lowercase().as_str() {
+        "jsonl" | "ndjson" => Ok(parse_jsonl(&bytes)),
+        "csv" => parse_csv(&String::from_utf8_lossy(&bytes)).map_err(|why| Error::Input {
+            path: path.to_path_buf(),
+            why,
+        }),
+        _ => Err(Error::Input {
+            path: path.to_path_buf(),
+            why: "expected a .jsonl, .ndjson or .csv file".into(),
+        }),
+    }
+}
+
+/// One JSON Lines record: `{"text": "...", "label": "positive", "topic": "..."}`.
+#[derive(serde::Deserialize)]
+struct JsonRecord {
+    text: String,
+    label: serde_json::Value,
+    #[serde(default)]
+    topic: Option<String>,
+}
+
+/// JSON Lines, one record per `\n`-terminated line; invalid UTF-8 quarantines its line only.
+pub fn parse_jsonl(bytes: &[u8]) -> Loaded {
+    let mut loaded = Loaded::default();
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let row = i as u64 + 1;
+        let Ok(line) = std::str::from_utf8(raw) else {
+            loaded
+                .quarantine
+                .reject(row, "invalid_utf8", String::from_utf8_lossy(raw));
+            continue;
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let record: JsonRecord = match serde_json::from_str(line) {
+            Ok(r) => r,
+            Err(_) => {
+                loaded.quarantine.reject(row, "malformed_json", line);
+                continue;
+            }
+        };
+        let label = match &record.label {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        match example(&record.text, &label, record.topic.as_deref()) {
+            Ok(e) => loaded.examples.push(e),
+            Err(reason) => loaded.quarantine.reject(row, reason, line),
+        }
+    }
+    loaded
+}
+
+/// RFC 4180 records: fields separated by commas, quoted fields may hold commas, newlines and
+/// doubled quotes. Returns each record with the line it starts on.
+fn csv_records(text: &str) -> Vec<(u64, Vec<String>)> {
+    let mut records = Vec::new();
+    let (mut fields, mut field) = (Vec::new(), String::new());
+    let (mut quoted, mut line, mut start) = (false, 1u64, 1u64);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => {
+                line += u64::from(c == '\n');
+                field.push(c);
+            }
+            (false, '"') if field.is_empty() => quoted = true,
+            (false, ',') => fields.push(std::mem::take(&mut field)),
+            (false, '\r') if chars.peek() == Some(&'\n') => {}
+            (false, '\n') => {
+                fields.push(std::mem::take(&mut field));
+                records.push((start, std::mem::take(&mut fields)));
+                line += 1;
+                start = line;
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    if !field.is_empty() || !fields.is_empty() {
+        fields.push(field);
+        records.push((start, fields));
+    }
+    records
+}
+
+/// CSV with a header; the header must name `text` and `label`.
+pub fn parse_csv(text: &str) -> std::result::Result<Loaded, String> {
+    let mut records = csv_records(text).into_iter();
+    let (_, header) = records.next().ok_or("empty file: expected a header row")?;
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    };
+    let (Some(text_col), Some(label_col)) = (column("text"), column("label")) else {
+        return Err(format!(
+            "the header must name `text` and `label` columns, it has {header:?}"
+        ));
+    };
+    let topic_col = column("topic");
+    let mut loaded = Loaded::default();
+    for (row, fields) in records {
+        if fields.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        if fields.len() != header.len() {
+            loaded
+                .quarantine
+                .reject(row, "wrong_field_count", fields.join(","));
+            continue;
+        }
+        let topic = topic_col.map(|c| fields[c].as_str());
+        match example(&fields[text_col], &fields[label_col], topic) {
+            Ok(e) => loaded.examples.push(e),
+            Err(reason) => loaded.quarantine.reject(row, reason, fields.join(",")),
+        }
+    }
+    Ok(loaded)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jsonl_rows_that_do_not_parse_are_quarantined_with_a_reason_and_the_rest_load() {
+        let mut bytes =
+            b"{\"text\": \"great phone\", \"label\": \"positive\", \"topic\": \"screen\"}\n\
+            {\"text\": \"awful\", \"label\": 0}\n\
+            \n\
+            {\"text\": \"no label\"}\n\
+            {\"text\": \"   \", \"label\": \"neg\"}\n\
+            {\"text\": \"meh\", \"label\": \"neutral\"}\n"
+                .to_vec();
+        bytes.extend_from_slice(b"{\"text\": \"caf\xe9\", \"label\": 1}\n");
+        let loaded = parse_jsonl(&bytes);
+        assert_eq!(loaded.examples.len(), 2);
+        assert_eq!(loaded.examples[0].topic.as_deref(), Some("screen"));
+        assert!(!loaded.examples[1].positive);
+        let reasons: Vec<(u64, &str)> = loaded
+            .quarantine
+            .rows
+            .iter()
+            .map(|r| (r.source_row, r.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (4, "malformed_json"),
+                (5, "empty_text"),
+                (6, "unknown_label"),
+                (7, "invalid_utf8")
+            ]
+        );
+    }
+
+    #[test]
+    fn csv_quoting_holds_commas_quotes_and_newlines() {
+        let text = "id,label,text,topic\r\n\
+            1,positive,\"good, really \"\"good\"\"\",battery\r\n\
+            2,neg,\"two\nlines\",\r\n\
+            3,maybe,what,x\n\
+            4,1,too,many,fields\n";
+        let loaded = parse_csv(text).expect("header");
+        assert_eq!(loaded.examples.len(), 2);
+        assert_eq!(loaded.examples[0].text, "good, really \"good\"");
+        assert_eq!(loaded.examples[0].topic.as_deref(), Some("battery"));
+        assert_eq!(loaded.examples[1].text, "two\nlines");
+        assert_eq!(loaded.examples[1].topic, None);
+        let reasons: Vec<(u64, &str)> = loaded
+            .quarantine
+            .rows
+            .iter()
+            .map(|r| (r.source_row, r.reason.as_str()))
+            .collect();
+        assert_eq!(reasons, [(5, "unknown_label"), (6, "wrong_field_count")]);
+        assert!(parse_csv("words,only\n").is_err());
+    }
 
     #[test]
     fn windows_1252_is_not_latin_1_and_nel_does_not_split_a_line() {

@@ -1,4 +1,4 @@
-//! # Real-time sentiment API — the interview answer as code (offline half)
+//! # Real-time sentiment API — the interview answer as code
 //!
 //! **Problem.** Label short texts (reviews, posts) positive or negative fast enough to keep up
 //! with a stream, and report how sentiment moves per topic. ML objective: binary
@@ -7,24 +7,37 @@
 //!
 //! **Stages**, one file each, in pipeline order:
 //!
-//! 1. [`data`] — the sentence-polarity files (Windows-1252, decoded at the edge), labelled
+//! 1. [`data`] — the sentence-polarity files (Windows-1252, decoded at the edge) and generic
+//!    labelled text (JSON Lines, CSV) with bad rows quarantined; [`reviews`] — the embedded
+//!    default, seeded synthetic reviews with topics
 //! 2. [`text`] — normalisation, tokenisation, negation scope, 1–2-grams, a vocabulary with a
 //!    minimum document frequency or feature hashing → sparse binary vectors
-//! 3. [`models`] — multinomial naive Bayes, a linear SVM and NBSVM (naive-Bayes log-count
-//!    ratios scaling the SVM), sparse; [`lexicon`] — the rule-based baseline (VADER's lexicon)
-//! 4. [`evaluate`] — 10-fold cross-validation beside Wang & Manning's published table
-//! 5. [`artifact`] — vectoriser + NBSVM saved together in the model registry; predictions
+//! 3. [`models`] — multinomial naive Bayes, a linear SVM, NBSVM (naive-Bayes log-count
+//!    ratios scaling the SVM), logistic regression on TF-IDF, Platt calibration, all sparse;
+//!    [`lexicon`] — the rule-based baseline (VADER's lexicon)
+//! 4. [`evaluate`] — 10-fold cross-validation beside Wang & Manning's published table, with
+//!    confusion matrices, calibration and error examples
+//! 5. [`artifact`] — vectoriser + NBSVM + calibration + drift reference, versioned together
+//! 6. [`batch`] — a file of texts scored on every core; [`serve`] — single, batch, NDJSON
+//!    stream ingest, a Server-Sent-Events feed of per-topic rolling windows with alerts,
+//!    micro-batching, a text cache, limits
+//! 7. [`monitor`] — drift in language: vocabulary, length, words, predictions, a domain
+//!    classifier, each against a permutation null or chance
 //!
-//! Status: the offline half. Serving (single, batch, streaming with live aggregates),
-//! micro-batching and text drift come next.
+//! Retraining and rollback go through the shared registry: `mlsd sentiment train` registers
+//! and promotes a version, `mlsd models rollback --design sentiment` moves back.
 
 mod error;
 pub mod data;
+pub mod reviews;
 pub mod text;
 pub mod models;
 pub mod lexicon;
 pub mod evaluate;
 pub mod artifact;
+pub mod batch;
+pub mod serve;
+pub mod monitor;
 
 pub use error::{Error, Result};
 

@@ -1,0 +1,1015 @@
+//! Stage 6 — serving: request/response scoring, a stream ingest and a live per-topic feed
+//! (axum, on the shared serving toolkit the other designs use).
+//!
+//! ```text
+//! POST /v1/sentiment          one text ─► cache ─miss─► (micro-batcher) ─► vectorise → NBSVM → Platt
+//! POST /v1/sentiment/batch    up to 4,096 texts in one call
+//! POST /v1/sentiment/stream   NDJSON, one {"text", "topic"} per line, scored as lines arrive;
+//!                             bad lines are quarantined and counted, the rest go on
+//!        every scored text with a topic ─► per-topic 1-second buckets ─► rolling windows
+//! GET  /v1/sentiment/live?topic=…  Server-Sent Events: the topic's windows every second, and
+//!                                  an alert when the short window departs from the long one
+//! GET  /v1/sentiment/drift    the recent texts against the model's reference texts
+//! ```
+//!
+//! Talking points: streaming vs request/response (the stream endpoint holds one connection
+//! for many texts and answers with a summary; the live feed pushes instead of being polled);
+//! micro-batching; a cache for repeated texts (retweets, copy-pasted reviews) with its hit
+//! rate on `/metrics`; limits (text length, batch size, body size, topics, subscribers) with
+//! 4xx JSON errors; overload → 503.
+//!
+//! Simplification: aggregates live in this process. With several replicas, each would publish
+//! its per-second buckets to a shared stream (Kafka) and one aggregator per topic would sum
+//! them — the buckets add up, which is why they are counts and sums, not averages.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::{Stream, StreamExt};
+use mlsd_core::serve::{
+    with_common_layers, ApiError, ApiJson, ErrorBody, Limits, Metrics, MicroBatchConfig,
+    MicroBatcher, QueueDelay,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{watch, Semaphore};
+use utoipa::{OpenApi, ToSchema};
+
+use crate::artifact::SentimentArtifact;
+use crate::monitor::{self, TextDriftConfig, TextDriftReport};
+
+/// Server settings with their defaults.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Largest JSON body (bytes): 4,096 texts of ~250 bytes.
+    pub body_limit: usize,
+    pub max_in_flight: usize,
+    pub timeout: Duration,
+    /// Longest text (characters); longer ones get 422 (a review is ~100).
+    pub max_text_chars: usize,
+    /// Most texts in one batch request.
+    pub max_batch: usize,
+    /// `Some`: single-text requests go through a micro-batcher.
+    pub micro_batch: Option<MicroBatchConfig>,
+    /// Predictions kept for repeated texts (0: no cache).
+    pub cache_capacity: usize,
+    /// The rolling windows of the live feed, shortest first.
+    pub windows: Vec<Duration>,
+    /// How often the live feed pushes a topic's windows.
+    pub live_interval: Duration,
+    /// Longest a live connection stays open (clients reconnect; SSE does it by itself).
+    pub live_max: Duration,
+    pub max_live_subscribers: usize,
+    /// Concurrent stream ingests, their size bound, and how long one may sit idle.
+    pub max_streams: usize,
+    pub max_stream_bytes: usize,
+    pub stream_idle: Duration,
+    /// Distinct topics tracked, and the longest topic name.
+    pub max_topics: usize,
+    pub max_topic_chars: usize,
+    /// An alert needs this many texts in the short window and a departure of this many
+    /// standard errors from the long window's share of positives.
+    pub alert_min_count: usize,
+    pub alert_z: f64,
+    /// Recent texts kept for `/v1/sentiment/drift`, and the fewest before it reports.
+    pub drift_window: usize,
+    pub drift_min_texts: usize,
+    /// Shed while the runtime's queueing delay exceeds this (`None`: in-flight limit only).
+    pub max_queue_delay: Option<Duration>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            body_limit: 1 << 20,
+            max_in_flight: 512,
+            timeout: Duration::from_secs(1),
+            max_text_chars: crate::data::MAX_TEXT_CHARS,
+            max_batch: 4_096,
+            micro_batch: None,
+            cache_capacity: 100_000,
+            windows: vec![
+                Duration::from_secs(10),
+                Duration::from_secs(60),
+                Duration::from_secs(300),
+            ],
+            live_interval: Duration::from_secs(1),
+            live_max: Duration::from_secs(600),
+            max_live_subscribers: 256,
+            max_streams: 64,
+            max_stream_bytes: 64 << 20,
+            stream_idle: Duration::from_secs(10),
+            max_topics: 1_000,
+            max_topic_chars: 64,
+            alert_min_count: 30,
+            // Four standard errors: the feed re-tests every second, so a 3σ rule would
+            // fire by chance every few minutes on a busy topic.
+            alert_z: 4.0,
+            drift_window: 5_000,
+            drift_min_texts: 200,
+            max_queue_delay: None,
+        }
+    }
+}
+
+/// A prediction without its text.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Scored {
+    /// `positive` or `negative`.
+    pub label: Label,
+    /// NBSVM's decision value (> 0: positive).
+    pub score: f64,
+    /// Calibrated P(positive).
+    pub probability: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Label {
+    Positive,
+    Negative,
+}
+
+/// A two-generation cache: lookups promote entries from the old map to the new one; when the
+/// new one is full, the old one is dropped whole. Memory stays under `capacity` entries and
+/// what is used often survives — most of LRU's benefit for two hash lookups.
+struct TextCache {
+    capacity: usize,
+    maps: Mutex<(HashMap<String, Scored>, HashMap<String, Scored>)>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl TextCache {
+    fn get(&self, text: &str) -> Option<Scored> {
+        if self.capacity == 0 {
+            return None;
+        }
+        let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        let (young, old) = &mut *maps;
+        let found = match young.get(text) {
+            Some(s) => Some(*s),
+            None => old.remove(text).inspect(|s| {
+                young.insert(text.to_string(), *s);
+            }),
+        };
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    fn put(&self, text: &str, scored: Scored) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        if maps.0.len() >= self.capacity / 2 {
+            maps.1 = std::mem::take(&mut maps.0);
+        }
+        maps.0.insert(text.to_string(), scored);
+    }
+}
+
+/// One second of a topic's texts. Counts and sums, so buckets (and replicas) add up.
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    second: u64,
+    count: u64,
+    positives: u64,
+    probability_sum: f64,
+}
+
+/// One rolling window of a topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WindowAggregate {
+    pub seconds: u64,
+    pub count: u64,
+    /// Share of texts labelled positive (0 when empty).
+    pub share_positive: f64,
+    /// Mean calibrated P(positive) (0 when empty).
+    pub mean_probability: f64,
+}
+
+/// What the live feed pushes for a topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TopicAggregate {
+    pub topic: String,
+    /// Texts on this topic since the server started.
+    pub total: u64,
+    pub windows: Vec<WindowAggregate>,
+    /// Set when the shortest window's share of positives departs from the longest one's by
+    /// `alert_z` standard errors (with at least `alert_min_count` texts).
+    pub alert: Option<String>,
+}
+
+/// Everything the handlers share.
+pub struct AppState {
+    model: Arc<SentimentArtifact>,
+    version: String,
+    cache: TextCache,
+    batcher: Option<MicroBatcher<String, Scored>>,
+    topics: Mutex<HashMap<String, (u64, VecDeque<Bucket>)>>,
+    recent: Mutex<VecDeque<String>>,
+    started: Instant,
+    streams: Arc<Semaphore>,
+    subscribers: Arc<Semaphore>,
+    /// Flips to true when the server shuts down: live feeds end so draining can finish.
+    closing: watch::Sender<bool>,
+    queue_delay: Option<Arc<QueueDelay>>,
+    config: ServeConfig,
+    metrics: Arc<Metrics>,
+}
+
+/// Builds the state around a loaded model (`version` names it in responses). With
+/// micro-batching or queue-delay shedding on, call it inside a tokio runtime.
+pub fn state(
+    model: Arc<SentimentArtifact>,
+    version: &str,
+    config: ServeConfig,
+) -> crate::Result<Arc<AppState>> {
+    let need_runtime = |what: &str| {
+        tokio::runtime::Handle::try_current()
+            .map(|_| ())
+            .map_err(|_| crate::Error::Config(format!("{what} needs a tokio runtime")))
+    };
+    let metrics = Arc::new(Metrics::new("mlsd_sentiment"));
+    metrics.set_model_version(version);
+    let batcher = match config.micro_batch {
+        None => None,
+        Some(batching) => {
+            need_runtime("micro-batching")?;
+            let m = model.clone();
+            Some(MicroBatcher::spawn(
+                batching,
+                metrics.clone(),
+                move |texts: Vec<String>| texts.iter().map(|t| score(&m, t)).collect(),
+            ))
+        }
+    };
+    let queue_delay = match config.max_queue_delay {
+        None => None,
+        Some(_) => {
+            need_runtime("queue-delay shedding")?;
+            Some(QueueDelay::spawn(Duration::from_millis(5)))
+        }
+    };
+    Ok(Arc::new(AppState {
+        model,
+        version: version.to_string(),
+        cache: TextCache {
+            capacity: config.cache_capacity,
+            maps: Mutex::new((HashMap::new(), HashMap::new())),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        },
+        batcher,
+        topics: Mutex::new(HashMap::new()),
+        recent: Mutex::new(VecDeque::new()),
+        started: Instant::now(),
+        streams: Arc::new(Semaphore::new(config.max_streams)),
+        subscribers: Arc::new(Semaphore::new(config.max_live_subscribers)),
+        closing: watch::Sender::new(false),
+        queue_delay,
+        config,
+        metrics,
+    }))
+}
+
+fn score(model: &SentimentArtifact, text: &str) -> Scored {
+    let p = model.predict(text);
+    Scored {
+        label: if p.score > 0.0 {
+            Label::Positive
+        } else {
+            Label::Negative
+        },
+        score: p.score,
+        probability: p.probability,
+    }
+}
+
+impl AppState {
+    /// (hits, misses) of the text cache so far.
+    pub fn cache_counts(&self) -> (u64, u64) {
+        (
+            self.cache.hits.load(Ordering::Relaxed),
+            self.cache.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Ends every live feed (call on shutdown, before draining: an SSE response never ends
+    /// by itself).
+    pub fn close_live_feeds(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Scores one checked text: the cache, then the micro-batcher or the model.
+    async fn score_one(&self, text: &str) -> Result<(Scored, bool), ApiError> {
+        if let Some(hit) = self.cache.get(text) {
+            return Ok((hit, true));
+        }
+        let scored = match &self.batcher {
+            Some(b) => b.submit(text.to_string()).await?,
+            None => score(&self.model, text),
+        };
+        self.cache.put(text, scored);
+        Ok((scored, false))
+    }
+
+    /// Records a scored text: the drift window, the score histogram, the topic's buckets.
+    fn record(&self, text: &str, topic: Option<&str>, scored: Scored) {
+        self.metrics.observe_score(scored.probability);
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            if recent.len() >= self.config.drift_window {
+                recent.pop_front();
+            }
+            recent.push_back(text.to_string());
+        }
+        let Some(topic) = topic else { return };
+        let second = self.started.elapsed().as_secs();
+        let horizon = self.horizon_seconds();
+        let mut topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
+        // Topics were checked against the limit before scoring; a race past it is harmless.
+        let (total, buckets) = topics.entry(topic.to_string()).or_default();
+        *total += 1;
+        if buckets.back().is_none_or(|b| b.second != second) {
+            buckets.push_back(Bucket {
+                second,
+                ..Bucket::default()
+            });
+        }
+        if let Some(b) = buckets.back_mut() {
+            b.count += 1;
+            b.positives += u64::from(scored.label == Label::Positive);
+            b.probability_sum += scored.probability;
+        }
+        while buckets
+            .front()
+            .is_some_and(|b| b.second + horizon <= second)
+        {
+            buckets.pop_front();
+        }
+    }
+
+    fn horizon_seconds(&self) -> u64 {
+        self.config
+            .windows
+            .iter()
+            .map(|w| w.as_secs().max(1))
+            .max()
+            .unwrap_or(1)
+    }
+
+    /// The topic's rolling windows now (zeros for a topic not seen yet).
+    pub fn aggregate(&self, topic: &str) -> TopicAggregate {
+        let now = self.started.elapsed().as_secs();
+        let topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
+        let (total, buckets) = topics.get(topic).map_or((0, None), |(t, b)| (*t, Some(b)));
+        let windows: Vec<WindowAggregate> = self
+            .config
+            .windows
+            .iter()
+            .map(|w| {
+                let seconds = w.as_secs().max(1);
+                let (mut count, mut positives, mut sum) = (0u64, 0u64, 0.0);
+                for b in buckets
+                    .into_iter()
+                    .flatten()
+                    .rev()
+                    .take_while(|b| b.second + seconds > now)
+                {
+                    count += b.count;
+                    positives += b.positives;
+                    sum += b.probability_sum;
+                }
+                WindowAggregate {
+                    seconds,
+                    count,
+                    share_positive: positives as f64 / count.max(1) as f64,
+                    mean_probability: sum / count.max(1) as f64,
+                }
+            })
+            .collect();
+        drop(topics);
+        let alert = self.alert(topic, &windows);
+        TopicAggregate {
+            topic: topic.to_string(),
+            total,
+            windows,
+            alert,
+        }
+    }
+
+    /// Talking point: an alert with a false-alarm budget. "Sentiment dropped" must be more
+    /// than noise: the short window needs enough texts, and its share of positives must sit
+    /// `alert_z` binomial standard errors from the long window's.
+    fn alert(&self, topic: &str, windows: &[WindowAggregate]) -> Option<String> {
+        let (short, long) = (windows.first()?, windows.last()?);
+        if windows.len() < 2 || (short.count as usize) < self.config.alert_min_count {
+            return None;
+        }
+        let p = long.share_positive.clamp(0.01, 0.99);
+        let se = (p * (1.0 - p) / short.count as f64).sqrt();
+        let z = (short.share_positive - long.share_positive) / se;
+        (z.abs() >= self.config.alert_z).then(|| {
+            format!(
+                "{topic}: {:.0} % positive in the last {} s vs {:.0} % over {} s (z = {z:+.1})",
+                100.0 * short.share_positive,
+                short.seconds,
+                100.0 * long.share_positive,
+                long.seconds
+            )
+        })
+    }
+
+    /// 422 unless the topic is short, non-blank, and either known or within the limit.
+    fn check_topic<'a>(&self, topic: Option<&'a str>) -> Result<Option<&'a str>, ApiError> {
+        let Some(topic) = topic.map(str::trim) else {
+            return Ok(None);
+        };
+        if topic.is_empty() || topic.chars().count() > self.config.max_topic_chars {
+            return Err(ApiError::invalid(
+                "invalid_topic",
+                format!("a topic is 1 to {} characters", self.config.max_topic_chars),
+            ));
+        }
+        let topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
+        if !topics.contains_key(topic) && topics.len() >= self.config.max_topics {
+            return Err(ApiError::invalid(
+                "too_many_topics",
+                format!(
+                    "this server tracks at most {} topics",
+                    self.config.max_topics
+                ),
+            ));
+        }
+        Ok(Some(topic))
+    }
+}
+
+/// 422 for an empty or too long text.
+fn check_text(text: &str, max_chars: usize) -> Result<(), ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::invalid("empty_text", "text is empty"));
+    }
+    // Bytes bound characters from above: count characters only when it could matter.
+    if text.len() > max_chars {
+        let chars = text.chars().count();
+        if chars > max_chars {
+            return Err(ApiError::invalid(
+                "text_too_long",
+                format!("text has {chars} characters; the limit is {max_chars}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The routes, with metrics, shedding, timeout and the body limit around the request/response
+/// ones; the two long-lived routes (stream ingest, live feed) have their own bounds instead of
+/// the per-request time budget.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limits = Limits {
+        in_flight: Arc::new(Semaphore::new(state.config.max_in_flight)),
+        timeout: state.config.timeout,
+        max_queue_delay: state.queue_delay.clone().zip(state.config.max_queue_delay),
+    };
+    let routes = Router::new()
+        .route("/health", get(mlsd_core::serve::health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/sentiment", post(predict))
+        .route("/v1/sentiment/batch", post(predict_batch))
+        .route("/v1/sentiment/drift", get(drift));
+    let long_lived = Router::new()
+        .route("/v1/sentiment/stream", post(stream))
+        .route("/v1/sentiment/live", get(live))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            mlsd_core::serve::track,
+        ));
+    with_common_layers(
+        routes,
+        limits,
+        state.config.body_limit,
+        state.metrics.clone(),
+    )
+    .merge(long_lived)
+    .with_state(state)
+}
+
+/// The OpenAPI 3.1 document of this API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mlsd sentiment",
+        description = "Real-time sentiment: single and batch scoring, an NDJSON stream ingest and a Server-Sent-Events feed of rolling per-topic aggregates. Every error is a JSON body {\"error\": {\"code\", \"message\"}}."
+    ),
+    paths(
+        mlsd_core::serve::health,
+        ready,
+        metrics,
+        openapi,
+        predict,
+        predict_batch,
+        stream,
+        live,
+        drift
+    )
+)]
+pub struct ApiDoc;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Ready {
+    pub status: String,
+    pub model_version: String,
+    /// n-grams in the model's vocabulary.
+    pub features: usize,
+}
+
+/// Readiness: a model is loaded (the server does not listen before that).
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses((status = 200, description = "Ready", body = Ready)))]
+async fn ready(State(state): State<Arc<AppState>>) -> Json<Ready> {
+    Json(Ready {
+        status: "ready".into(),
+        model_version: state.version.clone(),
+        features: state.model.vectorizer.dims(),
+    })
+}
+
+/// Prometheus metrics: requests by route and status, latency, probabilities, micro-batch
+/// sizes, the cache's hits, misses and hit rate, topics tracked.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
+async fn metrics(State(state): State<Arc<AppState>>) -> String {
+    let (hits, misses) = state.cache_counts();
+    let m = &state.metrics;
+    m.set_gauge(
+        "cache_hits",
+        "Predictions served from the text cache.",
+        hits as f64,
+    );
+    m.set_gauge("cache_misses", "Predictions computed.", misses as f64);
+    m.set_gauge(
+        "cache_hit_rate",
+        "hits / (hits + misses) of the text cache.",
+        hits as f64 / (hits + misses).max(1) as f64,
+    );
+    let topics = state.topics.lock().unwrap_or_else(|p| p.into_inner()).len();
+    m.set_gauge("topics", "Topics with live aggregates.", topics as f64);
+    m.render()
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// One text to score.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SentimentRequest {
+    pub text: String,
+    /// Counted in this topic's live aggregates when given.
+    #[serde(default)]
+    pub topic: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SentimentResponse {
+    #[serde(flatten)]
+    pub scored: Scored,
+    /// Served from the text cache.
+    pub cached: bool,
+    pub model_version: String,
+}
+
+/// Scores one text.
+#[utoipa::path(post, path = "/v1/sentiment", tag = "sentiment", request_body = SentimentRequest,
+    responses(
+        (status = 200, description = "Scored", body = SentimentResponse),
+        (status = 400, description = "Malformed JSON or invalid UTF-8", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Unknown field, empty or too long text, bad topic", body = ErrorBody),
+        (status = 503, description = "Overloaded", body = ErrorBody)))]
+async fn predict(
+    State(state): State<Arc<AppState>>,
+    ApiJson(req): ApiJson<SentimentRequest>,
+) -> Result<Json<SentimentResponse>, ApiError> {
+    check_text(&req.text, state.config.max_text_chars)?;
+    let topic = state.check_topic(req.topic.as_deref())?;
+    let (scored, cached) = state.score_one(&req.text).await?;
+    state.record(&req.text, topic, scored);
+    Ok(Json(SentimentResponse {
+        scored,
+        cached,
+        model_version: state.version.clone(),
+    }))
+}
+
+/// Many texts in one call.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    pub texts: Vec<String>,
+    /// One topic for all of them, when given.
+    #[serde(default)]
+    pub topic: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BatchResponse {
+    /// In request order.
+    pub predictions: Vec<Scored>,
+    pub model_version: String,
+}
+
+/// Scores up to `max_batch` texts (default 4,096) in one call; one bad text refuses the
+/// batch with its index (nothing is half-applied).
+#[utoipa::path(post, path = "/v1/sentiment/batch", tag = "sentiment", request_body = BatchRequest,
+    responses(
+        (status = 200, description = "Scored, in order", body = BatchResponse),
+        (status = 400, description = "Malformed JSON or invalid UTF-8", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "Empty or too large batch; a bad text (its index is named)", body = ErrorBody),
+        (status = 503, description = "Overloaded", body = ErrorBody)))]
+async fn predict_batch(
+    State(state): State<Arc<AppState>>,
+    ApiJson(req): ApiJson<BatchRequest>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    if req.texts.is_empty() || req.texts.len() > state.config.max_batch {
+        return Err(ApiError::invalid(
+            "invalid_batch",
+            format!(
+                "a batch holds 1 to {} texts, this one {}",
+                state.config.max_batch,
+                req.texts.len()
+            ),
+        ));
+    }
+    for (i, text) in req.texts.iter().enumerate() {
+        check_text(text, state.config.max_text_chars)
+            .map_err(|e| ApiError::invalid(e.code, format!("texts[{i}]: {}", e.message)))?;
+    }
+    let topic = state.check_topic(req.topic.as_deref())?;
+    state.metrics.observe_batch(req.texts.len());
+    // Talking point: the batch path skips the cache and the micro-batcher — it is already a
+    // batch, and its texts are rarely repeats of single requests.
+    let predictions: Vec<Scored> = req.texts.iter().map(|t| score(&state.model, t)).collect();
+    for (text, &scored) in req.texts.iter().zip(&predictions) {
+        state.record(text, topic, scored);
+    }
+    Ok(Json(BatchResponse {
+        predictions,
+        model_version: state.version.clone(),
+    }))
+}
+
+/// One line of a stream. Other fields (ids, timestamps, labels) are ignored: producers add
+/// them, and refusing a whole line for an extra field would lose the text.
+#[derive(Debug, Clone, Deserialize)]
+struct StreamRecord {
+    text: String,
+    #[serde(default)]
+    topic: Option<String>,
+}
+
+/// What a stream ingest did.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct StreamSummary {
+    /// Lines scored and counted in their topics.
+    pub accepted: u64,
+    /// Lines refused, by reason (`invalid_utf8`, `malformed_json`, `empty_text`, …).
+    pub rejected: BTreeMap<String, u64>,
+    /// The first few refused lines: (line number, reason).
+    pub first_rejections: Vec<(u64, String)>,
+    pub positive: u64,
+    /// `true` when the stream ended because it sat idle (no bytes for `stream_idle`).
+    pub idle_timeout: bool,
+}
+
+impl StreamSummary {
+    fn reject(&mut self, line: u64, reason: &str) {
+        *self.rejected.entry(reason.to_string()).or_insert(0) += 1;
+        if self.first_rejections.len() < 10 {
+            self.first_rejections.push((line, reason.to_string()));
+        }
+    }
+}
+
+/// Stream ingest: NDJSON (`{"text", "topic"?}` per line, other fields ignored), scored as
+/// lines arrive (a client may hold the connection open and keep writing); answers with a
+/// summary when the body ends.
+/// Bad lines are counted by reason and skipped; the stream goes on.
+#[utoipa::path(post, path = "/v1/sentiment/stream", tag = "sentiment",
+    request_body(content = String, content_type = "application/x-ndjson", description = "One {\"text\", \"topic\"?} per line"),
+    responses(
+        (status = 200, description = "Summary of the stream", body = StreamSummary),
+        (status = 413, description = "Stream larger than max_stream_bytes (lines before the limit were counted)", body = ErrorBody),
+        (status = 415, description = "Not NDJSON", body = ErrorBody),
+        (status = 503, description = "Too many concurrent streams", body = ErrorBody)))]
+async fn stream(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<StreamSummary>, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !matches!(
+        essence,
+        "application/x-ndjson"
+            | "application/jsonl"
+            | "application/json-seq"
+            | "application/ndjson"
+    ) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "not_ndjson",
+            "send Content-Type: application/x-ndjson, one JSON object per line",
+        ));
+    }
+    let _permit = state.streams.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            "every stream slot is taken; retry later",
+        )
+    })?;
+    let max_line = state.config.max_text_chars * 4 + 1_024; // UTF-8 text + JSON around it
+    let mut summary = StreamSummary::default();
+    let mut chunks = body.into_data_stream();
+    let (mut pending, mut total, mut line_no, mut skipping) = (Vec::new(), 0usize, 0u64, false);
+    loop {
+        let chunk = match tokio::time::timeout(state.config.stream_idle, chunks.next()).await {
+            Err(_) => {
+                summary.idle_timeout = true;
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unreadable_body",
+                    format!("the stream broke after {} lines: {e}", summary.accepted),
+                ))
+            }
+            Ok(Some(Ok(chunk))) => chunk,
+        };
+        total += chunk.len();
+        if total > state.config.max_stream_bytes {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "stream_too_large",
+                format!(
+                    "the stream passed {} bytes; the {} lines before were scored and counted",
+                    state.config.max_stream_bytes, summary.accepted
+                ),
+            ));
+        }
+        pending.extend_from_slice(&chunk);
+        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            line_no += 1;
+            if std::mem::take(&mut skipping) {
+                continue; // the tail of a line already refused as too long
+            }
+            state.ingest_line(&line[..line.len() - 1], line_no, &mut summary);
+        }
+        // A line longer than any valid one is refused now, not buffered without bound; the
+        // rest of it is dropped when it arrives.
+        if pending.len() > max_line && !skipping {
+            summary.reject(line_no + 1, "line_too_long");
+            skipping = true;
+        }
+        if skipping {
+            pending.clear();
+        }
+        // Long streams yield between chunks so request/response traffic keeps its latency.
+        tokio::task::yield_now().await;
+    }
+    if !pending.is_empty() && !skipping {
+        line_no += 1;
+        state.ingest_line(&pending, line_no, &mut summary);
+    }
+    Ok(Json(summary))
+}
+
+impl AppState {
+    /// One NDJSON line of a stream: parsed, checked, scored and recorded — or counted as
+    /// refused with its reason.
+    fn ingest_line(&self, raw: &[u8], line_no: u64, summary: &mut StreamSummary) {
+        let Ok(line) = std::str::from_utf8(raw) else {
+            summary.reject(line_no, "invalid_utf8");
+            return;
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            return;
+        }
+        let req: StreamRecord = match serde_json::from_str(line) {
+            Ok(r) => r,
+            Err(_) => {
+                summary.reject(line_no, "malformed_json");
+                return;
+            }
+        };
+        let checked = check_text(&req.text, self.config.max_text_chars)
+            .and_then(|()| self.check_topic(req.topic.as_deref()));
+        let topic = match checked {
+            Ok(topic) => topic,
+            Err(e) => {
+                summary.reject(line_no, e.code);
+                return;
+            }
+        };
+        let scored = match self.cache.get(&req.text) {
+            Some(hit) => hit,
+            None => {
+                let s = score(&self.model, &req.text);
+                self.cache.put(&req.text, s);
+                s
+            }
+        };
+        self.record(&req.text, topic, scored);
+        summary.accepted += 1;
+        summary.positive += u64::from(scored.label == Label::Positive);
+    }
+}
+
+/// The live feed: Server-Sent Events, one `aggregate` event with the topic's rolling windows
+/// every `live_interval`, for at most `live_max` (then the client reconnects).
+#[utoipa::path(get, path = "/v1/sentiment/live", tag = "sentiment",
+    params(("topic" = String, Query, description = "The topic to follow")),
+    responses(
+        (status = 200, description = "text/event-stream of `aggregate` events (TopicAggregate as JSON)", body = TopicAggregate, content_type = "text/event-stream"),
+        (status = 422, description = "No topic or a bad one", body = ErrorBody),
+        (status = 503, description = "Too many subscribers", body = ErrorBody)))]
+async fn live(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let mut topic = None;
+    for pair in query.as_deref().unwrap_or("").split('&') {
+        if let Some(value) = pair.strip_prefix("topic=") {
+            topic = Some(percent_decode(value).ok_or_else(|| {
+                ApiError::invalid(
+                    "invalid_topic",
+                    "the topic is not valid percent-encoded UTF-8",
+                )
+            })?);
+        }
+    }
+    let topic = topic
+        .ok_or_else(|| ApiError::invalid("missing_topic", "name the topic to follow: ?topic=…"))?;
+    let topic = state
+        .check_topic(Some(&topic))?
+        .map(str::to_string)
+        .unwrap_or_default();
+    let permit = state.subscribers.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_subscribers",
+            "every live slot is taken; retry later",
+        )
+    })?;
+    let mut interval = tokio::time::interval(state.config.live_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let deadline = tokio::time::Instant::now() + state.config.live_max;
+    let closing = state.closing.subscribe();
+    let feed = futures_util::stream::unfold(
+        (state, topic, interval, closing, permit),
+        move |(state, topic, mut interval, mut closing, permit)| async move {
+            if *closing.borrow() {
+                return None;
+            }
+            tokio::select! {
+                _ = interval.tick() => {}
+                _ = closing.changed() => return None,
+                _ = tokio::time::sleep_until(deadline) => return None,
+            }
+            let aggregate = state.aggregate(&topic);
+            let event = Event::default()
+                .event("aggregate")
+                .json_data(&aggregate)
+                .unwrap_or_else(|_| Event::default().comment("unserialisable aggregate"));
+            Some((Ok(event), (state, topic, interval, closing, permit)))
+        },
+    );
+    Ok(Sse::new(feed).keep_alive(KeepAlive::default()))
+}
+
+/// `%XX` and `+` decoding of a query value; `None` when it is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DriftResponse {
+    pub window_texts: usize,
+    pub min_texts: usize,
+    /// Absent until the window holds `min_texts`.
+    #[schema(value_type = Option<Object>)]
+    pub report: Option<TextDriftReport>,
+}
+
+/// The recent texts (up to `drift_window`) against the model's reference texts: vocabulary,
+/// length, word and prediction shifts, and a domain classifier.
+#[utoipa::path(get, path = "/v1/sentiment/drift", tag = "monitoring",
+    responses((status = 200, description = "Drift of the recent texts", body = DriftResponse)))]
+async fn drift(State(state): State<Arc<AppState>>) -> Json<DriftResponse> {
+    let current: Vec<String> = state
+        .recent
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .cloned()
+        .collect();
+    let report = (current.len() >= state.config.drift_min_texts).then(|| {
+        monitor::check(
+            &state.model,
+            &state.model.reference_texts,
+            &current,
+            &TextDriftConfig::default(),
+        )
+    });
+    Json(DriftResponse {
+        window_texts: current.len(),
+        min_texts: state.config.drift_min_texts,
+        report,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding_of_topics() {
+        assert_eq!(percent_decode("caf%C3%A9+bar").as_deref(), Some("café bar"));
+        assert_eq!(percent_decode("plain").as_deref(), Some("plain"));
+        assert_eq!(percent_decode("%FF"), None);
+        assert_eq!(percent_decode("%4"), Some("%4".to_string()));
+    }
+
+    #[test]
+    fn the_two_generation_cache_stays_bounded_and_keeps_what_is_used() {
+        let cache = TextCache {
+            capacity: 4,
+            maps: Mutex::new((HashMap::new(), HashMap::new())),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        };
+        let s = Scored {
+            label: Label::Positive,
+            score: 1.0,
+            probability: 0.7,
+        };
+        for t in ["a", "b", "c", "d", "e"] {
+            cache.put(t, s);
+            assert!(cache.get("a").is_some() || t == "e", "{t}");
+        }
+        let maps = cache.maps.lock().expect("maps");
+        assert!(maps.0.len() + maps.1.len() <= 4);
+    }
+}
