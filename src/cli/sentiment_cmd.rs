@@ -34,8 +34,9 @@ pub enum SentimentCommand {
         #[arg(long, env = "MLSD_DATA_DIR")]
         data_dir: Option<PathBuf>,
         /// Labelled texts: .jsonl ({"text", "label", "topic"?} per line) or .csv (header
-        /// with text,label[,topic]); bad rows are quarantined and counted.
-        #[arg(long, conflicts_with = "data_dir")]
+        /// with text,label[,topic]); bad rows are quarantined and counted. Wins over the
+        /// data directory.
+        #[arg(long)]
         labelled: Option<PathBuf>,
         #[arg(long)]
         no_promote: bool,

@@ -73,6 +73,12 @@ fn the_demo_runs_end_to_end_and_registers_a_current_model() {
         "(the snapshot does not know the session)",
         "3000 held-out events posted",
         "5. monitor",
+        "Sentiment (embedded synthetic reviews: 2000 texts",
+        "registered and promoted",
+        "→ positive (P = 0.91), from the cache",
+        "POST /v1/sentiment/stream (NDJSON): 1000 lines scored, 2 refused",
+        "GET /v1/sentiment/live?topic=battery (SSE) → 10 s: 153 texts",
+        "after the review stream 1004 texts",
     ] {
         assert!(
             stdout.contains(expected),
@@ -86,6 +92,12 @@ fn the_demo_runs_end_to_end_and_registers_a_current_model() {
             .unwrap_or_else(|| panic!("no line {start:?} in:\n{stdout}"))
             .to_string()
     };
+    let drift = line("GET /v1/sentiment/drift:");
+    let (same, other) = drift.split_once("hotel reviews").expect("both checks");
+    assert!(
+        same.contains(": no drift;") && other.contains("DRIFT ("),
+        "{drift}"
+    );
     assert!(line("ordinary ").contains("drift false  user"), "{stdout}");
     assert!(line("trend shift ").contains("drift true "), "{stdout}");
     let after = line("real-time after:");
@@ -245,6 +257,78 @@ fn bench_serve_quick_for_the_recommender_reports_every_mode_as_json() {
         report["cache_hit_rate"].as_f64().is_some_and(|v| v > 0.5),
         "{report}"
     );
+}
+
+#[test]
+fn bench_serve_quick_for_sentiment_reports_every_mode_as_json() {
+    let report = bench_quick("sentiment", &["realtime", "microbatch", "batch"]);
+    assert_eq!(report["modes"][2]["rows_per_request"], 100);
+    assert!(report["batch_job"]["texts_per_second"]
+        .as_f64()
+        .is_some_and(|v| v > 0.0));
+}
+
+#[test]
+fn sentiment_trains_on_a_labelled_csv_counting_bad_rows_and_predicts_with_probabilities() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The embedded reviews as CSV, plus three rows that cannot be used.
+    let mut csv = String::from("label,text\n");
+    for e in sentiment::reviews::embedded().examples {
+        csv.push_str(&format!(
+            "{},\"{}\"\n",
+            if e.positive { "pos" } else { "neg" },
+            e.text.replace('"', "\"\"")
+        ));
+    }
+    csv.push_str("maybe,so-so\npos,\nneg,\"unterminated\n");
+    let file = dir.path().join("labelled.csv");
+    std::fs::write(&file, csv).expect("write");
+    let (ok, stdout, stderr) = mlsd(
+        &[
+            "sentiment",
+            "train",
+            "--labelled",
+            file.to_str().expect("path"),
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("v0001 nbsvm_bigram on 1800 texts from")
+            && stdout.contains("(3 quarantined;"),
+        "{stdout}"
+    );
+    let input = dir.path().join("texts.txt");
+    std::fs::write(
+        &input,
+        "the battery lasts two full days!\nthe courier got lost twice.\n",
+    )
+    .expect("write");
+    let (ok, stdout, stderr) = mlsd(
+        &[
+            "sentiment",
+            "predict",
+            "--input",
+            input.to_str().expect("path"),
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(lines[0]["label"], "positive");
+    assert_eq!(lines[1]["label"], "negative");
+    for l in &lines {
+        assert!(
+            l["probability"]
+                .as_f64()
+                .is_some_and(|p| p > 0.0 && p < 1.0),
+            "{l}"
+        );
+    }
 }
 
 /// Runs `mlsd bench serve --design <design> --quick --json` and checks what every design

@@ -11,9 +11,12 @@
 //! - `recommender`: MovieLens-100k from `MLSD_DATA_DIR` — loader, both published protocols
 //! - `shop`: the recommender on the seeded shop — two-stage vs single models, rules, batch
 //!   job, batch vs real-time freshness, drift
-//! - `sentiment`: rt-polarity from `MLSD_DATA_DIR` — Windows-1252 loader, 10-fold CV bars
+//! - `sentiment`: rt-polarity from `MLSD_DATA_DIR` — Windows-1252 loader, 10-fold CV bars,
+//!   text drift on real text
 //! - `recommender_api`: the recommender API over HTTP — both modes, fresh events, cache,
 //!   cold start, bad input, shedding, drift
+//! - `sentiment_api`: the sentiment API over HTTP — single, batch, cache, bad input, the
+//!   NDJSON stream, the live SSE feed and its alert, micro-batching, drift, shutdown
 
 mod common;
 mod cli;
@@ -27,3 +30,4 @@ mod recommender;
 mod shop;
 mod recommender_api;
 mod sentiment;
+mod sentiment_api;

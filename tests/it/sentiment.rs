@@ -82,8 +82,9 @@ fn train_registers_a_model_and_predict_labels_one_json_object_per_line() {
     }
     let (ok, stdout, stderr) = crate::common::mlsd(&["sentiment", "train"], dir.path());
     assert!(ok, "{stderr}");
+    // 10,662 snippets, every 10th held out for calibration and the drift reference.
     assert!(
-        stdout.contains("v0001 nbsvm_bigram on 10662 snippets"),
+        stdout.contains("v0001 nbsvm_bigram on 9595 texts from"),
         "{stdout}"
     );
     let (ok, stdout, stderr) = crate::common::mlsd(
@@ -103,4 +104,42 @@ fn train_registers_a_model_and_predict_labels_one_json_object_per_line() {
         lines[1]["text"],
         "the plot is n't good and the acting is worse ."
     );
+}
+
+#[test]
+fn text_drift_flags_product_reviews_and_not_held_out_movie_reviews() {
+    use sentiment::artifact::SentimentArtifact;
+    use sentiment::monitor::{check, render, TextDriftConfig};
+    use sentiment::reviews::{generate, Domain};
+    let Some(examples) = load() else { return };
+    // Every 10th snippet (offset 5) is kept away from training and from the reference.
+    let (unseen, training): (Vec<_>, Vec<_>) = examples
+        .into_iter()
+        .enumerate()
+        .partition(|(i, _)| i % 10 == 5);
+    let training: Vec<data::Example> = training.into_iter().map(|(_, e)| e).collect();
+    let (model, holdout) =
+        SentimentArtifact::train_with_holdout(&training, &sentiment::text::TextConfig::default());
+    assert!(holdout.accuracy > 0.75, "{holdout:?}");
+    assert!(holdout.ece < 0.05, "{holdout:?}");
+    let same: Vec<String> = unseen.into_iter().map(|(_, e)| e.text).collect();
+    let cfg = TextDriftConfig::default();
+    let report = check(&model, &model.reference_texts, &same, &cfg);
+    eprintln!("held-out movie reviews:\n{}", render(&report));
+    assert!(!report.drifted, "{}", render(&report));
+    let gadgets: Vec<String> = generate(Domain::Gadgets, 1_000, 3)
+        .into_iter()
+        .map(|e| e.text)
+        .collect();
+    let report = check(&model, &model.reference_texts, &gadgets, &cfg);
+    eprintln!("product reviews:\n{}", render(&report));
+    assert!(report.drifted);
+    for name in ["words", "length", "domain_classifier_auc"] {
+        let c = report
+            .checks
+            .iter()
+            .find(|c| c.name == name)
+            .expect("check");
+        assert!(c.drifted, "{name}: {}", render(&report));
+    }
 }

@@ -202,8 +202,9 @@ pub fn parse_jsonl(bytes: &[u8]) -> Loaded {
 }
 
 /// RFC 4180 records: fields separated by commas, quoted fields may hold commas, newlines and
-/// doubled quotes. Returns each record with the line it starts on.
-fn csv_records(text: &str) -> Vec<(u64, Vec<String>)> {
+/// doubled quotes. Returns each record with the line it starts on, and whether the last one
+/// ended inside an unterminated quote.
+fn csv_records(text: &str) -> (Vec<(u64, Vec<String>)>, bool) {
     let mut records = Vec::new();
     let (mut fields, mut field) = (Vec::new(), String::new());
     let (mut quoted, mut line, mut start) = (false, 1u64, 1u64);
@@ -231,17 +232,19 @@ fn csv_records(text: &str) -> Vec<(u64, Vec<String>)> {
             (false, c) => field.push(c),
         }
     }
-    if !field.is_empty() || !fields.is_empty() {
+    if !field.is_empty() || !fields.is_empty() || quoted {
         fields.push(field);
         records.push((start, fields));
     }
-    records
+    (records, quoted)
 }
 
 /// CSV with a header; the header must name `text` and `label`.
 pub fn parse_csv(text: &str) -> std::result::Result<Loaded, String> {
-    let mut records = csv_records(text).into_iter();
-    let (_, header) = records.next().ok_or("empty file: expected a header row")?;
+    let (records, unterminated) = csv_records(text);
+    let last = records.len().saturating_sub(1);
+    let mut records = records.into_iter().enumerate();
+    let (_, (_, header)) = records.next().ok_or("empty file: expected a header row")?;
     let column = |name: &str| {
         header
             .iter()
@@ -254,7 +257,13 @@ pub fn parse_csv(text: &str) -> std::result::Result<Loaded, String> {
     };
     let topic_col = column("topic");
     let mut loaded = Loaded::default();
-    for (row, fields) in records {
+    for (i, (row, fields)) in records {
+        if unterminated && i == last {
+            loaded
+                .quarantine
+                .reject(row, "unterminated_quote", fields.join(","));
+            continue;
+        }
         if fields.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
@@ -315,7 +324,8 @@ mod tests {
             1,positive,\"good, really \"\"good\"\"\",battery\r\n\
             2,neg,\"two\nlines\",\r\n\
             3,maybe,what,x\n\
-            4,1,too,many,fields\n";
+            4,1,too,many,fields\n\
+            5,pos,\"never closed\n";
         let loaded = parse_csv(text).expect("header");
         assert_eq!(loaded.examples.len(), 2);
         assert_eq!(loaded.examples[0].text, "good, really \"good\"");
@@ -328,7 +338,14 @@ mod tests {
             .iter()
             .map(|r| (r.source_row, r.reason.as_str()))
             .collect();
-        assert_eq!(reasons, [(5, "unknown_label"), (6, "wrong_field_count")]);
+        assert_eq!(
+            reasons,
+            [
+                (5, "unknown_label"),
+                (6, "wrong_field_count"),
+                (7, "unterminated_quote")
+            ]
+        );
         assert!(parse_csv("words,only\n").is_err());
     }
 

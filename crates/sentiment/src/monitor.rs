@@ -325,30 +325,46 @@ mod tests {
     }
 
     #[test]
-    fn another_domain_is_flagged_and_a_fresh_sample_of_the_same_one_is_not() {
+    fn ten_seeds_fresh_samples_of_the_same_domain_pass_and_another_domain_is_flagged() {
         let (model, _) = SentimentArtifact::train_with_holdout(
             &generate(Domain::Gadgets, 3_000, 1),
             &TextConfig::default(),
         );
         let reference = &model.reference_texts;
-        let same = check(
-            &model,
-            reference,
-            &texts(Domain::Gadgets, 500, 2),
-            &Default::default(),
-        );
-        assert!(!same.drifted, "{}", render(&same));
-        let other = check(
-            &model,
-            reference,
-            &texts(Domain::Travel, 500, 3),
-            &Default::default(),
-        );
-        assert!(other.drifted, "{}", render(&other));
-        for name in ["out_of_vocabulary_rate", "words", "domain_classifier_auc"] {
-            let c = other.checks.iter().find(|c| c.name == name).expect("check");
-            assert!(c.drifted, "{name}: {}", render(&other));
+        let (mut false_alarms, mut detections) = (Vec::new(), 0);
+        for seed in 0..10 {
+            let cfg = TextDriftConfig {
+                seed,
+                ..TextDriftConfig::default()
+            };
+            let same = check(
+                &model,
+                reference,
+                &texts(Domain::Gadgets, 500, 100 + seed),
+                &cfg,
+            );
+            if same.drifted {
+                false_alarms.push(render(&same));
+            }
+            let other = check(
+                &model,
+                reference,
+                &texts(Domain::Travel, 500, 200 + seed),
+                &cfg,
+            );
+            detections += usize::from(other.drifted);
+            for name in ["out_of_vocabulary_rate", "words", "domain_classifier_auc"] {
+                let c = other.checks.iter().find(|c| c.name == name).expect("check");
+                assert!(c.drifted, "{name}: {}", render(&other));
+            }
+            assert!(other.oov_rate_current > same.oov_rate_current + 0.1);
         }
-        assert!(other.oov_rate_current > same.oov_rate_current + 0.1);
+        eprintln!(
+            "text drift over 10 seeds: {} false alarms, {detections} detections",
+            false_alarms.len()
+        );
+        // Five checks at ~1 % each: one false alarm in ten is possible, two would be a bug.
+        assert!(false_alarms.len() <= 1, "{false_alarms:#?}");
+        assert_eq!(detections, 10);
     }
 }

@@ -794,6 +794,10 @@ async fn stream(
             if std::mem::take(&mut skipping) {
                 continue; // the tail of a line already refused as too long
             }
+            if line.len() > max_line {
+                summary.reject(line_no, "line_too_long");
+                continue;
+            }
             state.ingest_line(&line[..line.len() - 1], line_no, &mut summary);
         }
         // A line longer than any valid one is refused now, not buffered without bound; the
