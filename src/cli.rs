@@ -46,7 +46,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the whole fraud pipeline end to end and print a summary.
+    /// Run the fraud pipeline end to end, then the recommender and sentiment demos, and
+    /// print a summary.
     Demo(DemoArgs),
     /// The fraud detector's stages.
     #[command(subcommand)]
@@ -112,7 +113,8 @@ pub struct BenchServeArgs {
     /// Target a server already running on loopback (e.g. http://127.0.0.1:8081, started with
     /// `mlsd serve <design>` and its default world) instead of starting one per mode in-process;
     /// the modes then share it, with the server's own cache and micro-batching settings
-    /// (fraud: realtime and batch endpoints; recommender: batch and realtime lists).
+    /// (fraud and sentiment: realtime and batch endpoints; recommender: batch and realtime
+    /// lists).
     #[arg(long, value_parser = loopback_url)]
     url: Option<std::net::SocketAddr>,
     /// Print one JSON object: {"design", "modes": [{"mode", "rps", "rows_per_s", "p50_ms", "p99_ms", "errors", "shed", …}], …}.

@@ -129,6 +129,41 @@ pub struct Cv10Report {
     pub models: Vec<ModelRow>,
     /// NBSVM-bigram's most confident mistakes: three false positives, three false negatives.
     pub mistakes: Vec<Mistake>,
+    /// NBSVM-bigram's calibrated probabilities split at a confidence band: what a cascade
+    /// would send to a larger model.
+    pub escalation: Option<Escalation>,
+}
+
+/// Texts whose calibrated P(positive) lies within `band` of 0.5, and accuracy on each side.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Escalation {
+    pub band: f64,
+    /// Share of texts inside the band (escalated).
+    pub share: f64,
+    pub accuracy_inside: f64,
+    pub accuracy_outside: f64,
+}
+
+impl Escalation {
+    pub fn of(probabilities: &[f64], truth: &[bool], band: f64) -> Escalation {
+        let (mut inside, mut inside_ok, mut outside_ok) = (0usize, 0usize, 0usize);
+        for (&p, &y) in probabilities.iter().zip(truth) {
+            let ok = usize::from((p > 0.5) == y);
+            if (p - 0.5).abs() < band {
+                inside += 1;
+                inside_ok += ok;
+            } else {
+                outside_ok += ok;
+            }
+        }
+        let outside = probabilities.len() - inside;
+        Escalation {
+            band,
+            share: inside as f64 / probabilities.len().max(1) as f64,
+            accuracy_inside: inside_ok as f64 / inside.max(1) as f64,
+            accuracy_outside: outside_ok as f64 / outside.max(1) as f64,
+        }
+    }
 }
 
 /// Published MR accuracies (%): (our model, published row).
@@ -177,6 +212,7 @@ pub fn cv10(examples: &[Example], cfg: &Cv10Config) -> Cv10Report {
     let mut models = Vec::new();
     let truth: Vec<bool> = examples.iter().map(|e| e.positive).collect();
     let mut mistakes = Vec::new();
+    let mut escalation = None;
     for (name, kind, n) in [
         ("nbsvm_bigram", Kind::NbSvm, 2),
         ("mnb_bigram", Kind::Mnb, 2),
@@ -249,6 +285,7 @@ pub fn cv10(examples: &[Example], cfg: &Cv10Config) -> Cv10Report {
         let p: Vec<f64> = out_of_fold.iter().map(|&s| platt.probability(s)).collect();
         if name == "nbsvm_bigram" {
             mistakes = confident_mistakes(examples, &out_of_fold, 3);
+            escalation = Some(Escalation::of(&p, &truth, 0.2));
         }
         models.push(ModelRow {
             name: name.to_string(),
@@ -310,6 +347,7 @@ pub fn cv10(examples: &[Example], cfg: &Cv10Config) -> Cv10Report {
         folds,
         models,
         mistakes,
+        escalation,
     }
 }
 
@@ -388,6 +426,17 @@ pub fn render(report: &Cv10Report) -> String {
             num(m.calibration_raw, |c| c.ece),
             num(m.calibration_platt, |c| c.ece),
             num(m.calibration_platt, |c| c.brier),
+        ));
+    }
+    if let Some(e) = report.escalation {
+        out.push_str(&format!(
+            "\nA cascade's split (NBSVM-bigram, Platt probabilities): {:.1} % of texts have P within {} of 0.5 \
+             and {:.1} % of them are right; the other {:.1} % are {:.1} % right\n",
+            100.0 * e.share,
+            e.band,
+            100.0 * e.accuracy_inside,
+            100.0 * (1.0 - e.share),
+            100.0 * e.accuracy_outside
         ));
     }
     if !report.mistakes.is_empty() {
