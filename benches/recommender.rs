@@ -5,6 +5,10 @@
 //! - `serve/batch_lookup`: one user's top 10 from the precomputed snapshot;
 //! - `serve/realtime`: one user's top 10 re-ranked now (retrieve → rank → rules), for a user
 //!   with history and for a newcomer with a 3-event session;
+//! - `retrieve/candidates`: the retrieval stage alone for one user (2 IVF searches,
+//!   co-occurrence neighbours, popular) — the rest of `serve/realtime` is features and ranking;
+//! - `realtime_users/<n>`: real-time lists for n users in one call, per user (no per-call cost
+//!   to amortise: the same per-user time at every size);
 //! - `batch_job/users`: the whole snapshot (every user's top 50) on one thread, per user;
 //! - `monitor/check/<events>`: one drift check (JS with its permutation null) of a window.
 //!
@@ -49,6 +53,26 @@ fn benches(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("realtime", "newcomer_3_events"), |b| {
         b.iter(|| model.recommend(1_000_000, &newcomer, 10, Mode::Realtime))
     });
+    group.finish();
+
+    let mut group = c.benchmark_group("retrieve");
+    group.bench_function("candidates", |b| b.iter(|| model.candidates(user, &state)));
+    group.finish();
+
+    let mut group = c.benchmark_group("realtime_users");
+    group.sample_size(10);
+    for n in [1usize, 16, 256, 2_048] {
+        let users: Vec<u32> = (1..=n as u32).collect();
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &users, |b, users| {
+            b.iter(|| {
+                users
+                    .iter()
+                    .map(|&u| model.recommend(u, &model.users[u as usize], 10, Mode::Realtime))
+                    .collect::<Vec<_>>()
+            })
+        });
+    }
     group.finish();
 
     let mut group = c.benchmark_group("batch_job");

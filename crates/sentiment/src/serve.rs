@@ -343,7 +343,12 @@ impl AppState {
         let horizon = self.horizon_seconds();
         let mut topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
         // Topics were checked against the limit before scoring; a race past it is harmless.
-        let (total, buckets) = topics.entry(topic.to_string()).or_default();
+        if !topics.contains_key(topic) {
+            topics.insert(topic.to_string(), Default::default());
+        }
+        let Some((total, buckets)) = topics.get_mut(topic) else {
+            return;
+        };
         *total += 1;
         if buckets.back().is_none_or(|b| b.second != second) {
             buckets.push_back(Bucket {
@@ -788,8 +793,12 @@ async fn stream(
             ));
         }
         pending.extend_from_slice(&chunk);
-        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=end).collect();
+        // Every complete line of the buffer, then one drain (not one per line: a 64 KiB chunk
+        // holds hundreds of lines, and shifting the rest each time is quadratic).
+        let mut start = 0;
+        while let Some(offset) = pending[start..].iter().position(|&b| b == b'\n') {
+            let line = &pending[start..start + offset];
+            start += offset + 1;
             line_no += 1;
             if std::mem::take(&mut skipping) {
                 continue; // the tail of a line already refused as too long
@@ -798,8 +807,9 @@ async fn stream(
                 summary.reject(line_no, "line_too_long");
                 continue;
             }
-            state.ingest_line(&line[..line.len() - 1], line_no, &mut summary);
+            state.ingest_line(line, line_no, &mut summary);
         }
+        pending.drain(..start);
         // A line longer than any valid one is refused now, not buffered without bound; the
         // rest of it is dropped when it arrives.
         if pending.len() > max_line && !skipping {
