@@ -122,6 +122,17 @@ pub struct BenchServeArgs {
     json: bool,
 }
 
+impl BenchServeArgs {
+    /// The micro-batcher of the `microbatch` mode.
+    fn micro_batch(&self) -> MicroBatchConfig {
+        MicroBatchConfig {
+            max_batch: self.micro_batch_max,
+            max_wait: Duration::from_micros(self.micro_batch_wait_us),
+            ..MicroBatchConfig::default()
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum ServeCommand {
     /// POST /v1/fraud/score, /v1/fraud/score/batch, /v1/fraud/labels; GET /v1/fraud/drift,
@@ -679,11 +690,7 @@ fn bench_serve_fraud(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
             ("realtime", None, "/v1/fraud/score", single.clone(), 1),
             (
                 "microbatch",
-                Some(MicroBatchConfig {
-                    max_batch: args.micro_batch_max,
-                    max_wait: Duration::from_micros(args.micro_batch_wait_us),
-                    ..MicroBatchConfig::default()
-                }),
+                Some(args.micro_batch()),
                 "/v1/fraud/score",
                 single.clone(),
                 1,

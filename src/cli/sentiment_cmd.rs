@@ -223,24 +223,21 @@ pub fn training_data(data_dir: Option<&Path>, labelled: Option<&Path>) -> Result
     })
 }
 
-/// `mlsd sentiment train`.
-fn train(
+/// NBSVM-bigram with its hold-out (calibration, drift reference), registered with the hold-out
+/// metrics and the data's fingerprint, and promoted when asked.
+fn train_and_register(
     registry: &Registry,
-    data_dir: Option<&Path>,
-    labelled: Option<&Path>,
-    no_promote: bool,
-) -> Result<()> {
-    use sentiment::text::TextConfig;
-    let data = training_data(data_dir, labelled)?;
-    anyhow::ensure!(
-        data.examples.iter().any(|e| e.positive) && data.examples.iter().any(|e| !e.positive),
-        "{} needs positive and negative texts ({} usable, {} quarantined)",
-        data.source,
-        data.examples.len(),
-        data.quarantined
+    data: TrainingData,
+    promote: bool,
+) -> Result<(
+    mlsd_core::registry::Manifest,
+    SentimentArtifact,
+    sentiment::artifact::Holdout,
+)> {
+    let (artifact, holdout) = SentimentArtifact::train_with_holdout(
+        &data.examples,
+        &sentiment::text::TextConfig::default(),
     );
-    let (artifact, holdout) =
-        SentimentArtifact::train_with_holdout(&data.examples, &TextConfig::default());
     let manifest = artifact.register(
         registry,
         data.sha256,
@@ -250,15 +247,36 @@ fn train(
         ]
         .into(),
     )?;
-    if !no_promote {
+    if promote {
         registry.promote(sentiment::DESIGN, &manifest.version)?;
     }
+    Ok((manifest, artifact, holdout))
+}
+
+/// `mlsd sentiment train`.
+fn train(
+    registry: &Registry,
+    data_dir: Option<&Path>,
+    labelled: Option<&Path>,
+    no_promote: bool,
+) -> Result<()> {
+    let data = training_data(data_dir, labelled)?;
+    anyhow::ensure!(
+        data.examples.iter().any(|e| e.positive) && data.examples.iter().any(|e| !e.positive),
+        "{} needs positive and negative texts ({} usable, {} quarantined)",
+        data.source,
+        data.examples.len(),
+        data.quarantined
+    );
+    let source = data.source.clone();
+    let quarantined = data.quarantined;
+    let (manifest, artifact, holdout) = train_and_register(registry, data, !no_promote)?;
     println!(
         "{} nbsvm_bigram on {} texts from {} ({} quarantined; {} n-grams); hold-out (every 10th text): accuracy {:.4}, calibration error {:.3}{}",
         manifest.version,
         artifact.trained_on,
-        data.source,
-        data.quarantined,
+        source,
+        quarantined,
         artifact.vectorizer.dims(),
         holdout.accuracy,
         holdout.ece,
@@ -378,21 +396,9 @@ pub struct DemoServed {
 /// Trains on the embedded reviews, registers and promotes the model, serves it in-process,
 /// and drives every endpoint once.
 pub fn demo(registry: &Registry, mut progress: impl FnMut(&str)) -> Result<DemoSentiment> {
-    use sentiment::text::TextConfig;
     progress("sentiment: training NBSVM on the embedded reviews");
-    let data = training_data(None, None)?;
-    let (model, holdout) =
-        SentimentArtifact::train_with_holdout(&data.examples, &TextConfig::default());
-    let manifest = model.register(
-        registry,
-        data.sha256,
-        [
-            ("holdout_accuracy".to_string(), holdout.accuracy),
-            ("holdout_ece".to_string(), holdout.ece),
-        ]
-        .into(),
-    )?;
-    registry.promote(sentiment::DESIGN, &manifest.version)?;
+    let (manifest, model, holdout) =
+        train_and_register(registry, training_data(None, None)?, true)?;
     progress("sentiment: serving, streaming, following a topic");
     let version = manifest.version.clone();
     let (trained_on, features) = (model.trained_on, model.vectorizer.dims());
@@ -662,11 +668,7 @@ pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> 
             ("realtime", None, "/v1/sentiment", single.clone(), 1),
             (
                 "microbatch",
-                Some(MicroBatchConfig {
-                    max_batch: args.micro_batch_max,
-                    max_wait: Duration::from_micros(args.micro_batch_wait_us),
-                    ..MicroBatchConfig::default()
-                }),
+                Some(args.micro_batch()),
                 "/v1/sentiment",
                 single.clone(),
                 1,
