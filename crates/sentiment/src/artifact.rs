@@ -23,10 +23,14 @@ pub const FILE: &str = "model.json";
 pub struct SentimentArtifact {
     pub vectorizer: Vectorizer,
     pub model: NbSvm,
-    /// Score → probability (fitted on the hold-out; identity until then).
+    /// Score → probability (fitted on the hold-out; identity until then, and for artifacts
+    /// saved before calibration existed).
+    #[serde(default)]
     pub calibration: Platt,
     pub trained_on: usize,
-    /// Held-out texts of the training distribution (at most [`REFERENCE_TEXTS`]).
+    /// Held-out texts of the training distribution (at most [`REFERENCE_TEXTS`]; empty for
+    /// older artifacts, which then report no drift).
+    #[serde(default)]
     pub reference_texts: Vec<String>,
 }
 
@@ -198,5 +202,28 @@ impl SentimentArtifact {
             .ok_or_else(|| Error::Config(format!("{} has no {FILE}", loaded.manifest.version)))?;
         let artifact = SentimentArtifact::from_bytes(bytes, registry.root())?;
         Ok((loaded.manifest.version, artifact))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reviews::{generate, Domain};
+
+    #[test]
+    fn an_artifact_saved_before_calibration_and_references_still_loads() {
+        let artifact =
+            SentimentArtifact::train(&generate(Domain::Gadgets, 200, 1), &TextConfig::default());
+        let mut old = serde_json::to_value(&artifact).expect("json");
+        let fields = old.as_object_mut().expect("object");
+        fields.remove("calibration");
+        fields.remove("reference_texts");
+        let bytes = serde_json::to_vec(&old).expect("bytes");
+        let loaded =
+            SentimentArtifact::from_bytes(&bytes, std::path::Path::new("old.json")).expect("load");
+        assert_eq!(loaded.calibration, Platt::default());
+        assert!(loaded.reference_texts.is_empty());
+        let text = "the battery lasts two full days!";
+        assert_eq!(loaded.predict(text), artifact.predict(text));
     }
 }

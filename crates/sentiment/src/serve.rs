@@ -962,7 +962,7 @@ fn percent_decode(s: &str) -> Option<String> {
 pub struct DriftResponse {
     pub window_texts: usize,
     pub min_texts: usize,
-    /// Absent until the window holds `min_texts`.
+    /// Absent until the window holds `min_texts` (and for a model saved without reference texts).
     #[schema(value_type = Option<Object>)]
     pub report: Option<TextDriftReport>,
 }
@@ -979,10 +979,12 @@ async fn drift(State(state): State<Arc<AppState>>) -> Json<DriftResponse> {
         .iter()
         .cloned()
         .collect();
-    let report = (current.len() >= state.config.drift_min_texts).then(|| {
+    let reference = &state.model.reference_texts;
+    let enough = current.len() >= state.config.drift_min_texts && !reference.is_empty();
+    let report = enough.then(|| {
         monitor::check(
             &state.model,
-            &state.model.reference_texts,
+            reference,
             &current,
             &TextDriftConfig::default(),
         )
