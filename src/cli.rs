@@ -636,7 +636,6 @@ struct BenchReport {
 
 fn bench_serve_fraud(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
     use fraud_detector::{bench, serve};
-    use mlsd_core::loadgen::{ModeTarget, Target};
     let run_dir = RunDir::create(runs_dir, "bench-serve-fraud")?;
     let registry = Registry::open(run_dir.file("registry"));
     let sim = if args.quick {
@@ -668,57 +667,16 @@ fn bench_serve_fraud(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
     // must not stall the servers' tasks, and each server's queueing-delay probe must see only
     // the server's queue. They still share the machine's cores.
     let (server_rt, client_rt) = (runtime("server")?, runtime("load")?);
-    let (servers, targets) = server_rt.block_on(async {
-        let mut servers = Vec::new();
-        let mut targets = Vec::new();
-        if let Some(addr) = args.url {
-            // One external server: its real-time and batch endpoints (micro-batching is the
-            // server's own setting).
-            targets.push(ModeTarget {
-                mode: "realtime",
-                target: Target::post(addr, "/v1/fraud/score", single.clone()),
-                rows_per_request: 1,
-            });
-            targets.push(ModeTarget {
-                mode: "batch",
-                target: Target::post(addr, "/v1/fraud/score/batch", batched.clone()),
-                rows_per_request: args.batch_size,
-            });
-            return anyhow::Ok((servers, targets));
-        }
-        for (mode, micro_batch, path, bodies, rows) in [
-            ("realtime", None, "/v1/fraud/score", single.clone(), 1),
-            (
-                "microbatch",
-                Some(args.micro_batch()),
-                "/v1/fraud/score",
-                single.clone(),
-                1,
-            ),
-            (
-                "batch",
-                None,
-                "/v1/fraud/score/batch",
-                batched.clone(),
-                args.batch_size,
-            ),
-        ] {
+    let (servers, targets) = server_rt.block_on(post_modes(
+        args,
+        ("/v1/fraud/score", single),
+        ("/v1/fraud/score/batch", batched),
+        |micro_batch| {
             let state = serve::state(registry.clone(), config(micro_batch))?;
             state.warm_up(&world.plan.history);
-            let server = mlsd_core::serve::Running::start(
-                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-                serve::router(state),
-            )
-            .await?;
-            targets.push(ModeTarget {
-                mode,
-                target: Target::post(server.addr, path, bodies),
-                rows_per_request: rows,
-            });
-            servers.push(server);
-        }
-        anyhow::Ok((servers, targets))
-    })?;
+            Ok(serve::router(state))
+        },
+    ))?;
     let modes = run_modes(&server_rt, &client_rt, servers, &targets, &plan, &bar)?;
     bar.set_message("batch job");
     let loaded = fraud_detector::artifact::load(&registry, None)?;
@@ -757,6 +715,58 @@ fn bench_serve_fraud(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
         run_dir.file("bench.csv").display()
     );
     Ok(())
+}
+
+/// The three modes of a scoring API as load targets — one row per request, the same through
+/// the micro-batcher, and the batch endpoint — each on an in-process server built by
+/// `router(micro_batch)`; or, with `--url`, one running server's two endpoints (micro-batching
+/// is then that server's own setting). Call on the servers' runtime.
+async fn post_modes(
+    args: &BenchServeArgs,
+    (single_path, single): (&str, Arc<Vec<Vec<u8>>>),
+    (batch_path, batched): (&str, Arc<Vec<Vec<u8>>>),
+    router: impl Fn(Option<MicroBatchConfig>) -> Result<axum::Router>,
+) -> Result<(
+    Vec<mlsd_core::serve::Running>,
+    Vec<mlsd_core::loadgen::ModeTarget>,
+)> {
+    use mlsd_core::loadgen::{ModeTarget, Target};
+    let modes = [
+        ("realtime", None, single_path, single.clone(), 1),
+        (
+            "microbatch",
+            Some(args.micro_batch()),
+            single_path,
+            single,
+            1,
+        ),
+        ("batch", None, batch_path, batched, args.batch_size),
+    ];
+    let mut servers = Vec::new();
+    let mut targets = Vec::new();
+    for (mode, micro_batch, path, bodies, rows) in modes {
+        let addr = match args.url {
+            // A running server has one micro-batching setting: its endpoint is measured once.
+            Some(_) if micro_batch.is_some() => continue,
+            Some(addr) => addr,
+            None => {
+                let server = mlsd_core::serve::Running::start(
+                    std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                    router(micro_batch)?,
+                )
+                .await?;
+                let addr = server.addr;
+                servers.push(server);
+                addr
+            }
+        };
+        targets.push(ModeTarget {
+            mode,
+            target: Target::post(addr, path, bodies),
+            rows_per_request: rows,
+        });
+    }
+    Ok((servers, targets))
 }
 
 fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {

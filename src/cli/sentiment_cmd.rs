@@ -609,7 +609,6 @@ struct BenchReport {
 }
 
 pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> {
-    use mlsd_core::loadgen::{ModeTarget, Target};
     use mlsd_core::serve::MicroBatchConfig;
     use sentiment::reviews::{generate, Domain};
     use sentiment::serve;
@@ -648,54 +647,15 @@ pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> 
         ..serve::ServeConfig::default()
     };
     let (server_rt, client_rt) = (super::runtime("server")?, super::runtime("load")?);
-    let (servers, targets) = server_rt.block_on(async {
-        let mut servers = Vec::new();
-        let mut targets = Vec::new();
-        if let Some(addr) = args.url {
-            targets.push(ModeTarget {
-                mode: "realtime",
-                target: Target::post(addr, "/v1/sentiment", single.clone()),
-                rows_per_request: 1,
-            });
-            targets.push(ModeTarget {
-                mode: "batch",
-                target: Target::post(addr, "/v1/sentiment/batch", batched.clone()),
-                rows_per_request: args.batch_size,
-            });
-            return anyhow::Ok((servers, targets));
-        }
-        for (mode, micro_batch, path, bodies, rows) in [
-            ("realtime", None, "/v1/sentiment", single.clone(), 1),
-            (
-                "microbatch",
-                Some(args.micro_batch()),
-                "/v1/sentiment",
-                single.clone(),
-                1,
-            ),
-            (
-                "batch",
-                None,
-                "/v1/sentiment/batch",
-                batched.clone(),
-                args.batch_size,
-            ),
-        ] {
+    let (servers, targets) = server_rt.block_on(super::post_modes(
+        args,
+        ("/v1/sentiment", single),
+        ("/v1/sentiment/batch", batched),
+        |micro_batch| {
             let state = serve::state(model.clone(), &version, config(micro_batch))?;
-            let server = mlsd_core::serve::Running::start(
-                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-                serve::router(state),
-            )
-            .await?;
-            targets.push(ModeTarget {
-                mode,
-                target: Target::post(server.addr, path, bodies),
-                rows_per_request: rows,
-            });
-            servers.push(server);
-        }
-        anyhow::Ok((servers, targets))
-    })?;
+            Ok(serve::router(state))
+        },
+    ))?;
     let modes = super::run_modes(&server_rt, &client_rt, servers, &targets, &plan, &bar)?;
     bar.set_message("batch job");
     let n = if args.quick { 20_000 } else { 200_000 };
