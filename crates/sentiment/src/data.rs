@@ -109,6 +109,39 @@ pub fn parse_label(raw: &str) -> Option<bool> {
     }
 }
 
+/// Why a text cannot be scored — the one check behind both file quarantines and the API's 422s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextProblem {
+    /// Nothing but whitespace.
+    Empty,
+    /// More characters than the limit.
+    TooLong { chars: usize },
+}
+
+impl TextProblem {
+    pub fn of(text: &str, max_chars: usize) -> Option<TextProblem> {
+        if text.trim().is_empty() {
+            return Some(TextProblem::Empty);
+        }
+        // Bytes bound characters from above: count characters only when it could matter.
+        if text.len() > max_chars {
+            let chars = text.chars().count();
+            if chars > max_chars {
+                return Some(TextProblem::TooLong { chars });
+            }
+        }
+        None
+    }
+
+    /// The reason code quarantines and error bodies carry.
+    pub fn code(self) -> &'static str {
+        match self {
+            TextProblem::Empty => "empty_text",
+            TextProblem::TooLong { .. } => "text_too_long",
+        }
+    }
+}
+
 /// One text and its label, checked: non-empty after trimming, at most [`MAX_TEXT_CHARS`].
 fn example(
     text: &str,
@@ -116,11 +149,8 @@ fn example(
     topic: Option<&str>,
 ) -> std::result::Result<Example, &'static str> {
     let text = text.trim();
-    if text.is_empty() {
-        return Err("empty_text");
-    }
-    if text.chars().count() > MAX_TEXT_CHARS {
-        return Err("text_too_long");
+    if let Some(problem) = TextProblem::of(text, MAX_TEXT_CHARS) {
+        return Err(problem.code());
     }
     let positive = parse_label(label).ok_or("unknown_label")?;
     Ok(Example {

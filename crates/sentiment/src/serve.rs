@@ -44,6 +44,7 @@ use tokio::sync::{watch, Semaphore};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::artifact::SentimentArtifact;
+use crate::data::TextProblem;
 use crate::monitor::{self, TextDriftConfig, TextDriftReport};
 
 /// Server settings with their defaults.
@@ -467,20 +468,14 @@ impl AppState {
 
 /// 422 for an empty or too long text.
 fn check_text(text: &str, max_chars: usize) -> Result<(), ApiError> {
-    if text.trim().is_empty() {
-        return Err(ApiError::invalid("empty_text", "text is empty"));
+    match TextProblem::of(text, max_chars) {
+        None => Ok(()),
+        Some(p @ TextProblem::Empty) => Err(ApiError::invalid(p.code(), "text is empty")),
+        Some(p @ TextProblem::TooLong { chars }) => Err(ApiError::invalid(
+            p.code(),
+            format!("text has {chars} characters; the limit is {max_chars}"),
+        )),
     }
-    // Bytes bound characters from above: count characters only when it could matter.
-    if text.len() > max_chars {
-        let chars = text.chars().count();
-        if chars > max_chars {
-            return Err(ApiError::invalid(
-                "text_too_long",
-                format!("text has {chars} characters; the limit is {max_chars}"),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The routes, with metrics, shedding, timeout and the body limit around the request/response
