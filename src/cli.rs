@@ -699,22 +699,18 @@ fn bench_serve_fraud(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
         batch_job,
         run_dir: run_dir.path.clone(),
     };
-    let json = serde_json::to_value(&report)?;
-    write_bench(&run_dir, "fraud", &report.modes, &json)?;
-    if args.json {
-        println!("{json}");
-        return Ok(());
-    }
-    print_bench("fraud API", args, &report.modes);
-    println!(
+    let batch_job_line = format!(
         "batch job (features + scores + Parquet, {} rows): {:.0} rows/s",
         report.batch_job.rows, report.batch_job.rows_per_second
     );
-    println!(
-        "\nEvery run: {}; plots: latency_closed_loop.svg/.png, latency_open_loop.svg/.png",
-        run_dir.file("bench.csv").display()
-    );
-    Ok(())
+    report_bench(
+        &run_dir,
+        "fraud",
+        args,
+        &report.modes,
+        &report,
+        batch_job_line,
+    )
 }
 
 /// The three modes of a scoring API as load targets — one row per request, the same through
@@ -823,14 +819,19 @@ fn sweep_plan(args: &BenchServeArgs) -> mlsd_core::loadgen::SweepPlan {
     }
 }
 
-/// Writes bench.json, bench.csv and the latency plots (SVG and PNG) into the run folder.
-fn write_bench(
+/// Writes bench.json, bench.csv and the latency plots (SVG and PNG) into the run folder, then
+/// prints the report as one JSON object (`--json`) or as the headline table, the design's
+/// batch-job line and where the files are.
+fn report_bench(
     run_dir: &RunDir,
     design: &str,
+    args: &BenchServeArgs,
     modes: &[mlsd_core::loadgen::ModeResult],
-    json: &serde_json::Value,
+    report: &impl serde::Serialize,
+    batch_job_line: String,
 ) -> Result<()> {
-    mlsd_core::report::write_json(&run_dir.file("bench.json"), json)?;
+    let json = serde_json::to_value(report)?;
+    mlsd_core::report::write_json(&run_dir.file("bench.json"), &json)?;
     mlsd_core::report::atomic_write(
         &run_dir.file("bench.csv"),
         mlsd_core::loadgen::to_csv(modes).as_bytes(),
@@ -842,6 +843,16 @@ fn write_bench(
         )?;
         mlsd_core::report::atomic_write(&run_dir.file(&format!("{name}.png")), &chart.to_png())?;
     }
+    if args.json {
+        println!("{json}");
+        return Ok(());
+    }
+    print_bench(&format!("{design} API"), args, modes);
+    println!("{batch_job_line}");
+    println!(
+        "\nEvery run: {}; plots: latency_closed_loop.svg/.png, latency_open_loop.svg/.png",
+        run_dir.file("bench.csv").display()
+    );
     Ok(())
 }
 

@@ -596,15 +596,8 @@ pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> 
         batch_job,
         run_dir: run_dir.path.clone(),
     };
-    let json = serde_json::to_value(&report)?;
-    super::write_bench(&run_dir, "recommender", &report.modes, &json)?;
-    if args.json {
-        println!("{json}");
-        return Ok(());
-    }
-    super::print_bench("recommender API", args, &report.modes);
     let b = &report.batch_job;
-    println!(
+    let batch_job_line = format!(
         "batch job: top {} for all {} users in {:.2} s on {} workers ({:.0} users/s){}",
         b.k,
         b.users,
@@ -615,9 +608,12 @@ pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> 
             .cache_hit_rate
             .map_or(String::new(), |r| format!("; cached mode hit rate {r:.3}"))
     );
-    println!(
-        "\nEvery run: {}; plots: latency_closed_loop.svg/.png, latency_open_loop.svg/.png",
-        run_dir.file("bench.csv").display()
-    );
-    Ok(())
+    super::report_bench(
+        &run_dir,
+        "recommender",
+        args,
+        &report.modes,
+        &report,
+        batch_job_line,
+    )
 }

@@ -412,10 +412,29 @@ pub fn demo(registry: &Registry, mut progress: impl FnMut(&str)) -> Result<DemoS
     })
 }
 
+/// One request to the demo's server; anything but 200 is an error naming the route.
+async fn call(
+    client: &mut mlsd_core::loadgen::Client,
+    method: &str,
+    path: &str,
+    body: Option<(&str, &[u8])>,
+) -> Result<serde_json::Value> {
+    let (content_type, bytes) = body.map_or(("application/json", None), |(t, b)| (t, Some(b)));
+    let r = client.request_as(method, path, content_type, bytes).await?;
+    anyhow::ensure!(
+        r.status == 200,
+        "{method} {path}: {} {}",
+        r.status,
+        r.text()
+    );
+    Ok(serde_json::from_slice(&r.body)?)
+}
+
 async fn demo_serving(model: SentimentArtifact, version: &str) -> Result<DemoServed> {
     use mlsd_core::loadgen::{read_sse, Client};
     use sentiment::reviews::{generate, to_jsonl, Domain};
     use sentiment::serve;
+    const NDJSON: &str = "application/x-ndjson";
     let config = serve::ServeConfig {
         live_interval: Duration::from_millis(100),
         ..serve::ServeConfig::default()
@@ -433,16 +452,8 @@ async fn demo_serving(model: SentimentArtifact, version: &str) -> Result<DemoSer
         "the battery lasts two full days!",
     ] {
         let body = serde_json::json!({ "text": text, "topic": "demo" }).to_string();
-        let r = client
-            .request("POST", "/v1/sentiment", Some(body.as_bytes()))
-            .await?;
-        anyhow::ensure!(
-            r.status == 200,
-            "POST /v1/sentiment: {} {}",
-            r.status,
-            r.text()
-        );
-        let v: serde_json::Value = serde_json::from_slice(&r.body)?;
+        let json = ("application/json", body.as_bytes());
+        let v = call(&mut client, "POST", "/v1/sentiment", Some(json)).await?;
         singles.push((
             text.to_string(),
             v["label"].as_str().unwrap_or("?").to_string(),
@@ -451,26 +462,16 @@ async fn demo_serving(model: SentimentArtifact, version: &str) -> Result<DemoSer
         ));
     }
     // A stream of fresh reviews (another seed than the training file) with two bad lines.
-    let mut ndjson = to_jsonl(&generate(Domain::Gadgets, 1_000, 7));
-    ndjson.push_str("{not json\n{\"text\": \"   \", \"topic\": \"battery\"}\n");
-    let mut stream = async |body: &str| -> Result<serde_json::Value> {
-        let r = client
-            .request_as(
-                "POST",
-                "/v1/sentiment/stream",
-                "application/x-ndjson",
-                Some(body.as_bytes()),
-            )
-            .await?;
-        anyhow::ensure!(
-            r.status == 200,
-            "POST /v1/sentiment/stream: {} {}",
-            r.status,
-            r.text()
-        );
-        Ok(serde_json::from_slice(&r.body)?)
-    };
-    let summary = stream(&ndjson).await?;
+    let mut reviews = to_jsonl(&generate(Domain::Gadgets, 1_000, 7));
+    reviews.push_str("{not json\n{\"text\": \"   \", \"topic\": \"battery\"}\n");
+    let stream = "/v1/sentiment/stream";
+    let summary = call(
+        &mut client,
+        "POST",
+        stream,
+        Some((NDJSON, reviews.as_bytes())),
+    )
+    .await?;
     let live_topic = "battery".to_string();
     let events = read_sse(
         server.addr,
@@ -484,25 +485,17 @@ async fn demo_serving(model: SentimentArtifact, version: &str) -> Result<DemoSer
         .map(|(_, data)| serde_json::from_str(data))
         .transpose()?
         .unwrap_or(serde_json::Value::Null);
-    let mut get = async |path: &str| -> Result<serde_json::Value> {
-        let r = client.request("GET", path, None).await?;
-        anyhow::ensure!(r.status == 200, "GET {path}: {} {}", r.status, r.text());
-        Ok(serde_json::from_slice(&r.body)?)
-    };
-    let drift_same_domain = get("/v1/sentiment/drift").await?;
+    let drift_same_domain = call(&mut client, "GET", "/v1/sentiment/drift", None).await?;
     // Then hotel reviews arrive: same task, other words.
     let travel = to_jsonl(&generate(Domain::Travel, 1_000, 8));
-    let mut client2 = Client::connect(server.addr).await?;
-    let r = client2
-        .request_as(
-            "POST",
-            "/v1/sentiment/stream",
-            "application/x-ndjson",
-            Some(travel.as_bytes()),
-        )
-        .await?;
-    anyhow::ensure!(r.status == 200, "stream: {} {}", r.status, r.text());
-    let drift_other_domain = get("/v1/sentiment/drift").await?;
+    call(
+        &mut client,
+        "POST",
+        stream,
+        Some((NDJSON, travel.as_bytes())),
+    )
+    .await?;
+    let drift_other_domain = call(&mut client, "GET", "/v1/sentiment/drift", None).await?;
     state.close_live_feeds();
     server.stop().await?;
     Ok(DemoServed {
@@ -679,21 +672,17 @@ pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> 
         batch_job,
         run_dir: run_dir.path.clone(),
     };
-    let json = serde_json::to_value(&report)?;
-    super::write_bench(&run_dir, "sentiment", &report.modes, &json)?;
-    if args.json {
-        println!("{json}");
-        return Ok(());
-    }
-    super::print_bench("sentiment API", args, &report.modes);
     let b = &report.batch_job;
-    println!(
+    let batch_job_line = format!(
         "batch job (read, score, write JSON Lines; {} texts, {} workers): {:.0} texts/s",
         b.texts, b.workers, b.texts_per_second
     );
-    println!(
-        "\nEvery run: {}; plots: latency_closed_loop.svg/.png, latency_open_loop.svg/.png",
-        run_dir.file("bench.csv").display()
-    );
-    Ok(())
+    super::report_bench(
+        &run_dir,
+        "sentiment",
+        args,
+        &report.modes,
+        &report,
+        batch_job_line,
+    )
 }
