@@ -342,6 +342,7 @@ impl LogisticRegression {
     }
 }
 
+/// Talking point: calibration — the live feed averages probabilities, so "0.8" must mean 80 %.
 /// Platt scaling: P(positive | score) = σ(a·score + b), fitted by Newton's method on held-out
 /// scores with Platt's smoothed targets ((N₊ + 1) / (N₊ + 2), 1 / (N₋ + 2)).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

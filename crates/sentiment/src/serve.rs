@@ -318,9 +318,13 @@ impl AppState {
 
     /// Scores one checked text: the cache, then the micro-batcher or the model.
     async fn score_one(&self, text: &str) -> Result<(Scored, bool), ApiError> {
+        // Talking point: caching — repeated texts (retweets, pasted reviews) cost one hash
+        // lookup; the hit rate on /metrics says whether the memory is worth it.
         if let Some(hit) = self.cache.get(text) {
             return Ok((hit, true));
         }
+        // Talking point: micro-batching — concurrent requests share one model call; it pays
+        // only for a model with a fixed cost per call (docs/benchmarks.md: not this one).
         let scored = match &self.batcher {
             Some(b) => b.submit(text.to_string()).await?,
             None => score(&self.model, text),
@@ -340,6 +344,8 @@ impl AppState {
             recent.push_back(text.to_string());
         }
         let Some(topic) = topic else { return };
+        // Talking point: windowed aggregates in per-second buckets of counts and sums — memory
+        // bounded by the longest window, not the traffic, and buckets from replicas add up.
         let second = self.started.elapsed().as_secs();
         let horizon = self.horizon_seconds();
         let mut topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
