@@ -16,6 +16,7 @@ use fraud_detector::pipeline::{self, PipelineConfig};
 use fraud_detector::simulate::{date_to_epoch_ms, simulate, write_transactions};
 use fraud_detector::train::ModelKind;
 use indicatif::{ProgressBar, ProgressStyle};
+use mlsd_core::accelerator::ModelCost;
 use mlsd_core::registry::Registry;
 use mlsd_core::report::{sha256_file, RunDir};
 use mlsd_core::serve::MicroBatchConfig;
@@ -117,6 +118,16 @@ pub struct BenchServeArgs {
     /// lists).
     #[arg(long, value_parser = loopback_url)]
     url: Option<std::net::SocketAddr>,
+    /// Put a simulated heavier model in front of the real one, on a device of its own: every
+    /// model call also costs this many microseconds, whatever its size. With the real models
+    /// (microseconds) HTTP saturates first; a model cost makes the model the bottleneck, well
+    /// below what the load generator can offer on the same cores (the overload runs in
+    /// docs/benchmarks.md). 0 with --sim-row-us 0: off.
+    #[arg(long, default_value_t = 0)]
+    sim_call_us: u64,
+    /// The simulated model's cost per row of a call, in microseconds.
+    #[arg(long, default_value_t = 0)]
+    sim_row_us: u64,
     /// Print one JSON object: {"design", "modes": [{"mode", "rps", "rows_per_s", "p50_ms", "p99_ms", "errors", "shed", …}], …}.
     #[arg(long)]
     json: bool,
@@ -130,6 +141,14 @@ impl BenchServeArgs {
             max_wait: Duration::from_micros(self.micro_batch_wait_us),
             ..MicroBatchConfig::default()
         }
+    }
+
+    /// The simulated model of `--sim-call-us` / `--sim-row-us`, if any.
+    fn simulated_model(&self) -> Option<ModelCost> {
+        (self.sim_call_us > 0 || self.sim_row_us > 0).then(|| ModelCost {
+            per_call: Duration::from_micros(self.sim_call_us),
+            per_row: Duration::from_micros(self.sim_row_us),
+        })
     }
 }
 
@@ -661,6 +680,7 @@ fn bench_serve_fraud(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
         max_queue_delay: Some(Duration::from_millis(args.max_queue_delay_ms)),
         max_batch: args.batch_size.max(1),
         micro_batch,
+        simulated_model: args.simulated_model(),
         ..serve::ServeConfig::new(world.limits.clone())
     };
     // Servers and load generator get separate runtimes (threads): the generator's own backlog
@@ -766,6 +786,9 @@ async fn post_modes(
 }
 
 fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
+    if args.url.is_some() && args.simulated_model().is_some() {
+        bail!("--sim-call-us and --sim-row-us apply to in-process servers; a server given by --url runs its own model");
+    }
     match args.design {
         Design::Fraud => bench_serve_fraud(runs_dir, args),
         Design::Recommender => recommender_cmd::bench_serve(runs_dir, args),
@@ -830,7 +853,16 @@ fn report_bench(
     report: &impl serde::Serialize,
     batch_job_line: String,
 ) -> Result<()> {
-    let json = serde_json::to_value(report)?;
+    let mut json = serde_json::to_value(report)?;
+    if let (Some(cost), Some(fields)) = (args.simulated_model(), json.as_object_mut()) {
+        fields.insert(
+            "simulated_model".into(),
+            serde_json::json!({
+                "per_call_us": cost.per_call.as_micros(),
+                "per_row_us": cost.per_row.as_micros(),
+            }),
+        );
+    }
     mlsd_core::report::write_json(&run_dir.file("bench.json"), &json)?;
     mlsd_core::report::atomic_write(
         &run_dir.file("bench.csv"),
@@ -848,7 +880,14 @@ fn report_bench(
         return Ok(());
     }
     print_bench(&format!("{design} API"), args, modes);
-    println!("{batch_job_line}");
+    println!(
+        "{batch_job_line}{}",
+        if args.simulated_model().is_some() {
+            " (the real model only: the simulated cost is not applied to the batch job)"
+        } else {
+            ""
+        }
+    );
     println!(
         "\nEvery run: {}; plots: latency_closed_loop.svg/.png, latency_open_loop.svg/.png",
         run_dir.file("bench.csv").display()
@@ -859,7 +898,15 @@ fn report_bench(
 /// The headline table of a serving benchmark.
 fn print_bench(what: &str, args: &BenchServeArgs, modes: &[mlsd_core::loadgen::ModeResult]) {
     println!(
-        "mlsd bench serve — {what} in-process on loopback (client and server share this machine's cores){}\n",
+        "mlsd bench serve — {what} in-process on loopback (client and server share this machine's cores){}{}\n",
+        match args.simulated_model() {
+            Some(cost) => format!(
+                "; SIMULATED model cost {} µs per call + {} µs per row",
+                cost.per_call.as_micros(),
+                cost.per_row.as_micros()
+            ),
+            None => String::new(),
+        },
         if args.quick { "; QUICK: smoke test, not for quoting" } else { "" }
     );
     let rows: Vec<Vec<String>> = modes

@@ -504,7 +504,8 @@ struct BenchReport {
 }
 
 /// `mlsd bench serve --design recommender`: the batch snapshot lookup, real-time re-ranking
-/// (cache off) and real-time behind the TTL cache, each on its own in-process server.
+/// (cache off), the same micro-batched, and real-time behind the TTL cache, each on its own
+/// in-process server.
 pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> {
     use mlsd_core::loadgen::{ModeTarget, Target};
     use recommender::serve;
@@ -529,10 +530,12 @@ pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> 
                 .collect(),
         )
     };
-    let config = |cache_ttl: Duration| serve::ServeConfig {
+    let config = |cache_ttl: Duration, micro_batch| serve::ServeConfig {
         max_in_flight: 64,
         max_queue_delay: Some(Duration::from_millis(args.max_queue_delay_ms)),
         cache_ttl,
+        micro_batch,
+        simulated_model: args.simulated_model(),
         ..serve::ServeConfig::default()
     };
     let (server_rt, client_rt) = (runtime("server")?, runtime("load")?);
@@ -552,16 +555,22 @@ pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> 
             }
             return anyhow::Ok((servers, targets, cached_state));
         }
-        for (mode, path_mode, ttl) in [
-            ("batch", "batch", Duration::ZERO),
-            ("realtime", "realtime", Duration::ZERO),
-            ("cached", "realtime", Duration::from_secs(600)),
+        for (mode, path_mode, ttl, micro_batch) in [
+            ("batch", "batch", Duration::ZERO, None),
+            ("realtime", "realtime", Duration::ZERO, None),
+            (
+                "microbatch",
+                "realtime",
+                Duration::ZERO,
+                Some(args.micro_batch()),
+            ),
+            ("cached", "realtime", Duration::from_secs(600), None),
         ] {
             let state = serve::state_shared(
                 model.clone(),
                 world.snapshot.clone(),
                 world.reference.clone(),
-                config(ttl),
+                config(ttl, micro_batch),
             )?;
             if mode == "cached" {
                 cached_state = Some(state.clone());

@@ -637,6 +637,7 @@ pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> 
         // The model is measured, not the cache (5,000 texts cycle: a cache would hit).
         cache_capacity: 0,
         micro_batch,
+        simulated_model: args.simulated_model(),
         ..serve::ServeConfig::default()
     };
     let (server_rt, client_rt) = (super::runtime("server")?, super::runtime("load")?);

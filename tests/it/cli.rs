@@ -240,7 +240,7 @@ fn bad_arguments_and_missing_files_fail_with_a_clear_message() {
 
 #[test]
 fn bench_serve_quick_reports_every_mode_as_json() {
-    let report = bench_quick("fraud", &["realtime", "microbatch", "batch"]);
+    let report = bench_quick("fraud", &[], &["realtime", "microbatch", "batch"]);
     assert_eq!(report["modes"][2]["rows_per_request"], 100);
     assert!(report["batch_job"]["rows_per_second"]
         .as_f64()
@@ -249,7 +249,11 @@ fn bench_serve_quick_reports_every_mode_as_json() {
 
 #[test]
 fn bench_serve_quick_for_the_recommender_reports_every_mode_as_json() {
-    let report = bench_quick("recommender", &["batch", "realtime", "cached"]);
+    let report = bench_quick(
+        "recommender",
+        &[],
+        &["batch", "realtime", "microbatch", "cached"],
+    );
     assert!(report["batch_job"]["users_per_second"]
         .as_f64()
         .is_some_and(|v| v > 0.0));
@@ -260,8 +264,18 @@ fn bench_serve_quick_for_the_recommender_reports_every_mode_as_json() {
 }
 
 #[test]
-fn bench_serve_quick_for_sentiment_reports_every_mode_as_json() {
-    let report = bench_quick("sentiment", &["realtime", "microbatch", "batch"]);
+fn bench_serve_quick_for_sentiment_with_a_simulated_model_reports_every_mode_as_json() {
+    // The simulated heavier model's path (the overload runs of docs/benchmarks.md); the other
+    // two designs' quick runs smoke-test the real models.
+    let report = bench_quick(
+        "sentiment",
+        &["--sim-call-us", "200", "--sim-row-us", "50"],
+        &["realtime", "microbatch", "batch"],
+    );
+    assert_eq!(
+        report["simulated_model"],
+        serde_json::json!({"per_call_us": 200, "per_row_us": 50})
+    );
     assert_eq!(report["modes"][2]["rows_per_request"], 100);
     assert!(report["batch_job"]["texts_per_second"]
         .as_f64()
@@ -331,14 +345,13 @@ fn sentiment_trains_on_a_labelled_csv_counting_bad_rows_and_predicts_with_probab
     }
 }
 
-/// Runs `mlsd bench serve --design <design> --quick --json` and checks what every design
-/// reports: the modes, their numbers, the run folder's files and plots.
-fn bench_quick(design: &str, expected: &[&str]) -> serde_json::Value {
+/// Runs `mlsd bench serve --design <design> --quick --json <extra>` and checks what every
+/// design reports: the modes, their numbers, the run folder's files and plots.
+fn bench_quick(design: &str, extra: &[&str], expected: &[&str]) -> serde_json::Value {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (ok, stdout, stderr) = mlsd(
-        &["bench", "serve", "--design", design, "--quick", "--json"],
-        dir.path(),
-    );
+    let mut args = vec!["bench", "serve", "--design", design, "--quick", "--json"];
+    args.extend_from_slice(extra);
+    let (ok, stdout, stderr) = mlsd(&args, dir.path());
     assert!(ok, "{stderr}");
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
     assert_eq!(report["design"], design);

@@ -506,4 +506,63 @@ async fn bench_serve_can_target_a_running_server_by_url() {
     .await
     .expect("task");
     assert!(!ok && stderr.contains("only targets loopback"), "{stderr}");
+    // A running server has its own model: a simulated cost cannot be put in front of it.
+    let (ok, _, stderr) = tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().expect("tempdir");
+        crate::common::mlsd(
+            &[
+                "bench",
+                "serve",
+                "--design",
+                "recommender",
+                "--quick",
+                "--sim-call-us",
+                "500",
+                "--url",
+                &format!("http://{addr}"),
+            ],
+            dir.path(),
+        )
+    })
+    .await
+    .expect("task");
+    assert!(!ok && stderr.contains("--sim-call-us"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn micro_batched_real_time_lists_equal_the_unbatched_ones() {
+    let plain = ServeConfig {
+        cache_ttl: std::time::Duration::ZERO,
+        ..ServeConfig::default()
+    };
+    let batched = ServeConfig {
+        micro_batch: Some(mlsd_core::serve::MicroBatchConfig::default()),
+        ..plain.clone()
+    };
+    let (one_by_one, _, _) = start(plain).await;
+    let (in_batches, _, _) = start(batched).await;
+    // Concurrent requests, so the batcher really groups some of them.
+    let calls: Vec<_> = (1..=24u32)
+        .map(|user| {
+            tokio::spawn(async move {
+                let path =
+                    format!("/v1/recommender/users/{user}/recommendations?k=10&mode=realtime");
+                let (s, batched) = get_json(in_batches, &path).await;
+                assert_eq!(s, 200, "{batched}");
+                let (_, alone) = get_json(one_by_one, &path).await;
+                (batched, alone)
+            })
+        })
+        .collect();
+    for call in calls {
+        let (batched, alone) = call.await.expect("task");
+        assert_eq!(batched["source"], alone["source"]);
+        assert_eq!(items(&batched), items(&alone));
+        assert!(!items(&batched).is_empty(), "{batched}");
+    }
+    let (_, metrics) = http(in_batches, "GET", "/metrics", None, b"").await;
+    assert!(
+        metrics.contains("mlsd_recommender_micro_batch_size_count"),
+        "{metrics}"
+    );
 }

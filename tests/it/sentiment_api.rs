@@ -520,3 +520,65 @@ async fn the_openapi_document_lists_every_route() {
     }
     server.stop().await.expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_model_sheds_the_excess_with_503_batches_what_waits_and_recovers() {
+    use mlsd_core::accelerator::ModelCost;
+    use mlsd_core::serve::MicroBatchConfig;
+    // A simulated model of 400 ms per call and two permits: two requests occupy the server
+    // for 0.8 s, so a third sent meanwhile is shed — deterministically, not by timing luck.
+    let slow = ModelCost {
+        per_call: Duration::from_millis(400),
+        per_row: Duration::ZERO,
+    };
+    let (server, _) = start(ServeConfig {
+        max_in_flight: 2,
+        cache_capacity: 0,
+        simulated_model: Some(slow),
+        ..ServeConfig::default()
+    })
+    .await;
+    let addr = server.addr;
+    let body = |i: usize| format!(r#"{{"text": "the screen is sharp, review {i}"}}"#);
+    let held: Vec<_> = (0..2)
+        .map(|i| tokio::spawn(async move { post_json(addr, "/v1/sentiment", &body(i)).await }))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (s, shed) = post_json(addr, "/v1/sentiment", &body(9)).await;
+    assert_eq!(s, 503, "{shed}");
+    assert_eq!(json(&shed)["error"]["code"], "overloaded");
+    for h in held {
+        let (s, answer) = h.await.expect("task");
+        assert_eq!(s, 200, "{answer}");
+    }
+    // The load is gone: served again.
+    assert_eq!(post_json(addr, "/v1/sentiment", &body(10)).await.0, 200);
+    server.stop().await.expect("stop");
+
+    // The same model behind the micro-batcher: requests that arrive while the device is busy
+    // wait together and share its next call, so 8 concurrent requests need far fewer than 8.
+    let (server, _) = start(ServeConfig {
+        cache_capacity: 0,
+        simulated_model: Some(slow),
+        micro_batch: Some(MicroBatchConfig::default()),
+        ..ServeConfig::default()
+    })
+    .await;
+    let addr = server.addr;
+    let calls: Vec<_> = (0..8)
+        .map(|i| tokio::spawn(async move { post_json(addr, "/v1/sentiment", &body(i)).await }))
+        .collect();
+    for c in calls {
+        let (s, answer) = c.await.expect("task");
+        assert_eq!(s, 200, "{answer}");
+    }
+    let (_, metrics) = http(addr, "GET", "/metrics", None, b"").await;
+    let batches: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("mlsd_sentiment_micro_batch_size_count "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no batch count in {metrics}"));
+    // Within the 1-s time budget, 8 calls of 400 ms could not have been served one by one.
+    assert!((1..=2).contains(&batches), "{batches} batches: {metrics}");
+    server.stop().await.expect("stop");
+}

@@ -24,6 +24,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use mlsd_core::accelerator::{Accelerator, ModelCost};
 use mlsd_core::drift::{drift_report, DriftReport, ReferenceProfile, SlidingWindow};
 use mlsd_core::registry::Registry;
 use mlsd_core::serve::{
@@ -64,9 +65,12 @@ pub struct ServeConfig {
     pub drift_window: usize,
     /// Fewest rows in the window before drift is reported (fewer: too noisy to judge).
     pub drift_min_rows: usize,
-    /// Shed new requests while the runtime's queueing delay exceeds this (`None`: only the
-    /// in-flight limit sheds). Needs a tokio runtime when the state is built.
+    /// Shed new requests while the runtime's queueing delay exceeds this, and refuse a
+    /// simulated-model call queued behind more work than this (`None`: only the in-flight
+    /// limit sheds). Needs a tokio runtime when the state is built.
     pub max_queue_delay: Option<Duration>,
+    /// A simulated heavier model in front of the real one (benchmarks only; `None`: off).
+    pub simulated_model: Option<ModelCost>,
 }
 
 impl ServeConfig {
@@ -87,6 +91,7 @@ impl ServeConfig {
             // Off by default in the library: on a shared test machine, the OS descheduling the
             // runtime would read as queueing. `mlsd serve` turns it on (100 ms).
             max_queue_delay: None,
+            simulated_model: None,
         }
     }
 }
@@ -162,6 +167,7 @@ pub struct AppState {
     queue_delay: Option<Arc<QueueDelay>>,
     scorer: Arc<Scorer>,
     batcher: Option<MicroBatcher<Transaction, ScoreResult>>,
+    accelerator: Option<Arc<Accelerator>>,
     config: ServeConfig,
     metrics: Arc<Metrics>,
 }
@@ -202,14 +208,22 @@ pub fn state(registry: Registry, config: ServeConfig) -> Result<Arc<AppState>> {
         thresholds: config.thresholds,
         metrics: metrics.clone(),
     });
+    let accelerator = config
+        .simulated_model
+        .map(Accelerator::spawn)
+        .transpose()
+        .map_err(|e| Error::Config(format!("cannot start the simulated accelerator: {e}")))?;
     let batcher = match config.micro_batch {
         None => None,
         Some(batching) => {
             need_runtime("micro-batching")?;
             let worker = scorer.clone();
-            Some(MicroBatcher::spawn(batching, metrics.clone(), move |txs| {
-                worker.score_each(txs)
-            }))
+            Some(MicroBatcher::spawn_on(
+                batching,
+                metrics.clone(),
+                accelerator.clone(),
+                move |txs| worker.score_each(txs),
+            ))
         }
     };
     let queue_delay = match config.max_queue_delay {
@@ -224,6 +238,7 @@ pub fn state(registry: Registry, config: ServeConfig) -> Result<Arc<AppState>> {
         queue_delay,
         scorer,
         batcher,
+        accelerator,
         config,
         metrics,
     }))
@@ -524,11 +539,16 @@ async fn score(
     let tx = req.parse(&state.config.limits)?;
     let mut answer = match &state.batcher {
         Some(batcher) => batcher.submit(tx).await??,
-        None => state
-            .scorer
-            .score(std::slice::from_ref(&tx))?
-            .pop()
-            .ok_or_else(|| ApiError::internal("no score"))?,
+        None => {
+            if let Some(device) = &state.accelerator {
+                device.call(1, state.config.max_queue_delay).await?;
+            }
+            state
+                .scorer
+                .score(std::slice::from_ref(&tx))?
+                .pop()
+                .ok_or_else(|| ApiError::internal("no score"))?
+        }
     };
     answer.latency_ms = t.elapsed().as_secs_f64() * 1e3;
     Ok(Json(answer))
@@ -581,6 +601,9 @@ async fn score_batch(
                 .map_err(|e| ApiError::invalid(e.code, format!("transactions[{i}]: {}", e.message)))
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
+    if let Some(device) = &state.accelerator {
+        device.call(txs.len(), state.config.max_queue_delay).await?;
+    }
     let mut results = state.scorer.score(&txs)?;
     let latency_ms = t.elapsed().as_secs_f64() * 1e3;
     for r in &mut results {

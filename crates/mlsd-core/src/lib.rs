@@ -17,6 +17,7 @@
 //! | [`registry`] | versioned, checksummed model artifacts; promote and rollback | model/data versioning, rollback |
 //! | [`report`] | run folders, JSON + markdown reports, atomic writes, hashing | reproducibility |
 //! | [`serve`] | HTTP toolkit: JSON errors, metrics, load shedding, timeouts, micro-batching, hot-swap slot, graceful shutdown | serving, monitoring, rollback |
+//! | [`accelerator`] | a simulated heavier model: calls costing `per_call + rows × per_row`, one at a time, off the runtime | overload and shedding, when micro-batching pays |
 //! | [`loadgen`] | keep-alive HTTP client; open-loop (coordinated-omission corrected) and closed-loop load | latency budget, p99, saturation |
 //! | [`plot`] | line charts as SVG and PNG for benchmark reports | |
 //!
@@ -29,6 +30,7 @@ pub mod drift;
 pub mod registry;
 pub mod report;
 pub mod serve;
+pub mod accelerator;
 pub mod loadgen;
 pub mod plot;
 

@@ -515,6 +515,20 @@ impl<I: Send + 'static, O: Send + 'static> MicroBatcher<I, O> {
     where
         F: Fn(Vec<I>) -> Vec<O> + Send + 'static,
     {
+        Self::spawn_on(config, metrics, None, work)
+    }
+
+    /// [`MicroBatcher::spawn`] whose batches also make one call each to a simulated
+    /// `accelerator` (a heavier model's cost; see [`crate::accelerator`]).
+    pub fn spawn_on<F>(
+        config: MicroBatchConfig,
+        metrics: Arc<Metrics>,
+        accelerator: Option<Arc<crate::accelerator::Accelerator>>,
+        work: F,
+    ) -> Self
+    where
+        F: Fn(Vec<I>) -> Vec<O> + Send + 'static,
+    {
         let (queue, mut jobs) = tokio::sync::mpsc::channel::<Job<I, O>>(config.queue_depth.max(1));
         let max_batch = config.max_batch.max(1);
         tokio::spawn(async move {
@@ -537,8 +551,14 @@ impl<I: Send + 'static, O: Send + 'static> MicroBatcher<I, O> {
                 }
                 metrics.observe_batch(batch.len());
                 let (inputs, replies): (Vec<I>, Vec<_>) = batch.into_iter().unzip();
+                if let Some(device) = &accelerator {
+                    // One call for the whole batch: the fixed cost is paid once.
+                    // No limit here: the batcher's own bounded queue is the wait.
+                    let _ = device.call(inputs.len(), None).await;
+                }
                 // Simplification: the work runs on this task. It is µs-scale here; a model
-                // costing milliseconds would go to `spawn_blocking` or a dedicated thread.
+                // costing milliseconds would go to a dedicated thread, as the simulated
+                // accelerator's calls above do.
                 for (reply, output) in replies.into_iter().zip(work(inputs)) {
                     // A client that gave up has dropped its receiver: nothing to do.
                     let _ = reply.send(output);

@@ -29,8 +29,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use mlsd_core::accelerator::{Accelerator, ModelCost};
 use mlsd_core::serve::{
-    with_common_layers, ApiError, ApiJson, ErrorBody, Limits, Metrics, QueueDelay, Slot,
+    with_common_layers, ApiError, ApiJson, ErrorBody, Limits, Metrics, MicroBatchConfig,
+    MicroBatcher, QueueDelay, Slot,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
@@ -59,8 +61,13 @@ pub struct ServeConfig {
     /// Events kept for `/v1/recommender/drift`, and the fewest before it reports.
     pub drift_window: usize,
     pub drift_min_events: usize,
-    /// Shed while the runtime's queueing delay exceeds this (`None`: in-flight limit only).
+    /// Shed while the runtime's queueing delay, or the simulated model's queue, exceeds
+    /// this (`None`: in-flight limit only).
     pub max_queue_delay: Option<Duration>,
+    /// `Some`: real-time lists that miss the cache are computed in micro-batches.
+    pub micro_batch: Option<MicroBatchConfig>,
+    /// A simulated heavier model in front of the real one (benchmarks only; `None`: off).
+    pub simulated_model: Option<ModelCost>,
 }
 
 impl Default for ServeConfig {
@@ -75,12 +82,17 @@ impl Default for ServeConfig {
             drift_window: 50_000,
             drift_min_events: 1_000,
             max_queue_delay: None,
+            micro_batch: None,
+            simulated_model: None,
         }
     }
 }
 
 /// A real-time list and when it was computed.
 type Cached = (Instant, Arc<Vec<Recommendation>>);
+
+/// What the micro-batcher computes a real-time list from: user, live state, `k`.
+type ListJob = (u32, UserState, usize);
 
 /// Everything the handlers share.
 pub struct AppState {
@@ -96,6 +108,8 @@ pub struct AppState {
     window: Mutex<std::collections::VecDeque<Rating>>,
     reference: Vec<Rating>,
     queue_delay: Option<Arc<QueueDelay>>,
+    batcher: Option<MicroBatcher<ListJob, Vec<Recommendation>>>,
+    accelerator: Option<Arc<Accelerator>>,
     config: ServeConfig,
     metrics: Arc<Metrics>,
 }
@@ -136,6 +150,31 @@ pub fn state_shared(
     };
     let metrics = Arc::new(Metrics::new("mlsd_recommender"));
     metrics.set_model_version(&format!("as-of-{}", model.now));
+    let accelerator = config
+        .simulated_model
+        .map(Accelerator::spawn)
+        .transpose()
+        .map_err(|e| {
+            crate::Error::Config(format!("cannot start the simulated accelerator: {e}"))
+        })?;
+    let batcher = match config.micro_batch {
+        None => None,
+        Some(batching) => {
+            tokio::runtime::Handle::try_current()
+                .map_err(|_| crate::Error::Config("micro-batching needs a tokio runtime".into()))?;
+            let m = model.clone();
+            Some(MicroBatcher::spawn_on(
+                batching,
+                metrics.clone(),
+                accelerator.clone(),
+                move |jobs: Vec<ListJob>| {
+                    jobs.iter()
+                        .map(|(user, live, k)| m.recommend(*user, live, *k, Mode::Realtime))
+                        .collect()
+                },
+            ))
+        }
+    };
     Ok(Arc::new(AppState {
         model,
         snapshot: Slot::new(snapshot),
@@ -146,6 +185,8 @@ pub fn state_shared(
         window: Mutex::new(std::collections::VecDeque::new()),
         reference,
         queue_delay,
+        batcher,
+        accelerator,
         config,
         metrics,
     }))
@@ -484,7 +525,7 @@ async fn recommendations(
                 ),
             }
         }
-        Mode::Realtime => realtime(&state, user_id, k),
+        Mode::Realtime => realtime(&state, user_id, k).await?,
     };
     for r in &items {
         state.metrics.observe_score(f64::from(r.score));
@@ -514,7 +555,11 @@ fn cold_start(model: &TwoStage, state: &UserState, k: usize) -> Vec<Recommendati
         .collect()
 }
 
-fn realtime(state: &AppState, user_id: u32, k: usize) -> (ListSource, Vec<Recommendation>) {
+async fn realtime(
+    state: &AppState,
+    user_id: u32,
+    k: usize,
+) -> Result<(ListSource, Vec<Recommendation>), ApiError> {
     let key = (user_id, k);
     if let Some((at, list)) = state
         .cache
@@ -524,7 +569,7 @@ fn realtime(state: &AppState, user_id: u32, k: usize) -> (ListSource, Vec<Recomm
     {
         if at.elapsed() < state.config.cache_ttl {
             state.cache_hits.fetch_add(1, Ordering::Relaxed);
-            return (ListSource::Cache, list.as_ref().clone());
+            return Ok((ListSource::Cache, list.as_ref().clone()));
         }
     }
     state.cache_misses.fetch_add(1, Ordering::Relaxed);
@@ -537,10 +582,21 @@ fn realtime(state: &AppState, user_id: u32, k: usize) -> (ListSource, Vec<Recomm
         .cloned()
         .unwrap_or_else(|| model.state(user_id));
     if user_state.events == 0 {
-        return (ListSource::ColdStart, cold_start(model, &user_state, k));
+        return Ok((ListSource::ColdStart, cold_start(model, &user_state, k)));
     }
     // The expensive path runs outside every lock.
-    let list = Arc::new(model.recommend(user_id, &user_state, k, Mode::Realtime));
+    let list = Arc::new(match &state.batcher {
+        // Talking point: micro-batching — concurrent misses share one model call. The
+        // real model has no per-call cost to share (criterion `realtime_users/n`: constant
+        // per user); a model with one (the simulated accelerator) is where it pays.
+        Some(batcher) => batcher.submit((user_id, user_state, k)).await?,
+        None => {
+            if let Some(device) = &state.accelerator {
+                device.call(1, state.config.max_queue_delay).await?;
+            }
+            model.recommend(user_id, &user_state, k, Mode::Realtime)
+        }
+    });
     let mut cache = state.cache.lock().unwrap_or_else(|p| p.into_inner());
     if cache.len() >= state.config.cache_capacity {
         let ttl = state.config.cache_ttl;
@@ -549,7 +605,7 @@ fn realtime(state: &AppState, user_id: u32, k: usize) -> (ListSource, Vec<Recomm
     if cache.len() < state.config.cache_capacity {
         cache.insert(key, (Instant::now(), list.clone()));
     }
-    (ListSource::Realtime, list.as_ref().clone())
+    Ok((ListSource::Realtime, list.as_ref().clone()))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

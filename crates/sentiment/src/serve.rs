@@ -35,6 +35,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::{Stream, StreamExt};
+use mlsd_core::accelerator::{Accelerator, ModelCost};
 use mlsd_core::serve::{
     with_common_layers, ApiError, ApiJson, ErrorBody, Limits, Metrics, MicroBatchConfig,
     MicroBatcher, QueueDelay,
@@ -83,8 +84,11 @@ pub struct ServeConfig {
     /// Recent texts kept for `/v1/sentiment/drift`, and the fewest before it reports.
     pub drift_window: usize,
     pub drift_min_texts: usize,
-    /// Shed while the runtime's queueing delay exceeds this (`None`: in-flight limit only).
+    /// Shed while the runtime's queueing delay, or the simulated model's queue, exceeds
+    /// this (`None`: in-flight limit only).
     pub max_queue_delay: Option<Duration>,
+    /// A simulated heavier model in front of the real one (benchmarks only; `None`: off).
+    pub simulated_model: Option<ModelCost>,
 }
 
 impl Default for ServeConfig {
@@ -117,6 +121,7 @@ impl Default for ServeConfig {
             drift_window: 5_000,
             drift_min_texts: 200,
             max_queue_delay: None,
+            simulated_model: None,
         }
     }
 }
@@ -221,6 +226,7 @@ pub struct AppState {
     version: String,
     cache: TextCache,
     batcher: Option<MicroBatcher<String, Scored>>,
+    accelerator: Option<Arc<Accelerator>>,
     topics: Mutex<HashMap<String, (u64, VecDeque<Bucket>)>>,
     recent: Mutex<VecDeque<String>>,
     started: Instant,
@@ -247,14 +253,22 @@ pub fn state(
     };
     let metrics = Arc::new(Metrics::new("mlsd_sentiment"));
     metrics.set_model_version(version);
+    let accelerator = config
+        .simulated_model
+        .map(Accelerator::spawn)
+        .transpose()
+        .map_err(|e| {
+            crate::Error::Config(format!("cannot start the simulated accelerator: {e}"))
+        })?;
     let batcher = match config.micro_batch {
         None => None,
         Some(batching) => {
             need_runtime("micro-batching")?;
             let m = model.clone();
-            Some(MicroBatcher::spawn(
+            Some(MicroBatcher::spawn_on(
                 batching,
                 metrics.clone(),
+                accelerator.clone(),
                 move |texts: Vec<String>| texts.iter().map(|t| score(&m, t)).collect(),
             ))
         }
@@ -276,6 +290,7 @@ pub fn state(
             misses: AtomicU64::new(0),
         },
         batcher,
+        accelerator,
         topics: Mutex::new(HashMap::new()),
         recent: Mutex::new(VecDeque::new()),
         started: Instant::now(),
@@ -327,7 +342,12 @@ impl AppState {
         // only for a model with a fixed cost per call (docs/benchmarks.md: not this one).
         let scored = match &self.batcher {
             Some(b) => b.submit(text.to_string()).await?,
-            None => score(&self.model, text),
+            None => {
+                if let Some(device) = &self.accelerator {
+                    device.call(1, self.config.max_queue_delay).await?;
+                }
+                score(&self.model, text)
+            }
         };
         self.cache.put(text, scored);
         Ok((scored, false))
@@ -679,6 +699,11 @@ async fn predict_batch(
     state.metrics.observe_batch(req.texts.len());
     // Talking point: the batch path skips the cache and the micro-batcher — it is already a
     // batch, and its texts are rarely repeats of single requests.
+    if let Some(device) = &state.accelerator {
+        device
+            .call(req.texts.len(), state.config.max_queue_delay)
+            .await?;
+    }
     let predictions: Vec<Scored> = req.texts.iter().map(|t| score(&state.model, t)).collect();
     for (text, &scored) in req.texts.iter().zip(&predictions) {
         state.record(text, topic, scored);
