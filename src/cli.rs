@@ -101,7 +101,8 @@ pub struct BenchServeArgs {
     /// Rows per request in batch mode.
     #[arg(long, default_value_t = 100, value_parser = positive)]
     batch_size: usize,
-    /// The servers shed new requests while their queueing delay exceeds this (ms).
+    /// The servers shed new requests while their queueing delay (the runtime's, and the
+    /// simulated model's queue) exceeds this (ms); 0 turns it off (in-flight limit only).
     #[arg(long, default_value_t = 20)]
     max_queue_delay_ms: u64,
     /// Most requests per micro-batch in microbatch mode.
@@ -133,7 +134,16 @@ pub struct BenchServeArgs {
     json: bool,
 }
 
+/// A limit in milliseconds where 0 means off.
+fn millis_or_off(ms: u64) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(ms))
+}
+
 impl BenchServeArgs {
+    fn max_queue_delay(&self) -> Option<Duration> {
+        millis_or_off(self.max_queue_delay_ms)
+    }
+
     /// The micro-batcher of the `microbatch` mode.
     fn micro_batch(&self) -> MicroBatchConfig {
         MicroBatchConfig {
@@ -226,7 +236,7 @@ impl LimitsArgs {
     }
 
     fn max_queue_delay(&self) -> Option<Duration> {
-        (self.max_queue_delay_ms > 0).then(|| Duration::from_millis(self.max_queue_delay_ms))
+        millis_or_off(self.max_queue_delay_ms)
     }
 }
 
@@ -677,7 +687,7 @@ fn bench_serve_fraud(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
         // Fewer permits than the load generator's connections, so overload is shed; and
         // shedding on queueing delay, which is what CPU saturation looks like.
         max_in_flight: 64,
-        max_queue_delay: Some(Duration::from_millis(args.max_queue_delay_ms)),
+        max_queue_delay: args.max_queue_delay(),
         max_batch: args.batch_size.max(1),
         micro_batch,
         simulated_model: args.simulated_model(),

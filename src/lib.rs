@@ -27,6 +27,7 @@
 //! | online features, streaming vs batch, exact parity | `crates/fraud-detector/src/online.rs`, `batch.rs` |
 //! | serving: bad input → 4xx, shedding, metrics, hot swap, graceful shutdown, OpenAPI | `crates/mlsd-core/src/serve.rs`, `crates/fraud-detector/src/serve.rs` |
 //! | micro-batching | `crates/mlsd-core/src/serve.rs` (`MicroBatcher`) |
+//! | overload: admission by predicted wait, when micro-batching pays (a simulated heavier model) | `crates/mlsd-core/src/accelerator.rs`, `mlsd bench serve --sim-call-us` |
 //! | monitoring live traffic (sliding-window drift) | `crates/mlsd-core/src/drift.rs` (`SlidingWindow`), `GET /v1/fraud/drift` |
 //! | batch vs real-time agreement, end to end | `crates/fraud-detector/src/replay.rs` |
 //! | explicit vs implicit feedback; ranking metrics (nDCG, MAP) | `crates/recommender/src/models.rs`, `evaluate.rs`, `crates/mlsd-core/src/metrics.rs` (`top_k`) |

@@ -633,7 +633,7 @@ pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> 
     let plan = super::sweep_plan(args);
     let config = |micro_batch: Option<MicroBatchConfig>| serve::ServeConfig {
         max_in_flight: 64,
-        max_queue_delay: Some(Duration::from_millis(args.max_queue_delay_ms)),
+        max_queue_delay: args.max_queue_delay(),
         // The model is measured, not the cache (5,000 texts cycle: a cache would hit).
         cache_capacity: 0,
         micro_batch,
