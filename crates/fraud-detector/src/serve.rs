@@ -208,10 +208,7 @@ pub fn state(registry: Registry, config: ServeConfig) -> Result<Arc<AppState>> {
         thresholds: config.thresholds,
         metrics: metrics.clone(),
     });
-    let accelerator = config
-        .simulated_model
-        .map(Accelerator::spawn)
-        .transpose()
+    let accelerator = Accelerator::spawn_if(config.simulated_model)
         .map_err(|e| Error::Config(format!("cannot start the simulated accelerator: {e}")))?;
     let batcher = match config.micro_batch {
         None => None,

@@ -85,6 +85,11 @@ impl Accelerator {
         }))
     }
 
+    /// [`Accelerator::spawn`] when a cost is given (a server's `simulated_model` setting).
+    pub fn spawn_if(cost: Option<ModelCost>) -> std::io::Result<Option<Arc<Self>>> {
+        cost.map(Self::spawn).transpose()
+    }
+
     pub fn cost(&self) -> ModelCost {
         self.cost
     }

@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! GET …/users/{id}/recommendations?mode=batch ─► snapshot lookup (precomputed, O(1), stale)
-//!                                  ?mode=realtime ─► TTL cache ─miss─► retrieve → rank → rules
-//!                                                                       with the live session
+//!                                  ?mode=realtime ─► TTL cache ─miss─► (micro-batcher) ─► retrieve
+//!                                                      → rank → rules with the live session
 //! POST /v1/recommender/events ─► the user's live session state (and drops their cached lists)
 //!                             ─► the monitoring window ─GET /v1/recommender/drift─► drift checks
 //! unknown user, no events ─► cold start: what is popular now
@@ -150,13 +150,9 @@ pub fn state_shared(
     };
     let metrics = Arc::new(Metrics::new("mlsd_recommender"));
     metrics.set_model_version(&format!("as-of-{}", model.now));
-    let accelerator = config
-        .simulated_model
-        .map(Accelerator::spawn)
-        .transpose()
-        .map_err(|e| {
-            crate::Error::Config(format!("cannot start the simulated accelerator: {e}"))
-        })?;
+    let accelerator = Accelerator::spawn_if(config.simulated_model).map_err(|e| {
+        crate::Error::Config(format!("cannot start the simulated accelerator: {e}"))
+    })?;
     let batcher = match config.micro_batch {
         None => None,
         Some(batching) => {

@@ -253,13 +253,9 @@ pub fn state(
     };
     let metrics = Arc::new(Metrics::new("mlsd_sentiment"));
     metrics.set_model_version(version);
-    let accelerator = config
-        .simulated_model
-        .map(Accelerator::spawn)
-        .transpose()
-        .map_err(|e| {
-            crate::Error::Config(format!("cannot start the simulated accelerator: {e}"))
-        })?;
+    let accelerator = Accelerator::spawn_if(config.simulated_model).map_err(|e| {
+        crate::Error::Config(format!("cannot start the simulated accelerator: {e}"))
+    })?;
     let batcher = match config.micro_batch {
         None => None,
         Some(batching) => {
