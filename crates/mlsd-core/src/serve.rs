@@ -87,6 +87,21 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The media type of a request, without parameters and lower-cased (`Application/JSON;
+/// charset=utf-8` → `application/json`; type and subtype are case-insensitive, RFC 9110
+/// §8.3.1); empty when the header is missing or not text.
+pub fn media_type(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
 /// A JSON body whose every rejection is an [`ApiError`] with a JSON body.
 pub struct ApiJson<T>(pub T);
 
@@ -98,17 +113,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = req
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let essence = media_type(req.headers());
         if essence != "application/json"
             && !(essence.starts_with("application/") && essence.ends_with("+json"))
         {
@@ -648,6 +653,17 @@ impl Running {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_media_type_drops_parameters_and_case() {
+        let mut headers = axum::http::HeaderMap::new();
+        assert_eq!(media_type(&headers), "");
+        headers.insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("Application/X-NDJSON ; charset=utf-8"),
+        );
+        assert_eq!(media_type(&headers), "application/x-ndjson");
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_micro_batcher_groups_concurrent_requests_and_keeps_each_answer() {

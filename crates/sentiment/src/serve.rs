@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -758,13 +758,8 @@ async fn stream(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<StreamSummary>, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim();
     if !matches!(
-        essence,
+        mlsd_core::serve::media_type(&headers).as_str(),
         "application/x-ndjson"
             | "application/jsonl"
             | "application/json-seq"
