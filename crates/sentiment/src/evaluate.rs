@@ -266,9 +266,7 @@ pub fn cv10(examples: &[Example], cfg: &Cv10Config) -> Cv10Report {
             }
             accuracies.push(correct as f64 / test.len().max(1) as f64);
         }
-        let mean = accuracies.iter().sum::<f64>() / accuracies.len() as f64;
-        let var =
-            accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / accuracies.len() as f64;
+        let mean = accuracies.iter().sum::<f64>() / accuracies.len().max(1) as f64;
         let seconds = t.elapsed().as_secs_f64();
         let predicted: Vec<Option<bool>> = out_of_fold.iter().map(|&s| Some(s > 0.0)).collect();
         // Simplification: Platt's two parameters are fitted and measured on the same pooled
@@ -290,7 +288,7 @@ pub fn cv10(examples: &[Example], cfg: &Cv10Config) -> Cv10Report {
         models.push(ModelRow {
             name: name.to_string(),
             accuracy: mean,
-            fold_std: var.sqrt(),
+            fold_std: fold_std(&accuracies, mean),
             seconds,
             no_decision: 0.0,
             confusion: Confusion::of(&predicted, &truth),
@@ -328,12 +326,10 @@ pub fn cv10(examples: &[Example], cfg: &Cv10Config) -> Cv10Report {
             .map(|&(c, n)| c as f64 / n.max(1) as f64)
             .collect();
         let mean = correct as f64 / examples.len().max(1) as f64;
-        let var = accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f64>()
-            / accuracies.len().max(1) as f64;
         models.push(ModelRow {
             name: "vader".to_string(),
             accuracy: mean,
-            fold_std: var.sqrt(),
+            fold_std: fold_std(&accuracies, mean),
             seconds: t.elapsed().as_secs_f64(),
             no_decision: neutral as f64 / examples.len().max(1) as f64,
             confusion: Confusion::of(&predicted, &truth),
@@ -349,6 +345,14 @@ pub fn cv10(examples: &[Example], cfg: &Cv10Config) -> Cv10Report {
         mistakes,
         escalation,
     }
+}
+
+/// Standard deviation of the per-fold accuracies around `mean` (population form: the spread
+/// of these ten folds).
+fn fold_std(accuracies: &[f64], mean: f64) -> f64 {
+    let var =
+        accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / accuracies.len().max(1) as f64;
+    var.sqrt()
 }
 
 /// The `n` most confident false positives and the `n` most confident false negatives.
