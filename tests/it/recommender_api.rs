@@ -488,45 +488,29 @@ async fn bench_serve_can_target_a_running_server_by_url() {
     let (hits, misses) = state.cache_counts();
     assert!(hits + misses >= served, "{hits} + {misses} < {served}");
     // Anything but loopback is refused before a request is sent.
-    let (ok, _, stderr) = tokio::task::spawn_blocking(|| {
-        let dir = tempfile::tempdir().expect("tempdir");
-        crate::common::mlsd(
-            &[
-                "bench",
-                "serve",
-                "--design",
-                "recommender",
-                "--quick",
-                "--url",
-                "http://10.1.2.3:80",
-            ],
-            dir.path(),
-        )
-    })
-    .await
-    .expect("task");
-    assert!(!ok && stderr.contains("only targets loopback"), "{stderr}");
+    let stderr = bench_refused(&["--url", "http://10.1.2.3:80"]).await;
+    assert!(stderr.contains("only targets loopback"), "{stderr}");
     // A running server has its own model: a simulated cost cannot be put in front of it.
+    let stderr = bench_refused(&["--sim-call-us", "500", "--url", &format!("http://{addr}")]).await;
+    assert!(stderr.contains("--sim-call-us"), "{stderr}");
+}
+
+/// `mlsd bench serve --design recommender --quick <extra>`, which must fail: its stderr.
+async fn bench_refused(extra: &[&str]) -> String {
+    let args: Vec<String> = ["bench", "serve", "--design", "recommender", "--quick"]
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_string())
+        .collect();
     let (ok, _, stderr) = tokio::task::spawn_blocking(move || {
         let dir = tempfile::tempdir().expect("tempdir");
-        crate::common::mlsd(
-            &[
-                "bench",
-                "serve",
-                "--design",
-                "recommender",
-                "--quick",
-                "--sim-call-us",
-                "500",
-                "--url",
-                &format!("http://{addr}"),
-            ],
-            dir.path(),
-        )
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        crate::common::mlsd(&args, dir.path())
     })
     .await
     .expect("task");
-    assert!(!ok && stderr.contains("--sim-call-us"), "{stderr}");
+    assert!(!ok, "the bench ran: {stderr}");
+    stderr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
