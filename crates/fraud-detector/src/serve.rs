@@ -28,8 +28,8 @@ use mlsd_core::accelerator::{Accelerator, ModelCost};
 use mlsd_core::drift::{drift_report, DriftReport, ReferenceProfile, SlidingWindow};
 use mlsd_core::registry::Registry;
 use mlsd_core::serve::{
-    with_common_layers, ApiError, ApiJson, ErrorBody, Limits, Metrics, MicroBatchConfig,
-    MicroBatcher, QueueDelay, Slot,
+    batcher_and_device, with_common_layers, ApiError, ApiJson, ErrorBody, Limits, Metrics,
+    MicroBatchConfig, MicroBatcher, QueueDelay, Slot,
 };
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -208,21 +208,14 @@ pub fn state(registry: Registry, config: ServeConfig) -> Result<Arc<AppState>> {
         thresholds: config.thresholds,
         metrics: metrics.clone(),
     });
-    let accelerator = Accelerator::spawn_if(config.simulated_model)
-        .map_err(|e| Error::Config(format!("cannot start the simulated accelerator: {e}")))?;
-    let batcher = match config.micro_batch {
-        None => None,
-        Some(batching) => {
-            need_runtime("micro-batching")?;
-            let worker = scorer.clone();
-            Some(MicroBatcher::spawn_on(
-                batching,
-                metrics.clone(),
-                accelerator.clone(),
-                move |txs| worker.score_each(txs),
-            ))
-        }
-    };
+    let worker = scorer.clone();
+    let (batcher, accelerator) = batcher_and_device(
+        config.micro_batch,
+        config.simulated_model,
+        &metrics,
+        move |txs| worker.score_each(txs),
+    )
+    .map_err(Error::Config)?;
     let queue_delay = match config.max_queue_delay {
         None => None,
         Some(_) => {

@@ -31,8 +31,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use mlsd_core::accelerator::{Accelerator, ModelCost};
 use mlsd_core::serve::{
-    with_common_layers, ApiError, ApiJson, ErrorBody, Limits, Metrics, MicroBatchConfig,
-    MicroBatcher, QueueDelay, Slot,
+    batcher_and_device, with_common_layers, ApiError, ApiJson, ErrorBody, Limits, Metrics,
+    MicroBatchConfig, MicroBatcher, QueueDelay, Slot,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
@@ -150,27 +150,18 @@ pub fn state_shared(
     };
     let metrics = Arc::new(Metrics::new("mlsd_recommender"));
     metrics.set_model_version(&format!("as-of-{}", model.now));
-    let accelerator = Accelerator::spawn_if(config.simulated_model).map_err(|e| {
-        crate::Error::Config(format!("cannot start the simulated accelerator: {e}"))
-    })?;
-    let batcher = match config.micro_batch {
-        None => None,
-        Some(batching) => {
-            tokio::runtime::Handle::try_current()
-                .map_err(|_| crate::Error::Config("micro-batching needs a tokio runtime".into()))?;
-            let m = model.clone();
-            Some(MicroBatcher::spawn_on(
-                batching,
-                metrics.clone(),
-                accelerator.clone(),
-                move |jobs: Vec<ListJob>| {
-                    jobs.iter()
-                        .map(|(user, live, k)| m.recommend(*user, live, *k, Mode::Realtime))
-                        .collect()
-                },
-            ))
-        }
-    };
+    let m = model.clone();
+    let (batcher, accelerator) = batcher_and_device(
+        config.micro_batch,
+        config.simulated_model,
+        &metrics,
+        move |jobs: Vec<ListJob>| {
+            jobs.iter()
+                .map(|(user, live, k)| m.recommend(*user, live, *k, Mode::Realtime))
+                .collect()
+        },
+    )
+    .map_err(crate::Error::Config)?;
     Ok(Arc::new(AppState {
         model,
         snapshot: Slot::new(snapshot),

@@ -37,8 +37,8 @@ use axum::{Json, Router};
 use futures_util::{Stream, StreamExt};
 use mlsd_core::accelerator::{Accelerator, ModelCost};
 use mlsd_core::serve::{
-    with_common_layers, ApiError, ApiJson, ErrorBody, Limits, Metrics, MicroBatchConfig,
-    MicroBatcher, QueueDelay,
+    batcher_and_device, with_common_layers, ApiError, ApiJson, ErrorBody, Limits, Metrics,
+    MicroBatchConfig, MicroBatcher, QueueDelay,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Semaphore};
@@ -253,22 +253,14 @@ pub fn state(
     };
     let metrics = Arc::new(Metrics::new("mlsd_sentiment"));
     metrics.set_model_version(version);
-    let accelerator = Accelerator::spawn_if(config.simulated_model).map_err(|e| {
-        crate::Error::Config(format!("cannot start the simulated accelerator: {e}"))
-    })?;
-    let batcher = match config.micro_batch {
-        None => None,
-        Some(batching) => {
-            need_runtime("micro-batching")?;
-            let m = model.clone();
-            Some(MicroBatcher::spawn_on(
-                batching,
-                metrics.clone(),
-                accelerator.clone(),
-                move |texts: Vec<String>| texts.iter().map(|t| score(&m, t)).collect(),
-            ))
-        }
-    };
+    let m = model.clone();
+    let (batcher, accelerator) = batcher_and_device(
+        config.micro_batch,
+        config.simulated_model,
+        &metrics,
+        move |texts: Vec<String>| texts.iter().map(|t| score(&m, t)).collect(),
+    )
+    .map_err(crate::Error::Config)?;
     let queue_delay = match config.max_queue_delay {
         None => None,
         Some(_) => {
