@@ -24,8 +24,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
-
 use crate::serve::ApiError;
 
 /// What one call of the simulated model costs.
@@ -90,10 +88,6 @@ impl Accelerator {
         cost.map(Self::spawn).transpose()
     }
 
-    pub fn cost(&self) -> ModelCost {
-        self.cost
-    }
-
     /// The work queued ahead of a new call.
     pub fn backlog(&self) -> Duration {
         Duration::from_nanos(self.backlog.load(Ordering::Relaxed))
@@ -107,14 +101,10 @@ impl Accelerator {
         // Talking point: admission by predicted wait — the device knows how much work is
         // ahead, so a request that cannot be served in time is refused before it costs anything.
         if max_wait.is_some_and(|max| backlog > max) {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                format!(
-                    "the model's queue holds {:.1} ms of work; retry later",
-                    backlog.as_secs_f64() * 1e3
-                ),
-            ));
+            return Err(ApiError::overloaded(format!(
+                "the model's queue holds {:.1} ms of work; retry later",
+                backlog.as_secs_f64() * 1e3
+            )));
         }
         let busy = self.cost.of(rows);
         self.backlog.fetch_add(nanos(busy), Ordering::Relaxed);
@@ -122,6 +112,9 @@ impl Accelerator {
         if self.calls.send((busy, done)).is_ok() {
             // The thread only ends when every handle is gone, so this answer always comes.
             let _ = finished.await;
+        } else {
+            // Not queued after all: its work is not ahead of anyone.
+            self.backlog.fetch_sub(nanos(busy), Ordering::Relaxed);
         }
         Ok(())
     }
@@ -146,6 +139,7 @@ fn occupy(busy: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     #[test]
     fn a_call_costs_its_fixed_part_plus_its_rows() {

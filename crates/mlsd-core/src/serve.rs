@@ -50,6 +50,12 @@ impl ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
+    /// 503 `overloaded`: the server will not take this request now; `message` says which
+    /// limit refused it (in-flight, queueing delay, micro-batch queue, model queue).
+    pub fn overloaded(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
+    }
+
     /// Something on our side failed; the body stays opaque, the log gets the cause.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         eprintln!("internal error: {cause}");
@@ -378,7 +384,7 @@ pub struct Limits {
 /// client's next request on it would fail instead of being answered.
 async fn overloaded(req: Request, why: String) -> Response {
     let _ = axum::body::to_bytes(req.into_body(), 1 << 20).await;
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", why).into_response()
+    ApiError::overloaded(why).into_response()
 }
 
 /// Middleware: sheds with 503 when `in_flight` permits are exhausted or the queueing delay is
@@ -576,13 +582,9 @@ impl<I: Send + 'static, O: Send + 'static> MicroBatcher<I, O> {
     /// Queues `input` and waits for its output; 503 when the queue is full.
     pub async fn submit(&self, input: I) -> Result<O, ApiError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.queue.try_send((input, reply)).map_err(|_| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                "the micro-batch queue is full; retry later",
-            )
-        })?;
+        self.queue
+            .try_send((input, reply))
+            .map_err(|_| ApiError::overloaded("the micro-batch queue is full; retry later"))?;
         answer
             .await
             .map_err(|_| ApiError::internal("the micro-batch worker returned no answer"))
