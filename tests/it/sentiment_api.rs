@@ -526,7 +526,8 @@ async fn a_slow_model_sheds_the_excess_with_503_batches_what_waits_and_recovers(
     use mlsd_core::accelerator::ModelCost;
     use mlsd_core::serve::MicroBatchConfig;
     // A simulated model of 400 ms per call and two permits: two requests occupy the server
-    // for 0.8 s, so a third sent meanwhile is shed — deterministically, not by timing luck.
+    // for 0.8 s, so a third sent 0.3 s in (time enough for the two to arrive, even on a busy
+    // machine) is shed.
     let slow = ModelCost {
         per_call: Duration::from_millis(400),
         per_row: Duration::ZERO,
@@ -543,7 +544,7 @@ async fn a_slow_model_sheds_the_excess_with_503_batches_what_waits_and_recovers(
     let held: Vec<_> = (0..2)
         .map(|i| tokio::spawn(async move { post_json(addr, "/v1/sentiment", &body(i)).await }))
         .collect();
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let (s, shed) = post_json(addr, "/v1/sentiment", &body(9)).await;
     assert_eq!(s, 503, "{shed}");
     assert_eq!(json(&shed)["error"]["code"], "overloaded");
