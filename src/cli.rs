@@ -123,11 +123,11 @@ pub struct BenchServeArgs {
     /// model call also costs this many microseconds, whatever its size. With the real models
     /// (microseconds) HTTP saturates first; a model cost makes the model the bottleneck, well
     /// below what the load generator can offer on the same cores (the overload runs in
-    /// docs/benchmarks.md). 0 with --sim-row-us 0: off.
-    #[arg(long, default_value_t = 0)]
+    /// docs/benchmarks.md). 0 with --sim-row-us 0: off. At most 10 s.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
     sim_call_us: u64,
-    /// The simulated model's cost per row of a call, in microseconds.
-    #[arg(long, default_value_t = 0)]
+    /// The simulated model's cost per row of a call, in microseconds (at most 10 s).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
     sim_row_us: u64,
     /// Print one JSON object: {"design", "modes": [{"mode", "rps", "rows_per_s", "p50_ms", "p99_ms", "errors", "shed", …}], …}.
     #[arg(long)]

@@ -38,10 +38,10 @@ pub struct ModelCost {
 impl ModelCost {
     /// How long a call of `rows` rows occupies the device.
     pub fn of(&self, rows: usize) -> Duration {
-        self.per_call
-            + self
-                .per_row
-                .saturating_mul(u32::try_from(rows).unwrap_or(u32::MAX))
+        self.per_call.saturating_add(
+            self.per_row
+                .saturating_mul(u32::try_from(rows).unwrap_or(u32::MAX)),
+        )
     }
 
     /// The most rows per second a device of this cost serves with calls of `rows` rows.
@@ -127,7 +127,11 @@ fn nanos(d: Duration) -> u64 {
 /// Holds the device for `busy`: sleeps through most of it (an accelerator leaves the CPU to
 /// the HTTP side) and spins the last 100 µs, because a sleep overshoots by ~50 µs on Linux.
 fn occupy(busy: Duration) {
-    let until = Instant::now() + busy;
+    let Some(until) = Instant::now().checked_add(busy) else {
+        // Longer than the clock can count (a cost of `Duration::MAX`): just sleep it.
+        std::thread::sleep(busy);
+        return;
+    };
     if let Some(sleep) = busy.checked_sub(Duration::from_micros(100)) {
         std::thread::sleep(sleep);
     }
@@ -149,6 +153,12 @@ mod tests {
         };
         assert_eq!(cost.of(1), Duration::from_micros(510));
         assert_eq!(cost.of(64), Duration::from_micros(1_140));
+        // Absurd settings saturate instead of overflowing.
+        let huge = ModelCost {
+            per_call: Duration::MAX,
+            per_row: Duration::MAX,
+        };
+        assert_eq!(huge.of(usize::MAX), Duration::MAX);
         // Batching 64 rows per call serves ~8.9× the rows of one row per call.
         let gain = cost.capacity_rows_per_s(64) / cost.capacity_rows_per_s(1);
         assert!((gain - 64.0 * 510.0 / 1140.0).abs() < 1e-9, "{gain}");
