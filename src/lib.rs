@@ -4,13 +4,16 @@
 //!
 //! | where | what |
 //! |---|---|
-//! | `crates/mlsd-core` | shared core: validation + quarantine, metrics, drift, model registry, reports, serving toolkit, load generator |
+//! | `crates/mlsd-core` | shared core: validation + quarantine, metrics, drift, model registry, the design seam (`design::Artifact`), one server skeleton (`server`: limits, hot swap, registry watching, `/ready` `/metrics` `/openapi.json` `/v1/models`, promote, rollback), reports, load generator |
 //! | `crates/fraud-detector` | the fraud design: simulate → ingest → features → train → evaluate → register → online store, batch scoring, monitoring, API, replay, serving benchmark traffic |
-//! | `crates/recommender` | the recommender design: MovieLens loader and a seeded shop → splits → popularity, co-occurrence, BPR, MF → two-stage retrieve → rank → rules → both published protocols and a time split → batch snapshot → real-time API → drift monitoring |
-//! | `crates/sentiment` | the sentiment design (offline half): rt-polarity loader → text pipeline → MNB, SVM, NBSVM → 10-fold CV |
-//! | `src/cli.rs`, `src/cli/` | the `mlsd` command line (a thin layer over the crates) |
-//! | `tests/` | one integration-test binary: CLI end to end, corrupted input, model behaviour, HTTP API |
-//! | `benches/` | criterion benchmarks: feature throughput, single vs batch prediction, online store, drift check |
+//! | `crates/recommender` | the recommender design: MovieLens loader and a seeded shop → splits → popularity, co-occurrence, BPR, MF → two-stage retrieve → rank → rules → both published protocols and a time split → batch snapshot → registry version → real-time API → drift monitoring |
+//! | `crates/sentiment` | the sentiment design: rt-polarity and labelled-text loaders, synthetic reviews → text pipeline → VADER, MNB, SVM, NBSVM, LR → 10-fold CV, calibration → registry version → batch job and API (stream ingest, live SSE feed, cache, micro-batching) → text drift |
+//! | `src/cli.rs`, `src/cli/` | the `mlsd` command line (a thin layer over the crates): `cli.rs` dispatches, one module per design with the same items, and the shared `common`, `bench`, `models`, `demo` |
+//! | `tests/` | one integration-test binary: CLI end to end, corrupted input, model behaviour, each design's HTTP API, and one contract every server keeps |
+//! | `benches/` | criterion benchmarks per design: features and prediction, re-ranking vs lookup, vectorising, drift checks |
+//!
+//! Every design crate has the same stage files in pipeline order, and `pipeline.rs` (read it
+//! first), `config.rs` and `bench.rs`; `docs/new-design.md` is the recipe for the next one.
 //!
 //! ## Talking points → code
 //!
@@ -25,7 +28,8 @@
 //! | model and data versioning, rollback | `crates/mlsd-core/src/registry.rs` |
 //! | drift statistics and monitoring | `crates/mlsd-core/src/drift.rs`, `crates/fraud-detector/src/monitor.rs` |
 //! | online features, streaming vs batch, exact parity | `crates/fraud-detector/src/online.rs`, `batch.rs` |
-//! | serving: bad input → 4xx, shedding, metrics, hot swap, graceful shutdown, OpenAPI | `crates/mlsd-core/src/serve.rs`, `crates/fraud-detector/src/serve.rs` |
+//! | serving: bad input → 4xx, shedding, metrics, graceful shutdown, OpenAPI | `crates/mlsd-core/src/serve.rs`, each design's `serve.rs` |
+//! | hot swap, promote and rollback under load, following the registry — every design | `crates/mlsd-core/src/server.rs` (`Models`), `tests/it/contract.rs` |
 //! | micro-batching | `crates/mlsd-core/src/serve.rs` (`MicroBatcher`) |
 //! | overload: admission by predicted wait, when micro-batching pays (a simulated heavier model) | `crates/mlsd-core/src/accelerator.rs`, `mlsd bench serve --sim-call-us` |
 //! | monitoring live traffic (sliding-window drift) | `crates/mlsd-core/src/drift.rs` (`SlidingWindow`), `GET /v1/fraud/drift` |
@@ -35,6 +39,10 @@
 //! | batch precompute vs real-time freshness, caching, cold start | `crates/recommender/src/batch.rs`, `serve.rs`, `evaluate.rs` (replay) |
 //! | drift with a permutation null (popularity, activity, new items) | `crates/recommender/src/monitor.rs` |
 //! | latency percentiles, coordinated omission, saturation | `crates/mlsd-core/src/loadgen.rs`, `mlsd bench serve` |
+//! | rule-based baseline vs learned models; text features (negation, n-grams) | `crates/sentiment/src/lexicon.rs`, `text.rs`, `models.rs` |
+//! | published-protocol evaluation (10-fold CV) and calibration | `crates/sentiment/src/evaluate.rs`, `artifact.rs` (Platt on the hold-out) |
+//! | streaming vs request/response, windowed aggregates, alerts with a false-alarm budget, caching | `crates/sentiment/src/serve.rs` |
+//! | drift in language (vocabulary, length, words, predictions, a domain classifier) | `crates/sentiment/src/monitor.rs` |
 //!
 //! `rg "Talking point"` lists every spot in the code where one is made.
 

@@ -401,17 +401,27 @@ fn bench_quick(design: &str, extra: &[&str], expected: &[&str]) -> serde_json::V
 }
 
 #[test]
-fn the_recommender_batch_job_writes_a_snapshot_for_every_user() {
+fn the_recommender_batch_job_writes_a_snapshot_for_every_user_naming_its_model_version() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("snapshot.json");
-    let (ok, stdout, stderr) = mlsd(
-        &["recommender", "batch", "--out", out.to_str().expect("path")],
-        dir.path(),
-    );
+    let batch = ["recommender", "batch", "--out", out.to_str().expect("path")];
+    let (ok, _, stderr) = mlsd(&batch, dir.path());
+    assert!(!ok && stderr.contains("mlsd recommender train"), "{stderr}");
+    let (ok, stdout, stderr) = mlsd(&["recommender", "train"], dir.path());
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("top 50 for 3000 users"), "{stdout}");
+    assert!(
+        stdout.starts_with("v0001 two_stage fitted on days 0–48"),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = mlsd(&batch, dir.path());
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("top 50 for 3000 users with v0001"),
+        "{stdout}"
+    );
     let snapshot: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&out).expect("snapshot file")).expect("JSON");
+    assert_eq!(snapshot["model_version"], "v0001");
     let lists = snapshot["lists"].as_array().expect("lists");
     assert_eq!(lists.len(), 3001, "user ids 0..=3000");
     assert!(lists[1..]

@@ -17,6 +17,9 @@
 //!   cold start, bad input, shedding, drift
 //! - `sentiment_api`: the sentiment API over HTTP — single, batch, cache, bad input, the
 //!   NDJSON stream, the live SSE feed and its alert, micro-batching, drift, shutdown
+//! - `contract`: what every design's server keeps, run against all of them — health, ready,
+//!   metrics, an OpenAPI document matching the routes, JSON 4xx, 503 under overload,
+//!   promote and rollback under load with no failed request, following the registry
 
 mod common;
 mod cli;
@@ -31,3 +34,4 @@ mod shop;
 mod recommender_api;
 mod sentiment;
 mod sentiment_api;
+mod contract;

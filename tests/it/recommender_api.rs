@@ -4,8 +4,9 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use mlsd_core::registry::Registry;
 use recommender::serve::{self, AppState, ServeConfig};
 use recommender::shop::Shop;
 use serde_json::Value;
@@ -13,10 +14,30 @@ use serde_json::Value;
 use crate::common::{http, post_json};
 use crate::shop::small_world;
 
-/// The small shop's world behind a server; returns the shop for building requests.
+/// The small shop's world, fitted and registered once per test binary (the servers only read
+/// the registry); the shop is kept for building requests.
+pub fn registered_small_world() -> &'static (tempfile::TempDir, Registry, Shop) {
+    static WORLD: OnceLock<(tempfile::TempDir, Registry, Shop)> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = Registry::open(dir.path());
+        let w = small_world();
+        let config = recommender::config::RecommenderConfig {
+            shop: crate::shop::small_shop(),
+            ..Default::default()
+        };
+        let manifest = recommender::artifact::register(&registry, &w, &config).expect("register");
+        registry
+            .promote(recommender::DESIGN, &manifest.version)
+            .expect("promote");
+        (dir, registry, w.shop)
+    })
+}
+
+/// The small shop's model behind a server; returns the shop for building requests.
 async fn start(config: ServeConfig) -> (SocketAddr, Arc<AppState>, Shop) {
-    let w = small_world();
-    let state = serve::state(w.model, w.snapshot, w.reference, config).expect("state");
+    let (_, registry, shop) = registered_small_world();
+    let state = serve::state(registry.clone(), config).expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -26,7 +47,7 @@ async fn start(config: ServeConfig) -> (SocketAddr, Arc<AppState>, Shop) {
         serve::router(state.clone()),
         std::future::pending(),
     ));
-    (addr, state, w.shop)
+    (addr, state, shop.clone())
 }
 
 async fn get_json(addr: SocketAddr, path: &str) -> (u16, Value) {
@@ -51,7 +72,8 @@ fn event(user: u32, item: u32, kind: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fresh_events_change_the_real_time_list_and_not_the_batch_one() {
     let (addr, state, shop) = start(ServeConfig::default()).await;
-    let model = state.model();
+    let serving = state.serving();
+    let model = &serving.model.model;
     let user = 11u32;
     let path =
         |mode: &str| format!("/v1/recommender/users/{user}/recommendations?k=10&mode={mode}");
@@ -131,7 +153,8 @@ async fn fresh_events_change_the_real_time_list_and_not_the_batch_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_user_gets_popular_items_then_a_session_of_their_own() {
     let (addr, state, shop) = start(ServeConfig::default()).await;
-    let model = state.model();
+    let serving = state.serving();
+    let model = &serving.model.model;
     let newcomer = 10_000_000u32;
     let path = format!("/v1/recommender/users/{newcomer}/recommendations?k=5&mode=realtime");
     let (s, cold) = get_json(addr, &path).await;
@@ -383,11 +406,9 @@ async fn health_ready_openapi_and_shedding_work_as_for_the_fraud_api() {
         );
     }
     // No permits: every request is shed with a JSON 503, none is half-served.
-    let (shedding, _, _) = start(ServeConfig {
-        max_in_flight: 0,
-        ..ServeConfig::default()
-    })
-    .await;
+    let mut no_permits = ServeConfig::default();
+    no_permits.server.max_in_flight = 0;
+    let (shedding, _, _) = start(no_permits).await;
     let (s, body) = http(
         shedding,
         "GET",
@@ -402,21 +423,20 @@ async fn health_ready_openapi_and_shedding_work_as_for_the_fraud_api() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_drift_endpoint_reports_once_enough_events_arrived() {
-    let (addr, state, shop) = start(ServeConfig {
-        drift_min_events: 500,
-        ..ServeConfig::default()
-    })
-    .await;
+    let mut config = ServeConfig::default();
+    config.server.drift_min = 500;
+    let (addr, state, shop) = start(config).await;
     let (_, empty) = get_json(addr, "/v1/recommender/drift").await;
     assert_eq!(
-        (empty["window_events"].as_u64(), empty["report"].is_null()),
+        (empty["window"].as_u64(), empty["report"].is_null()),
         (Some(0), true)
     );
     let mut client = mlsd_core::loadgen::Client::connect(addr)
         .await
         .expect("client");
     let mut sent = 0;
-    let model = state.model();
+    let serving = state.serving();
+    let model = &serving.model.model;
     for e in shop
         .between(model.now, i64::MAX)
         .iter()
@@ -437,7 +457,7 @@ async fn the_drift_endpoint_reports_once_enough_events_arrived() {
         sent += 1;
     }
     let (_, report) = get_json(addr, "/v1/recommender/drift").await;
-    assert_eq!(report["window_events"].as_u64(), Some(sent));
+    assert_eq!(report["window"].as_u64(), Some(sent));
     assert!(
         report["report"]["item_popularity"]["distance"]
             .as_f64()
@@ -519,10 +539,8 @@ async fn micro_batched_real_time_lists_equal_the_unbatched_ones() {
         cache_ttl: std::time::Duration::ZERO,
         ..ServeConfig::default()
     };
-    let batched = ServeConfig {
-        micro_batch: Some(mlsd_core::serve::MicroBatchConfig::default()),
-        ..plain.clone()
-    };
+    let mut batched = plain.clone();
+    batched.server.micro_batch = Some(mlsd_core::serve::MicroBatchConfig::default());
     let (one_by_one, _, _) = start(plain).await;
     let (in_batches, _, _) = start(batched).await;
     // Concurrent requests, so the batcher really groups some of them.

@@ -7,6 +7,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use mlsd_core::loadgen::read_sse;
+use mlsd_core::registry::Registry;
+use mlsd_core::server::ServerConfig;
 use sentiment::artifact::SentimentArtifact;
 use sentiment::reviews::{generate, to_jsonl, Domain};
 use sentiment::serve::{self, AppState, ServeConfig};
@@ -14,23 +16,28 @@ use serde_json::Value;
 
 use crate::common::{http, post_json};
 
-/// NBSVM trained on the embedded reviews, once per test binary.
+/// NBSVM trained on the embedded reviews and registered, once per test binary (the servers
+/// only read the registry).
+pub fn registry() -> &'static (tempfile::TempDir, Registry, Arc<SentimentArtifact>) {
+    static REGISTRY: OnceLock<(tempfile::TempDir, Registry, Arc<SentimentArtifact>)> =
+        OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = Registry::open(dir.path());
+        let data = sentiment::pipeline::training_data(None, None).expect("embedded reviews");
+        let (_, model, _) =
+            sentiment::pipeline::train_and_register(&registry, data, true).expect("register");
+        (dir, registry, Arc::new(model))
+    })
+}
+
+/// The registered model (to compute expected answers).
 fn model() -> Arc<SentimentArtifact> {
-    static MODEL: OnceLock<Arc<SentimentArtifact>> = OnceLock::new();
-    MODEL
-        .get_or_init(|| {
-            let loaded = sentiment::reviews::embedded();
-            let (model, _) = SentimentArtifact::train_with_holdout(
-                &loaded.examples,
-                &sentiment::text::TextConfig::default(),
-            );
-            Arc::new(model)
-        })
-        .clone()
+    registry().2.clone()
 }
 
 async fn start(config: ServeConfig) -> (mlsd_core::serve::Running, Arc<AppState>) {
-    let state = serve::state(model(), "test", config).expect("state");
+    let state = serve::state(registry().1.clone(), config).expect("state");
     let server = mlsd_core::serve::Running::start(
         "127.0.0.1:0".parse().expect("addr"),
         serve::router(state.clone()),
@@ -70,7 +77,7 @@ async fn single_and_batch_answers_agree_and_repeated_texts_come_from_the_cache()
         assert_eq!(s, 200, "{body}");
         let v = json(&body);
         assert_eq!(v["cached"], false);
-        assert_eq!(v["model_version"], "test");
+        assert_eq!(v["model_version"], "v0001");
         singles.push(v);
     }
     assert_eq!(singles[0]["label"], "positive");
@@ -411,7 +418,10 @@ async fn a_sudden_turn_in_a_topic_raises_an_alert_on_the_live_feed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn micro_batched_answers_equal_the_model_and_shutdown_ends_open_feeds() {
     let (server, state) = start(ServeConfig {
-        micro_batch: Some(mlsd_core::serve::MicroBatchConfig::default()),
+        server: ServerConfig {
+            micro_batch: Some(mlsd_core::serve::MicroBatchConfig::default()),
+            ..ServeConfig::default().server
+        },
         cache_capacity: 0,
         ..ServeConfig::default()
     })
@@ -456,7 +466,10 @@ async fn micro_batched_answers_equal_the_model_and_shutdown_ends_open_feeds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_drift_endpoint_flags_hotel_reviews_and_not_more_gadget_reviews() {
     let (server, _) = start(ServeConfig {
-        drift_min_texts: 200,
+        server: ServerConfig {
+            drift_min: 200,
+            ..ServeConfig::default().server
+        },
         ..ServeConfig::default()
     })
     .await;
@@ -468,7 +481,7 @@ async fn the_drift_endpoint_flags_hotel_reviews_and_not_more_gadget_reviews() {
     };
     let empty = drift().await;
     assert_eq!(
-        (empty["window_texts"].as_u64(), &empty["report"]),
+        (empty["window"].as_u64(), &empty["report"]),
         (Some(0), &Value::Null)
     );
     let (s, _) = stream(
@@ -533,9 +546,12 @@ async fn a_slow_model_sheds_the_excess_with_503_batches_what_waits_and_recovers(
         per_row: Duration::ZERO,
     };
     let (server, _) = start(ServeConfig {
-        max_in_flight: 2,
+        server: ServerConfig {
+            max_in_flight: 2,
+            simulated_model: Some(slow),
+            ..ServeConfig::default().server
+        },
         cache_capacity: 0,
-        simulated_model: Some(slow),
         ..ServeConfig::default()
     })
     .await;
@@ -559,9 +575,12 @@ async fn a_slow_model_sheds_the_excess_with_503_batches_what_waits_and_recovers(
     // The same model behind the micro-batcher: requests that arrive while the device is busy
     // wait together and share its next call, so 8 concurrent requests need far fewer than 8.
     let (server, _) = start(ServeConfig {
+        server: ServerConfig {
+            simulated_model: Some(slow),
+            micro_batch: Some(MicroBatchConfig::default()),
+            ..ServeConfig::default().server
+        },
         cache_capacity: 0,
-        simulated_model: Some(slow),
-        micro_batch: Some(MicroBatchConfig::default()),
         ..ServeConfig::default()
     })
     .await;

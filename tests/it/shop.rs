@@ -98,14 +98,20 @@ fn the_batch_job_is_the_model_per_user_whatever_the_number_of_workers() {
         .model
         .recommend(user, &w.model.state(user), 20, Mode::Batch);
     assert_eq!(one.lookup(user, 20).expect("known user"), direct.as_slice());
-    // A snapshot round-trips through its file, and one from another model is refused.
+    // A snapshot round-trips through its file, and one from another model (another cutoff,
+    // or another registry version) is refused.
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("snapshot.json");
-    one.write(&path).expect("write");
+    let mut named = one.clone();
+    named.model_version = "v0001".into();
+    named.write(&path).expect("write");
     assert_eq!(
-        Snapshot::read(&path, &w.model).expect("read").lists,
+        Snapshot::read(&path, &w.model, "v0001")
+            .expect("read")
+            .lists,
         one.lists
     );
+    assert!(Snapshot::read(&path, &w.model, "v0002").is_err());
     let other = World::build(
         &ShopConfig {
             days: 34,
@@ -115,7 +121,7 @@ fn the_batch_job_is_the_model_per_user_whatever_the_number_of_workers() {
         2,
     )
     .expect("other world");
-    assert!(Snapshot::read(&path, &other.model).is_err());
+    assert!(Snapshot::read(&path, &other.model, "v0001").is_err());
 }
 
 /// The reference (the last training week) and the held-out week of a generated shop.

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use mlsd_core::design::{json_file, Artifact};
 use mlsd_core::drift::ReferenceProfile;
 use mlsd_core::registry::{LoadedVersion, Manifest, NewVersion, Registry};
 use ndarray::{Array2, Axis};
@@ -59,13 +60,40 @@ pub fn register(
     Ok(registry.register(NewVersion {
         design: DESIGN.into(),
         model_name: artifact.model.kind.name().into(),
-        code_version: env!("CARGO_PKG_VERSION").into(),
+        code_version: mlsd_core::design::code_version(),
         training_data_sha256: training_data_sha256.into(),
         feature_names: artifact.model.feature_names.clone(),
         config,
         metrics,
         files,
     })?)
+}
+
+/// What the fraud server holds (and what a registry version decodes to): the model with its
+/// feature spec, and the training profile live traffic is compared with.
+pub struct FraudServed {
+    pub artifact: FraudArtifact,
+    pub profile: ReferenceProfile,
+}
+
+impl Artifact for FraudServed {
+    const DESIGN: &'static str = DESIGN;
+
+    fn decode(version: &LoadedVersion) -> mlsd_core::Result<Self> {
+        Ok(FraudServed {
+            artifact: json_file(version, MODEL_FILE)?,
+            profile: json_file(version, PROFILE_FILE)?,
+        })
+    }
+
+    /// The online store computes the serving model's features: a model trained on another
+    /// spec would read wrong columns.
+    fn refuses(&self, next: &Self) -> Option<String> {
+        (self.artifact.spec != next.artifact.spec).then(|| {
+            "it uses a different feature spec; the online store cannot serve it without a rebuild"
+                .to_string()
+        })
+    }
 }
 
 /// A verified version, decoded.
@@ -77,23 +105,11 @@ pub struct LoadedArtifact {
 
 /// Loads `version`, or the current one, verifying checksums.
 pub fn load(registry: &Registry, version: Option<&str>) -> Result<LoadedArtifact> {
-    let loaded: LoadedVersion = match version {
-        Some(v) => registry.load(DESIGN, v)?,
-        None => registry.load_current(DESIGN)?,
-    };
-    let decode = |name: &str| -> Result<&[u8]> {
-        loaded
-            .file(name)
-            .ok_or_else(|| Error::Artifact(format!("{} lacks {name}", loaded.manifest.version)))
-    };
-    let artifact: FraudArtifact = serde_json::from_slice(decode(MODEL_FILE)?)
-        .map_err(|e| Error::Artifact(format!("{MODEL_FILE}: {e}")))?;
-    let profile: ReferenceProfile = serde_json::from_slice(decode(PROFILE_FILE)?)
-        .map_err(|e| Error::Artifact(format!("{PROFILE_FILE}: {e}")))?;
+    let loaded = mlsd_core::design::load::<FraudServed>(registry, version)?;
     Ok(LoadedArtifact {
         manifest: loaded.manifest,
-        artifact,
-        profile,
+        artifact: loaded.model.artifact,
+        profile: loaded.model.profile,
     })
 }
 

@@ -1,8 +1,10 @@
-//! Read this first: the offline pipeline, stage by stage.
+//! Read this first: the pipeline, stage by stage.
 //!
 //! ```text
 //! simulate ─► transactions.parquet ─► ingest (validate, quarantine) ─► features
 //!     ─► evaluate every model on the chapter-3 split ─► register the best (by AP) ─► promote
+//!     ─► serve it and replay test days through the API, compared with batch scores
+//!        ([`replay_through_the_api`]) ─► monitor fresh worlds, one drifted ([`monitor_fresh_worlds`])
 //! ```
 //!
 //! Every stage writes what it did into the run folder, so a run can be audited afterwards:
@@ -191,4 +193,131 @@ pub fn run(
         render_table(&report.evaluation).as_bytes(),
     )?;
     Ok(report)
+}
+
+/// What replaying test days through the real-time API found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServedReplay {
+    pub url: String,
+    pub model_version: String,
+    /// Payments that warmed the online store before the replay.
+    pub warmed_with: usize,
+    pub replay_from: String,
+    pub replay_days: u32,
+    pub agreement: crate::replay::Agreement,
+    /// The server's own drift check over the replayed traffic (`GET /v1/fraud/drift`).
+    pub live_drift: serde_json::Value,
+}
+
+fn epoch_ms_to_date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// Starts the API in-process on a free loopback port, warms its online store with the history
+/// before the test period, replays the first `days` test days one request at a time, and
+/// compares the answers with batch scores of the same payments.
+pub fn replay_through_the_api(
+    report: &PipelineReport,
+    registry: &Registry,
+    cfg: &PipelineConfig,
+    days: u32,
+) -> Result<ServedReplay> {
+    use crate::{replay, serve};
+    let limits = IngestConfig::for_simulation(&cfg.simulation)?;
+    let transactions = ingest(&report.run_dir.join("transactions.parquet"), &limits)?.transactions;
+    let from = cfg.protocol.test_start_ms()?;
+    let to = from + i64::from(days) * 86_400_000;
+    let plan = replay::plan(&transactions, from, to, cfg.features.history_days())?;
+    drop(transactions);
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| mlsd_core::Error::io("starting the demo's runtime", e))?;
+    let (answers, live_drift, url, version) = runtime.block_on(async {
+        let state = serve::state(registry.clone(), serve::ServeConfig::new(limits))?;
+        state.warm_up(&plan.history);
+        let server = mlsd_core::serve::Running::start(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            serve::router(state.clone()),
+        )
+        .await
+        .map_err(|e| mlsd_core::Error::io("starting the API", e))?;
+        let answers = replay::replay(server.addr, &plan.live).await?;
+        let mut client = mlsd_core::loadgen::Client::connect(server.addr).await?;
+        let drift = client
+            .request("GET", "/v1/fraud/drift", None)
+            .await
+            .map_err(|e| mlsd_core::Error::io("asking the API for its drift check", e))?;
+        let live_drift: serde_json::Value = serde_json::from_slice(&drift.body)
+            .map_err(|e| Error::Artifact(format!("the drift answer is not JSON: {e}")))?;
+        let url = format!("http://{}", server.addr);
+        server
+            .stop()
+            .await
+            .map_err(|e| mlsd_core::Error::io("stopping the API", e))?;
+        Ok::<_, Error>((answers, live_drift, url, state.serving_version()))
+    })?;
+    let loaded = artifact::load(registry, Some(&version))?;
+    let agreement = replay::compare(&plan, &answers, &loaded.artifact, &Default::default())?;
+    Ok(ServedReplay {
+        url,
+        model_version: version,
+        warmed_with: plan.history.len(),
+        replay_from: epoch_ms_to_date(from),
+        replay_days: days,
+        agreement,
+        live_drift,
+    })
+}
+
+/// The last week of two fresh worlds against the current model's profile.
+#[derive(Debug, Clone, Serialize)]
+pub struct FreshWorlds {
+    pub drift_from: String,
+    pub injection: String,
+    pub unshifted: mlsd_core::drift::DriftReport,
+    pub drifted: mlsd_core::drift::DriftReport,
+}
+
+/// Monitors the last week of two fresh worlds (the next seed) against the current model's
+/// profile: one unshifted, one with spending, activity and a new fraud pattern injected two
+/// weeks before its end.
+pub fn monitor_fresh_worlds(registry: &Registry, cfg: &PipelineConfig) -> Result<FreshWorlds> {
+    use crate::config::DriftInjection;
+    let loaded = artifact::load(registry, None)?;
+    let sim = SimulationConfig {
+        seed: cfg.simulation.seed + 1,
+        ..cfg.simulation.clone()
+    };
+    let drift_day = sim.n_days.saturating_sub(14);
+    let injection = DriftInjection {
+        from_day: Some(drift_day),
+        amount_factor: 1.5,
+        activity_factor: 1.5,
+        card_testing_per_day: sim.n_customers / 100,
+    };
+    let check = |drift: DriftInjection| -> Result<mlsd_core::drift::DriftReport> {
+        let (transactions, _) = simulate(&SimulationConfig {
+            drift,
+            ..sim.clone()
+        })?;
+        crate::monitor::monitor(
+            transactions,
+            &loaded.artifact.spec,
+            &loaded.profile,
+            &loaded.artifact.model,
+            7,
+        )
+    };
+    Ok(FreshWorlds {
+        drift_from: epoch_ms_to_date(
+            crate::simulate::date_to_epoch_ms(&sim.start_date)? + i64::from(drift_day) * 86_400_000,
+        ),
+        injection: format!(
+            "amounts ×{}, payments per card ×{}, {} card-testing cards a day",
+            injection.amount_factor, injection.activity_factor, injection.card_testing_per_day
+        ),
+        unshifted: check(DriftInjection::default())?,
+        drifted: check(injection)?,
+    })
 }

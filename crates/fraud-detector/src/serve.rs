@@ -1,4 +1,4 @@
-//! Stage 9 — the real-time scoring API (axum), on the shared serving toolkit.
+//! Stage 9 — the real-time scoring API (axum), on the shared server skeleton.
 //!
 //! ```text
 //! client ─POST /v1/fraud/score─► parse + validate ─► online feature store ─► model ─► decision
@@ -7,36 +7,31 @@
 //!                                          (optional micro-batcher gathers concurrent requests)
 //! investigators ─POST /v1/fraud/labels─► feature store (terminal risk, after the delay)
 //! every scored row ─► sliding window ─GET /v1/fraud/drift─► drift vs the training profile
-//! registry pointer.json ─watched every second─► hot swap (promote / rollback, no restart)
 //! ```
 //!
+//! What every design's server has — `/health`, `/ready`, `/metrics`, `/openapi.json`,
+//! `/v1/models`, promote, rollback, registry watching, shedding, the time budget — comes from
+//! `mlsd_core::server`; this file is only the fraud routes.
+//!
 //! Talking points: latency budget (features from memory, µs-scale models), training/serving
-//! skew (the artifact's spec drives the store; parity is tested), micro-batching, hot swap
-//! and rollback, monitoring live traffic, bad input → 4xx with a JSON body, overload → 503,
-//! graceful shutdown. The contract is published at `/openapi.json`, generated from the
-//! handlers below.
+//! skew (the artifact's spec drives the store; parity is tested), micro-batching, monitoring
+//! live traffic, bad input → 4xx with a JSON body.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use mlsd_core::accelerator::{Accelerator, ModelCost};
-use mlsd_core::drift::{drift_report, DriftReport, ReferenceProfile, SlidingWindow};
+use mlsd_core::drift::{drift_report, SlidingWindow};
 use mlsd_core::registry::Registry;
-use mlsd_core::serve::{
-    batcher_and_device, with_common_layers, ApiError, ApiJson, ErrorBody, Limits, Metrics,
-    MicroBatchConfig, MicroBatcher, QueueDelay, Slot,
-};
+use mlsd_core::serve::{ApiError, ApiJson, ErrorBody, Metrics, MicroBatcher};
+use mlsd_core::server::{app, DriftResponse, Kit, Models, Ops, ServerConfig};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::artifact::{self, FraudArtifact};
+use crate::artifact::FraudServed;
 use crate::batch::{Decision, DecisionThresholds};
 use crate::ingest::IngestConfig;
 use crate::monitor::DRIFT_SHARE;
@@ -46,62 +41,30 @@ use crate::{Error, Result, DESIGN};
 /// Server settings with their defaults.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
+    /// What every design's server has (limits, time budget, micro-batching, drift window …).
+    pub server: ServerConfig,
     pub thresholds: DecisionThresholds,
-    /// Largest request body (bytes).
-    pub body_limit: usize,
-    /// Requests in flight before shedding with 503.
-    pub max_in_flight: usize,
-    /// Time budget per request.
-    pub timeout: Duration,
     /// Largest batch in `/v1/fraud/score/batch`.
     pub max_batch: usize,
-    /// How often the registry pointer is checked for promotions and rollbacks.
-    pub watch_every: Duration,
     /// Known ids and amount limits (the same rules as ingestion).
     pub limits: IngestConfig,
-    /// Gather concurrent `/v1/fraud/score` requests into batches (off: score each alone).
-    pub micro_batch: Option<MicroBatchConfig>,
-    /// Recent scored rows kept for `/v1/fraud/drift`.
-    pub drift_window: usize,
-    /// Fewest rows in the window before drift is reported (fewer: too noisy to judge).
-    pub drift_min_rows: usize,
-    /// Shed new requests while the runtime's queueing delay exceeds this, and refuse a
-    /// simulated-model call queued behind more work than this (`None`: only the in-flight
-    /// limit sheds). Needs a tokio runtime when the state is built.
-    pub max_queue_delay: Option<Duration>,
-    /// A simulated heavier model in front of the real one (benchmarks only; `None`: off).
-    pub simulated_model: Option<ModelCost>,
 }
 
 impl ServeConfig {
     /// The defaults `mlsd serve fraud` starts with, for a world with these known ids.
     pub fn new(limits: IngestConfig) -> Self {
         ServeConfig {
+            server: ServerConfig {
+                // About five days of the default simulation's traffic (a weekly cycle is ~69 k).
+                drift_window: 50_000,
+                drift_min: 1_000,
+                ..ServerConfig::default()
+            },
             thresholds: DecisionThresholds::default(),
-            body_limit: 1 << 20,
-            max_in_flight: 512,
-            timeout: Duration::from_secs(1),
             max_batch: 1_000,
-            watch_every: Duration::from_secs(1),
             limits,
-            micro_batch: None,
-            // About five days of the default simulation's traffic (a weekly cycle is ~69 k).
-            drift_window: 50_000,
-            drift_min_rows: 1_000,
-            // Off by default in the library: on a shared test machine, the OS descheduling the
-            // runtime would read as queueing. `mlsd serve` turns it on (100 ms).
-            max_queue_delay: None,
-            simulated_model: None,
         }
     }
-}
-
-/// A loaded model, its training profile, and the version that names it in responses.
-pub struct Serving {
-    pub version: String,
-    pub model_name: String,
-    pub artifact: FraudArtifact,
-    pub profile: ReferenceProfile,
 }
 
 type ScoreResult = std::result::Result<ScoreResponse, ApiError>;
@@ -109,9 +72,9 @@ type ScoreResult = std::result::Result<ScoreResponse, ApiError>;
 /// Everything that turns parsed payments into scores: shared by the handlers and the
 /// micro-batcher's worker.
 pub struct Scorer {
-    model: Slot<Serving>,
+    models: Arc<Models<FraudServed>>,
     store: Box<dyn FeatureStore>,
-    window: Mutex<SlidingWindow>,
+    window: Arc<Mutex<SlidingWindow>>,
     thresholds: DecisionThresholds,
     metrics: Arc<Metrics>,
 }
@@ -119,14 +82,13 @@ pub struct Scorer {
 impl Scorer {
     /// Features (in order, through the store), then one model call for all of `txs`.
     fn score(&self, txs: &[Transaction]) -> std::result::Result<Vec<ScoreResponse>, ApiError> {
-        // Talking point: hot swap — one Arc per call, so a concurrent promote or rollback
-        // cannot change the model mid-request, and each answer names the version that scored it.
-        let serving = self.model.get();
+        let serving = self.models.get();
         let rows: Vec<Vec<f64>> = txs.iter().map(|tx| self.store.observe(tx)).collect();
         let width = rows.first().map_or(0, Vec::len);
         let x = Array2::from_shape_vec((rows.len(), width), rows.concat())
             .map_err(ApiError::internal)?;
         let scores = serving
+            .model
             .artifact
             .model
             .predict_proba(x.view())
@@ -163,74 +125,41 @@ impl Scorer {
 }
 
 pub struct AppState {
-    registry: Registry,
-    queue_delay: Option<Arc<QueueDelay>>,
+    kit: Kit,
     scorer: Arc<Scorer>,
     batcher: Option<MicroBatcher<Transaction, ScoreResult>>,
-    accelerator: Option<Arc<Accelerator>>,
     config: ServeConfig,
-    metrics: Arc<Metrics>,
-}
-
-fn load_serving(registry: &Registry, version: Option<&str>) -> Result<Serving> {
-    let loaded = artifact::load(registry, version)?;
-    Ok(Serving {
-        version: loaded.manifest.version,
-        model_name: loaded.manifest.model_name,
-        artifact: loaded.artifact,
-        profile: loaded.profile,
-    })
-}
-
-/// Background tasks (the micro-batcher, the queue-delay probe) need a runtime to run on.
-fn need_runtime(what: &str) -> Result<()> {
-    tokio::runtime::Handle::try_current()
-        .map(|_| ())
-        .map_err(|_| {
-            Error::Config(format!(
-                "{what} needs a tokio runtime: build the state inside it"
-            ))
-        })
 }
 
 /// Loads the current model and builds the state (feature store from the model's spec).
-/// With micro-batching on, call it inside a tokio runtime (the batcher is a task).
+/// With micro-batching or queue-delay shedding on, call it inside a tokio runtime.
 pub fn state(registry: Registry, config: ServeConfig) -> Result<Arc<AppState>> {
     config.thresholds.check()?;
-    let serving = load_serving(&registry, None)?;
-    let metrics = Arc::new(Metrics::new("mlsd_fraud"));
-    metrics.set_model_version(&serving.version);
-    let store = Box::new(InMemoryFeatureStore::new(serving.artifact.spec.clone()));
+    let kit = Kit::new(DESIGN, config.server.clone()).map_err(Error::Config)?;
+    let models = Arc::new(Models::<FraudServed>::load(registry, kit.metrics.clone())?);
+    let store = Box::new(InMemoryFeatureStore::new(
+        models.get().model.artifact.spec.clone(),
+    ));
+    let window = Arc::new(Mutex::new(SlidingWindow::new(config.server.drift_window)));
+    let stale = window.clone();
+    // The window's scores came from the old model: start prediction drift afresh.
+    models.on_swap(move |_| stale.lock().unwrap_or_else(|p| p.into_inner()).clear());
     let scorer = Arc::new(Scorer {
-        model: Slot::new(serving),
+        models,
         store,
-        window: Mutex::new(SlidingWindow::new(config.drift_window)),
+        window,
         thresholds: config.thresholds,
-        metrics: metrics.clone(),
+        metrics: kit.metrics.clone(),
     });
     let worker = scorer.clone();
-    let (batcher, accelerator) = batcher_and_device(
-        config.micro_batch,
-        config.simulated_model,
-        &metrics,
-        move |txs| worker.score_each(txs),
-    )
-    .map_err(Error::Config)?;
-    let queue_delay = match config.max_queue_delay {
-        None => None,
-        Some(_) => {
-            need_runtime("queue-delay shedding")?;
-            Some(QueueDelay::spawn(Duration::from_millis(5)))
-        }
-    };
+    let batcher = kit
+        .micro_batcher(move |txs| worker.score_each(txs))
+        .map_err(Error::Config)?;
     Ok(Arc::new(AppState {
-        registry,
-        queue_delay,
+        kit,
         scorer,
         batcher,
-        accelerator,
         config,
-        metrics,
     }))
 }
 
@@ -242,177 +171,38 @@ impl AppState {
 
     /// The version serving now.
     pub fn serving_version(&self) -> String {
-        self.scorer.model.get().version.clone()
+        self.scorer.models.get().version.clone()
+    }
+
+    /// Follows the registry pointer (promotions and rollbacks from the CLI, no restart).
+    pub fn watch_registry(&self) -> tokio::task::JoinHandle<()> {
+        self.scorer.models.watch(self.config.server.watch_every)
     }
 }
 
-/// The routes, with metrics, shedding, timeout and the body limit around them.
+/// The fraud routes plus every design's operational ones, with the common layers.
 pub fn router(state: Arc<AppState>) -> Router {
-    let limits = Limits {
-        in_flight: Arc::new(Semaphore::new(state.config.max_in_flight)),
-        timeout: state.config.timeout,
-        max_queue_delay: state.queue_delay.clone().zip(state.config.max_queue_delay),
-    };
+    let ops = Ops::new(state.scorer.models.clone(), &state.kit, ApiDoc::openapi());
     let routes = Router::new()
-        .route("/health", get(mlsd_core::serve::health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
-        .route("/v1/models", get(models))
         .route("/v1/fraud/score", post(score))
         .route("/v1/fraud/score/batch", post(score_batch))
         .route("/v1/fraud/labels", post(label))
         .route("/v1/fraud/drift", get(drift))
-        .route("/admin/models/{version}/promote", post(promote))
-        .route("/admin/models/rollback", post(rollback));
-    with_common_layers(
-        routes,
-        limits,
-        state.config.body_limit,
-        state.metrics.clone(),
-    )
-    .with_state(state)
+        .with_state(state.clone());
+    app(&state.kit, ops, routes, None)
 }
 
-/// The OpenAPI 3.1 document of this API, generated from the handlers' annotations and the
-/// request and response types.
+/// The fraud routes' OpenAPI 3.1 document (the operational routes are merged in by the
+/// skeleton), generated from the handlers' annotations and types.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "mlsd fraud detector",
         description = "Real-time card-fraud scoring with an online feature store, drift monitoring and hot model swaps. Every error is a JSON body {\"error\": {\"code\", \"message\"}}."
     ),
-    paths(
-        mlsd_core::serve::health,
-        ready,
-        metrics,
-        openapi,
-        models,
-        score,
-        score_batch,
-        label,
-        drift,
-        promote,
-        rollback
-    )
+    paths(score, score_batch, label, drift)
 )]
 pub struct ApiDoc;
-
-/// Checks the registry pointer every `watch_every` and swaps the model when it moved
-/// (a `mlsd models promote` or `rollback` from the CLI takes effect without a restart).
-pub fn watch_registry(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(state.config.watch_every);
-        loop {
-            tick.tick().await;
-            let Ok(pointer) = state.registry.pointer(DESIGN) else {
-                continue;
-            };
-            if let Some(current) = pointer.current {
-                if current != state.serving_version() {
-                    if let Err(e) = swap_to(&state, &current) {
-                        eprintln!("model watch: keeping {}: {e}", state.serving_version());
-                    }
-                }
-            }
-        }
-    })
-}
-
-fn swap_to(state: &AppState, version: &str) -> Result<()> {
-    // Load and verify outside the slot; the swap itself is one pointer store.
-    let serving = load_serving(&state.registry, Some(version))?;
-    if serving.artifact.spec != state.scorer.model.get().artifact.spec {
-        return Err(Error::Artifact(format!(
-            "{version} uses a different feature spec; the online store cannot serve it without a rebuild"
-        )));
-    }
-    state.metrics.set_model_version(&serving.version);
-    state.scorer.model.replace(serving);
-    // The window's scores came from the old model: start prediction drift afresh.
-    state
-        .scorer
-        .window
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clear();
-    Ok(())
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Ready {
-    /// `ready`: a model is loaded and verified.
-    pub status: String,
-    pub model_version: String,
-    pub model: String,
-}
-
-/// Readiness: a verified model is loaded (the server does not listen before that).
-#[utoipa::path(get, path = "/ready", tag = "operations",
-    responses((status = 200, description = "Ready to score", body = Ready)))]
-async fn ready(State(state): State<Arc<AppState>>) -> Json<Ready> {
-    let m = state.scorer.model.get();
-    Json(Ready {
-        status: "ready".into(),
-        model_version: m.version.clone(),
-        model: m.model_name.clone(),
-    })
-}
-
-/// Prometheus metrics: requests by route and status, latency, scores, micro-batch sizes,
-/// the latest drift check, the model version.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
-async fn metrics(State(state): State<Arc<AppState>>) -> String {
-    state.metrics.render()
-}
-
-/// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations",
-    responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct VersionSummary {
-    pub version: String,
-    pub current: bool,
-    /// Model kind; absent when the version does not verify.
-    pub model: Option<String>,
-    pub metrics: Option<BTreeMap<String, f64>>,
-    /// Why the version cannot be loaded, if it cannot.
-    pub problem: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ModelsResponse {
-    /// The version this server scores with (may lag the registry by one watch interval).
-    pub serving: String,
-    pub versions: Vec<VersionSummary>,
-}
-
-/// The registry's versions, which one is current and which one serves.
-#[utoipa::path(get, path = "/v1/models", tag = "models",
-    responses((status = 200, description = "Registry versions", body = ModelsResponse)))]
-async fn models(
-    State(state): State<Arc<AppState>>,
-) -> std::result::Result<Json<ModelsResponse>, ApiError> {
-    let versions = state.registry.list(DESIGN).map_err(ApiError::internal)?;
-    Ok(Json(ModelsResponse {
-        serving: state.serving_version(),
-        versions: versions
-            .into_iter()
-            .map(|v| VersionSummary {
-                version: v.version,
-                current: v.is_current,
-                model: v.manifest.as_ref().map(|m| m.model_name.clone()),
-                metrics: v.manifest.map(|m| m.metrics),
-                problem: v.problem,
-            })
-            .collect(),
-    }))
-}
 
 /// A payment as clients send it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -530,9 +320,7 @@ async fn score(
     let mut answer = match &state.batcher {
         Some(batcher) => batcher.submit(tx).await??,
         None => {
-            if let Some(device) = &state.accelerator {
-                device.call(1, state.config.max_queue_delay).await?;
-            }
+            state.kit.call_model(1).await?;
             state
                 .scorer
                 .score(std::slice::from_ref(&tx))?
@@ -591,9 +379,7 @@ async fn score_batch(
                 .map_err(|e| ApiError::invalid(e.code, format!("transactions[{i}]: {}", e.message)))
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    if let Some(device) = &state.accelerator {
-        device.call(txs.len(), state.config.max_queue_delay).await?;
-    }
+    state.kit.call_model(txs.len()).await?;
     let mut results = state.scorer.score(&txs)?;
     let latency_ms = t.elapsed().as_secs_f64() * 1e3;
     for r in &mut results {
@@ -650,25 +436,13 @@ async fn label(
     }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DriftResponse {
-    pub model_version: String,
-    /// Scored rows in the sliding window now.
-    pub window_rows: usize,
-    /// Rows needed before a verdict is given.
-    pub min_rows: usize,
-    /// Per-feature and prediction drift against the training profile; null until the
-    /// window holds `min_rows` rows.
-    #[schema(value_type = Option<Object>)]
-    pub report: Option<DriftReport>,
-}
-
 /// Drift of the most recent scored traffic against the serving model's training profile
 /// (Evidently's test choice per feature, prediction drift, share of drifted features).
 #[utoipa::path(get, path = "/v1/fraud/drift", tag = "monitoring",
     responses((status = 200, description = "Drift of the sliding window", body = DriftResponse)))]
 async fn drift(State(state): State<Arc<AppState>>) -> Json<DriftResponse> {
-    let serving = state.scorer.model.get();
+    let serving = state.scorer.models.get();
+    let profile = &serving.model.profile;
     // One copy of the window, taken under the lock; the statistics run after it is released,
     // so scoring is never held up by a drift check.
     let (columns, scores) = state
@@ -676,83 +450,27 @@ async fn drift(State(state): State<Arc<AppState>>) -> Json<DriftResponse> {
         .window
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .columns(serving.profile.features.len());
-    let rows = scores.len();
-    let report = (rows >= state.config.drift_min_rows)
-        .then(|| drift_report(&serving.profile, &columns, Some(&scores), DRIFT_SHARE));
-    if let Some(r) = &report {
-        // Talking point: drift as a metric — the latest check is a gauge an alert can watch.
-        state.metrics.set_gauge(
-            "drift_share",
-            "Share of drifted features in the latest check.",
-            r.drift_share,
-        );
-        state.metrics.set_gauge(
-            "dataset_drift",
-            "1 when the latest check found dataset drift.",
-            f64::from(u8::from(r.dataset_drift)),
-        );
-    }
-    Json(DriftResponse {
-        model_version: serving.version.clone(),
-        window_rows: rows,
-        min_rows: state.config.drift_min_rows,
-        report,
-    })
-}
-
-fn registry_error(e: mlsd_core::Error) -> ApiError {
-    match e {
-        mlsd_core::Error::VersionNotFound { .. } => {
-            ApiError::new(StatusCode::NOT_FOUND, "unknown_version", e.to_string())
-        }
-        mlsd_core::Error::CorruptedVersion { .. }
-        | mlsd_core::Error::IncompleteVersion { .. }
-        | mlsd_core::Error::NothingToRollBack { .. } => {
-            ApiError::new(StatusCode::CONFLICT, "refused", e.to_string())
-        }
-        other => ApiError::internal(other),
-    }
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ServingResponse {
-    /// The version serving after the change.
-    pub serving: String,
-}
-
-/// Promotes a registry version and swaps it in (atomically; in-flight requests finish with
-/// the old model).
-#[utoipa::path(post, path = "/admin/models/{version}/promote", tag = "models",
-    params(("version" = String, Path, description = "Registry version, e.g. v0002")),
-    responses(
-        (status = 200, description = "Serving the promoted version", body = ServingResponse),
-        (status = 404, description = "No such version", body = ErrorBody),
-        (status = 409, description = "The version does not verify or cannot be served", body = ErrorBody)))]
-async fn promote(
-    State(state): State<Arc<AppState>>,
-    Path(version): Path<String>,
-) -> std::result::Result<Json<ServingResponse>, ApiError> {
-    state
-        .registry
-        .promote(DESIGN, &version)
-        .map_err(registry_error)?;
-    swap_to(&state, &version)
-        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "refused", e.to_string()))?;
-    Ok(Json(ServingResponse { serving: version }))
-}
-
-/// Moves `current` back to the previously promoted version and swaps it in.
-#[utoipa::path(post, path = "/admin/models/rollback", tag = "models",
-    responses(
-        (status = 200, description = "Serving the previous version", body = ServingResponse),
-        (status = 409, description = "Nothing to roll back to", body = ErrorBody)))]
-async fn rollback(
-    State(state): State<Arc<AppState>>,
-) -> std::result::Result<Json<ServingResponse>, ApiError> {
-    let pointer = state.registry.rollback(DESIGN).map_err(registry_error)?;
-    let version = pointer.current.unwrap_or_default();
-    swap_to(&state, &version)
-        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "refused", e.to_string()))?;
-    Ok(Json(ServingResponse { serving: version }))
+        .columns(profile.features.len());
+    let response = DriftResponse::check(
+        &serving.version,
+        &scores,
+        state.config.server.drift_min,
+        |scores| {
+            let r = drift_report(profile, &columns, Some(scores), DRIFT_SHARE);
+            // Talking point: drift as a metric — the latest check is a gauge an alert can watch.
+            let metrics = &state.kit.metrics;
+            metrics.set_gauge(
+                "drift_share",
+                "Share of drifted features in the latest check.",
+                r.drift_share,
+            );
+            metrics.set_gauge(
+                "dataset_drift",
+                "1 when the latest check found dataset drift.",
+                f64::from(u8::from(r.dataset_drift)),
+            );
+            Some(r)
+        },
+    );
+    Json(response)
 }

@@ -17,6 +17,8 @@
 //! | [`registry`] | versioned, checksummed model artifacts; promote and rollback | model/data versioning, rollback |
 //! | [`report`] | run folders, JSON + markdown reports, atomic writes, hashing | reproducibility |
 //! | [`serve`] | HTTP toolkit: JSON errors, metrics, load shedding, timeouts, micro-batching, hot-swap slot, graceful shutdown | serving, monitoring, rollback |
+//! | [`design`] | the seam a design implements: its served [`design::Artifact`], loaded from a registry version | model versioning |
+//! | [`server`] | one server skeleton: shared settings, the model slot that follows the registry, `/ready` `/metrics` `/openapi.json` `/v1/models` promote and rollback, the live drift window | hot swap, rollback, one contract for every design |
 //! | [`accelerator`] | a simulated heavier model: calls costing `per_call + rows × per_row`, one at a time, off the runtime | overload and shedding, when micro-batching pays |
 //! | [`loadgen`] | keep-alive HTTP client; open-loop (coordinated-omission corrected) and closed-loop load | latency budget, p99, saturation |
 //! | [`plot`] | line charts as SVG and PNG for benchmark reports | |
@@ -30,6 +32,8 @@ pub mod drift;
 pub mod registry;
 pub mod report;
 pub mod serve;
+pub mod design;
+pub mod server;
 pub mod accelerator;
 pub mod loadgen;
 pub mod plot;

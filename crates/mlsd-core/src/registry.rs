@@ -100,6 +100,11 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
+/// `v` and four or more digits: the only names [`Registry::register`] writes.
+pub fn is_version_name(name: &str) -> bool {
+    name.len() >= 5 && name.starts_with('v') && name[1..].bytes().all(|b| b.is_ascii_digit())
+}
+
 fn version_number(name: &str) -> Option<u32> {
     name.strip_prefix('v').and_then(|n| n.parse().ok())
 }
@@ -181,7 +186,9 @@ impl Registry {
     /// Reads a version and verifies every file against the manifest's checksums.
     pub fn load(&self, design: &str, version: &str) -> Result<LoadedVersion> {
         let dir = self.design_dir(design).join(version);
-        if !dir.is_dir() {
+        // Talking point: parse at the edge — only names the registry writes (`v0001`) reach
+        // the file system; `../other/v0001` is not a version, whatever exists there.
+        if !is_version_name(version) || !dir.is_dir() {
             return Err(Error::VersionNotFound {
                 design: design.into(),
                 version: version.into(),

@@ -591,46 +591,6 @@ impl<I: Send + 'static, O: Send + 'static> MicroBatcher<I, O> {
     }
 }
 
-/// The model path a server's settings ask for: the simulated device of `simulated` (if any)
-/// and a micro-batcher of `micro_batch` (if any) whose batches run `work` and call that device
-/// once each. The error is a message for the design's own config error: the batcher needs a
-/// tokio runtime (build the state inside one), the device a thread.
-#[allow(clippy::type_complexity)]
-pub fn batcher_and_device<I, O, F>(
-    micro_batch: Option<MicroBatchConfig>,
-    simulated: Option<crate::accelerator::ModelCost>,
-    metrics: &Arc<Metrics>,
-    work: F,
-) -> Result<
-    (
-        Option<MicroBatcher<I, O>>,
-        Option<Arc<crate::accelerator::Accelerator>>,
-    ),
-    String,
->
-where
-    I: Send + 'static,
-    O: Send + 'static,
-    F: Fn(Vec<I>) -> Vec<O> + Send + 'static,
-{
-    let device = crate::accelerator::Accelerator::spawn_if(simulated)
-        .map_err(|e| format!("cannot start the simulated accelerator: {e}"))?;
-    let batcher = match micro_batch {
-        None => None,
-        Some(config) => {
-            tokio::runtime::Handle::try_current()
-                .map_err(|_| "micro-batching needs a tokio runtime".to_string())?;
-            Some(MicroBatcher::spawn_on(
-                config,
-                metrics.clone(),
-                device.clone(),
-                work,
-            ))
-        }
-    };
-    Ok((batcher, device))
-}
-
 /// Resolves on Ctrl-C or SIGTERM: the signal to stop accepting and drain in-flight requests.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -20,6 +20,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 /// An IVF index over `n` vectors of `dims` floats (row-major).
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Ivf {
     dims: usize,
     vectors: Vec<f32>,

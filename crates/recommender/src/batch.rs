@@ -7,8 +7,8 @@
 //! - **distributed processing**: users are independent, so the job partitions them across
 //!   workers (threads here; Spark or Beam executors over a cluster in production) and the
 //!   snapshot is the concatenation of the partitions;
-//! - **versioning**: a snapshot names the model cutoff it was computed with; the server
-//!   refuses one that does not match its model.
+//! - **versioning**: a snapshot names the registry version and cutoff of the model it was
+//!   computed with; the server refuses one that does not match its model.
 
 use std::path::Path;
 use std::time::Instant;
@@ -21,6 +21,10 @@ use crate::{Error, Result};
 /// Every user's precomputed list.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Snapshot {
+    /// The registry version of the model that computed it (empty in files written before
+    /// versions were recorded).
+    #[serde(default)]
+    pub model_version: String,
     /// The model's cutoff (Unix seconds): the lists know nothing after it.
     pub model_as_of: i64,
     /// Items per list.
@@ -47,8 +51,8 @@ impl Snapshot {
         })
     }
 
-    /// Reads a snapshot and checks it was computed with `model`.
-    pub fn read(path: &Path, model: &TwoStage) -> Result<Snapshot> {
+    /// Reads a snapshot and checks it was computed with `model`, registry version `version`.
+    pub fn read(path: &Path, model: &TwoStage, version: &str) -> Result<Snapshot> {
         let bytes = std::fs::read(path).map_err(|source| Error::Read {
             path: path.to_path_buf(),
             source,
@@ -57,12 +61,12 @@ impl Snapshot {
             path: path.to_path_buf(),
             why: format!("not a snapshot: {e}"),
         })?;
-        if snapshot.model_as_of != model.now {
+        if snapshot.model_version != version || snapshot.model_as_of != model.now {
             return Err(Error::Input {
                 path: path.to_path_buf(),
                 why: format!(
-                    "computed with a model as of {}, this model is as of {}",
-                    snapshot.model_as_of, model.now
+                    "computed with model {:?} as of {}; this server serves {version} as of {}",
+                    snapshot.model_version, snapshot.model_as_of, model.now
                 ),
             });
         }
@@ -71,6 +75,7 @@ impl Snapshot {
 }
 
 /// Runs the batch job: `k` items for every user the model knows, over `workers` threads.
+/// The snapshot names no version until the model is registered (the registry fills it in).
 pub fn precompute(model: &TwoStage, k: usize, workers: usize) -> Result<Snapshot> {
     let t = Instant::now();
     let users: Vec<u32> = (0..model.users.len() as u32).collect();
@@ -98,6 +103,7 @@ pub fn precompute(model: &TwoStage, k: usize, workers: usize) -> Result<Snapshot
     })
     .map_err(|_| Error::Config("a batch worker panicked; no snapshot written".into()))?;
     Ok(Snapshot {
+        model_version: String::new(),
         model_as_of: model.now,
         k,
         lists: parts.into_iter().flatten().collect(),

@@ -15,14 +15,17 @@
 //!    embeddings; [`two_stage`] — retrieve → rank → rules, with a batch and a real-time ranker
 //! 4. [`evaluate`] — both published protocols beside the published tables, and the shop's
 //!    time split with its batch-vs-real-time replay
-//! 5. [`batch`] — every user's top N precomputed into a snapshot (the batch-serving path)
+//! 5. [`batch`] — every user's top N precomputed into a snapshot (the batch-serving path);
+//!    [`artifact`] — the fitted model, its snapshot and drift reference as a registry version
 //! 6. [`serve`] — the HTTP API: snapshot lookups, real-time re-ranking with the live session,
 //!    TTL cache, cold start
 //! 7. [`monitor`] — item-popularity and user-activity drift, new items, the online proxy
 //!
-//! [`pipeline`] chains them for the CLI, the demo, the benchmarks and the tests.
+//! [`pipeline`] chains them for the CLI, the demo, the benchmarks and the tests (read it
+//! first); [`config`] holds the run's settings; [`bench`] the production-shaped traffic.
 
 mod error;
+pub mod config;
 pub mod movielens;
 pub mod shop;
 pub mod split;
@@ -31,9 +34,11 @@ pub mod ann;
 pub mod two_stage;
 pub mod evaluate;
 pub mod batch;
+pub mod artifact;
 pub mod serve;
 pub mod monitor;
 pub mod pipeline;
+pub mod bench;
 
 pub use error::{Error, Result};
 

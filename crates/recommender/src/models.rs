@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::movielens::Rating;
 use crate::{Error, Result};
@@ -145,7 +145,7 @@ impl Ranker for CategoryPopularity {
 
 /// Settings of the item co-occurrence model (Microsoft Recommenders' SAR defaults for their
 /// MovieLens benchmark).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CooccurrenceConfig {
     /// Half-life of a rating's weight, in days (older ratings count less).
     pub half_life_days: f64,
@@ -161,6 +161,7 @@ impl Default for CooccurrenceConfig {
 
 /// SAR: item-item Jaccard similarity from co-occurrence, scored against each user's
 /// time-decayed ratings ("affinity").
+#[derive(Serialize, Deserialize)]
 pub struct ItemCooccurrence {
     n_items: usize,
     /// Row-major `n_items × n_items` Jaccard similarities.
@@ -388,7 +389,7 @@ impl Ranker for BiasedMf {
 }
 
 /// Settings of BPR (the values of Microsoft Recommenders' Cornac BPR benchmark run).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BprConfig {
     pub factors: usize,
     pub epochs: usize,
@@ -414,6 +415,7 @@ impl Default for BprConfig {
 ///
 /// Talking point: the loss *is* the ranking task (pairs, not stars), and every non-interacted
 /// item is a (noisy) negative, which is the signal rating-trained MF never sees.
+#[derive(Serialize, Deserialize)]
 pub struct Bpr {
     k: usize,
     item_bias: Vec<f32>,

@@ -1,23 +1,23 @@
-//! The stages in order, as the CLI, the demo, the benchmarks and the tests run them:
-//! generate the shop → fit the two-stage model on all but the last week → precompute the
-//! batch snapshot → (serve) → replay and monitor the last week.
-
-use std::path::PathBuf;
+//! Read this first: the stages in order, as the CLI, the demo, the benchmarks and the tests
+//! run them — generate the shop → fit the two-stage model on all but the held-out days →
+//! precompute the batch snapshot → register ([`crate::artifact`]) → serve ([`crate::serve`])
+//! → replay and monitor the held-out days ([`crate::evaluate`], [`crate::monitor`]).
 
 use serde::Serialize;
 
 use crate::batch::{precompute, Snapshot};
+use crate::config::RecommenderConfig;
 use crate::movielens::Rating;
 use crate::serve::reference_events;
 use crate::shop::{Shop, ShopConfig};
 use crate::two_stage::{TrainingReport, TwoStage, TwoStageConfig};
 use crate::Result;
 
-/// The last `TEST_DAYS` of the shop are held out: the model never sees them; replays and
-/// drift checks use them as "live" traffic.
+/// The default holdout ([`RecommenderConfig::holdout_days`]): the model never sees these
+/// days; replays and drift checks use them as "live" traffic.
 pub const TEST_DAYS: u32 = 7;
 
-/// Items per precomputed list (the most a client may ask for).
+/// Items per precomputed list by default (the most a client may ask for).
 pub const SNAPSHOT_K: usize = 50;
 
 /// A fitted shop and everything serving needs.
@@ -53,43 +53,31 @@ impl BatchSummary {
     }
 }
 
-/// Where a world's batch snapshot comes from.
-#[derive(Debug, Clone)]
-pub enum SnapshotSource {
-    /// Run the batch job over this many worker threads.
-    Compute { workers: usize },
-    /// Read a snapshot file written by an earlier run of the job (refused if it was computed
-    /// with another model).
-    File(PathBuf),
-}
-
 impl World {
-    /// Generates the shop, fits the model on all but the last [`TEST_DAYS`], runs the batch job
-    /// over `workers` threads.
-    pub fn build(shop: &ShopConfig, two_stage: &TwoStageConfig, workers: usize) -> Result<World> {
-        World::build_with(shop, two_stage, SnapshotSource::Compute { workers })
-    }
-
-    /// [`World::build`], with the snapshot from `source`.
-    pub fn build_with(
-        shop: &ShopConfig,
-        two_stage: &TwoStageConfig,
-        source: SnapshotSource,
-    ) -> Result<World> {
-        let shop = Shop::generate(shop)?;
-        let until = shop.day_start(shop.config.days.saturating_sub(TEST_DAYS));
-        let (model, training) = TwoStage::fit(&shop, until, two_stage)?;
-        let snapshot = match source {
-            SnapshotSource::Compute { workers } => precompute(&model, SNAPSHOT_K, workers)?,
-            SnapshotSource::File(path) => Snapshot::read(&path, &model)?,
-        };
-        let reference = reference_events(&shop.events, until, 7);
+    /// Generates the shop, fits the model on all but the last `config.holdout_days`, runs the
+    /// batch job.
+    pub fn fit(config: &RecommenderConfig) -> Result<World> {
+        let shop = Shop::generate(&config.shop)?;
+        let until = shop.day_start(config.cutoff_day());
+        let (model, training) = TwoStage::fit(&shop, until, &config.two_stage)?;
+        let snapshot = precompute(&model, config.snapshot_k, config.workers)?;
+        let reference = reference_events(&shop.events, until, config.reference_days);
         Ok(World {
             shop,
             model,
             training,
             snapshot,
             reference,
+        })
+    }
+
+    /// [`World::fit`] with the default holdout, snapshot size and references.
+    pub fn build(shop: &ShopConfig, two_stage: &TwoStageConfig, workers: usize) -> Result<World> {
+        World::fit(&RecommenderConfig {
+            shop: shop.clone(),
+            two_stage: two_stage.clone(),
+            workers,
+            ..RecommenderConfig::default()
         })
     }
 

@@ -1,5 +1,6 @@
 //! Stage 6 — serving: batch lookups and real-time re-ranking behind one API (axum, on the
-//! shared serving toolkit the fraud API uses).
+//! shared server skeleton: health, readiness, metrics, OpenAPI, models, promote, rollback and
+//! registry watching come from `mlsd_core::server`).
 //!
 //! ```text
 //! GET …/users/{id}/recommendations?mode=batch ─► snapshot lookup (precomputed, O(1), stale)
@@ -15,8 +16,8 @@
 //! its hit rate on `/metrics`), cold start, bad input → 4xx with a JSON body, overload → 503.
 //!
 //! Simplification: session state lives in this process (one `RwLock`ed map), and it only
-//! grows (one entry per user who posted an event, 1–2 KB each) until the next model replaces
-//! the process. With several replicas behind a load balancer it would live in a shared store
+//! grows (one entry per user who posted an event, 1–2 KB each) until the next model version
+//! is swapped in. With several replicas behind a load balancer it would live in a shared store
 //! with a TTL (Redis), or the balancer would route a user to the same replica (consistent
 //! hashing on the user id).
 
@@ -29,28 +30,26 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use mlsd_core::accelerator::{Accelerator, ModelCost};
-use mlsd_core::serve::{
-    batcher_and_device, with_common_layers, ApiError, ApiJson, ErrorBody, Limits, Metrics,
-    MicroBatchConfig, MicroBatcher, QueueDelay, Slot,
-};
+use mlsd_core::design::Versioned;
+use mlsd_core::registry::Registry;
+use mlsd_core::serve::{ApiError, ApiJson, ErrorBody, Metrics, MicroBatcher, Slot};
+use mlsd_core::server::{app, DriftResponse, Kit, Models, Ops, Recent, ServerConfig};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
 use utoipa::{OpenApi, ToSchema};
 
+use crate::artifact::RecommenderServed;
 use crate::batch::Snapshot;
-use crate::monitor::{self, MonitorConfig, MonitorReport};
+use crate::monitor::{self, MonitorConfig};
 use crate::movielens::Rating;
 use crate::shop::{EventKind, DAY};
 use crate::two_stage::{Mode, Recommendation, TwoStage, UserState};
+use crate::DESIGN;
 
 /// Server settings with their defaults.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// Largest request body (bytes): an event is ~100 bytes.
-    pub body_limit: usize,
-    pub max_in_flight: usize,
-    pub timeout: Duration,
+    /// What every design's server has (limits, time budget, micro-batching, drift window …).
+    pub server: ServerConfig,
     /// Largest `k` a client may ask for (and the default when it asks for none: 10).
     pub max_k: usize,
     /// How long a real-time list is reused for the same user and `k`.
@@ -58,32 +57,22 @@ pub struct ServeConfig {
     /// Cached lists kept at most (expired entries are dropped first; when still full, new
     /// lists are not cached).
     pub cache_capacity: usize,
-    /// Events kept for `/v1/recommender/drift`, and the fewest before it reports.
-    pub drift_window: usize,
-    pub drift_min_events: usize,
-    /// Shed while the runtime's queueing delay, or the simulated model's queue, exceeds
-    /// this (`None`: in-flight limit only).
-    pub max_queue_delay: Option<Duration>,
-    /// `Some`: real-time lists that miss the cache are computed in micro-batches.
-    pub micro_batch: Option<MicroBatchConfig>,
-    /// A simulated heavier model in front of the real one (benchmarks only; `None`: off).
-    pub simulated_model: Option<ModelCost>,
 }
 
 impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
-            body_limit: 64 << 10,
-            max_in_flight: 512,
-            timeout: Duration::from_secs(1),
+            server: ServerConfig {
+                // An event is ~100 bytes.
+                body_limit: 64 << 10,
+                // Events kept for `/v1/recommender/drift`, and the fewest before it reports.
+                drift_window: 50_000,
+                drift_min: 1_000,
+                ..ServerConfig::default()
+            },
             max_k: 50,
             cache_ttl: Duration::from_secs(30),
             cache_capacity: 100_000,
-            drift_window: 50_000,
-            drift_min_events: 1_000,
-            max_queue_delay: None,
-            micro_batch: None,
-            simulated_model: None,
         }
     }
 }
@@ -96,105 +85,107 @@ type ListJob = (u32, UserState, usize);
 
 /// Everything the handlers share.
 pub struct AppState {
-    model: Arc<TwoStage>,
-    /// The latest batch run; replaced whole when a new one is loaded.
-    snapshot: Slot<Snapshot>,
+    kit: Kit,
+    models: Arc<Models<RecommenderServed>>,
+    /// A newer batch run of the serving version (`--snapshot`); the version's own otherwise.
+    snapshot: Slot<Option<Arc<Snapshot>>>,
     /// Users' states including every event received since the model's cutoff.
-    sessions: RwLock<HashMap<u32, UserState>>,
-    cache: Mutex<HashMap<(u32, usize), Cached>>,
+    sessions: Arc<RwLock<HashMap<u32, UserState>>>,
+    cache: Arc<Mutex<HashMap<(u32, usize), Cached>>>,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     /// Events received, for drift checks against the model's last training week.
-    window: Mutex<std::collections::VecDeque<Rating>>,
-    reference: Vec<Rating>,
-    queue_delay: Option<Arc<QueueDelay>>,
+    window: Arc<Recent<Rating>>,
     batcher: Option<MicroBatcher<ListJob, Vec<Recommendation>>>,
-    accelerator: Option<Arc<Accelerator>>,
     config: ServeConfig,
-    metrics: Arc<Metrics>,
 }
 
-/// Builds the state: the fitted model, its snapshot, and the reference events (the model's
-/// last week of training data) drift is measured against. With queue-delay shedding on, call
-/// it inside a tokio runtime.
-pub fn state(
-    model: TwoStage,
-    snapshot: Snapshot,
-    reference: Vec<Rating>,
-    config: ServeConfig,
-) -> crate::Result<Arc<AppState>> {
-    state_shared(Arc::new(model), snapshot, reference, config)
-}
-
-/// [`state`] for a model several servers share (benchmarks run one server per mode).
-pub fn state_shared(
-    model: Arc<TwoStage>,
-    snapshot: Snapshot,
-    reference: Vec<Rating>,
-    config: ServeConfig,
-) -> crate::Result<Arc<AppState>> {
-    if snapshot.model_as_of != model.now {
-        return Err(crate::Error::Config(format!(
-            "the snapshot was computed with a model as of {}, this one is as of {}",
-            snapshot.model_as_of, model.now
-        )));
-    }
-    let queue_delay = match config.max_queue_delay {
-        None => None,
-        Some(_) => {
-            tokio::runtime::Handle::try_current().map_err(|_| {
-                crate::Error::Config("queue-delay shedding needs a tokio runtime".into())
-            })?;
-            Some(QueueDelay::spawn(Duration::from_millis(5)))
-        }
-    };
-    let metrics = Arc::new(Metrics::new("mlsd_recommender"));
-    metrics.set_model_version(&format!("as-of-{}", model.now));
-    let m = model.clone();
-    let (batcher, accelerator) = batcher_and_device(
-        config.micro_batch,
-        config.simulated_model,
-        &metrics,
-        move |jobs: Vec<ListJob>| {
+/// Loads the registry's current recommender (model, snapshot, drift reference) and builds the
+/// state. With micro-batching or queue-delay shedding on, call it inside a tokio runtime.
+pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppState>> {
+    let kit = Kit::new(DESIGN, config.server.clone()).map_err(crate::Error::Config)?;
+    let models = Arc::new(Models::<RecommenderServed>::load(
+        registry,
+        kit.metrics.clone(),
+    )?);
+    let sessions = Arc::new(RwLock::new(HashMap::new()));
+    let cache = Arc::new(Mutex::new(HashMap::new()));
+    let window = Arc::new(Recent::new(config.server.drift_window));
+    let (stale_sessions, stale_cache, stale_events) =
+        (sessions.clone(), cache.clone(), window.clone());
+    // Simplification: a swap drops live sessions and cached lists (they grew from the old
+    // model's user states) and the drift window; the new model knows users as of its cutoff.
+    models.on_swap(move |_| {
+        stale_sessions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        stale_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        stale_events.clear();
+    });
+    let m = models.clone();
+    let batcher = kit
+        .micro_batcher(move |jobs: Vec<ListJob>| {
+            let serving = m.get();
             jobs.iter()
-                .map(|(user, live, k)| m.recommend(*user, live, *k, Mode::Realtime))
+                .map(|(user, live, k)| {
+                    serving
+                        .model
+                        .model
+                        .recommend(*user, live, *k, Mode::Realtime)
+                })
                 .collect()
-        },
-    )
-    .map_err(crate::Error::Config)?;
+        })
+        .map_err(crate::Error::Config)?;
     Ok(Arc::new(AppState {
-        model,
-        snapshot: Slot::new(snapshot),
-        sessions: RwLock::new(HashMap::new()),
-        cache: Mutex::new(HashMap::new()),
+        kit,
+        models,
+        snapshot: Slot::new(None),
+        sessions,
+        cache,
         cache_hits: AtomicU64::new(0),
         cache_misses: AtomicU64::new(0),
-        window: Mutex::new(std::collections::VecDeque::new()),
-        reference,
-        queue_delay,
+        window,
         batcher,
-        accelerator,
         config,
-        metrics,
     }))
 }
 
 impl AppState {
-    /// Replaces the batch snapshot (a new batch run); lists are looked up in the new one from
-    /// the next request on.
-    pub fn load_snapshot(&self, snapshot: Snapshot) -> crate::Result<()> {
-        if snapshot.model_as_of != self.model.now {
-            return Err(crate::Error::Config(
-                "the snapshot does not match the serving model".into(),
-            ));
-        }
-        self.snapshot.replace(snapshot);
+    /// Replaces the batch snapshot with a newer run of the same model version (refused for
+    /// another version: its lists would not match the real-time path).
+    pub fn load_snapshot(&self, path: &std::path::Path) -> crate::Result<()> {
+        let serving = self.models.get();
+        let snapshot = Snapshot::read(path, &serving.model.model, &serving.version)?;
+        self.snapshot.replace(Some(Arc::new(snapshot)));
         Ok(())
     }
 
-    /// The serving model.
-    pub fn model(&self) -> &TwoStage {
-        &self.model
+    /// The model, snapshot and reference serving now, with their version.
+    pub fn serving(&self) -> Arc<Versioned<RecommenderServed>> {
+        self.models.get()
+    }
+
+    /// The version serving now.
+    pub fn serving_version(&self) -> String {
+        self.models.get().version.clone()
+    }
+
+    /// Follows the registry pointer (promotions and rollbacks from the CLI, no restart).
+    pub fn watch_registry(&self) -> tokio::task::JoinHandle<()> {
+        self.models.watch(self.config.server.watch_every)
+    }
+
+    /// The batch snapshot in use: the newer run if one was loaded for the serving version,
+    /// else the version's own.
+    fn snapshot_of<'a>(&self, serving: &'a RecommenderServed, version: &str) -> SnapshotRef<'a> {
+        match self.snapshot.get().as_ref() {
+            Some(newer) if newer.model_version == version => SnapshotRef::Newer(newer.clone()),
+            _ => SnapshotRef::Own(&serving.snapshot),
+        }
     }
 
     /// (hits, misses) of the real-time cache so far.
@@ -204,115 +195,107 @@ impl AppState {
             self.cache_misses.load(Ordering::Relaxed),
         )
     }
+
+    /// The cache's counts and the live sessions, for `/metrics`.
+    fn set_gauges(&self, m: &Metrics) {
+        let (hits, misses) = self.cache_counts();
+        // Talking point: the cache's hit rate is the number that says whether it earns its memory.
+        m.set_gauge(
+            "cache_hits",
+            "Real-time lists served from the cache.",
+            hits as f64,
+        );
+        m.set_gauge("cache_misses", "Real-time lists computed.", misses as f64);
+        m.set_gauge(
+            "cache_hit_rate",
+            "hits / (hits + misses) of the real-time cache.",
+            hits as f64 / (hits + misses).max(1) as f64,
+        );
+        let sessions = self
+            .sessions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .len();
+        m.set_gauge(
+            "live_sessions",
+            "Users with events since the model's cutoff.",
+            sessions as f64,
+        );
+    }
 }
 
-/// The routes, with metrics, shedding, timeout and the body limit around them.
+enum SnapshotRef<'a> {
+    Own(&'a Snapshot),
+    Newer(Arc<Snapshot>),
+}
+
+impl std::ops::Deref for SnapshotRef<'_> {
+    type Target = Snapshot;
+    fn deref(&self) -> &Snapshot {
+        match self {
+            SnapshotRef::Own(s) => s,
+            SnapshotRef::Newer(s) => s,
+        }
+    }
+}
+
+/// The recommender routes plus every design's operational ones, with the common layers.
 pub fn router(state: Arc<AppState>) -> Router {
-    let limits = Limits {
-        in_flight: Arc::new(Semaphore::new(state.config.max_in_flight)),
-        timeout: state.config.timeout,
-        max_queue_delay: state.queue_delay.clone().zip(state.config.max_queue_delay),
-    };
+    let ops = Ops::new(state.models.clone(), &state.kit, ApiDoc::openapi())
+        .ready_details({
+            let state = Arc::downgrade(&state);
+            move || {
+                let Some(state) = state.upgrade() else {
+                    return serde_json::Map::new();
+                };
+                let serving = state.models.get();
+                let snapshot = state.snapshot_of(&serving.model, &serving.version);
+                serde_json::Map::from_iter([
+                    // The model's training cutoff (Unix seconds).
+                    ("model_as_of".to_string(), serving.model.model.now.into()),
+                    // Users with a precomputed list, and how long the batch job took.
+                    (
+                        "snapshot_users".to_string(),
+                        snapshot
+                            .lists
+                            .iter()
+                            .filter(|l| !l.is_empty())
+                            .count()
+                            .into(),
+                    ),
+                    ("snapshot_seconds".to_string(), snapshot.seconds.into()),
+                ])
+            }
+        })
+        .before_metrics({
+            let state = Arc::downgrade(&state);
+            move |m| {
+                if let Some(state) = state.upgrade() {
+                    state.set_gauges(m);
+                }
+            }
+        });
     let routes = Router::new()
-        .route("/health", get(mlsd_core::serve::health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
         .route("/v1/recommender/events", post(event))
         .route(
             "/v1/recommender/users/{user_id}/recommendations",
             get(recommendations),
         )
-        .route("/v1/recommender/drift", get(drift));
-    with_common_layers(
-        routes,
-        limits,
-        state.config.body_limit,
-        state.metrics.clone(),
-    )
-    .with_state(state)
+        .route("/v1/recommender/drift", get(drift))
+        .with_state(state.clone());
+    app(&state.kit, ops, routes, None)
 }
 
-/// The OpenAPI 3.1 document of this API.
+/// The recommender routes' OpenAPI 3.1 document (the operational routes are merged in).
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "mlsd recommender",
         description = "E-commerce recommendations: a precomputed batch snapshot and real-time re-ranking with the live session. Every error is a JSON body {\"error\": {\"code\", \"message\"}}."
     ),
-    paths(
-        mlsd_core::serve::health,
-        ready,
-        metrics,
-        openapi,
-        event,
-        recommendations,
-        drift
-    )
+    paths(event, recommendations, drift)
 )]
 pub struct ApiDoc;
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Ready {
-    pub status: String,
-    /// The model's training cutoff (Unix seconds).
-    pub model_as_of: i64,
-    /// Users with a precomputed list, and how long the batch job took.
-    pub snapshot_users: usize,
-    pub snapshot_seconds: f64,
-}
-
-/// Readiness: a model and its snapshot are loaded (the server does not listen before that).
-#[utoipa::path(get, path = "/ready", tag = "operations",
-    responses((status = 200, description = "Ready", body = Ready)))]
-async fn ready(State(state): State<Arc<AppState>>) -> Json<Ready> {
-    let snapshot = state.snapshot.get();
-    Json(Ready {
-        status: "ready".into(),
-        model_as_of: state.model.now,
-        snapshot_users: snapshot.lists.iter().filter(|l| !l.is_empty()).count(),
-        snapshot_seconds: snapshot.seconds,
-    })
-}
-
-/// Prometheus metrics: requests by route and status, latency, scores, the real-time cache's
-/// hits, misses and hit rate, live sessions.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
-async fn metrics(State(state): State<Arc<AppState>>) -> String {
-    let (hits, misses) = state.cache_counts();
-    let m = &state.metrics;
-    // Talking point: the cache's hit rate is the number that says whether it earns its memory.
-    m.set_gauge(
-        "cache_hits",
-        "Real-time lists served from the cache.",
-        hits as f64,
-    );
-    m.set_gauge("cache_misses", "Real-time lists computed.", misses as f64);
-    m.set_gauge(
-        "cache_hit_rate",
-        "hits / (hits + misses) of the real-time cache.",
-        hits as f64 / (hits + misses).max(1) as f64,
-    );
-    let sessions = state
-        .sessions
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .len();
-    m.set_gauge(
-        "live_sessions",
-        "Users with events since the model's cutoff.",
-        sessions as f64,
-    );
-    m.render()
-}
-
-/// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations",
-    responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
-}
 
 /// One shopper event as clients send it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -348,7 +331,8 @@ async fn event(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<EventRequest>,
 ) -> Result<(StatusCode, Json<EventResponse>), ApiError> {
-    let model = &state.model;
+    let serving = state.models.get();
+    let model = &serving.model.model;
     if req.user_id == 0 {
         return Err(ApiError::invalid(
             "invalid_user",
@@ -388,18 +372,12 @@ async fn event(
             cache.remove(&(req.user_id, k));
         }
     }
-    {
-        let mut window = state.window.lock().unwrap_or_else(|p| p.into_inner());
-        window.push_back(Rating {
-            user: req.user_id,
-            item: req.item_id,
-            rating: req.kind.weight(),
-            timestamp,
-        });
-        while window.len() > state.config.drift_window {
-            window.pop_front();
-        }
-    }
+    state.window.extend([Rating {
+        user: req.user_id,
+        item: req.item_id,
+        rating: req.kind.weight(),
+        timestamp,
+    }]);
     Ok((
         StatusCode::ACCEPTED,
         Json(EventResponse {
@@ -428,6 +406,8 @@ pub struct RecommendationsResponse {
     pub user_id: u32,
     pub mode: Mode,
     pub source: ListSource,
+    /// The registry version that ranked (or precomputed) the list.
+    pub model_version: String,
     /// The model's cutoff: batch lists know nothing after it.
     pub model_as_of: i64,
     pub items: Vec<Recommendation>,
@@ -498,10 +478,11 @@ async fn recommendations(
         )
     })?;
     let (k, mode) = parse_query(query.as_deref(), state.config.max_k)?;
-    let model = &state.model;
+    let serving = state.models.get();
+    let model = &serving.model.model;
     let (source, items) = match mode {
         Mode::Batch => {
-            let snapshot = state.snapshot.get();
+            let snapshot = state.snapshot_of(&serving.model, &serving.version);
             match snapshot.lookup(user_id, k) {
                 Some(list) if list.len() >= k.min(snapshot.k) && !list.is_empty() => {
                     (ListSource::Snapshot, list.to_vec())
@@ -512,15 +493,16 @@ async fn recommendations(
                 ),
             }
         }
-        Mode::Realtime => realtime(&state, user_id, k).await?,
+        Mode::Realtime => realtime(&state, model, user_id, k).await?,
     };
     for r in &items {
-        state.metrics.observe_score(f64::from(r.score));
+        state.kit.metrics.observe_score(f64::from(r.score));
     }
     Ok(Json(RecommendationsResponse {
         user_id,
         mode,
         source,
+        model_version: serving.version.clone(),
         model_as_of: model.now,
         items,
     }))
@@ -544,6 +526,7 @@ fn cold_start(model: &TwoStage, state: &UserState, k: usize) -> Vec<Recommendati
 
 async fn realtime(
     state: &AppState,
+    model: &TwoStage,
     user_id: u32,
     k: usize,
 ) -> Result<(ListSource, Vec<Recommendation>), ApiError> {
@@ -560,7 +543,6 @@ async fn realtime(
         }
     }
     state.cache_misses.fetch_add(1, Ordering::Relaxed);
-    let model = &state.model;
     let user_state = state
         .sessions
         .read()
@@ -578,9 +560,7 @@ async fn realtime(
         // per user); a model with one (the simulated accelerator) is where it pays.
         Some(batcher) => batcher.submit((user_id, user_state, k)).await?,
         None => {
-            if let Some(device) = &state.accelerator {
-                device.call(1, state.config.max_queue_delay).await?;
-            }
+            state.kit.call_model(1).await?;
             model.recommend(user_id, &user_state, k, Mode::Realtime)
         }
     });
@@ -595,69 +575,56 @@ async fn realtime(
     Ok((ListSource::Realtime, list.as_ref().clone()))
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct DriftResponse {
-    pub window_events: usize,
-    pub min_events: usize,
-    /// Absent until the window holds `min_events`.
-    #[schema(value_type = Option<Object>)]
-    pub report: Option<MonitorReport>,
-}
-
 /// Item-popularity drift, user-activity drift and the share of new items, for the events
 /// received (the latest `drift_window`) against the end of the model's last training week
 /// (the same time span as the window, one day at least).
 #[utoipa::path(get, path = "/v1/recommender/drift", tag = "monitoring",
     responses((status = 200, description = "Drift of the received events", body = DriftResponse)))]
 async fn drift(State(state): State<Arc<AppState>>) -> Json<DriftResponse> {
-    let current: Vec<Rating> = state
-        .window
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .copied()
-        .collect();
-    // Talking point: compare like with like — per-user activity over one day is not activity
-    // over a week, so the reference is cut to the window's time span (one day at least).
-    let first = current.iter().map(|e| e.timestamp).min().unwrap_or(0);
-    let last = current.iter().map(|e| e.timestamp).max().unwrap_or(0);
-    let span = (last - first).max(DAY);
-    let reference: Vec<Rating> = state
-        .reference
-        .iter()
-        .filter(|e| e.timestamp >= state.model.now - span)
-        .copied()
-        .collect();
-    let report = (current.len() >= state.config.drift_min_events).then(|| {
-        monitor::check(
-            &reference,
-            &current,
-            state.model.catalog.len(),
-            &MonitorConfig::default(),
-        )
-    });
-    if let Some(r) = &report {
-        state.metrics.set_gauge(
-            "item_popularity_js",
-            "Jensen-Shannon distance of item popularity, latest check.",
-            r.item_popularity.distance,
-        );
-        state.metrics.set_gauge(
-            "new_item_share",
-            "Share of received events on items the reference week never saw.",
-            r.new_item_share,
-        );
-        state.metrics.set_gauge(
-            "drift",
-            "1 when the latest check raised any drift alarm.",
-            f64::from(u8::from(r.drift)),
-        );
-    }
-    Json(DriftResponse {
-        window_events: current.len(),
-        min_events: state.config.drift_min_events,
-        report,
-    })
+    let serving = state.models.get();
+    let (model, reference) = (&serving.model.model, &serving.model.reference);
+    let current = state.window.snapshot();
+    Json(DriftResponse::check(
+        &serving.version,
+        &current,
+        state.config.server.drift_min,
+        |current| {
+            // Talking point: compare like with like — per-user activity over one day is not
+            // activity over a week, so the reference is cut to the window's time span (one
+            // day at least).
+            let first = current.iter().map(|e| e.timestamp).min().unwrap_or(0);
+            let last = current.iter().map(|e| e.timestamp).max().unwrap_or(0);
+            let span = (last - first).max(DAY);
+            let reference: Vec<Rating> = reference
+                .iter()
+                .filter(|e| e.timestamp >= model.now - span)
+                .copied()
+                .collect();
+            let r = monitor::check(
+                &reference,
+                current,
+                model.catalog.len(),
+                &MonitorConfig::default(),
+            );
+            let metrics = &state.kit.metrics;
+            metrics.set_gauge(
+                "item_popularity_js",
+                "Jensen-Shannon distance of item popularity, latest check.",
+                r.item_popularity.distance,
+            );
+            metrics.set_gauge(
+                "new_item_share",
+                "Share of received events on items the reference week never saw.",
+                r.new_item_share,
+            );
+            metrics.set_gauge(
+                "drift",
+                "1 when the latest check raised any drift alarm.",
+                f64::from(u8::from(r.drift)),
+            );
+            Some(r)
+        },
+    ))
 }
 
 /// The reference for drift checks: the model's last `days` of training events.

@@ -26,7 +26,7 @@ use ndarray::{Array1, Array2};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ann::{top, Ivf};
 use crate::models::{Bpr, BprConfig, CooccurrenceConfig, ItemCooccurrence};
@@ -48,7 +48,7 @@ pub const FEATURES: [&str; 9] = [
 ];
 
 /// Two-stage settings with their defaults.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TwoStageConfig {
     /// Embeddings for the ANN stage (BPR on implicit events).
     pub bpr: BprConfig,
@@ -111,7 +111,7 @@ impl Default for TwoStageConfig {
 
 /// What is known about a shopper at a moment: the inputs of the profile and session features.
 /// Updated by every event — from the log for the batch snapshot, live for real-time serving.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct UserState {
     pub seen: HashSet<u32>,
     pub bought: HashSet<u32>,
@@ -209,6 +209,7 @@ pub enum Source {
 }
 
 /// Stage 1: the candidate models, fitted on everything before `now`.
+#[derive(Serialize, Deserialize)]
 struct Retrieval {
     bpr: Bpr,
     sar: ItemCooccurrence,
@@ -289,7 +290,7 @@ impl Retrieval {
 }
 
 /// The learned ranker: standardised features, one weight each.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LinearRanker {
     pub mean: Vec<f64>,
     pub std: Vec<f64>,
@@ -359,6 +360,7 @@ pub struct Recommendation {
 }
 
 /// The fitted two-stage recommender, as of `now`.
+#[derive(Serialize, Deserialize)]
 pub struct TwoStage {
     pub config: TwoStageConfig,
     pub catalog: Vec<Product>,

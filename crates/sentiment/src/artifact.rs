@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use mlsd_core::registry::{NewVersion, Registry};
+use mlsd_core::design::{json_file, Artifact};
+use mlsd_core::registry::{LoadedVersion, NewVersion, Registry};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Example;
@@ -173,7 +174,7 @@ impl SentimentArtifact {
             .register(NewVersion {
                 design: DESIGN.to_string(),
                 model_name: "nbsvm_bigram".to_string(),
-                code_version: env!("CARGO_PKG_VERSION").to_string(),
+                code_version: mlsd_core::design::code_version(),
                 training_data_sha256,
                 feature_names: vec![format!("{} n-grams", self.vectorizer.dims())],
                 config: serde_json::to_value(&self.vectorizer.config)
@@ -181,7 +182,7 @@ impl SentimentArtifact {
                 metrics,
                 files: vec![(FILE.to_string(), bytes)],
             })
-            .map_err(|e| Error::Config(format!("registry: {e}")))
+            .map_err(Error::from)
     }
 
     /// Reads an artifact file (a registry version's `model.json`, or a copy of it).
@@ -194,14 +195,18 @@ impl SentimentArtifact {
 
     /// The registry's current version.
     pub fn load_current(registry: &Registry) -> Result<(String, SentimentArtifact)> {
-        let loaded = registry
-            .load_current(DESIGN)
-            .map_err(|e| Error::Config(format!("registry: {e}")))?;
-        let bytes = loaded
-            .file(FILE)
-            .ok_or_else(|| Error::Config(format!("{} has no {FILE}", loaded.manifest.version)))?;
-        let artifact = SentimentArtifact::from_bytes(bytes, registry.root())?;
-        Ok((loaded.manifest.version, artifact))
+        let loaded = mlsd_core::design::load::<SentimentArtifact>(registry, None)?;
+        Ok((loaded.version, loaded.model))
+    }
+}
+
+impl Artifact for SentimentArtifact {
+    const DESIGN: &'static str = DESIGN;
+
+    /// Any sentiment model may replace another: the server keeps no state built from it but
+    /// the cache and the drift window, and both are dropped on a swap.
+    fn decode(version: &LoadedVersion) -> mlsd_core::Result<Self> {
+        json_file(version, FILE)
     }
 }
 

@@ -13,6 +13,8 @@ pub enum Error {
     },
     #[error("{path} is not usable: {why}")]
     Input { path: PathBuf, why: String },
+    #[error(transparent)]
+    Core(#[from] mlsd_core::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -24,10 +24,13 @@
 //! 7. [`monitor`] — drift in language: vocabulary, length, words, predictions, a domain
 //!    classifier, each against a permutation null or chance
 //!
-//! Retraining and rollback go through the shared registry: `mlsd sentiment train` registers
-//! and promotes a version, `mlsd models rollback --design sentiment` moves back.
+//! [`pipeline`] chains the stages (read it first); [`config`] groups the settings; [`bench`]
+//! is the production-shaped traffic of the serving benchmark. Retraining and rollback go
+//! through the shared registry: `mlsd sentiment train` registers and promotes a version,
+//! `mlsd models rollback --design sentiment` moves back, and a running server follows both.
 
 mod error;
+pub mod config;
 pub mod data;
 pub mod reviews;
 pub mod text;
@@ -38,6 +41,8 @@ pub mod artifact;
 pub mod batch;
 pub mod serve;
 pub mod monitor;
+pub mod pipeline;
+pub mod bench;
 
 pub use error::{Error, Result};
 

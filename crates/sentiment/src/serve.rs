@@ -35,32 +35,27 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::{Stream, StreamExt};
-use mlsd_core::accelerator::{Accelerator, ModelCost};
-use mlsd_core::serve::{
-    batcher_and_device, with_common_layers, ApiError, ApiJson, ErrorBody, Limits, Metrics,
-    MicroBatchConfig, MicroBatcher, QueueDelay,
-};
+use mlsd_core::registry::Registry;
+use mlsd_core::serve::{ApiError, ApiJson, ErrorBody, Metrics, MicroBatcher};
+use mlsd_core::server::{app, DriftResponse, Kit, Models, Ops, Recent, ServerConfig};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Semaphore};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::artifact::SentimentArtifact;
 use crate::data::TextProblem;
-use crate::monitor::{self, TextDriftConfig, TextDriftReport};
+use crate::monitor::{self, TextDriftConfig};
+use crate::DESIGN;
 
 /// Server settings with their defaults.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// Largest JSON body (bytes): 4,096 texts of ~250 bytes.
-    pub body_limit: usize,
-    pub max_in_flight: usize,
-    pub timeout: Duration,
+    /// What every design's server has (limits, time budget, micro-batching, drift window …).
+    pub server: ServerConfig,
     /// Longest text (characters); longer ones get 422 (a review is ~100).
     pub max_text_chars: usize,
     /// Most texts in one batch request.
     pub max_batch: usize,
-    /// `Some`: single-text requests go through a micro-batcher.
-    pub micro_batch: Option<MicroBatchConfig>,
     /// Predictions kept for repeated texts (0: no cache).
     pub cache_capacity: usize,
     /// The rolling windows of the live feed, shortest first.
@@ -81,25 +76,21 @@ pub struct ServeConfig {
     /// standard errors from the long window's share of positives.
     pub alert_min_count: usize,
     pub alert_z: f64,
-    /// Recent texts kept for `/v1/sentiment/drift`, and the fewest before it reports.
-    pub drift_window: usize,
-    pub drift_min_texts: usize,
-    /// Shed while the runtime's queueing delay, or the simulated model's queue, exceeds
-    /// this (`None`: in-flight limit only).
-    pub max_queue_delay: Option<Duration>,
-    /// A simulated heavier model in front of the real one (benchmarks only; `None`: off).
-    pub simulated_model: Option<ModelCost>,
 }
 
 impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
-            body_limit: 1 << 20,
-            max_in_flight: 512,
-            timeout: Duration::from_secs(1),
+            server: ServerConfig {
+                // 4,096 texts of ~250 bytes.
+                body_limit: 1 << 20,
+                // Recent texts kept for `/v1/sentiment/drift`, and the fewest before it reports.
+                drift_window: 5_000,
+                drift_min: 200,
+                ..ServerConfig::default()
+            },
             max_text_chars: crate::data::MAX_TEXT_CHARS,
             max_batch: 4_096,
-            micro_batch: None,
             cache_capacity: 100_000,
             windows: vec![
                 Duration::from_secs(10),
@@ -118,10 +109,6 @@ impl Default for ServeConfig {
             // Four standard errors: the feed re-tests every second, so a 3σ rule would
             // fire by chance every few minutes on a busy topic.
             alert_z: 4.0,
-            drift_window: 5_000,
-            drift_min_texts: 200,
-            max_queue_delay: None,
-            simulated_model: None,
         }
     }
 }
@@ -155,6 +142,22 @@ struct TextCache {
 }
 
 impl TextCache {
+    fn new(capacity: usize) -> Self {
+        TextCache {
+            capacity,
+            maps: Mutex::new((HashMap::new(), HashMap::new())),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Forgets every prediction (another model serves now).
+    fn clear(&self) {
+        let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        maps.0.clear();
+        maps.1.clear();
+    }
+
     fn get(&self, text: &str) -> Option<Scored> {
         if self.capacity == 0 {
             return None;
@@ -222,72 +225,55 @@ pub struct TopicAggregate {
 
 /// Everything the handlers share.
 pub struct AppState {
-    model: Arc<SentimentArtifact>,
-    version: String,
-    cache: TextCache,
+    kit: Kit,
+    models: Arc<Models<SentimentArtifact>>,
+    cache: Arc<TextCache>,
     batcher: Option<MicroBatcher<String, Scored>>,
-    accelerator: Option<Arc<Accelerator>>,
     topics: Mutex<HashMap<String, (u64, VecDeque<Bucket>)>>,
-    recent: Mutex<VecDeque<String>>,
+    recent: Arc<Recent<String>>,
     started: Instant,
     streams: Arc<Semaphore>,
     subscribers: Arc<Semaphore>,
     /// Flips to true when the server shuts down: live feeds end so draining can finish.
     closing: watch::Sender<bool>,
-    queue_delay: Option<Arc<QueueDelay>>,
     config: ServeConfig,
-    metrics: Arc<Metrics>,
 }
 
-/// Builds the state around a loaded model (`version` names it in responses). With
-/// micro-batching or queue-delay shedding on, call it inside a tokio runtime.
-pub fn state(
-    model: Arc<SentimentArtifact>,
-    version: &str,
-    config: ServeConfig,
-) -> crate::Result<Arc<AppState>> {
-    let need_runtime = |what: &str| {
-        tokio::runtime::Handle::try_current()
-            .map(|_| ())
-            .map_err(|_| crate::Error::Config(format!("{what} needs a tokio runtime")))
-    };
-    let metrics = Arc::new(Metrics::new("mlsd_sentiment"));
-    metrics.set_model_version(version);
-    let m = model.clone();
-    let (batcher, accelerator) = batcher_and_device(
-        config.micro_batch,
-        config.simulated_model,
-        &metrics,
-        move |texts: Vec<String>| texts.iter().map(|t| score(&m, t)).collect(),
-    )
-    .map_err(crate::Error::Config)?;
-    let queue_delay = match config.max_queue_delay {
-        None => None,
-        Some(_) => {
-            need_runtime("queue-delay shedding")?;
-            Some(QueueDelay::spawn(Duration::from_millis(5)))
-        }
-    };
+/// Loads the registry's current sentiment model and builds the state. With micro-batching or
+/// queue-delay shedding on, call it inside a tokio runtime.
+pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppState>> {
+    let kit = Kit::new(DESIGN, config.server.clone()).map_err(crate::Error::Config)?;
+    let models = Arc::new(Models::<SentimentArtifact>::load(
+        registry,
+        kit.metrics.clone(),
+    )?);
+    let cache = Arc::new(TextCache::new(config.cache_capacity));
+    let recent = Arc::new(Recent::new(config.server.drift_window));
+    let (stale_cache, stale_texts) = (cache.clone(), recent.clone());
+    // Cached predictions and the drift window came from the old model.
+    models.on_swap(move |_| {
+        stale_cache.clear();
+        stale_texts.clear();
+    });
+    let m = models.clone();
+    let batcher = kit
+        .micro_batcher(move |texts: Vec<String>| {
+            let serving = m.get();
+            texts.iter().map(|t| score(&serving.model, t)).collect()
+        })
+        .map_err(crate::Error::Config)?;
     Ok(Arc::new(AppState {
-        model,
-        version: version.to_string(),
-        cache: TextCache {
-            capacity: config.cache_capacity,
-            maps: Mutex::new((HashMap::new(), HashMap::new())),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-        },
+        kit,
+        models,
+        cache,
         batcher,
-        accelerator,
         topics: Mutex::new(HashMap::new()),
-        recent: Mutex::new(VecDeque::new()),
+        recent,
         started: Instant::now(),
         streams: Arc::new(Semaphore::new(config.max_streams)),
         subscribers: Arc::new(Semaphore::new(config.max_live_subscribers)),
         closing: watch::Sender::new(false),
-        queue_delay,
         config,
-        metrics,
     }))
 }
 
@@ -313,6 +299,16 @@ impl AppState {
         )
     }
 
+    /// The version serving now.
+    pub fn serving_version(&self) -> String {
+        self.models.get().version.clone()
+    }
+
+    /// Follows the registry pointer (promotions and rollbacks from the CLI, no restart).
+    pub fn watch_registry(&self) -> tokio::task::JoinHandle<()> {
+        self.models.watch(self.config.server.watch_every)
+    }
+
     /// Ends every live feed (call on shutdown, before draining: an SSE response never ends
     /// by itself).
     pub fn close_live_feeds(&self) {
@@ -320,7 +316,11 @@ impl AppState {
     }
 
     /// Scores one checked text: the cache, then the micro-batcher or the model.
-    async fn score_one(&self, text: &str) -> Result<(Scored, bool), ApiError> {
+    async fn score_one(
+        &self,
+        serving: &SentimentArtifact,
+        text: &str,
+    ) -> Result<(Scored, bool), ApiError> {
         // Talking point: caching — repeated texts (retweets, pasted reviews) cost one hash
         // lookup; the hit rate on /metrics says whether the memory is worth it.
         if let Some(hit) = self.cache.get(text) {
@@ -331,10 +331,8 @@ impl AppState {
         let scored = match &self.batcher {
             Some(b) => b.submit(text.to_string()).await?,
             None => {
-                if let Some(device) = &self.accelerator {
-                    device.call(1, self.config.max_queue_delay).await?;
-                }
-                score(&self.model, text)
+                self.kit.call_model(1).await?;
+                score(serving, text)
             }
         };
         self.cache.put(text, scored);
@@ -343,14 +341,8 @@ impl AppState {
 
     /// Records a scored text: the drift window, the score histogram, the topic's buckets.
     fn record(&self, text: &str, topic: Option<&str>, scored: Scored) {
-        self.metrics.observe_score(scored.probability);
-        {
-            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-            if recent.len() >= self.config.drift_window {
-                recent.pop_front();
-            }
-            recent.push_back(text.to_string());
-        }
+        self.kit.metrics.observe_score(scored.probability);
+        self.recent.extend([text.to_string()]);
         let Some(topic) = topic else { return };
         // Talking point: windowed aggregates in per-second buckets of counts and sums — memory
         // bounded by the longest window, not the traffic, and buckets from replicas add up.
@@ -492,108 +484,68 @@ fn check_text(text: &str, max_chars: usize) -> Result<(), ApiError> {
     }
 }
 
-/// The routes, with metrics, shedding, timeout and the body limit around the request/response
-/// ones; the two long-lived routes (stream ingest, live feed) have their own bounds instead of
-/// the per-request time budget.
+/// The sentiment routes plus every design's operational ones, with the common layers around
+/// the request/response routes; the two long-lived routes (stream ingest, live feed) have
+/// their own bounds instead of the per-request time budget.
 pub fn router(state: Arc<AppState>) -> Router {
-    let limits = Limits {
-        in_flight: Arc::new(Semaphore::new(state.config.max_in_flight)),
-        timeout: state.config.timeout,
-        max_queue_delay: state.queue_delay.clone().zip(state.config.max_queue_delay),
-    };
+    let ops = Ops::new(state.models.clone(), &state.kit, ApiDoc::openapi())
+        .ready_details({
+            let models = state.models.clone();
+            move || {
+                let features = models.get().model.vectorizer.dims();
+                // n-grams in the model's vocabulary.
+                serde_json::Map::from_iter([("features".to_string(), features.into())])
+            }
+        })
+        .before_metrics({
+            let state = Arc::downgrade(&state);
+            move |m| {
+                if let Some(state) = state.upgrade() {
+                    state.set_gauges(m);
+                }
+            }
+        });
     let routes = Router::new()
-        .route("/health", get(mlsd_core::serve::health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
         .route("/v1/sentiment", post(predict))
         .route("/v1/sentiment/batch", post(predict_batch))
-        .route("/v1/sentiment/drift", get(drift));
+        .route("/v1/sentiment/drift", get(drift))
+        .with_state(state.clone());
     let long_lived = Router::new()
         .route("/v1/sentiment/stream", post(stream))
         .route("/v1/sentiment/live", get(live))
-        .layer(axum::middleware::from_fn_with_state(
-            state.metrics.clone(),
-            mlsd_core::serve::track,
-        ));
-    with_common_layers(
-        routes,
-        limits,
-        state.config.body_limit,
-        state.metrics.clone(),
-    )
-    .merge(long_lived)
-    .with_state(state)
+        .with_state(state.clone());
+    app(&state.kit, ops, routes, Some(long_lived))
 }
 
-/// The OpenAPI 3.1 document of this API.
+/// The sentiment routes' OpenAPI 3.1 document (the operational routes are merged in).
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "mlsd sentiment",
         description = "Real-time sentiment: single and batch scoring, an NDJSON stream ingest and a Server-Sent-Events feed of rolling per-topic aggregates. Every error is a JSON body {\"error\": {\"code\", \"message\"}}."
     ),
-    paths(
-        mlsd_core::serve::health,
-        ready,
-        metrics,
-        openapi,
-        predict,
-        predict_batch,
-        stream,
-        live,
-        drift
-    )
+    paths(predict, predict_batch, stream, live, drift)
 )]
 pub struct ApiDoc;
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Ready {
-    pub status: String,
-    pub model_version: String,
-    /// n-grams in the model's vocabulary.
-    pub features: usize,
-}
-
-/// Readiness: a model is loaded (the server does not listen before that).
-#[utoipa::path(get, path = "/ready", tag = "operations",
-    responses((status = 200, description = "Ready", body = Ready)))]
-async fn ready(State(state): State<Arc<AppState>>) -> Json<Ready> {
-    Json(Ready {
-        status: "ready".into(),
-        model_version: state.version.clone(),
-        features: state.model.vectorizer.dims(),
-    })
-}
-
-/// Prometheus metrics: requests by route and status, latency, probabilities, micro-batch
-/// sizes, the cache's hits, misses and hit rate, topics tracked.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
-async fn metrics(State(state): State<Arc<AppState>>) -> String {
-    let (hits, misses) = state.cache_counts();
-    let m = &state.metrics;
-    m.set_gauge(
-        "cache_hits",
-        "Predictions served from the text cache.",
-        hits as f64,
-    );
-    m.set_gauge("cache_misses", "Predictions computed.", misses as f64);
-    m.set_gauge(
-        "cache_hit_rate",
-        "hits / (hits + misses) of the text cache.",
-        hits as f64 / (hits + misses).max(1) as f64,
-    );
-    let topics = state.topics.lock().unwrap_or_else(|p| p.into_inner()).len();
-    m.set_gauge("topics", "Topics with live aggregates.", topics as f64);
-    m.render()
-}
-
-/// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations",
-    responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+impl AppState {
+    /// The cache's hits and misses and the topics tracked, for `/metrics`.
+    fn set_gauges(&self, m: &Metrics) {
+        let (hits, misses) = self.cache_counts();
+        m.set_gauge(
+            "cache_hits",
+            "Predictions served from the text cache.",
+            hits as f64,
+        );
+        m.set_gauge("cache_misses", "Predictions computed.", misses as f64);
+        m.set_gauge(
+            "cache_hit_rate",
+            "hits / (hits + misses) of the text cache.",
+            hits as f64 / (hits + misses).max(1) as f64,
+        );
+        let topics = self.topics.lock().unwrap_or_else(|p| p.into_inner()).len();
+        m.set_gauge("topics", "Topics with live aggregates.", topics as f64);
+    }
 }
 
 /// One text to score.
@@ -630,12 +582,13 @@ async fn predict(
 ) -> Result<Json<SentimentResponse>, ApiError> {
     check_text(&req.text, state.config.max_text_chars)?;
     let topic = state.check_topic(req.topic.as_deref())?;
-    let (scored, cached) = state.score_one(&req.text).await?;
+    let serving = state.models.get();
+    let (scored, cached) = state.score_one(&serving.model, &req.text).await?;
     state.record(&req.text, topic, scored);
     Ok(Json(SentimentResponse {
         scored,
         cached,
-        model_version: state.version.clone(),
+        model_version: serving.version.clone(),
     }))
 }
 
@@ -684,21 +637,18 @@ async fn predict_batch(
             .map_err(|e| ApiError::invalid(e.code, format!("texts[{i}]: {}", e.message)))?;
     }
     let topic = state.check_topic(req.topic.as_deref())?;
-    state.metrics.observe_batch(req.texts.len());
+    state.kit.metrics.observe_batch(req.texts.len());
     // Talking point: the batch path skips the cache and the micro-batcher — it is already a
     // batch, and its texts are rarely repeats of single requests.
-    if let Some(device) = &state.accelerator {
-        device
-            .call(req.texts.len(), state.config.max_queue_delay)
-            .await?;
-    }
-    let predictions: Vec<Scored> = req.texts.iter().map(|t| score(&state.model, t)).collect();
+    state.kit.call_model(req.texts.len()).await?;
+    let serving = state.models.get();
+    let predictions: Vec<Scored> = req.texts.iter().map(|t| score(&serving.model, t)).collect();
     for (text, &scored) in req.texts.iter().zip(&predictions) {
         state.record(text, topic, scored);
     }
     Ok(Json(BatchResponse {
         predictions,
-        model_version: state.version.clone(),
+        model_version: serving.version.clone(),
     }))
 }
 
@@ -869,7 +819,7 @@ impl AppState {
         let scored = match self.cache.get(&req.text) {
             Some(hit) => hit,
             None => {
-                let s = score(&self.model, &req.text);
+                let s = score(&self.models.get().model, &req.text);
                 self.cache.put(&req.text, s);
                 s
             }
@@ -967,42 +917,30 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct DriftResponse {
-    pub window_texts: usize,
-    pub min_texts: usize,
-    /// Absent until the window holds `min_texts` (and for a model saved without reference texts).
-    #[schema(value_type = Option<Object>)]
-    pub report: Option<TextDriftReport>,
-}
-
 /// The recent texts (up to `drift_window`) against the model's reference texts: vocabulary,
-/// length, word and prediction shifts, and a domain classifier.
+/// length, word and prediction shifts, and a domain classifier. No report for a model saved
+/// without reference texts.
 #[utoipa::path(get, path = "/v1/sentiment/drift", tag = "monitoring",
     responses((status = 200, description = "Drift of the recent texts", body = DriftResponse)))]
 async fn drift(State(state): State<Arc<AppState>>) -> Json<DriftResponse> {
-    let current: Vec<String> = state
-        .recent
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .cloned()
-        .collect();
-    let reference = &state.model.reference_texts;
-    let enough = current.len() >= state.config.drift_min_texts && !reference.is_empty();
-    let report = enough.then(|| {
-        monitor::check(
-            &state.model,
-            reference,
-            &current,
-            &TextDriftConfig::default(),
-        )
-    });
-    Json(DriftResponse {
-        window_texts: current.len(),
-        min_texts: state.config.drift_min_texts,
-        report,
-    })
+    let serving = state.models.get();
+    let current = state.recent.snapshot();
+    let reference = &serving.model.reference_texts;
+    Json(DriftResponse::check(
+        &serving.version,
+        &current,
+        state.config.server.drift_min,
+        |current| {
+            (!reference.is_empty()).then(|| {
+                monitor::check(
+                    &serving.model,
+                    reference,
+                    current,
+                    &TextDriftConfig::default(),
+                )
+            })
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -1019,12 +957,7 @@ mod tests {
 
     #[test]
     fn the_two_generation_cache_stays_bounded_and_keeps_what_is_used() {
-        let cache = TextCache {
-            capacity: 4,
-            maps: Mutex::new((HashMap::new(), HashMap::new())),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-        };
+        let cache = TextCache::new(4);
         let s = Scored {
             label: Label::Positive,
             score: 1.0,

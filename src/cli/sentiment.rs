@@ -1,4 +1,5 @@
-//! `mlsd sentiment …`: a thin layer over the sentiment crate.
+//! `mlsd sentiment …`, `mlsd serve sentiment`, the demo's sentiment block and its serving
+//! benchmark: a thin layer over the sentiment crate.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,11 +10,13 @@ use clap::Subcommand;
 use mlsd_core::registry::Registry;
 use mlsd_core::report::RunDir;
 use sentiment::artifact::SentimentArtifact;
+use sentiment::pipeline::{train_and_register, training_data};
 
-use super::spinner;
+use super::bench::{post_modes, report_bench, run_modes, sweep_plan, BenchServeArgs};
+use super::common::{positive, runtime, serve_until_signal, spinner, LimitsArgs};
 
 #[derive(Subcommand)]
-pub enum SentimentCommand {
+pub enum Command {
     /// Evaluate the models on the sentence-polarity data beside Wang & Manning's table.
     Evaluate {
         /// `cv10`: 10-fold cross-validation accuracy.
@@ -50,7 +53,7 @@ pub enum SentimentCommand {
         input: PathBuf,
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value_t = 2, value_parser = super::positive)]
+        #[arg(long, default_value_t = 2, value_parser = positive)]
         workers: usize,
     },
     /// Write seeded synthetic reviews as JSON Lines (the embedded default is `--domain
@@ -100,15 +103,15 @@ impl From<DomainArg> for sentiment::reviews::Domain {
 }
 
 /// `mlsd sentiment …`.
-pub fn run(runs_dir: &Path, registry: &Registry, cmd: SentimentCommand) -> Result<()> {
+pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
     use sentiment::{data, evaluate};
     let (data_dir, json) = match cmd {
-        SentimentCommand::Evaluate {
+        Command::Evaluate {
             protocol: Protocol::Cv10,
             data_dir,
             json,
         } => (data_dir, json),
-        SentimentCommand::Train {
+        Command::Train {
             data_dir,
             labelled,
             no_promote,
@@ -120,7 +123,7 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: SentimentCommand) -> Resul
                 no_promote,
             )
         }
-        SentimentCommand::Batch {
+        Command::Batch {
             model,
             input,
             out,
@@ -143,7 +146,7 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: SentimentCommand) -> Resul
             );
             return Ok(());
         }
-        SentimentCommand::Generate {
+        Command::Generate {
             domain,
             n,
             seed,
@@ -157,9 +160,7 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: SentimentCommand) -> Resul
             println!("{n} reviews → {}", out.display());
             return Ok(());
         }
-        SentimentCommand::Predict { model, input, json } => {
-            return predict(registry, &model, &input, json)
-        }
+        Command::Predict { model, input, json } => return predict(registry, &model, &input, json),
     };
     let folder = data::folder(data_dir.as_deref())?;
     let examples = data::load_rt_polarity(&folder)
@@ -181,78 +182,6 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: SentimentCommand) -> Resul
     Ok(())
 }
 
-/// Where training texts come from, and their fingerprint for the registry.
-pub struct TrainingData {
-    pub examples: Vec<sentiment::data::Example>,
-    pub source: String,
-    pub sha256: String,
-    pub quarantined: usize,
-}
-
-/// `--labelled FILE`, else rt-polarity from the data directory, else the embedded reviews.
-pub fn training_data(data_dir: Option<&Path>, labelled: Option<&Path>) -> Result<TrainingData> {
-    use sentiment::data;
-    if let Some(path) = labelled {
-        let loaded = data::load_labelled(path)?;
-        return Ok(TrainingData {
-            source: path.display().to_string(),
-            sha256: mlsd_core::report::sha256_file(path)?,
-            quarantined: loaded.quarantine.len(),
-            examples: loaded.examples,
-        });
-    }
-    if let Some(dir) = data_dir {
-        let folder = data::folder(Some(dir))?;
-        return Ok(TrainingData {
-            examples: data::load_rt_polarity(&folder)?,
-            source: folder.display().to_string(),
-            sha256: format!(
-                "{}+{}",
-                mlsd_core::report::sha256_file(&folder.join("rt-polarity.pos"))?,
-                mlsd_core::report::sha256_file(&folder.join("rt-polarity.neg"))?
-            ),
-            quarantined: 0,
-        });
-    }
-    let loaded = sentiment::reviews::embedded();
-    Ok(TrainingData {
-        source: "embedded reviews (datasets/sentiment/reviews.jsonl)".into(),
-        sha256: mlsd_core::report::sha256_hex(sentiment::reviews::EMBEDDED_JSONL.as_bytes()),
-        quarantined: loaded.quarantine.len(),
-        examples: loaded.examples,
-    })
-}
-
-/// NBSVM-bigram with its hold-out (calibration, drift reference), registered with the hold-out
-/// metrics and the data's fingerprint, and promoted when asked.
-fn train_and_register(
-    registry: &Registry,
-    data: TrainingData,
-    promote: bool,
-) -> Result<(
-    mlsd_core::registry::Manifest,
-    SentimentArtifact,
-    sentiment::artifact::Holdout,
-)> {
-    let (artifact, holdout) = SentimentArtifact::train_with_holdout(
-        &data.examples,
-        &sentiment::text::TextConfig::default(),
-    );
-    let manifest = artifact.register(
-        registry,
-        data.sha256,
-        [
-            ("holdout_accuracy".to_string(), holdout.accuracy),
-            ("holdout_ece".to_string(), holdout.ece),
-        ]
-        .into(),
-    )?;
-    if promote {
-        registry.promote(sentiment::DESIGN, &manifest.version)?;
-    }
-    Ok((manifest, artifact, holdout))
-}
-
 /// `mlsd sentiment train`.
 fn train(
     registry: &Registry,
@@ -261,13 +190,6 @@ fn train(
     no_promote: bool,
 ) -> Result<()> {
     let data = training_data(data_dir, labelled)?;
-    anyhow::ensure!(
-        data.examples.iter().any(|e| e.positive) && data.examples.iter().any(|e| !e.positive),
-        "{} needs positive and negative texts ({} usable, {} quarantined)",
-        data.source,
-        data.examples.len(),
-        data.quarantined
-    );
     let source = data.source.clone();
     let quarantined = data.quarantined;
     let (manifest, artifact, holdout) = train_and_register(registry, data, !no_promote)?;
@@ -308,13 +230,10 @@ fn predict(registry: &Registry, model: &str, input: &Path, json: bool) -> Result
 
 /// `mlsd serve sentiment`.
 #[derive(clap::Args)]
-pub struct ServeSentimentArgs {
+pub struct ServeArgs {
     /// Address to bind (port 0 picks a free port; the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:8082")]
     addr: std::net::SocketAddr,
-    /// `current` (the registry's current sentiment version) or a path to a model.json.
-    #[arg(long, default_value = "current")]
-    model: String,
     /// Predictions kept for repeated texts (0: no cache).
     #[arg(long, default_value_t = 100_000)]
     cache_capacity: usize,
@@ -322,7 +241,7 @@ pub struct ServeSentimentArgs {
     #[arg(long)]
     micro_batch: bool,
     #[command(flatten)]
-    limits: super::LimitsArgs,
+    limits: LimitsArgs,
 }
 
 /// The model a command names: the registry's current version or a model.json file.
@@ -340,28 +259,26 @@ fn load_model(registry: &Registry, model: &str) -> Result<(String, SentimentArti
     ))
 }
 
-pub fn serve(registry: &Registry, args: &ServeSentimentArgs) -> Result<()> {
+pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
     use sentiment::serve;
-    let (version, model) = load_model(registry, &args.model)?;
-    eprintln!(
-        "serving sentiment model {version} ({} n-grams, trained on {} texts)",
-        model.vectorizer.dims(),
-        model.trained_on
-    );
-    let config = serve::ServeConfig {
-        max_in_flight: args.limits.max_in_flight,
-        timeout: args.limits.timeout(),
-        max_queue_delay: args.limits.max_queue_delay(),
+    let mut config = serve::ServeConfig {
         cache_capacity: args.cache_capacity,
+        ..serve::ServeConfig::default()
+    };
+    config.server = mlsd_core::server::ServerConfig {
         micro_batch: args
             .micro_batch
             .then(mlsd_core::serve::MicroBatchConfig::default),
-        ..serve::ServeConfig::default()
+        ..args.limits.apply(config.server)
     };
-    super::runtime("server")?.block_on(async move {
-        let state = serve::state(Arc::new(model), &version, config)?;
+    runtime("server")?.block_on(async move {
+        let state = serve::state(registry, config).context(
+            "no current sentiment model: run `mlsd sentiment train` (embedded reviews, a second) or `mlsd demo`",
+        )?;
+        eprintln!("serving sentiment model {}", state.serving_version());
+        state.watch_registry();
         let closing = state.clone();
-        super::serve_until_signal(args.addr, serve::router(state), move || {
+        serve_until_signal(args.addr, serve::router(state), move || {
             // Live feeds never end by themselves: end them so draining can finish.
             closing.close_live_feeds()
         })
@@ -371,7 +288,7 @@ pub fn serve(registry: &Registry, args: &ServeSentimentArgs) -> Result<()> {
 
 /// What `mlsd demo` shows of the sentiment design.
 #[derive(serde::Serialize)]
-pub struct DemoSentiment {
+pub struct Demo {
     pub version: String,
     pub trained_on: usize,
     pub features: usize,
@@ -395,15 +312,15 @@ pub struct DemoServed {
 
 /// Trains on the embedded reviews, registers and promotes the model, serves it in-process,
 /// and drives every endpoint once.
-pub fn demo(registry: &Registry, mut progress: impl FnMut(&str)) -> Result<DemoSentiment> {
+pub fn demo(registry: &Registry, progress: impl Fn(&str)) -> Result<Demo> {
     progress("sentiment: training NBSVM on the embedded reviews");
     let (manifest, model, holdout) =
         train_and_register(registry, training_data(None, None)?, true)?;
     progress("sentiment: serving, streaming, following a topic");
     let version = manifest.version.clone();
     let (trained_on, features) = (model.trained_on, model.vectorizer.dims());
-    let served = super::runtime("sentiment demo")?.block_on(demo_serving(model, &version))?;
-    Ok(DemoSentiment {
+    let served = runtime("sentiment demo")?.block_on(demo_serving(registry))?;
+    Ok(Demo {
         version,
         trained_on,
         features,
@@ -430,7 +347,7 @@ async fn call(
     Ok(serde_json::from_slice(&r.body)?)
 }
 
-async fn demo_serving(model: SentimentArtifact, version: &str) -> Result<DemoServed> {
+async fn demo_serving(registry: &Registry) -> Result<DemoServed> {
     use mlsd_core::loadgen::{read_sse, Client};
     use sentiment::reviews::{generate, to_jsonl, Domain};
     use sentiment::serve;
@@ -439,7 +356,7 @@ async fn demo_serving(model: SentimentArtifact, version: &str) -> Result<DemoSer
         live_interval: Duration::from_millis(100),
         ..serve::ServeConfig::default()
     };
-    let state = serve::state(Arc::new(model), version, config)?;
+    let state = serve::state(registry.clone(), config)?;
     let server =
         mlsd_core::serve::Running::start("127.0.0.1:0".parse()?, serve::router(state.clone()))
             .await?;
@@ -509,7 +426,7 @@ async fn demo_serving(model: SentimentArtifact, version: &str) -> Result<DemoSer
 }
 
 /// The demo's sentiment block.
-pub fn print_demo(demo: &DemoSentiment) {
+pub fn print_demo(demo: &Demo) {
     let d = demo;
     println!(
         "\nSentiment (embedded synthetic reviews: {} texts, every 10th held out)\n  \
@@ -558,7 +475,7 @@ pub fn print_demo(demo: &DemoSentiment) {
     let verdict = |v: &serde_json::Value| -> String {
         let r = &v["report"];
         if r.is_null() {
-            return format!("not enough texts yet ({})", v["window_texts"]);
+            return format!("not enough texts yet ({})", v["window"]);
         }
         let flagged: Vec<&str> = r["checks"]
             .as_array()
@@ -601,64 +518,44 @@ struct BenchReport {
     run_dir: PathBuf,
 }
 
-pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> {
+pub fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
     use mlsd_core::serve::MicroBatchConfig;
-    use sentiment::reviews::{generate, Domain};
-    use sentiment::serve;
-    use sentiment::text::TextConfig;
+    use sentiment::{bench, serve};
     let run_dir = RunDir::create(runs_dir, "bench-serve-sentiment")?;
+    let registry = Registry::open(run_dir.file("registry"));
     let bar = spinner(args.json);
     bar.set_message("training NBSVM on the embedded reviews");
-    let data = training_data(None, None)?;
-    let (model, _) = SentimentArtifact::train_with_holdout(&data.examples, &TextConfig::default());
-    let model = Arc::new(model);
-    let version = "bench".to_string();
+    let (manifest, model, _) = train_and_register(&registry, training_data(None, None)?, true)?;
+    let version = manifest.version;
     // Texts the model has not seen (another seed), built before any timing.
-    let texts: Vec<String> = generate(Domain::Gadgets, 5_000, 11)
-        .into_iter()
-        .map(|e| e.text)
-        .collect();
-    let single: Arc<Vec<Vec<u8>>> = Arc::new(
-        texts
-            .iter()
-            .map(|t| serde_json::to_vec(&serde_json::json!({ "text": t })))
-            .collect::<Result<_, _>>()?,
-    );
-    let batched: Arc<Vec<Vec<u8>>> = Arc::new(
-        texts
-            .chunks(args.batch_size)
-            .map(|c| serde_json::to_vec(&serde_json::json!({ "texts": c })))
-            .collect::<Result<_, _>>()?,
-    );
-    let plan = super::sweep_plan(args);
-    let config = |micro_batch: Option<MicroBatchConfig>| serve::ServeConfig {
-        max_in_flight: 64,
-        max_queue_delay: args.max_queue_delay(),
-        // The model is measured, not the cache (5,000 texts cycle: a cache would hit).
-        cache_capacity: 0,
-        micro_batch,
-        simulated_model: args.simulated_model(),
-        ..serve::ServeConfig::default()
+    let texts = bench::texts(5_000, 11);
+    let single = Arc::new(bench::single_bodies(&texts)?);
+    let batched = Arc::new(bench::batch_bodies(&texts, args.batch_size)?);
+    let plan = sweep_plan(args);
+    let config = |micro_batch: Option<MicroBatchConfig>| {
+        let mut config = serve::ServeConfig {
+            // The model is measured, not the cache (5,000 texts cycle: a cache would hit).
+            cache_capacity: 0,
+            ..serve::ServeConfig::default()
+        };
+        config.server = args.server(config.server, micro_batch);
+        config
     };
-    let (server_rt, client_rt) = (super::runtime("server")?, super::runtime("load")?);
-    let (servers, targets) = server_rt.block_on(super::post_modes(
+    let (server_rt, client_rt) = (runtime("server")?, runtime("load")?);
+    let (servers, targets) = server_rt.block_on(post_modes(
         args,
         ("/v1/sentiment", single),
         ("/v1/sentiment/batch", batched),
         |micro_batch| {
-            let state = serve::state(model.clone(), &version, config(micro_batch))?;
+            let state = serve::state(registry.clone(), config(micro_batch))?;
             Ok(serve::router(state))
         },
     ))?;
-    let modes = super::run_modes(&server_rt, &client_rt, servers, &targets, &plan, &bar)?;
+    let modes = run_modes(&server_rt, &client_rt, servers, &targets, &plan, &bar)?;
     bar.set_message("batch job");
     let n = if args.quick { 20_000 } else { 200_000 };
     let input = run_dir.file("texts.txt");
-    let lines: String = generate(Domain::Gadgets, n, 12)
-        .into_iter()
-        .map(|e| e.text + "\n")
-        .collect();
-    mlsd_core::report::atomic_write(&input, lines.as_bytes())?;
+    mlsd_core::report::atomic_write(&input, bench::text_file(n, 12).as_bytes())?;
     let batch_job =
         sentiment::batch::score_file(&model, &input, &run_dir.file("predictions.jsonl"), 2)?;
     bar.finish_and_clear();
@@ -678,7 +575,7 @@ pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> 
         "batch job (read, score, write JSON Lines; {} texts, {} workers): {:.0} texts/s",
         b.texts, b.workers, b.texts_per_second
     );
-    super::report_bench(
+    report_bench(
         &run_dir,
         "sentiment",
         args,

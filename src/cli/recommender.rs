@@ -1,20 +1,23 @@
-//! `mlsd recommender …` and `mlsd serve recommender`: a thin layer over the recommender crate.
+//! `mlsd recommender …`, `mlsd serve recommender`, the demo's recommender block and its
+//! serving benchmark: a thin layer over the recommender crate.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use mlsd_core::registry::Registry;
 use mlsd_core::report::RunDir;
-use recommender::batch::Snapshot;
-use recommender::pipeline::{SnapshotSource, World};
+use recommender::config::RecommenderConfig;
+use recommender::pipeline::World;
 use recommender::shop::ShopConfig;
 use recommender::two_stage::TwoStageConfig;
 
-use super::{runtime, spinner};
+use super::bench::{report_bench, run_modes, sweep_plan, BenchServeArgs};
+use super::common::{positive, runtime, serve_until_signal, spinner, LimitsArgs};
 
 #[derive(Subcommand)]
-pub enum RecommenderCommand {
+pub enum Command {
     /// Evaluate the models on a published MovieLens-100k protocol, beside the published table.
     Evaluate {
         /// `surprise`: 5-fold CV, RMSE / MAE / seconds. `recommenders`: 75/25 split stratified
@@ -28,14 +31,27 @@ pub enum RecommenderCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The batch job alone: fit the two-stage model on the seeded shop, precompute every
-    /// user's top 50 into a snapshot file (`mlsd serve recommender --snapshot` loads it).
+    /// Fit the two-stage model on the seeded shop (all but the last --holdout-days), run the
+    /// batch job with it, and register model, snapshot and drift reference as a new version
+    /// (promoted to current unless --no-promote).
+    Train {
+        /// Days at the end of the shop the model never sees: the training cutoff.
+        #[arg(long, default_value_t = RecommenderConfig::default().holdout_days)]
+        holdout_days: u32,
+        /// Seed of the shop (every random step).
+        #[arg(long, default_value_t = ShopConfig::default().seed)]
+        seed: u64,
+        #[arg(long)]
+        no_promote: bool,
+    },
+    /// The batch job: every user's top 50 with the registry's current version, into a
+    /// snapshot file that names the version (`mlsd serve recommender --snapshot` loads it).
     Batch {
         /// Where to write the snapshot (JSON).
         #[arg(long)]
         out: PathBuf,
         /// Worker threads of the batch job.
-        #[arg(long, default_value_t = 2, value_parser = super::positive)]
+        #[arg(long, default_value_t = 2, value_parser = positive)]
         workers: usize,
     },
 }
@@ -52,18 +68,33 @@ pub enum Protocol {
 const SHOP_TEST_DAYS: u32 = 7;
 
 /// `mlsd recommender …`.
-pub fn run(runs_dir: &Path, cmd: RecommenderCommand) -> Result<()> {
+pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
     use recommender::evaluate::{self, EvalConfig};
     use recommender::movielens;
     use recommender::shop::ShopConfig;
     use recommender::two_stage::TwoStageConfig;
     let (protocol, data_dir, json) = match cmd {
-        RecommenderCommand::Evaluate {
+        Command::Evaluate {
             protocol,
             data_dir,
             json,
         } => (protocol, data_dir, json),
-        RecommenderCommand::Batch { out, workers } => return batch(&out, workers),
+        Command::Train {
+            holdout_days,
+            seed,
+            no_promote,
+        } => {
+            let config = RecommenderConfig {
+                shop: ShopConfig {
+                    seed,
+                    ..ShopConfig::default()
+                },
+                holdout_days,
+                ..RecommenderConfig::default()
+            };
+            return train(registry, &config, !no_promote);
+        }
+        Command::Batch { out, workers } => return batch(registry, &out, workers),
     };
     let run_dir = RunDir::create(runs_dir, "recommender-evaluate")?;
     let bar = spinner(json);
@@ -125,81 +156,86 @@ pub fn run(runs_dir: &Path, cmd: RecommenderCommand) -> Result<()> {
 }
 
 #[derive(Args)]
-pub struct ServeRecommenderArgs {
+pub struct ServeArgs {
     /// Address to bind (port 0 picks a free port; the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:8081")]
     addr: std::net::SocketAddr,
-    /// Serve this batch snapshot (from `mlsd recommender batch`) instead of running the batch
-    /// job at start-up; it must come from the same model (it is refused otherwise).
+    /// Serve this batch snapshot (from `mlsd recommender batch`) instead of the one registered
+    /// with the model; it must name the serving version (it is refused otherwise).
     #[arg(long)]
     snapshot: Option<PathBuf>,
     /// Seconds a real-time list is reused for the same user (0: no cache).
     #[arg(long, default_value_t = 30)]
     cache_ttl_s: u64,
     #[command(flatten)]
-    limits: super::LimitsArgs,
-    /// Worker threads of the batch job run at start-up.
-    #[arg(long, default_value_t = 2, value_parser = super::positive)]
-    workers: usize,
+    limits: LimitsArgs,
 }
 
-/// The seeded shop's world: model fitted, batch job run.
-pub fn world(workers: usize) -> Result<World> {
-    World::build(&ShopConfig::default(), &TwoStageConfig::default(), workers)
-        .context("while fitting the recommender on the seeded shop")
-}
-
-/// The server settings the CLI flags describe.
-pub fn serve_config(args: &ServeRecommenderArgs) -> recommender::serve::ServeConfig {
-    recommender::serve::ServeConfig {
-        cache_ttl: Duration::from_secs(args.cache_ttl_s),
-        max_in_flight: args.limits.max_in_flight,
-        timeout: args.limits.timeout(),
-        max_queue_delay: args.limits.max_queue_delay(),
-        ..recommender::serve::ServeConfig::default()
+/// `mlsd recommender train`: fit, run the batch job, register (and promote).
+fn train(registry: &Registry, config: &RecommenderConfig, promote: bool) -> Result<()> {
+    let bar = spinner(false);
+    bar.set_message("generating the shop, fitting the two-stage model, running the batch job");
+    let world = World::fit(config).context("while fitting the recommender on the seeded shop")?;
+    let manifest = recommender::artifact::register(registry, &world, config)?;
+    if promote {
+        registry.promote(recommender::DESIGN, &manifest.version)?;
     }
+    bar.finish_and_clear();
+    let t = &world.training;
+    println!(
+        "{} two_stage fitted on days 0–{} of the shop in {:.1} s (candidate recall {:.3}, IVF recall@100 {:.3}); snapshot of {} users; registered in {}{}",
+        manifest.version,
+        config.cutoff_day().saturating_sub(1),
+        t.seconds,
+        t.candidate_recall,
+        t.ann_recall_at_100,
+        world.batch_summary().users,
+        registry.root().display(),
+        if promote { " (now current)" } else { "" }
+    );
+    Ok(())
 }
 
 /// `mlsd serve recommender`.
-pub fn serve(args: &ServeRecommenderArgs) -> Result<()> {
+pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
     use recommender::serve;
-    let source = match &args.snapshot {
-        Some(path) => SnapshotSource::File(path.clone()),
-        None => SnapshotSource::Compute {
-            workers: args.workers,
-        },
+    let mut config = serve::ServeConfig {
+        cache_ttl: Duration::from_secs(args.cache_ttl_s),
+        ..serve::ServeConfig::default()
     };
-    let world = World::build_with(&ShopConfig::default(), &TwoStageConfig::default(), source)
-        .context("while fitting the recommender on the seeded shop and loading its snapshot")?;
-    if let Some(path) = &args.snapshot {
-        eprintln!("snapshot loaded from {}", path.display());
-    } else {
-        let b = world.batch_summary();
-        eprintln!(
-            "batch job: top {} for {} users in {:.2} s on {} workers",
-            b.k, b.users, b.seconds, b.workers
-        );
-    }
-    let config = serve_config(args);
+    config.server = args.limits.apply(config.server);
     runtime("server")?.block_on(async move {
-        let state = serve::state(world.model, world.snapshot, world.reference, config)?;
-        super::serve_until_signal(args.addr, serve::router(state), || {}).await
+        let state = serve::state(registry, config)
+            .context("while loading the current recommender (run `mlsd recommender train`)")?;
+        if let Some(path) = &args.snapshot {
+            state.load_snapshot(path)?;
+            eprintln!("snapshot loaded from {}", path.display());
+        }
+        eprintln!("serving recommender {}", state.serving_version());
+        state.watch_registry();
+        serve_until_signal(args.addr, serve::router(state), || {}).await
     })
 }
 
-/// `mlsd recommender batch`.
-fn batch(out: &Path, workers: usize) -> Result<()> {
-    let world = world(workers)?;
+/// `mlsd recommender batch`: the current version's batch job, written to a file.
+fn batch(registry: &Registry, out: &Path, workers: usize) -> Result<()> {
+    use recommender::artifact::RecommenderServed;
+    let serving = mlsd_core::design::load::<RecommenderServed>(registry, None)
+        .context("while loading the current recommender (run `mlsd recommender train`)")?;
+    let model = &serving.model.model;
+    let mut snapshot = recommender::batch::precompute(model, serving.model.snapshot.k, workers)?;
+    snapshot.model_version = serving.version.clone();
     let t = std::time::Instant::now();
-    world.snapshot.write(out)?;
+    snapshot.write(out)?;
     let write = t.elapsed().as_secs_f64();
-    let b = world.batch_summary();
+    let b = recommender::pipeline::BatchSummary::of(&snapshot);
     // Talking point: the batch job's cost with its I/O — what a nightly run pays for every
     // user, against the real-time path's per-request cost.
     println!(
-        "top {} for {} users in {:.2} s on {} workers ({:.0} users/s); written in {:.2} s ({:.0} users/s with I/O) → {}",
+        "top {} for {} users with {} in {:.2} s on {} workers ({:.0} users/s); written in {:.2} s ({:.0} users/s with I/O) → {}",
         b.k,
         b.users,
+        serving.version,
         b.seconds,
         b.workers,
         b.users_per_second,
@@ -212,7 +248,7 @@ fn batch(out: &Path, workers: usize) -> Result<()> {
 
 /// The recommender part of `mlsd demo`.
 #[derive(serde::Serialize)]
-pub struct DemoRecommender {
+pub struct Demo {
     pub shop: ShopSummary,
     pub evaluation: recommender::evaluate::ShopReport,
     pub batch: recommender::pipeline::BatchSummary,
@@ -267,9 +303,10 @@ fn shop_summary(shop: &recommender::shop::Shop) -> ShopSummary {
     }
 }
 
-/// Generates the shop, evaluates, runs the batch job, serves on a free loopback port, shows a
-/// real-time list react to a session, posts test-week events, checks drift.
-pub fn demo(mut progress: impl FnMut(&str)) -> Result<DemoRecommender> {
+/// Generates the shop, evaluates, runs the batch job, registers the model, serves it on a free
+/// loopback port, shows a real-time list react to a session, posts test-week events, checks
+/// drift.
+pub fn demo(registry: &Registry, progress: impl Fn(&str)) -> Result<Demo> {
     use recommender::monitor::{check, MonitorConfig};
     use recommender::pipeline::{SNAPSHOT_K, TEST_DAYS};
     use recommender::shop::{Shop, DAY};
@@ -283,9 +320,19 @@ pub fn demo(mut progress: impl FnMut(&str)) -> Result<DemoRecommender> {
     let batch = recommender::pipeline::BatchSummary::of(&snapshot);
     let reference = recommender::serve::reference_events(&shop.events, model.now, 7);
     let test: Vec<recommender::movielens::Rating> = shop.between(model.now, i64::MAX).to_vec();
+    let world = World {
+        shop,
+        model,
+        training: evaluation.two_stage.clone(),
+        snapshot,
+        reference,
+    };
+    let manifest =
+        recommender::artifact::register(registry, &world, &RecommenderConfig::default())?;
+    registry.promote(recommender::DESIGN, &manifest.version)?;
+    let shop = world.shop;
     progress("recommender: serving");
-    let serving = runtime("recommender demo")?
-        .block_on(demo_serving(&shop, model, snapshot, reference, &test))?;
+    let serving = runtime("recommender demo")?.block_on(demo_serving(&shop, registry, &test))?;
     progress("recommender: drift on an ordinary and a trend-shift week");
     let weeks = |cfg: &ShopConfig| -> Result<recommender::monitor::MonitorReport> {
         let shop = Shop::generate(cfg)?;
@@ -297,7 +344,7 @@ pub fn demo(mut progress: impl FnMut(&str)) -> Result<DemoRecommender> {
             &MonitorConfig::default(),
         ))
     };
-    Ok(DemoRecommender {
+    Ok(Demo {
         shop: shop_summary(&shop),
         evaluation,
         batch,
@@ -312,19 +359,13 @@ pub fn demo(mut progress: impl FnMut(&str)) -> Result<DemoRecommender> {
 
 async fn demo_serving(
     shop: &recommender::shop::Shop,
-    model: recommender::two_stage::TwoStage,
-    snapshot: Snapshot,
-    reference: Vec<recommender::movielens::Rating>,
+    registry: &Registry,
     test: &[recommender::movielens::Rating],
 ) -> Result<DemoRecommenderServing> {
     use mlsd_core::loadgen::Client;
     use recommender::serve;
     use recommender::shop::EventKind;
-    let config = serve::ServeConfig {
-        drift_min_events: 1_000,
-        ..serve::ServeConfig::default()
-    };
-    let state = serve::state(model, snapshot, reference, config)?;
+    let state = serve::state(registry.clone(), serve::ServeConfig::default())?;
     let server =
         mlsd_core::serve::Running::start("127.0.0.1:0".parse()?, serve::router(state.clone()))
             .await?;
@@ -353,7 +394,8 @@ async fn demo_serving(
     let list = |mode: &str| format!("/v1/recommender/users/{user}/recommendations?k=5&mode={mode}");
     let before = top(&get(list("realtime")).await?);
     // The user browses the most popular products of a category their list does not show.
-    let model = state.model();
+    let serving = state.serving();
+    let model = &serving.model.model;
     let shown: std::collections::HashSet<u16> = before.iter().map(|&(_, c)| c).collect();
     let category = (0..shop.config.categories as u16)
         .find(|c| !shown.contains(c))
@@ -427,7 +469,7 @@ async fn demo_serving(
 }
 
 /// The recommender block of the demo's printout.
-pub fn print_demo(d: &DemoRecommender) {
+pub fn print_demo(d: &Demo) {
     let s = &d.shop;
     println!(
         "\nmlsd demo — recommender (seeded e-commerce shop, time split: last {} days held out)\n",
@@ -507,47 +549,34 @@ struct BenchReport {
 /// `mlsd bench serve --design recommender`: the batch snapshot lookup, real-time re-ranking
 /// (cache off), the same micro-batched, and real-time behind the TTL cache, each on its own
 /// in-process server.
-pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> {
+pub fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
     use mlsd_core::loadgen::{ModeTarget, Target};
     use recommender::serve;
     use std::sync::Arc;
     let run_dir = RunDir::create(runs_dir, "bench-serve-recommender")?;
+    let registry = Registry::open(run_dir.file("registry"));
     let shop = if args.quick {
         ShopConfig::small()
     } else {
         ShopConfig::default()
     };
     let bar = spinner(args.json);
-    bar.set_message("generating the shop, fitting the model, running the batch job");
-    let world = World::build(&shop, &TwoStageConfig::default(), 2)?;
-    let batch_job = world.batch_summary();
-    let plan = super::sweep_plan(args);
-    // Users with history only: a user without any gets the popular list (no model call), and
-    // under shedding those cheap answers would survive out of proportion and flatter the
-    // real-time mode's goodput.
-    let users: Vec<u32> = world
-        .users_in_seeded_order()
-        .into_iter()
-        .filter(|&u| world.model.state(u).events > 0)
-        .collect();
-    let paths = |mode: &str| -> Arc<Vec<String>> {
-        Arc::new(
-            users
-                .iter()
-                .map(|u| format!("/v1/recommender/users/{u}/recommendations?k=10&mode={mode}"))
-                .collect(),
-        )
-    };
-    let config = |cache_ttl: Duration, micro_batch| serve::ServeConfig {
-        max_in_flight: 64,
-        max_queue_delay: args.max_queue_delay(),
-        cache_ttl,
-        micro_batch,
-        simulated_model: args.simulated_model(),
-        ..serve::ServeConfig::default()
+    bar.set_message(
+        "generating the shop, fitting and registering the model, running the batch job",
+    );
+    let world = recommender::bench::world(&shop, &registry)?;
+    let (batch_job, users) = (world.batch_job, world.users);
+    let plan = sweep_plan(args);
+    let paths = |mode: &str| Arc::new(recommender::bench::list_paths(&users, 10, mode));
+    let config = |cache_ttl: Duration, micro_batch| {
+        let mut config = serve::ServeConfig {
+            cache_ttl,
+            ..serve::ServeConfig::default()
+        };
+        config.server = args.server(config.server, micro_batch);
+        config
     };
     let (server_rt, client_rt) = (runtime("server")?, runtime("load")?);
-    let model = Arc::new(world.model);
     let (servers, targets, cached_state) = server_rt.block_on(async {
         let mut servers = Vec::new();
         let mut targets = Vec::new();
@@ -574,12 +603,7 @@ pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> 
             ),
             ("cached", "realtime", Duration::from_secs(600), None),
         ] {
-            let state = serve::state_shared(
-                model.clone(),
-                world.snapshot.clone(),
-                world.reference.clone(),
-                config(ttl, micro_batch),
-            )?;
+            let state = serve::state(registry.clone(), config(ttl, micro_batch))?;
             if mode == "cached" {
                 cached_state = Some(state.clone());
             }
@@ -597,7 +621,7 @@ pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> 
         }
         anyhow::Ok((servers, targets, cached_state))
     })?;
-    let modes = super::run_modes(&server_rt, &client_rt, servers, &targets, &plan, &bar)?;
+    let modes = run_modes(&server_rt, &client_rt, servers, &targets, &plan, &bar)?;
     bar.finish_and_clear();
     let cache_hit_rate = cached_state.map(|s| {
         let (hits, misses) = s.cache_counts();
@@ -625,7 +649,7 @@ pub fn bench_serve(runs_dir: &Path, args: &super::BenchServeArgs) -> Result<()> 
             .cache_hit_rate
             .map_or(String::new(), |r| format!("; cached mode hit rate {r:.3}"))
     );
-    super::report_bench(
+    report_bench(
         &run_dir,
         "recommender",
         args,

@@ -1,0 +1,109 @@
+//! What every command shares: argument parsers, the runtime, the spinner, the server limits
+//! and the serve loop.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use mlsd_core::server::ServerConfig;
+
+/// `http://127.0.0.1:8081` (or `127.0.0.1:8081`) → a loopback socket address; anything else is
+/// refused: the load generator never targets another machine.
+pub fn loopback_url(s: &str) -> Result<std::net::SocketAddr, String> {
+    let host = s
+        .strip_prefix("http://")
+        .unwrap_or(s)
+        .trim_end_matches('/')
+        .replace("localhost", "127.0.0.1");
+    let addr: std::net::SocketAddr = host
+        .parse()
+        .map_err(|_| format!("{s:?} is not http://<loopback ip>:<port>"))?;
+    mlsd_core::loadgen::ensure_loopback(addr).map_err(|e| e.to_string())?;
+    Ok(addr)
+}
+
+pub fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("expected a whole number ≥ 1, got {s:?}")),
+    }
+}
+
+/// A limit in milliseconds where 0 means off.
+pub fn millis_or_off(ms: u64) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(ms))
+}
+
+/// A multi-threaded tokio runtime whose threads are named `name`.
+pub fn runtime(name: &str) -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name(name)
+        .build()
+        .with_context(|| format!("while starting the {name} runtime"))
+}
+
+/// A spinner on stderr (hidden when stderr is not a terminal or output is JSON).
+pub fn spinner(hidden: bool) -> ProgressBar {
+    let bar = if hidden {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// Overload protection, the same for every design's server.
+#[derive(Args)]
+pub struct LimitsArgs {
+    /// Requests in flight before new ones are shed with 503.
+    #[arg(long, default_value_t = 512)]
+    pub max_in_flight: usize,
+    /// Time budget per request, in milliseconds (503 when exceeded).
+    #[arg(long, default_value_t = 1000)]
+    pub timeout_ms: u64,
+    /// Shed new requests with 503 while the runtime's queueing delay exceeds this many
+    /// milliseconds (CPU saturation that the in-flight limit cannot see); 0 turns it off.
+    #[arg(long, default_value_t = 100)]
+    pub max_queue_delay_ms: u64,
+}
+
+impl LimitsArgs {
+    /// `base` (a design's defaults) with these limits.
+    pub fn apply(&self, base: ServerConfig) -> ServerConfig {
+        ServerConfig {
+            max_in_flight: self.max_in_flight,
+            timeout: Duration::from_millis(self.timeout_ms),
+            max_queue_delay: millis_or_off(self.max_queue_delay_ms),
+            ..base
+        }
+    }
+}
+
+/// Binds `addr`, prints the bound address (scripts and tests read it), serves `router` until
+/// Ctrl-C or SIGTERM, then drains in-flight requests.
+pub async fn serve_until_signal(
+    addr: std::net::SocketAddr,
+    router: axum::Router,
+    on_signal: impl FnOnce() + Send + 'static,
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("while binding {addr}"))?;
+    println!("listening on http://{}", listener.local_addr()?);
+    use std::io::Write as _;
+    std::io::stdout().flush()?;
+    let shutdown = async move {
+        mlsd_core::serve::shutdown_signal().await;
+        on_signal();
+    };
+    mlsd_core::serve::serve(listener, router, shutdown).await?;
+    println!("stopped after draining in-flight requests");
+    Ok(())
+}

@@ -1,0 +1,763 @@
+//! `mlsd fraud …`, `mlsd serve fraud`, the demo's fraud block and the fraud serving
+//! benchmark: a thin layer over the fraud-detector crate.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use fraud_detector::config::{DriftInjection, SimulationConfig};
+use fraud_detector::evaluate::render_table;
+use fraud_detector::ingest::{ingest, write_accepted, IngestConfig};
+use fraud_detector::pipeline::{self, PipelineConfig};
+use fraud_detector::simulate::{date_to_epoch_ms, simulate, write_transactions};
+use fraud_detector::train::ModelKind;
+use mlsd_core::registry::Registry;
+use mlsd_core::report::{sha256_file, RunDir};
+use mlsd_core::serve::MicroBatchConfig;
+use mlsd_core::server::ServerConfig;
+
+use super::bench::{post_modes, report_bench, run_modes, sweep_plan, BenchServeArgs};
+use super::common::{positive, runtime, serve_until_signal, spinner, LimitsArgs};
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Simulate transactions (Fraud-Detection-Handbook process) into a Parquet or CSV file.
+    Generate {
+        /// Output file; `.csv` writes CSV, anything else Parquet.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        sim: SimArgs,
+        #[command(flatten)]
+        drift: DriftArgs,
+    },
+    /// Validate a transaction file: accepted rows to Parquet, bad rows to a quarantine CSV.
+    Ingest {
+        /// Input file (`.parquet` or `.csv`).
+        #[arg(long)]
+        input: PathBuf,
+        /// Where accepted rows go [default: <run folder>/accepted.parquet].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The simulation the file should come from (defines known ids and the period).
+        #[command(flatten)]
+        sim: SimArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Train one model (or all, keeping the best by AP) on the chapter-3 training window
+    /// and register it.
+    Train {
+        /// Input file (`.parquet` or `.csv`); it is validated first.
+        #[arg(long)]
+        input: PathBuf,
+        /// Model to train, or `best` to train all and keep the best.
+        #[arg(long, default_value = "best", value_parser = parse_model)]
+        model: ModelChoice,
+        /// Register without promoting to `current`.
+        #[arg(long)]
+        no_promote: bool,
+        #[command(flatten)]
+        sim: SimArgs,
+    },
+    /// Evaluate every model on the chapter-3 protocol (default: the default simulation).
+    Evaluate {
+        /// Evaluate on this file instead of simulating.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        #[command(flatten)]
+        sim: SimArgs,
+        /// Print one JSON object: {"protocol", "models": [{"name", "auc", …}]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Score every transaction of a file with a registered model (features computed in
+    /// batch), write scores and approve/review/block decisions to Parquet, print rows/s.
+    BatchScore {
+        /// Transactions to score (`.parquet` or `.csv`); validated first.
+        #[arg(long)]
+        input: PathBuf,
+        /// Where scored rows go (Parquet).
+        #[arg(long)]
+        output: PathBuf,
+        /// Registry version to score with [default: the current one].
+        #[arg(long)]
+        version: Option<String>,
+        /// Scores at or above this are sent to review.
+        #[arg(long, default_value_t = 0.3)]
+        review_threshold: f64,
+        /// Scores at or above this are blocked.
+        #[arg(long, default_value_t = 0.8)]
+        block_threshold: f64,
+        #[command(flatten)]
+        sim: SimArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare the last days of a transaction file with the current model's reference
+    /// profile: per-feature drift (Evidently's test choice), prediction drift, dataset drift.
+    /// Writes drift.json and drift.md into a run folder.
+    Monitor {
+        /// Current transactions (`.parquet` or `.csv`), with enough history for the windows.
+        #[arg(long)]
+        current: PathBuf,
+        /// Days at the end of the file that form the current window.
+        #[arg(long, default_value_t = 7)]
+        window_days: u32,
+        /// Registry version to compare with [default: the current one].
+        #[arg(long)]
+        version: Option<String>,
+        #[command(flatten)]
+        sim: SimArgs,
+        /// Print one JSON object: {"dataset_drift", "drift_share", "features": [{"name", "test", "statistic", "drift"}], …}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Size of the simulated world (defaults: the handbook's).
+#[derive(Args, Clone)]
+pub struct SimArgs {
+    /// Seed for every random step.
+    #[arg(long, default_value_t = SimulationConfig::default().seed)]
+    seed: u64,
+    /// Number of customers (cards).
+    #[arg(long, default_value_t = SimulationConfig::default().n_customers)]
+    customers: usize,
+    /// Number of terminals.
+    #[arg(long, default_value_t = SimulationConfig::default().n_terminals)]
+    terminals: usize,
+    /// Days to simulate.
+    #[arg(long, default_value_t = SimulationConfig::default().n_days)]
+    days: u32,
+    /// First simulated day.
+    #[arg(long, default_value_t = SimulationConfig::default().start_date)]
+    start_date: String,
+}
+
+/// Drift injection for monitoring experiments (all off by default).
+#[derive(Args, Clone)]
+pub struct DriftArgs {
+    /// First day (YYYY-MM-DD) with drift; required by the options below.
+    #[arg(long)]
+    drift_from: Option<String>,
+    /// Spending shift: multiply every amount from the drift day on.
+    #[arg(long, default_value_t = 1.0)]
+    drift_amount_factor: f64,
+    /// Activity shift: multiply every card's transactions per day.
+    #[arg(long, default_value_t = 1.0)]
+    drift_activity_factor: f64,
+    /// New fraud pattern: this many cards a day make bursts of small night-time payments at
+    /// far-away terminals ("card testing", fraud scenario 4).
+    #[arg(long, default_value_t = 0)]
+    drift_card_testing: usize,
+}
+
+#[derive(Clone, Copy)]
+pub enum ModelChoice {
+    Best,
+    One(ModelKind),
+}
+
+pub fn parse_model(s: &str) -> Result<ModelChoice, String> {
+    if s == "best" {
+        return Ok(ModelChoice::Best);
+    }
+    ModelKind::from_name(s)
+        .map(ModelChoice::One)
+        .ok_or_else(|| {
+            let names: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
+            format!(
+                "unknown model {s:?}; expected best or one of {}",
+                names.join(", ")
+            )
+        })
+}
+
+impl SimArgs {
+    pub fn config(&self) -> SimulationConfig {
+        SimulationConfig {
+            seed: self.seed,
+            n_customers: self.customers,
+            n_terminals: self.terminals,
+            n_days: self.days,
+            start_date: self.start_date.clone(),
+            ..SimulationConfig::default()
+        }
+    }
+}
+
+impl DriftArgs {
+    pub fn injection(&self, start_date: &str) -> Result<DriftInjection> {
+        let from_day = match &self.drift_from {
+            None => {
+                if self.drift_amount_factor != 1.0
+                    || self.drift_activity_factor != 1.0
+                    || self.drift_card_testing > 0
+                {
+                    bail!("drift options need --drift-from YYYY-MM-DD");
+                }
+                None
+            }
+            Some(date) => {
+                let days = (date_to_epoch_ms(date)? - date_to_epoch_ms(start_date)?) / 86_400_000;
+                if days < 0 {
+                    bail!("--drift-from {date} is before the simulation starts ({start_date})");
+                }
+                Some(days as u32)
+            }
+        };
+        Ok(DriftInjection {
+            from_day,
+            amount_factor: self.drift_amount_factor,
+            activity_factor: self.drift_activity_factor,
+            card_testing_per_day: self.drift_card_testing,
+        })
+    }
+}
+
+/// Ingests `path` with the validation rules of the simulated world `sim`.
+pub fn ingest_file(
+    path: &Path,
+    sim: &SimulationConfig,
+) -> Result<fraud_detector::ingest::Ingested> {
+    ingest(path, &IngestConfig::for_simulation(sim)?)
+        .with_context(|| format!("while ingesting {}", path.display()))
+}
+
+/// `mlsd fraud …`.
+pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
+    match cmd {
+        Command::Generate { out, sim, drift } => {
+            let mut cfg = sim.config();
+            cfg.drift = drift.injection(&cfg.start_date)?;
+            let t = std::time::Instant::now();
+            let (mut df, summary) = simulate(&cfg).context("while simulating")?;
+            write_transactions(&mut df, &out)
+                .with_context(|| format!("while writing {}", out.display()))?;
+            println!(
+                "wrote {}: {} transactions, {} frauds ({:.3} %) in {:.2} s [published default run: {} / {}]",
+                out.display(),
+                summary.transactions,
+                summary.frauds,
+                100.0 * summary.fraud_rate,
+                t.elapsed().as_secs_f64(),
+                summary.published_transactions,
+                summary.published_frauds
+            );
+            println!("frauds by scenario: {:?}", &summary.frauds_by_scenario[1..]);
+            Ok(())
+        }
+        Command::Ingest {
+            input,
+            out,
+            sim,
+            json,
+        } => {
+            let ingested = ingest_file(&input, &sim.config())?;
+            let run_dir = RunDir::create(runs_dir, "fraud-ingest")?;
+            let out = out.unwrap_or_else(|| run_dir.file("accepted.parquet"));
+            let mut accepted = ingested.transactions;
+            write_accepted(&mut accepted, &out)?;
+            ingested
+                .quarantine
+                .write_csv(&run_dir.file("quarantine.csv"))?;
+            mlsd_core::report::write_json(&run_dir.file("validation.json"), &ingested.report)?;
+            if json {
+                println!("{}", serde_json::to_string(&ingested.report)?);
+            } else {
+                let r = &ingested.report;
+                println!(
+                    "{} rows: {} accepted → {}, {} quarantined → {}",
+                    r.input_rows,
+                    r.accepted_rows,
+                    out.display(),
+                    r.quarantined_rows,
+                    run_dir.file("quarantine.csv").display()
+                );
+                for (reason, n) in &r.quarantined_by_reason {
+                    println!("  {reason}: {n}");
+                }
+            }
+            Ok(())
+        }
+        Command::Train {
+            input,
+            model,
+            no_promote,
+            sim,
+        } => {
+            let mut cfg = PipelineConfig {
+                simulation: sim.config(),
+                ..PipelineConfig::default()
+            };
+            if let ModelChoice::One(kind) = model {
+                cfg.kinds = vec![kind];
+            }
+            let ingested = ingest_file(&input, &cfg.simulation)?;
+            let bar = spinner(false);
+            bar.set_message("features");
+            let (featured, _) = pipeline::featurize(ingested.transactions, &cfg.features)?;
+            let (evaluation, manifest) = pipeline::evaluate_and_register(
+                &featured,
+                &sha256_file(&input)?,
+                &cfg,
+                registry,
+                !no_promote,
+                |m| bar.set_message(format!("training {m}")),
+            )?;
+            bar.finish_and_clear();
+            println!("{}", render_table(&evaluation));
+            println!(
+                "registered {} {} in {}{}",
+                manifest.version,
+                manifest.model_name,
+                registry.root().display(),
+                if no_promote { "" } else { " (now current)" }
+            );
+            Ok(())
+        }
+        Command::BatchScore {
+            input,
+            output,
+            version,
+            review_threshold,
+            block_threshold,
+            sim,
+            json,
+        } => {
+            let loaded = fraud_detector::artifact::load(registry, version.as_deref())
+                .context("while loading the model to score with")?;
+            let t = std::time::Instant::now();
+            let ingested = ingest_file(&input, &sim.config())?;
+            let read_seconds = t.elapsed().as_secs_f64();
+            let thresholds = fraud_detector::batch::DecisionThresholds {
+                review: review_threshold,
+                block: block_threshold,
+            };
+            let mut summary = fraud_detector::batch::batch_score(
+                ingested.transactions,
+                &output,
+                &loaded.artifact,
+                &thresholds,
+            )?;
+            // Rows/s with I/O: reading and validating the input counts too.
+            summary.seconds += read_seconds;
+            summary.rows_per_second = summary.rows as f64 / summary.seconds.max(1e-9);
+            if json {
+                println!("{}", serde_json::to_string(&summary)?);
+            } else {
+                println!(
+                    "scored {} rows with {} ({}) in {:.2} s ({:.0} rows/s, I/O included) → {}",
+                    summary.rows,
+                    loaded.manifest.version,
+                    loaded.manifest.model_name,
+                    summary.seconds,
+                    summary.rows_per_second,
+                    output.display()
+                );
+                println!(
+                    "decisions: {} approve, {} review, {} block (quarantined on input: {})",
+                    summary.approve,
+                    summary.review,
+                    summary.block,
+                    ingested.report.quarantined_rows
+                );
+            }
+            Ok(())
+        }
+        Command::Monitor {
+            current,
+            window_days,
+            version,
+            sim,
+            json,
+        } => {
+            let loaded = fraud_detector::artifact::load(registry, version.as_deref())
+                .context("while loading the model to compare with")?;
+            let ingested = ingest_file(&current, &sim.config())?;
+            let report = fraud_detector::monitor::monitor(
+                ingested.transactions,
+                &loaded.artifact.spec,
+                &loaded.profile,
+                &loaded.artifact.model,
+                window_days,
+            )?;
+            let run_dir = RunDir::create(runs_dir, "fraud-monitor")?;
+            mlsd_core::report::write_json(&run_dir.file("drift.json"), &report)?;
+            mlsd_core::report::atomic_write(
+                &run_dir.file("drift.md"),
+                report.to_markdown().as_bytes(),
+            )?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "model {} ({}) vs the last {window_days} days of {}:\n",
+                    loaded.manifest.version,
+                    loaded.manifest.model_name,
+                    current.display()
+                );
+                println!("{}", report.to_markdown());
+                println!("Report: {}", run_dir.path.display());
+            }
+            Ok(())
+        }
+        Command::Evaluate { input, sim, json } => {
+            let cfg = PipelineConfig {
+                simulation: sim.config(),
+                ..PipelineConfig::default()
+            };
+            let bar = spinner(json);
+            let transactions = match &input {
+                Some(path) => {
+                    bar.set_message("ingest");
+                    let ingested = ingest_file(path, &cfg.simulation)?;
+                    ingested.transactions
+                }
+                None => {
+                    bar.set_message("simulate");
+                    simulate(&cfg.simulation)?.0
+                }
+            };
+            bar.set_message("features");
+            let (featured, _) = pipeline::featurize(transactions, &cfg.features)?;
+            let names = cfg.features.names();
+            let (evaluation, _) = fraud_detector::evaluate::evaluate(
+                &featured,
+                &names,
+                &cfg.protocol,
+                &cfg.models,
+                &cfg.kinds,
+                |m| bar.set_message(format!("training {m}")),
+            )?;
+            bar.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string(&evaluation)?);
+            } else {
+                println!(
+                    "chapter-3 protocol: train {} rows ({} frauds), test {} rows ({} frauds)\n",
+                    evaluation.train_rows,
+                    evaluation.train_frauds,
+                    evaluation.test_rows,
+                    evaluation.test_frauds
+                );
+                println!("{}", render_table(&evaluation));
+            }
+            Ok(())
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to bind (port 0 picks a free port; the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: std::net::SocketAddr,
+    /// Scores at or above this are sent to review.
+    #[arg(long, default_value_t = 0.3)]
+    review_threshold: f64,
+    /// Scores at or above this are blocked.
+    #[arg(long, default_value_t = 0.8)]
+    block_threshold: f64,
+    #[command(flatten)]
+    limits: LimitsArgs,
+    /// Largest request body, in bytes (413 above).
+    #[arg(long, default_value_t = 1 << 20)]
+    body_limit: usize,
+    /// Gather concurrent /v1/fraud/score requests into micro-batches.
+    #[arg(long)]
+    micro_batch: bool,
+    /// Most requests per micro-batch.
+    #[arg(long, default_value_t = MicroBatchConfig::default().max_batch, value_parser = positive)]
+    micro_batch_max: usize,
+    /// Longest wait for a micro-batch to fill, in microseconds.
+    #[arg(long, default_value_t = MicroBatchConfig::default().max_wait.as_micros() as u64)]
+    micro_batch_wait_us: u64,
+    /// Scored rows kept for the live drift check (GET /v1/fraud/drift).
+    #[arg(long, default_value_t = 50_000)]
+    drift_window: usize,
+    /// Bootstrap the online feature store from this transactions file before serving (the
+    /// history a new replica needs; without it, windows start empty).
+    #[arg(long)]
+    warm_from: Option<PathBuf>,
+    /// The simulated world whose cards and terminals are known.
+    #[command(flatten)]
+    sim: SimArgs,
+}
+
+/// `mlsd serve fraud`.
+pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
+    use fraud_detector::serve;
+    let sim = args.sim.config();
+    let mut config = serve::ServeConfig {
+        thresholds: fraud_detector::batch::DecisionThresholds {
+            review: args.review_threshold,
+            block: args.block_threshold,
+        },
+        ..serve::ServeConfig::new(IngestConfig::for_simulation(&sim)?)
+    };
+    config.server = ServerConfig {
+        body_limit: args.body_limit,
+        micro_batch: args.micro_batch.then(|| MicroBatchConfig {
+            max_batch: args.micro_batch_max,
+            max_wait: Duration::from_micros(args.micro_batch_wait_us),
+            ..MicroBatchConfig::default()
+        }),
+        drift_window: args.drift_window,
+        ..args.limits.apply(config.server)
+    };
+    let history = match &args.warm_from {
+        Some(path) => {
+            fraud_detector::online::transactions_of(&ingest_file(path, &sim)?.transactions)?
+        }
+        None => Vec::new(),
+    };
+    runtime("server")?.block_on(async move {
+        let state =
+            serve::state(registry, config).context("while loading the current fraud model")?;
+        if !history.is_empty() {
+            state.warm_up(&history);
+            eprintln!("online store warmed with {} payments", history.len());
+        }
+        state.watch_registry();
+        serve_until_signal(args.addr, serve::router(state), || {}).await
+    })
+}
+
+/// What `mlsd demo` shows of the fraud design: the offline pipeline, the online replay, the
+/// drift check.
+#[derive(serde::Serialize)]
+pub struct Demo {
+    #[serde(flatten)]
+    pub pipeline: pipeline::PipelineReport,
+    pub serving: pipeline::ServedReplay,
+    pub monitoring: pipeline::FreshWorlds,
+}
+
+/// The fraud pipeline end to end, then the API replay and the drift check.
+pub fn demo(
+    run_dir: &Path,
+    registry: &Registry,
+    sim: &SimArgs,
+    replay_days: u32,
+    progress: impl Fn(&str),
+) -> Result<Demo> {
+    let cfg = PipelineConfig {
+        simulation: sim.config(),
+        ..PipelineConfig::default()
+    };
+    let report = pipeline::run(&cfg, run_dir, registry, |stage| {
+        progress(&format!("fraud pipeline: {stage}"));
+    })
+    .context("while running the fraud pipeline")?;
+    progress("serving: replaying the test period through the API");
+    let serving = pipeline::replay_through_the_api(&report, registry, &cfg, replay_days)
+        .context("while replaying the test period through the API")?;
+    progress("monitoring: unshifted and drifted worlds");
+    let monitoring =
+        pipeline::monitor_fresh_worlds(registry, &cfg).context("while checking drift")?;
+    Ok(Demo {
+        pipeline: report,
+        serving,
+        monitoring,
+    })
+}
+
+/// The demo's fraud block.
+pub fn print_demo(demo: &Demo, registry: &Registry) {
+    let report = &demo.pipeline;
+    let s = &report.simulation;
+    let v = &report.validation;
+    let t = &report.timings;
+    println!(
+        "mlsd demo — fraud detector (Fraud-Detection-Handbook simulator, chapter-3 protocol)\n"
+    );
+    println!(
+        "1. simulate  {} transactions, {} frauds ({:.3} %) in {:.1} s  [published: {} / {} ({:.3} %)]",
+        s.transactions,
+        s.frauds,
+        100.0 * s.fraud_rate,
+        t.simulate_seconds,
+        s.published_transactions,
+        s.published_frauds,
+        100.0 * s.published_frauds as f64 / s.published_transactions as f64
+    );
+    println!(
+        "2. ingest    {} rows: {} accepted, {} quarantined {:?}",
+        v.input_rows, v.accepted_rows, v.quarantined_rows, v.quarantined_by_reason
+    );
+    println!(
+        "3. features  15 features in {:.2} s ({:.0} rows/s)",
+        t.features_seconds, t.feature_rows_per_second
+    );
+    let e = &report.evaluation;
+    println!(
+        "4. evaluate  train {} rows ({} frauds), test {} rows ({} frauds) after removing known-compromised cards\n",
+        e.train_rows, e.train_frauds, e.test_rows, e.test_frauds
+    );
+    println!("{}", render_table(e));
+    println!(
+        "5. register  {} {} (AP {:.3}) promoted to current in {}",
+        report.registered.version,
+        report.registered.model_name,
+        report
+            .registered
+            .metrics
+            .get("average_precision")
+            .copied()
+            .unwrap_or(f64::NAN),
+        registry.root().display()
+    );
+    let sv = &demo.serving;
+    let a = &sv.agreement;
+    println!(
+        "6. serve     {} serving {}; online store warmed with {} earlier payments",
+        sv.url, sv.model_version, sv.warmed_with
+    );
+    println!(
+        "             replayed {} day(s) from {}: {} payments, one request at a time: p50 {:.3} ms, p99 {:.3} ms (client side, HTTP included)",
+        sv.replay_days, sv.replay_from, a.replayed, a.p50_ms, a.p99_ms
+    );
+    println!(
+        "             API vs batch: max |Δscore| = {:e} over {} payments ({} same-second card ties not comparable); decisions differ on {}",
+        a.max_abs_diff, a.compared, a.same_second_ties, a.decision_mismatches
+    );
+    println!(
+        "             decisions: {} approve, {} review, {} block",
+        a.decisions[0], a.decisions[1], a.decisions[2]
+    );
+    let live = &sv.live_drift;
+    println!(
+        "             live drift window (GET /v1/fraud/drift): {} rows, drift share {}, dataset drift {}",
+        live["window"],
+        live["report"]["drift_share"]
+            .as_f64()
+            .map_or("n/a".to_string(), |x| format!("{x:.2}")),
+        live["report"]["dataset_drift"]
+    );
+    let m = &demo.monitoring;
+    println!(
+        "7. monitor   last 7 days of two fresh worlds vs {}'s training profile (drift injected from {}: {})",
+        sv.model_version, m.drift_from, m.injection
+    );
+    for (name, r) in [("unshifted", &m.unshifted), ("drifted", &m.drifted)] {
+        let drifted: Vec<&str> = r
+            .features
+            .iter()
+            .filter(|f| f.drift)
+            .map(|f| f.name.as_str())
+            .collect();
+        println!(
+            "             {name:<9}  dataset drift {:<5}  share {:.2} ({} of {} features), prediction drift {}{}",
+            r.dataset_drift,
+            r.drift_share,
+            drifted.len(),
+            r.features.len(),
+            r.prediction.as_ref().is_some_and(|p| p.drift),
+            if drifted.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", drifted.join(", "))
+            }
+        );
+    }
+}
+
+/// What `mlsd bench serve` reports.
+#[derive(serde::Serialize)]
+struct BenchReport {
+    design: &'static str,
+    quick: bool,
+    model_version: String,
+    /// Payments that warmed each server's online store before the runs.
+    warmed_with: usize,
+    reference_rows_per_s: f64,
+    micro_batch_max: usize,
+    micro_batch_wait_us: u64,
+    modes: Vec<mlsd_core::loadgen::ModeResult>,
+    /// The offline batch job over the same period (history included), I/O included.
+    batch_job: fraud_detector::batch::BatchSummary,
+    run_dir: PathBuf,
+}
+
+/// `mlsd bench serve --design fraud`.
+pub fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
+    use fraud_detector::{bench, serve};
+    let run_dir = RunDir::create(runs_dir, "bench-serve-fraud")?;
+    let registry = Registry::open(run_dir.file("registry"));
+    let sim = if args.quick {
+        SimulationConfig {
+            n_customers: 600,
+            n_terminals: 1_200,
+            n_days: 140,
+            ..SimulationConfig::default()
+        }
+    } else {
+        SimulationConfig::default()
+    };
+    let bar = spinner(args.json);
+    bar.set_message("simulating, training and registering a logistic regression");
+    let world = bench::world(&sim, &registry)?;
+    let plan = sweep_plan(args);
+    let single = Arc::new(bench::single_bodies(&world.plan.live)?);
+    let batched = Arc::new(bench::batch_bodies(&world.plan.live, args.batch_size)?);
+    let config = |micro_batch: Option<MicroBatchConfig>| {
+        let mut config = serve::ServeConfig {
+            max_batch: args.batch_size.max(1),
+            ..serve::ServeConfig::new(world.limits.clone())
+        };
+        config.server = args.server(config.server, micro_batch);
+        config
+    };
+    // Servers and load generator get separate runtimes (threads): the generator's own backlog
+    // must not stall the servers' tasks, and each server's queueing-delay probe must see only
+    // the server's queue. They still share the machine's cores.
+    let (server_rt, client_rt) = (runtime("server")?, runtime("load")?);
+    let (servers, targets) = server_rt.block_on(post_modes(
+        args,
+        ("/v1/fraud/score", single),
+        ("/v1/fraud/score/batch", batched),
+        |micro_batch| {
+            let state = serve::state(registry.clone(), config(micro_batch))?;
+            state.warm_up(&world.plan.history);
+            Ok(serve::router(state))
+        },
+    ))?;
+    let modes = run_modes(&server_rt, &client_rt, servers, &targets, &plan, &bar)?;
+    bar.set_message("batch job");
+    let loaded = fraud_detector::artifact::load(&registry, None)?;
+    let batch_job = fraud_detector::batch::batch_score(
+        world.plan.frame.clone(),
+        &run_dir.file("scores.parquet"),
+        &loaded.artifact,
+        &Default::default(),
+    )?;
+    bar.finish_and_clear();
+    let report = BenchReport {
+        design: "fraud",
+        quick: args.quick,
+        model_version: world.model_version,
+        warmed_with: world.plan.history.len(),
+        reference_rows_per_s: args.rate,
+        micro_batch_max: args.micro_batch_max,
+        micro_batch_wait_us: args.micro_batch_wait_us,
+        modes,
+        batch_job,
+        run_dir: run_dir.path.clone(),
+    };
+    let batch_job_line = format!(
+        "batch job (features + scores + Parquet, {} rows): {:.0} rows/s",
+        report.batch_job.rows, report.batch_job.rows_per_second
+    );
+    report_bench(
+        &run_dir,
+        "fraud",
+        args,
+        &report.modes,
+        &report,
+        batch_job_line,
+    )
+}

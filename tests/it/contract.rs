@@ -1,0 +1,489 @@
+//! The HTTP contract every design's server keeps, checked once for all of them: health,
+//! readiness, Prometheus metrics, an OpenAPI document that lists exactly the routes the server
+//! answers, JSON 4xx for bad input and unknown routes, 503 when overloaded, and promote /
+//! rollback — through the admin routes and through the registry (what `mlsd models` does) —
+//! under load with no failed request.
+//!
+//! A new design gets these checks by adding one arm to each `match` of [`Design`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mlsd_core::loadgen::{run, Load, Target};
+use mlsd_core::registry::Registry;
+use mlsd_core::server::ServerConfig;
+use serde_json::Value;
+
+use crate::common::{fit_and_register, http, post_json, small_simulation};
+
+#[derive(Debug, Clone, Copy)]
+enum Design {
+    Fraud,
+    Recommender,
+    Sentiment,
+}
+
+const DESIGNS: [Design; 3] = [Design::Fraud, Design::Recommender, Design::Sentiment];
+
+/// A bad request and the status it must get.
+struct Bad {
+    method: &'static str,
+    path: &'static str,
+    content_type: Option<&'static str>,
+    body: &'static [u8],
+    status: u16,
+}
+
+impl Design {
+    fn name(self) -> &'static str {
+        match self {
+            Design::Fraud => fraud_detector::DESIGN,
+            Design::Recommender => recommender::DESIGN,
+            Design::Sentiment => sentiment::DESIGN,
+        }
+    }
+
+    /// A registry holding v0001 (current) and v0002 (registered, not promoted).
+    fn registry(self, dir: &std::path::Path) -> Registry {
+        let registry = Registry::open(dir);
+        match self {
+            Design::Fraud => {
+                use fraud_detector::train::ModelKind;
+                fit_and_register(&registry, ModelKind::LogisticRegression);
+                fit_and_register(&registry, ModelKind::DecisionTreeDepth2);
+            }
+            Design::Recommender => {
+                let world = crate::shop::small_world();
+                let config = recommender::config::RecommenderConfig {
+                    shop: crate::shop::small_shop(),
+                    ..Default::default()
+                };
+                for _ in 0..2 {
+                    recommender::artifact::register(&registry, &world, &config).expect("register");
+                }
+            }
+            Design::Sentiment => {
+                for _ in 0..2 {
+                    let data = sentiment::pipeline::training_data(None, None).expect("data");
+                    sentiment::pipeline::train_and_register(&registry, data, false)
+                        .expect("register");
+                }
+            }
+        }
+        registry.promote(self.name(), "v0001").expect("promote");
+        registry
+    }
+
+    /// The design's server on 127.0.0.1:0, following the registry every 100 ms, with the
+    /// shared settings changed by `tune`.
+    async fn start(
+        self,
+        registry: &Registry,
+        tune: impl FnOnce(&mut ServerConfig),
+    ) -> mlsd_core::serve::Running {
+        let mut server = ServerConfig {
+            watch_every: Duration::from_millis(100),
+            timeout: Duration::from_secs(5),
+            ..ServerConfig::default()
+        };
+        tune(&mut server);
+        let router = match self {
+            Design::Fraud => {
+                use fraud_detector::{ingest::IngestConfig, serve};
+                let limits = IngestConfig::for_simulation(&small_simulation()).expect("limits");
+                let config = serve::ServeConfig {
+                    server,
+                    ..serve::ServeConfig::new(limits)
+                };
+                let state = serve::state(registry.clone(), config).expect("state");
+                state.watch_registry();
+                serve::router(state)
+            }
+            Design::Recommender => {
+                use recommender::serve;
+                let config = serve::ServeConfig {
+                    server,
+                    ..serve::ServeConfig::default()
+                };
+                let state = serve::state(registry.clone(), config).expect("state");
+                state.watch_registry();
+                serve::router(state)
+            }
+            Design::Sentiment => {
+                use sentiment::serve;
+                let config = serve::ServeConfig {
+                    server,
+                    ..serve::ServeConfig::default()
+                };
+                let state = serve::state(registry.clone(), config).expect("state");
+                state.watch_registry();
+                serve::router(state)
+            }
+        };
+        mlsd_core::serve::Running::start("127.0.0.1:0".parse().expect("addr"), router)
+            .await
+            .expect("start")
+    }
+
+    /// The design's own routes (the operational ones are the same everywhere).
+    fn routes(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Design::Fraud => &[
+                ("post", "/v1/fraud/score"),
+                ("post", "/v1/fraud/score/batch"),
+                ("post", "/v1/fraud/labels"),
+                ("get", "/v1/fraud/drift"),
+            ],
+            Design::Recommender => &[
+                ("post", "/v1/recommender/events"),
+                ("get", "/v1/recommender/users/{user_id}/recommendations"),
+                ("get", "/v1/recommender/drift"),
+            ],
+            Design::Sentiment => &[
+                ("post", "/v1/sentiment"),
+                ("post", "/v1/sentiment/batch"),
+                ("post", "/v1/sentiment/stream"),
+                ("get", "/v1/sentiment/live"),
+                ("get", "/v1/sentiment/drift"),
+            ],
+        }
+    }
+
+    /// One malformed, one of the wrong media type and one invalid request on the design's
+    /// main route.
+    fn bad_requests(self) -> Vec<Bad> {
+        let (path, invalid): (&str, &[u8]) = match self {
+            Design::Fraud => ("/v1/fraud/score", br#"{"transaction_id": 1}"#),
+            Design::Recommender => (
+                "/v1/recommender/events",
+                br#"{"user_id": 0, "item_id": 1, "kind": "view"}"#,
+            ),
+            Design::Sentiment => ("/v1/sentiment", br#"{"text": ""}"#),
+        };
+        let json = Some("application/json");
+        vec![
+            Bad {
+                method: "POST",
+                path,
+                content_type: json,
+                body: b"{not json",
+                status: 400,
+            },
+            Bad {
+                method: "POST",
+                path,
+                content_type: Some("text/plain"),
+                body: b"hello",
+                status: 415,
+            },
+            Bad {
+                method: "POST",
+                path,
+                content_type: json,
+                body: invalid,
+                status: 422,
+            },
+        ]
+    }
+
+    /// `n` requests whose every answer names the version that computed it.
+    fn traffic(self, addr: SocketAddr, n: usize) -> Target {
+        match self {
+            Design::Fraud => Target::post(
+                addr,
+                "/v1/fraud/score",
+                Arc::new(crate::api::independent_payments(n)),
+            ),
+            Design::Recommender => Target::get(
+                addr,
+                Arc::new(
+                    (0..n)
+                        .map(|i| {
+                            format!(
+                                "/v1/recommender/users/{}/recommendations?mode=realtime",
+                                1 + i % 200
+                            )
+                        })
+                        .collect(),
+                ),
+            ),
+            Design::Sentiment => Target::post(
+                addr,
+                "/v1/sentiment",
+                Arc::new(
+                    sentiment::bench::single_bodies(&sentiment::bench::texts(n, 5))
+                        .expect("bodies"),
+                ),
+            ),
+        }
+    }
+}
+
+async fn get_json(addr: SocketAddr, path: &str) -> (u16, Value) {
+    let (status, body) = http(addr, "GET", path, None, b"").await;
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}")),
+    )
+}
+
+/// The error code of a JSON error body (panics on anything else: every error is JSON).
+fn error_code(body: &str) -> String {
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    v["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code: {body}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_answers_health_ready_metrics_and_json_errors() {
+    for design in DESIGNS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = design.registry(dir.path());
+        let server = design.start(&registry, |_| {}).await;
+        let addr = server.addr;
+        let name = design.name();
+        let (s, health) = get_json(addr, "/health").await;
+        assert_eq!(
+            (s, &health["status"]),
+            (200, &Value::from("alive")),
+            "{name}"
+        );
+        let (s, ready) = get_json(addr, "/ready").await;
+        assert_eq!(
+            (s, &ready["status"], &ready["model_version"]),
+            (200, &Value::from("ready"), &Value::from("v0001")),
+            "{name}: {ready}"
+        );
+        let (_, models) = get_json(addr, "/v1/models").await;
+        assert_eq!(models["serving"], "v0001", "{name}: {models}");
+        assert_eq!(
+            models["versions"].as_array().map(Vec::len),
+            Some(2),
+            "{name}"
+        );
+        for bad in design.bad_requests() {
+            let (s, body) = http(addr, bad.method, bad.path, bad.content_type, bad.body).await;
+            assert_eq!(s, bad.status, "{name} {} {}: {body}", bad.method, bad.path);
+            error_code(&body);
+        }
+        let (s, body) = http(addr, "GET", "/no/such/route", None, b"").await;
+        assert_eq!((s, error_code(&body)), (404, "not_found".into()), "{name}");
+        let (s, body) = post_json(addr, "/admin/models/v0042/promote", "").await;
+        assert_eq!(
+            (s, error_code(&body)),
+            (404, "unknown_version".into()),
+            "{name}"
+        );
+        // Prometheus text: counters by route and status, and the version serving.
+        let (s, metrics) = http(addr, "GET", "/metrics", None, b"").await;
+        assert_eq!(s, 200, "{name}");
+        for expected in [
+            format!("# TYPE mlsd_{name}_requests_total counter"),
+            format!("mlsd_{name}_requests_total{{route=\"/health\",status=\"200\"}} 1"),
+            format!("mlsd_{name}_model_info{{version=\"v0001\"}} 1"),
+        ] {
+            assert!(
+                metrics.contains(&expected),
+                "{name}: {expected} in\n{metrics}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_openapi_document_lists_exactly_the_routes_the_server_answers() {
+    let operations = [
+        ("get", "/health"),
+        ("get", "/ready"),
+        ("get", "/metrics"),
+        ("get", "/openapi.json"),
+        ("get", "/v1/models"),
+        ("post", "/admin/models/{version}/promote"),
+        ("post", "/admin/models/rollback"),
+    ];
+    for design in DESIGNS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = design.registry(dir.path());
+        let server = design.start(&registry, |_| {}).await;
+        let addr = server.addr;
+        let name = design.name();
+        let (_, doc) = get_json(addr, "/openapi.json").await;
+        assert!(
+            doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+            "{name}"
+        );
+        let mut documented: Vec<(String, String)> = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for method in item.as_object().expect("path item").keys() {
+                documented.push((method.clone(), path.clone()));
+            }
+        }
+        documented.sort();
+        let mut expected: Vec<(String, String)> = operations
+            .iter()
+            .chain(design.routes())
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        expected.sort();
+        assert_eq!(documented, expected, "{name}");
+        // Every documented route exists: no 404 `not_found` or 405 from the router. Path
+        // parameters get values that are valid but harmless (an unknown version, user 1).
+        for (method, path) in &documented {
+            let concrete = path.replace("{version}", "v9999").replace("{user_id}", "1");
+            let (s, body) = http(
+                addr,
+                &method.to_uppercase(),
+                &concrete,
+                Some("application/json"),
+                b"{}",
+            )
+            .await;
+            let missing = s == 405 || (s == 404 && error_code(&body) == "not_found");
+            assert!(
+                !missing,
+                "{name}: {method} {path} is documented but answers {s} {body}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_sheds_with_a_json_503_when_it_has_no_permits() {
+    for design in DESIGNS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = design.registry(dir.path());
+        let server = design.start(&registry, |s| s.max_in_flight = 0).await;
+        let addr = server.addr;
+        let target = design.traffic(addr, 1);
+        let (report, outcomes) = run(
+            &target,
+            Load::Closed {
+                concurrency: 1,
+                duration: Duration::from_secs(10),
+                max_requests: 1,
+            },
+            true,
+        )
+        .await
+        .expect("load");
+        assert_eq!(
+            (report.sent, report.shed),
+            (1, 1),
+            "{}: {report:?}",
+            design.name()
+        );
+        let body = String::from_utf8_lossy(&outcomes[0].body);
+        assert_eq!(error_code(&body), "overloaded", "{}", design.name());
+    }
+}
+
+/// The version named in an answer (`model_version`).
+fn version_of(body: &[u8]) -> String {
+    let v: Value = serde_json::from_slice(body).expect("json");
+    v["model_version"]
+        .as_str()
+        .unwrap_or_else(|| panic!("every answer names its version: {v}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promote_and_a_rollback_under_400_requests_per_second_fail_no_request() {
+    for design in DESIGNS {
+        let name = design.name();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = design.registry(dir.path());
+        let server = design.start(&registry, |_| {}).await;
+        let addr = server.addr;
+        let target = design.traffic(addr, 1_200);
+        // Open loop: requests keep coming on schedule whatever the server is doing.
+        let load = Load::Open {
+            rate: 400.0,
+            duration: Duration::from_secs(3),
+            connections: 8,
+        };
+        let traffic = tokio::spawn(async move { run(&target, load, true).await });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Promote through the admin route …
+        let (s, body) = post_json(addr, "/admin/models/v0002/promote", "").await;
+        assert_eq!(s, 200, "{name}: {body}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // … and roll back through the registry (what `mlsd models rollback` does).
+        registry.rollback(name).expect("rollback");
+        let (report, outcomes) = traffic.await.expect("task").expect("load");
+        println!(
+            "{name}: hot swap under load: {} requests offered at {} req/s, {:.0} req/s achieved, {} ok, {} shed, {} errors, p99 {:.2} ms",
+            report.sent, report.offered, report.rps, report.ok, report.shed, report.errors, report.p99_ms
+        );
+        assert!(report.offered >= 200.0, "{name}");
+        assert_eq!(
+            (
+                report.sent,
+                report.ok,
+                report.shed,
+                report.errors,
+                report.unsent
+            ),
+            (1_200, 1_200, 0, 0, 0),
+            "{name}: {report:?}"
+        );
+        let versions: Vec<String> = outcomes.iter().map(|o| version_of(&o.body)).collect();
+        let count = |v: &str| versions.iter().filter(|x| *x == v).count();
+        assert_eq!(count("v0001") + count("v0002"), 1_200, "{name}");
+        assert!(count("v0002") > 0, "{name}: the promotion never served");
+        assert_eq!(
+            versions.first().map(String::as_str),
+            Some("v0001"),
+            "{name}"
+        );
+        assert_eq!(
+            versions.last().map(String::as_str),
+            Some("v0001"),
+            "{name}: the rollback never served"
+        );
+        let (_, ready) = get_json(addr, "/ready").await;
+        assert_eq!(ready["model_version"], "v0001", "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_promote_changes_nothing_and_a_cli_promote_is_picked_up() {
+    for design in DESIGNS {
+        let name = design.name();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = design.registry(dir.path());
+        let server = design.start(&registry, |_| {}).await;
+        let addr = server.addr;
+        // A name that is not a version never reaches the file system or the pointer.
+        for bad in ["..%2Fother%2Fv0001", "v1", "current"] {
+            let (s, body) = post_json(addr, &format!("/admin/models/{bad}/promote"), "").await;
+            assert_eq!(
+                (s, error_code(&body)),
+                (404, "unknown_version".into()),
+                "{name} {bad}"
+            );
+        }
+        assert_eq!(
+            registry.pointer(name).expect("pointer").current.as_deref(),
+            Some("v0001"),
+            "{name}"
+        );
+        // What `mlsd models promote v0002` does, with no call to the server: it follows.
+        registry.promote(name, "v0002").expect("promote");
+        let mut serving = String::new();
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let (_, ready) = get_json(addr, "/ready").await;
+            serving = ready["model_version"].as_str().unwrap_or("").to_string();
+            if serving == "v0002" {
+                break;
+            }
+        }
+        assert_eq!(
+            serving, "v0002",
+            "{name}: the server did not follow the registry"
+        );
+    }
+}
