@@ -221,7 +221,7 @@ async fn bad_input_gets_a_4xx_with_a_json_error_never_a_500() {
             Some("application/json"),
             b"{\"texts\": []}".to_vec(),
             422,
-            "invalid_batch",
+            "invalid_batch_size",
         ),
         (
             "POST",
@@ -229,7 +229,7 @@ async fn bad_input_gets_a_4xx_with_a_json_error_never_a_500() {
             Some("application/json"),
             many.into_bytes(),
             422,
-            "invalid_batch",
+            "invalid_batch_size",
         ),
         (
             "POST",

@@ -25,7 +25,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use mlsd_core::drift::{drift_report, SlidingWindow};
 use mlsd_core::registry::Registry;
-use mlsd_core::serve::{ApiError, ApiJson, ErrorBody, Metrics, MicroBatcher};
+use mlsd_core::serve::{
+    check_batch_size, ApiError, ApiJson, ErrorBody, JsonErrors, Metrics, MicroBatcher, Shed,
+};
 use mlsd_core::server::{app, DriftResponse, Kit, Models, Ops, ServerConfig};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -36,7 +38,7 @@ use crate::batch::{Decision, DecisionThresholds};
 use crate::ingest::IngestConfig;
 use crate::monitor::DRIFT_SHARE;
 use crate::online::{self, FeatureStore, InMemoryFeatureStore, Transaction};
-use crate::{Error, Result, DESIGN};
+use crate::{Error, Result};
 
 /// Server settings with their defaults.
 #[derive(Debug, Clone)]
@@ -124,6 +126,9 @@ impl Scorer {
     }
 }
 
+/// What every handler is given: the server's state.
+type Shared = State<Arc<AppState>>;
+
 pub struct AppState {
     kit: Kit,
     scorer: Arc<Scorer>,
@@ -135,8 +140,7 @@ pub struct AppState {
 /// With micro-batching or queue-delay shedding on, call it inside a tokio runtime.
 pub fn state(registry: Registry, config: ServeConfig) -> Result<Arc<AppState>> {
     config.thresholds.check()?;
-    let kit = Kit::new(DESIGN, config.server.clone()).map_err(Error::Config)?;
-    let models = Arc::new(Models::<FraudServed>::load(registry, kit.metrics.clone())?);
+    let (kit, models) = Kit::open::<FraudServed>(registry, config.server.clone())?;
     let store = Box::new(InMemoryFeatureStore::new(
         models.get().model.artifact.spec.clone(),
     ));
@@ -180,6 +184,18 @@ impl AppState {
     }
 }
 
+/// The fraud routes' OpenAPI 3.1 document (the operational routes are merged in by the
+/// skeleton), generated from the handlers' annotations and types.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mlsd fraud detector",
+        description = "Real-time card-fraud scoring with an online feature store, drift monitoring and hot model swaps."
+    ),
+    paths(score, score_batch, label, drift)
+)]
+pub struct ApiDoc;
+
 /// The fraud routes plus every design's operational ones, with the common layers.
 pub fn router(state: Arc<AppState>) -> Router {
     let ops = Ops::new(state.scorer.models.clone(), &state.kit, ApiDoc::openapi());
@@ -191,18 +207,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state.clone());
     app(&state.kit, ops, routes, None)
 }
-
-/// The fraud routes' OpenAPI 3.1 document (the operational routes are merged in by the
-/// skeleton), generated from the handlers' annotations and types.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "mlsd fraud detector",
-        description = "Real-time card-fraud scoring with an online feature store, drift monitoring and hot model swaps. Every error is a JSON body {\"error\": {\"code\", \"message\"}}."
-    ),
-    paths(score, score_batch, label, drift)
-)]
-pub struct ApiDoc;
 
 /// A payment as clients send it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -303,16 +307,9 @@ pub struct ScoreResponse {
 }
 
 /// Scores one payment: online features, model, decision.
-#[utoipa::path(post, path = "/v1/fraud/score", tag = "fraud", request_body = ScoreRequest,
-    responses(
-        (status = 200, description = "Scored", body = ScoreResponse),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Missing, unknown or invalid field", body = ErrorBody),
-        (status = 503, description = "Overloaded or over the time budget", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/fraud/score", tag = "fraud", request_body = ScoreRequest, responses((status = 200, description = "Scored", body = ScoreResponse), (status = 422, description = "Missing, unknown or invalid field", body = ErrorBody), JsonErrors))]
 async fn score(
-    State(state): State<Arc<AppState>>,
+    State(state): Shared,
     ApiJson(req): ApiJson<ScoreRequest>,
 ) -> std::result::Result<Json<ScoreResponse>, ApiError> {
     let t = Instant::now();
@@ -347,28 +344,17 @@ pub struct BatchResponse {
 }
 
 /// Scores many payments in one call (one model call for all of them).
-#[utoipa::path(post, path = "/v1/fraud/score/batch", tag = "fraud", request_body = BatchRequest,
-    responses(
-        (status = 200, description = "Scored", body = BatchResponse),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 422, description = "Invalid batch size or an invalid payment (named by index)", body = ErrorBody),
-        (status = 503, description = "Overloaded", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/fraud/score/batch", tag = "fraud", request_body = BatchRequest, responses((status = 200, description = "Scored", body = BatchResponse), (status = 422, description = "Invalid batch size or an invalid payment (named by index)", body = ErrorBody), JsonErrors))]
 async fn score_batch(
-    State(state): State<Arc<AppState>>,
+    State(state): Shared,
     ApiJson(req): ApiJson<BatchRequest>,
 ) -> std::result::Result<Json<BatchResponse>, ApiError> {
     let t = Instant::now();
-    if req.transactions.is_empty() || req.transactions.len() > state.config.max_batch {
-        return Err(ApiError::invalid(
-            "invalid_batch_size",
-            format!(
-                "a batch holds 1 to {} transactions, got {}",
-                state.config.max_batch,
-                req.transactions.len()
-            ),
-        ));
-    }
+    check_batch_size(
+        req.transactions.len(),
+        state.config.max_batch,
+        "transactions",
+    )?;
     // Validate everything first: a batch is scored whole or not at all.
     let txs = req
         .transactions
@@ -409,12 +395,9 @@ pub struct LabelResponse {
 }
 
 /// A confirmed label for a payment scored earlier (it feeds terminal risk after the delay).
-#[utoipa::path(post, path = "/v1/fraud/labels", tag = "fraud", request_body = LabelRequest,
-    responses(
-        (status = 200, description = "Recorded", body = LabelResponse),
-        (status = 422, description = "Unknown or expired transaction, or an invalid body", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/fraud/labels", tag = "fraud", request_body = LabelRequest, responses((status = 200, description = "Recorded", body = LabelResponse), (status = 422, description = "Unknown or expired transaction, or an invalid body", body = ErrorBody), JsonErrors))]
 async fn label(
-    State(state): State<Arc<AppState>>,
+    State(state): Shared,
     ApiJson(req): ApiJson<LabelRequest>,
 ) -> std::result::Result<Json<LabelResponse>, ApiError> {
     if !state
@@ -438,9 +421,8 @@ async fn label(
 
 /// Drift of the most recent scored traffic against the serving model's training profile
 /// (Evidently's test choice per feature, prediction drift, share of drifted features).
-#[utoipa::path(get, path = "/v1/fraud/drift", tag = "monitoring",
-    responses((status = 200, description = "Drift of the sliding window", body = DriftResponse)))]
-async fn drift(State(state): State<Arc<AppState>>) -> Json<DriftResponse> {
+#[utoipa::path(get, path = "/v1/fraud/drift", tag = "monitoring", responses((status = 200, description = "Drift of the sliding window", body = DriftResponse), Shed))]
+async fn drift(State(state): Shared) -> Json<DriftResponse> {
     let serving = state.scorer.models.get();
     let profile = &serving.model.profile;
     // One copy of the window, taken under the lock; the statistics run after it is released,

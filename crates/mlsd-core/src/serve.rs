@@ -81,6 +81,47 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// 422 `invalid_batch_size` unless a batch of `len` items holds 1 to `max` (`what` names the
+/// items: "transactions", "texts").
+pub fn check_batch_size(len: usize, max: usize, what: &str) -> Result<(), ApiError> {
+    if (1..=max).contains(&len) {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        "invalid_batch_size",
+        format!("a batch holds 1 to {max} {what}, got {len}"),
+    ))
+}
+
+/// The error answers every JSON route can give besides its own 422s — 400 (malformed JSON or
+/// invalid UTF-8), 413 (body too large), 415 (not JSON) from [`ApiJson`], 503 from the common
+/// layers — for the `responses(…)` of `#[utoipa::path]`: one declaration, so the documents of
+/// every design list the same answers for the same causes.
+#[derive(utoipa::IntoResponses)]
+pub enum JsonErrors {
+    #[response(status = 400, description = "Malformed JSON or invalid UTF-8")]
+    Malformed(ErrorBody),
+    #[response(status = 413, description = "Body too large")]
+    TooLarge(ErrorBody),
+    #[response(status = 415, description = "Not `Content-Type: application/json`")]
+    NotJson(ErrorBody),
+    #[response(
+        status = 503,
+        description = "Overloaded or over the time budget; retry later"
+    )]
+    Overloaded(ErrorBody),
+}
+
+/// The 503 of every route behind the common layers (shedding, the time budget).
+#[derive(utoipa::IntoResponses)]
+pub enum Shed {
+    #[response(
+        status = 503,
+        description = "Overloaded or over the time budget; retry later"
+    )]
+    Overloaded(ErrorBody),
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
@@ -442,7 +483,7 @@ pub struct Health {
 
 /// Liveness: the process answers (every design's `/health`).
 #[utoipa::path(get, path = "/health", tag = "operations",
-    responses((status = 200, description = "Alive", body = Health)))]
+    responses((status = 200, description = "Alive", body = Health), Shed))]
 pub async fn health() -> axum::Json<Health> {
     axum::Json(Health {
         status: "alive".into(),

@@ -17,6 +17,7 @@
 //! nothing; the same contract on every design (tested once, in `tests/it/contract.rs`).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,7 +34,7 @@ use crate::design::{self, Artifact, Versioned};
 use crate::registry::Registry;
 use crate::serve::{
     with_common_layers, ApiError, ErrorBody, Limits, Metrics, MicroBatchConfig, MicroBatcher,
-    QueueDelay, Slot,
+    QueueDelay, Shed, Slot,
 };
 
 /// The settings every design's server has, with their defaults (a design overrides some).
@@ -136,6 +137,17 @@ impl Kit {
             Some(device) => device.call(rows, self.config.max_queue_delay).await,
             None => Ok(()),
         }
+    }
+
+    /// The kit and the registry's current version of `M`: the first lines of every design's
+    /// `state` (with queue-delay shedding or a simulated model, call it in a tokio runtime).
+    pub fn open<M: Artifact>(
+        registry: Registry,
+        config: ServerConfig,
+    ) -> crate::Result<(Kit, Arc<Models<M>>)> {
+        let kit = Kit::new(M::DESIGN, config).map_err(crate::Error::Config)?;
+        let models = Models::load(registry, kit.metrics.clone())?;
+        Ok((kit, Arc::new(models)))
     }
 
     fn limits(&self) -> Limits {
@@ -370,6 +382,10 @@ impl Ops {
     pub fn new(models: Arc<dyn ModelAdmin>, kit: &Kit, api: utoipa::openapi::OpenApi) -> Ops {
         let mut openapi = api;
         openapi.merge(OpsApi::openapi());
+        let said = openapi.info.description.take().unwrap_or_default();
+        openapi.info.description = Some(format!(
+            "{said} Every error is a JSON body {{\"error\": {{\"code\", \"message\"}}}}."
+        ));
         Ops {
             models,
             metrics: kit.metrics.clone(),
@@ -379,18 +395,31 @@ impl Ops {
         }
     }
 
-    /// Fields the design adds to `/ready`.
-    pub fn ready_details(
+    /// Fields the design adds to `/ready`, read from its state (held weakly: the routes do
+    /// not keep the state alive).
+    pub fn ready_details<T: Send + Sync + 'static>(
         mut self,
-        f: impl Fn() -> serde_json::Map<String, serde_json::Value> + Send + Sync + 'static,
+        state: &Arc<T>,
+        details: fn(&T) -> serde_json::Map<String, serde_json::Value>,
     ) -> Ops {
-        self.details = Box::new(f);
+        let state = Arc::downgrade(state);
+        self.details = Box::new(move || state.upgrade().map(|s| details(&s)).unwrap_or_default());
         self
     }
 
-    /// Gauges the design sets just before `/metrics` renders (cache counts, sessions …).
-    pub fn before_metrics(mut self, f: impl Fn(&Metrics) + Send + Sync + 'static) -> Ops {
-        self.before_render = Box::new(f);
+    /// Gauges the design sets from its state just before `/metrics` renders (cache counts,
+    /// sessions, topics …).
+    pub fn gauges<T: Send + Sync + 'static>(
+        mut self,
+        state: &Arc<T>,
+        gauges: fn(&T, &Metrics),
+    ) -> Ops {
+        let state = Arc::downgrade(state);
+        self.before_render = Box::new(move |m| {
+            if let Some(s) = state.upgrade() {
+                gauges(&s, m);
+            }
+        });
         self
     }
 }
@@ -437,8 +466,7 @@ pub fn app(kit: &Kit, ops: Ops, routes: Router, long_lived: Option<Router>) -> R
 }
 
 /// Readiness: a verified model is loaded (the server does not listen before that).
-#[utoipa::path(get, path = "/ready", tag = "operations",
-    responses((status = 200, description = "Ready", body = Ready)))]
+#[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, description = "Ready", body = Ready), Shed))]
 async fn ready(State(ops): State<Arc<Ops>>) -> Json<Ready> {
     let (model_version, model) = ops.models.serving();
     Json(Ready {
@@ -451,35 +479,27 @@ async fn ready(State(ops): State<Arc<Ops>>) -> Json<Ready> {
 
 /// Prometheus metrics: requests by route and status, latency, scores, micro-batch sizes, the
 /// model version, and the design's own gauges.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"), Shed))]
 async fn metrics(State(ops): State<Arc<Ops>>) -> String {
     (ops.before_render)(&ops.metrics);
     ops.metrics.render()
 }
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations",
-    responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1 document", body = Object), Shed))]
 async fn openapi(State(ops): State<Arc<Ops>>) -> Json<utoipa::openapi::OpenApi> {
     Json(ops.openapi.clone())
 }
 
 /// The registry's versions, which one is current and which one serves.
-#[utoipa::path(get, path = "/v1/models", tag = "models",
-    responses((status = 200, description = "Registry versions", body = ModelsResponse)))]
+#[utoipa::path(get, path = "/v1/models", tag = "models", responses((status = 200, description = "Registry versions", body = ModelsResponse), Shed))]
 async fn models(State(ops): State<Arc<Ops>>) -> Result<Json<ModelsResponse>, ApiError> {
     ops.models.list().map(Json)
 }
 
 /// Promotes a registry version and swaps it in (atomically; in-flight requests finish with
 /// the old model). The version is loaded and checked first: a refusal changes nothing.
-#[utoipa::path(post, path = "/admin/models/{version}/promote", tag = "models",
-    params(("version" = String, Path, description = "Registry version, e.g. v0002")),
-    responses(
-        (status = 200, description = "Serving the promoted version", body = ServingResponse),
-        (status = 404, description = "No such version", body = ErrorBody),
-        (status = 409, description = "The version does not verify or cannot be served", body = ErrorBody)))]
+#[utoipa::path(post, path = "/admin/models/{version}/promote", tag = "models", params(("version" = String, Path, description = "Registry version, e.g. v0002")), responses((status = 200, description = "Serving the promoted version", body = ServingResponse), (status = 404, description = "No such version", body = ErrorBody), (status = 409, description = "The version does not verify or cannot be served", body = ErrorBody), Shed))]
 async fn promote(
     State(ops): State<Arc<Ops>>,
     Path(version): Path<String>,
@@ -500,14 +520,58 @@ async fn off_the_runtime(
 }
 
 /// Moves `current` back to the previously promoted version and swaps it in.
-#[utoipa::path(post, path = "/admin/models/rollback", tag = "models",
-    responses(
-        (status = 200, description = "Serving the previous version", body = ServingResponse),
-        (status = 409, description = "Nothing to roll back to", body = ErrorBody)))]
+#[utoipa::path(post, path = "/admin/models/rollback", tag = "models", responses((status = 200, description = "Serving the previous version", body = ServingResponse), (status = 409, description = "Nothing to roll back to", body = ErrorBody), Shed))]
 async fn rollback(State(ops): State<Arc<Ops>>) -> Result<Json<ServingResponse>, ApiError> {
     let models = ops.models.clone();
     let serving = off_the_runtime(move || models.rollback()).await?;
     Ok(Json(ServingResponse { serving }))
+}
+
+/// Hits and misses of a cache in front of the model (repeated texts, real-time lists).
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl CacheStats {
+    pub fn record(&self, hit: bool) {
+        let counter = if hit { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (hits, misses) so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// hits / (hits + misses); 0 before any lookup.
+    pub fn hit_rate(&self) -> f64 {
+        let (hits, misses) = self.counts();
+        hits as f64 / (hits + misses).max(1) as f64
+    }
+
+    /// `<prefix>_cache_hits`, `_cache_misses` and `_cache_hit_rate` on `/metrics`; `what` names
+    /// the cached answers ("predictions", "real-time lists").
+    pub fn export(&self, m: &Metrics, what: &str) {
+        // Talking point: the cache's hit rate is the number that says whether it earns its
+        // memory.
+        let (hits, misses) = self.counts();
+        m.set_gauge(
+            "cache_hits",
+            &format!("{what} served from the cache."),
+            hits as f64,
+        );
+        m.set_gauge("cache_misses", &format!("{what} computed."), misses as f64);
+        m.set_gauge(
+            "cache_hit_rate",
+            &format!("hits / (hits + misses) of the {what} cache."),
+            self.hit_rate(),
+        );
+    }
 }
 
 /// The most recent `capacity` items of live traffic (rows, texts, events), for drift checks.

@@ -22,7 +22,6 @@
 //! hashing on the user id).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -32,8 +31,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use mlsd_core::design::Versioned;
 use mlsd_core::registry::Registry;
-use mlsd_core::serve::{ApiError, ApiJson, ErrorBody, Metrics, MicroBatcher, Slot};
-use mlsd_core::server::{app, DriftResponse, Kit, Models, Ops, Recent, ServerConfig};
+use mlsd_core::serve::{
+    ApiError, ApiJson, ErrorBody, JsonErrors, Metrics, MicroBatcher, Shed, Slot,
+};
+use mlsd_core::server::{app, CacheStats, DriftResponse, Kit, Models, Ops, Recent, ServerConfig};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
@@ -43,7 +44,6 @@ use crate::monitor::{self, MonitorConfig};
 use crate::movielens::Rating;
 use crate::shop::{EventKind, DAY};
 use crate::two_stage::{Mode, Recommendation, TwoStage, UserState};
-use crate::DESIGN;
 
 /// Server settings with their defaults.
 #[derive(Debug, Clone)]
@@ -83,6 +83,9 @@ type Cached = (Instant, Arc<Vec<Recommendation>>);
 /// What the micro-batcher computes a real-time list from: user, live state, `k`.
 type ListJob = (u32, UserState, usize);
 
+/// What every handler is given: the server's state.
+type Shared = State<Arc<AppState>>;
+
 /// Everything the handlers share.
 pub struct AppState {
     kit: Kit,
@@ -92,8 +95,7 @@ pub struct AppState {
     /// Users' states including every event received since the model's cutoff.
     sessions: Arc<RwLock<HashMap<u32, UserState>>>,
     cache: Arc<Mutex<HashMap<(u32, usize), Cached>>>,
-    cache_hits: AtomicU64,
-    cache_misses: AtomicU64,
+    cache_stats: CacheStats,
     /// Events received, for drift checks against the model's last training week.
     window: Arc<Recent<Rating>>,
     batcher: Option<MicroBatcher<ListJob, Vec<Recommendation>>>,
@@ -103,11 +105,7 @@ pub struct AppState {
 /// Loads the registry's current recommender (model, snapshot, drift reference) and builds the
 /// state. With micro-batching or queue-delay shedding on, call it inside a tokio runtime.
 pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppState>> {
-    let kit = Kit::new(DESIGN, config.server.clone()).map_err(crate::Error::Config)?;
-    let models = Arc::new(Models::<RecommenderServed>::load(
-        registry,
-        kit.metrics.clone(),
-    )?);
+    let (kit, models) = Kit::open::<RecommenderServed>(registry, config.server.clone())?;
     let sessions = Arc::new(RwLock::new(HashMap::new()));
     let cache = Arc::new(Mutex::new(HashMap::new()));
     let window = Arc::new(Recent::new(config.server.drift_window));
@@ -146,8 +144,7 @@ pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppSt
         snapshot: Slot::new(None),
         sessions,
         cache,
-        cache_hits: AtomicU64::new(0),
-        cache_misses: AtomicU64::new(0),
+        cache_stats: CacheStats::default(),
         window,
         batcher,
         config,
@@ -190,27 +187,25 @@ impl AppState {
 
     /// (hits, misses) of the real-time cache so far.
     pub fn cache_counts(&self) -> (u64, u64) {
-        (
-            self.cache_hits.load(Ordering::Relaxed),
-            self.cache_misses.load(Ordering::Relaxed),
-        )
+        self.cache_stats.counts()
+    }
+
+    /// The model's cutoff, the users with a precomputed list and the batch job's time, for
+    /// `/ready`.
+    fn ready_details(&self) -> serde_json::Map<String, serde_json::Value> {
+        let serving = self.models.get();
+        let snapshot = self.snapshot_of(&serving.model, &serving.version);
+        let users = snapshot.lists.iter().filter(|l| !l.is_empty()).count();
+        serde_json::Map::from_iter([
+            ("model_as_of".to_string(), serving.model.model.now.into()),
+            ("snapshot_users".to_string(), users.into()),
+            ("snapshot_seconds".to_string(), snapshot.seconds.into()),
+        ])
     }
 
     /// The cache's counts and the live sessions, for `/metrics`.
     fn set_gauges(&self, m: &Metrics) {
-        let (hits, misses) = self.cache_counts();
-        // Talking point: the cache's hit rate is the number that says whether it earns its memory.
-        m.set_gauge(
-            "cache_hits",
-            "Real-time lists served from the cache.",
-            hits as f64,
-        );
-        m.set_gauge("cache_misses", "Real-time lists computed.", misses as f64);
-        m.set_gauge(
-            "cache_hit_rate",
-            "hits / (hits + misses) of the real-time cache.",
-            hits as f64 / (hits + misses).max(1) as f64,
-        );
+        self.cache_stats.export(m, "Real-time lists");
         let sessions = self
             .sessions
             .read()
@@ -239,42 +234,22 @@ impl std::ops::Deref for SnapshotRef<'_> {
     }
 }
 
+/// The recommender routes' OpenAPI 3.1 document (the operational routes are merged in).
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mlsd recommender",
+        description = "E-commerce recommendations: a precomputed batch snapshot and real-time re-ranking with the live session."
+    ),
+    paths(event, recommendations, drift)
+)]
+pub struct ApiDoc;
+
 /// The recommender routes plus every design's operational ones, with the common layers.
 pub fn router(state: Arc<AppState>) -> Router {
     let ops = Ops::new(state.models.clone(), &state.kit, ApiDoc::openapi())
-        .ready_details({
-            let state = Arc::downgrade(&state);
-            move || {
-                let Some(state) = state.upgrade() else {
-                    return serde_json::Map::new();
-                };
-                let serving = state.models.get();
-                let snapshot = state.snapshot_of(&serving.model, &serving.version);
-                serde_json::Map::from_iter([
-                    // The model's training cutoff (Unix seconds).
-                    ("model_as_of".to_string(), serving.model.model.now.into()),
-                    // Users with a precomputed list, and how long the batch job took.
-                    (
-                        "snapshot_users".to_string(),
-                        snapshot
-                            .lists
-                            .iter()
-                            .filter(|l| !l.is_empty())
-                            .count()
-                            .into(),
-                    ),
-                    ("snapshot_seconds".to_string(), snapshot.seconds.into()),
-                ])
-            }
-        })
-        .before_metrics({
-            let state = Arc::downgrade(&state);
-            move |m| {
-                if let Some(state) = state.upgrade() {
-                    state.set_gauges(m);
-                }
-            }
-        });
+        .ready_details(&state, AppState::ready_details)
+        .gauges(&state, AppState::set_gauges);
     let routes = Router::new()
         .route("/v1/recommender/events", post(event))
         .route(
@@ -285,17 +260,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state.clone());
     app(&state.kit, ops, routes, None)
 }
-
-/// The recommender routes' OpenAPI 3.1 document (the operational routes are merged in).
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "mlsd recommender",
-        description = "E-commerce recommendations: a precomputed batch snapshot and real-time re-ranking with the live session. Every error is a JSON body {\"error\": {\"code\", \"message\"}}."
-    ),
-    paths(event, recommendations, drift)
-)]
-pub struct ApiDoc;
 
 /// One shopper event as clients send it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -319,16 +283,9 @@ pub struct EventResponse {
 }
 
 /// Records a view, cart or purchase: the user's next real-time list sees it.
-#[utoipa::path(post, path = "/v1/recommender/events", tag = "recommender", request_body = EventRequest,
-    responses(
-        (status = 202, description = "Recorded", body = EventResponse),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Unknown field, user 0, or an item not on sale", body = ErrorBody),
-        (status = 503, description = "Overloaded", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/recommender/events", tag = "recommender", request_body = EventRequest, responses((status = 202, description = "Recorded", body = EventResponse), (status = 422, description = "Unknown field, user 0, or an item not on sale", body = ErrorBody), JsonErrors))]
 async fn event(
-    State(state): State<Arc<AppState>>,
+    State(state): Shared,
     ApiJson(req): ApiJson<EventRequest>,
 ) -> Result<(StatusCode, Json<EventResponse>), ApiError> {
     let serving = state.models.get();
@@ -455,18 +412,9 @@ fn parse_query(raw: Option<&str>, max_k: usize) -> Result<(usize, Mode), ApiErro
 
 /// A user's top `k`: from the batch snapshot (`mode=batch`, the default) or re-ranked now with
 /// the live session (`mode=realtime`).
-#[utoipa::path(get, path = "/v1/recommender/users/{user_id}/recommendations", tag = "recommender",
-    params(
-        ("user_id" = u32, Path, description = "1 or more"),
-        ("k" = Option<usize>, Query, description = "1 to max_k (50); default 10"),
-        ("mode" = Option<Mode>, Query, description = "batch (default) or realtime")),
-    responses(
-        (status = 200, description = "The list", body = RecommendationsResponse),
-        (status = 400, description = "user_id is not a number", body = ErrorBody),
-        (status = 422, description = "Invalid k, mode or parameter", body = ErrorBody),
-        (status = 503, description = "Overloaded", body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/recommender/users/{user_id}/recommendations", tag = "recommender", params(("user_id" = u32, Path, description = "1 or more"), ("k" = Option<usize>, Query, description = "1 to max_k (50); default 10"), ("mode" = Option<Mode>, Query, description = "batch (default) or realtime")), responses((status = 200, description = "The list", body = RecommendationsResponse), (status = 400, description = "user_id is not a number", body = ErrorBody), (status = 422, description = "Invalid k, mode or parameter", body = ErrorBody), Shed))]
 async fn recommendations(
-    State(state): State<Arc<AppState>>,
+    State(state): Shared,
     Path(user): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<RecommendationsResponse>, ApiError> {
@@ -538,11 +486,11 @@ async fn realtime(
         .get(&key)
     {
         if at.elapsed() < state.config.cache_ttl {
-            state.cache_hits.fetch_add(1, Ordering::Relaxed);
+            state.cache_stats.record(true);
             return Ok((ListSource::Cache, list.as_ref().clone()));
         }
     }
-    state.cache_misses.fetch_add(1, Ordering::Relaxed);
+    state.cache_stats.record(false);
     let user_state = state
         .sessions
         .read()
@@ -578,9 +526,8 @@ async fn realtime(
 /// Item-popularity drift, user-activity drift and the share of new items, for the events
 /// received (the latest `drift_window`) against the end of the model's last training week
 /// (the same time span as the window, one day at least).
-#[utoipa::path(get, path = "/v1/recommender/drift", tag = "monitoring",
-    responses((status = 200, description = "Drift of the received events", body = DriftResponse)))]
-async fn drift(State(state): State<Arc<AppState>>) -> Json<DriftResponse> {
+#[utoipa::path(get, path = "/v1/recommender/drift", tag = "monitoring", responses((status = 200, description = "Drift of the received events", body = DriftResponse), Shed))]
+async fn drift(State(state): Shared) -> Json<DriftResponse> {
     let serving = state.models.get();
     let (model, reference) = (&serving.model.model, &serving.model.reference);
     let current = state.window.snapshot();

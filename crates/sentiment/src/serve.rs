@@ -24,7 +24,6 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,8 +35,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::{Stream, StreamExt};
 use mlsd_core::registry::Registry;
-use mlsd_core::serve::{ApiError, ApiJson, ErrorBody, Metrics, MicroBatcher};
-use mlsd_core::server::{app, DriftResponse, Kit, Models, Ops, Recent, ServerConfig};
+use mlsd_core::serve::{
+    check_batch_size, ApiError, ApiJson, ErrorBody, JsonErrors, Metrics, MicroBatcher, Shed,
+};
+use mlsd_core::server::{app, CacheStats, DriftResponse, Kit, Models, Ops, Recent, ServerConfig};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Semaphore};
 use utoipa::{OpenApi, ToSchema};
@@ -45,7 +46,6 @@ use utoipa::{OpenApi, ToSchema};
 use crate::artifact::SentimentArtifact;
 use crate::data::TextProblem;
 use crate::monitor::{self, TextDriftConfig};
-use crate::DESIGN;
 
 /// Server settings with their defaults.
 #[derive(Debug, Clone)]
@@ -137,8 +137,7 @@ pub enum Label {
 struct TextCache {
     capacity: usize,
     maps: Mutex<(HashMap<String, Scored>, HashMap<String, Scored>)>,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    stats: CacheStats,
 }
 
 impl TextCache {
@@ -146,8 +145,7 @@ impl TextCache {
         TextCache {
             capacity,
             maps: Mutex::new((HashMap::new(), HashMap::new())),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            stats: CacheStats::default(),
         }
     }
 
@@ -170,12 +168,7 @@ impl TextCache {
                 young.insert(text.to_string(), *s);
             }),
         };
-        let counter = if found.is_some() {
-            &self.hits
-        } else {
-            &self.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.stats.record(found.is_some());
         found
     }
 
@@ -223,6 +216,9 @@ pub struct TopicAggregate {
     pub alert: Option<String>,
 }
 
+/// What every handler is given: the server's state.
+type Shared = State<Arc<AppState>>;
+
 /// Everything the handlers share.
 pub struct AppState {
     kit: Kit,
@@ -242,11 +238,7 @@ pub struct AppState {
 /// Loads the registry's current sentiment model and builds the state. With micro-batching or
 /// queue-delay shedding on, call it inside a tokio runtime.
 pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppState>> {
-    let kit = Kit::new(DESIGN, config.server.clone()).map_err(crate::Error::Config)?;
-    let models = Arc::new(Models::<SentimentArtifact>::load(
-        registry,
-        kit.metrics.clone(),
-    )?);
+    let (kit, models) = Kit::open::<SentimentArtifact>(registry, config.server.clone())?;
     let cache = Arc::new(TextCache::new(config.cache_capacity));
     let recent = Arc::new(Recent::new(config.server.drift_window));
     let (stale_cache, stale_texts) = (cache.clone(), recent.clone());
@@ -293,10 +285,7 @@ fn score(model: &SentimentArtifact, text: &str) -> Scored {
 impl AppState {
     /// (hits, misses) of the text cache so far.
     pub fn cache_counts(&self) -> (u64, u64) {
-        (
-            self.cache.hits.load(Ordering::Relaxed),
-            self.cache.misses.load(Ordering::Relaxed),
-        )
+        self.cache.stats.counts()
     }
 
     /// The version serving now.
@@ -484,27 +473,28 @@ fn check_text(text: &str, max_chars: usize) -> Result<(), ApiError> {
     }
 }
 
+/// The sentiment routes' OpenAPI 3.1 document (the operational routes are merged in).
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mlsd sentiment",
+        description = "Real-time sentiment: single and batch scoring, an NDJSON stream ingest and a Server-Sent-Events feed of rolling per-topic aggregates."
+    ),
+    paths(predict, predict_batch, stream, live, drift)
+)]
+pub struct ApiDoc;
+
 /// The sentiment routes plus every design's operational ones, with the common layers around
 /// the request/response routes; the two long-lived routes (stream ingest, live feed) have
 /// their own bounds instead of the per-request time budget.
 pub fn router(state: Arc<AppState>) -> Router {
     let ops = Ops::new(state.models.clone(), &state.kit, ApiDoc::openapi())
-        .ready_details({
-            let models = state.models.clone();
-            move || {
-                let features = models.get().model.vectorizer.dims();
-                // n-grams in the model's vocabulary.
-                serde_json::Map::from_iter([("features".to_string(), features.into())])
-            }
+        .ready_details(&state, |s| {
+            // n-grams in the model's vocabulary.
+            let features = s.models.get().model.vectorizer.dims();
+            serde_json::Map::from_iter([("features".to_string(), features.into())])
         })
-        .before_metrics({
-            let state = Arc::downgrade(&state);
-            move |m| {
-                if let Some(state) = state.upgrade() {
-                    state.set_gauges(m);
-                }
-            }
-        });
+        .gauges(&state, AppState::set_gauges);
     let routes = Router::new()
         .route("/v1/sentiment", post(predict))
         .route("/v1/sentiment/batch", post(predict_batch))
@@ -517,32 +507,10 @@ pub fn router(state: Arc<AppState>) -> Router {
     app(&state.kit, ops, routes, Some(long_lived))
 }
 
-/// The sentiment routes' OpenAPI 3.1 document (the operational routes are merged in).
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "mlsd sentiment",
-        description = "Real-time sentiment: single and batch scoring, an NDJSON stream ingest and a Server-Sent-Events feed of rolling per-topic aggregates. Every error is a JSON body {\"error\": {\"code\", \"message\"}}."
-    ),
-    paths(predict, predict_batch, stream, live, drift)
-)]
-pub struct ApiDoc;
-
 impl AppState {
     /// The cache's hits and misses and the topics tracked, for `/metrics`.
     fn set_gauges(&self, m: &Metrics) {
-        let (hits, misses) = self.cache_counts();
-        m.set_gauge(
-            "cache_hits",
-            "Predictions served from the text cache.",
-            hits as f64,
-        );
-        m.set_gauge("cache_misses", "Predictions computed.", misses as f64);
-        m.set_gauge(
-            "cache_hit_rate",
-            "hits / (hits + misses) of the text cache.",
-            hits as f64 / (hits + misses).max(1) as f64,
-        );
+        self.cache.stats.export(m, "Predictions");
         let topics = self.topics.lock().unwrap_or_else(|p| p.into_inner()).len();
         m.set_gauge("topics", "Topics with live aggregates.", topics as f64);
     }
@@ -568,16 +536,9 @@ pub struct SentimentResponse {
 }
 
 /// Scores one text.
-#[utoipa::path(post, path = "/v1/sentiment", tag = "sentiment", request_body = SentimentRequest,
-    responses(
-        (status = 200, description = "Scored", body = SentimentResponse),
-        (status = 400, description = "Malformed JSON or invalid UTF-8", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Unknown field, empty or too long text, bad topic", body = ErrorBody),
-        (status = 503, description = "Overloaded", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/sentiment", tag = "sentiment", request_body = SentimentRequest, responses((status = 200, description = "Scored", body = SentimentResponse), (status = 422, description = "Unknown field, empty or too long text, bad topic", body = ErrorBody), JsonErrors))]
 async fn predict(
-    State(state): State<Arc<AppState>>,
+    State(state): Shared,
     ApiJson(req): ApiJson<SentimentRequest>,
 ) -> Result<Json<SentimentResponse>, ApiError> {
     check_text(&req.text, state.config.max_text_chars)?;
@@ -611,27 +572,12 @@ pub struct BatchResponse {
 
 /// Scores up to `max_batch` texts (default 4,096) in one call; one bad text refuses the
 /// batch with its index (nothing is half-applied).
-#[utoipa::path(post, path = "/v1/sentiment/batch", tag = "sentiment", request_body = BatchRequest,
-    responses(
-        (status = 200, description = "Scored, in order", body = BatchResponse),
-        (status = 400, description = "Malformed JSON or invalid UTF-8", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 422, description = "Empty or too large batch; a bad text (its index is named)", body = ErrorBody),
-        (status = 503, description = "Overloaded", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/sentiment/batch", tag = "sentiment", request_body = BatchRequest, responses((status = 200, description = "Scored, in order", body = BatchResponse), (status = 422, description = "Empty or too large batch; a bad text (its index is named)", body = ErrorBody), JsonErrors))]
 async fn predict_batch(
-    State(state): State<Arc<AppState>>,
+    State(state): Shared,
     ApiJson(req): ApiJson<BatchRequest>,
 ) -> Result<Json<BatchResponse>, ApiError> {
-    if req.texts.is_empty() || req.texts.len() > state.config.max_batch {
-        return Err(ApiError::invalid(
-            "invalid_batch",
-            format!(
-                "a batch holds 1 to {} texts, this one {}",
-                state.config.max_batch,
-                req.texts.len()
-            ),
-        ));
-    }
+    check_batch_size(req.texts.len(), state.config.max_batch, "texts")?;
     for (i, text) in req.texts.iter().enumerate() {
         check_text(text, state.config.max_text_chars)
             .map_err(|e| ApiError::invalid(e.code, format!("texts[{i}]: {}", e.message)))?;
@@ -688,15 +634,9 @@ impl StreamSummary {
 /// lines arrive (a client may hold the connection open and keep writing); answers with a
 /// summary when the body ends.
 /// Bad lines are counted by reason and skipped; the stream goes on.
-#[utoipa::path(post, path = "/v1/sentiment/stream", tag = "sentiment",
-    request_body(content = String, content_type = "application/x-ndjson", description = "One {\"text\", \"topic\"?} per line"),
-    responses(
-        (status = 200, description = "Summary of the stream", body = StreamSummary),
-        (status = 413, description = "Stream larger than max_stream_bytes (lines before the limit were counted)", body = ErrorBody),
-        (status = 415, description = "Not NDJSON", body = ErrorBody),
-        (status = 503, description = "Too many concurrent streams", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/sentiment/stream", tag = "sentiment", request_body(content = String, content_type = "application/x-ndjson", description = "One {\"text\", \"topic\"?} per line"), responses((status = 200, description = "Summary of the stream", body = StreamSummary), (status = 413, description = "Stream larger than max_stream_bytes (lines before the limit were counted)", body = ErrorBody), (status = 415, description = "Not NDJSON", body = ErrorBody), (status = 503, description = "Too many concurrent streams", body = ErrorBody)))]
 async fn stream(
-    State(state): State<Arc<AppState>>,
+    State(state): Shared,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<StreamSummary>, ApiError> {
@@ -832,14 +772,9 @@ impl AppState {
 
 /// The live feed: Server-Sent Events, one `aggregate` event with the topic's rolling windows
 /// every `live_interval`, for at most `live_max` (then the client reconnects).
-#[utoipa::path(get, path = "/v1/sentiment/live", tag = "sentiment",
-    params(("topic" = String, Query, description = "The topic to follow")),
-    responses(
-        (status = 200, description = "text/event-stream of `aggregate` events (TopicAggregate as JSON)", body = TopicAggregate, content_type = "text/event-stream"),
-        (status = 422, description = "No topic or a bad one", body = ErrorBody),
-        (status = 503, description = "Too many subscribers", body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/sentiment/live", tag = "sentiment", params(("topic" = String, Query, description = "The topic to follow")), responses((status = 200, description = "text/event-stream of `aggregate` events (TopicAggregate as JSON)", body = TopicAggregate, content_type = "text/event-stream"), (status = 422, description = "No topic or a bad one", body = ErrorBody), (status = 503, description = "Too many subscribers", body = ErrorBody)))]
 async fn live(
-    State(state): State<Arc<AppState>>,
+    State(state): Shared,
     RawQuery(query): RawQuery,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let mut topic = None;
@@ -920,9 +855,8 @@ fn percent_decode(s: &str) -> Option<String> {
 /// The recent texts (up to `drift_window`) against the model's reference texts: vocabulary,
 /// length, word and prediction shifts, and a domain classifier. No report for a model saved
 /// without reference texts.
-#[utoipa::path(get, path = "/v1/sentiment/drift", tag = "monitoring",
-    responses((status = 200, description = "Drift of the recent texts", body = DriftResponse)))]
-async fn drift(State(state): State<Arc<AppState>>) -> Json<DriftResponse> {
+#[utoipa::path(get, path = "/v1/sentiment/drift", tag = "monitoring", responses((status = 200, description = "Drift of the recent texts", body = DriftResponse), Shed))]
+async fn drift(State(state): Shared) -> Json<DriftResponse> {
     let serving = state.models.get();
     let current = state.recent.snapshot();
     let reference = &serving.model.reference_texts;
