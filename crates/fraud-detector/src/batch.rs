@@ -11,76 +11,15 @@ use std::path::Path;
 use std::time::Instant;
 
 use polars::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::artifact::FraudArtifact;
 use crate::features::{compute, to_matrix};
 use crate::schema::{CUSTOMER_ID, TERMINAL_ID, TRANSACTION_ID, TX_AMOUNT, TX_DATETIME};
 use crate::{Error, Result};
 
-/// Score thresholds that turn a probability into an action.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct DecisionThresholds {
-    /// At or above: an investigator reviews the card.
-    pub review: f64,
-    /// At or above: the payment is blocked.
-    pub block: f64,
-}
-
-impl Default for DecisionThresholds {
-    fn default() -> Self {
-        DecisionThresholds {
-            review: 0.3,
-            block: 0.8,
-        }
-    }
-}
-
-/// The action for a score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    Approve,
-    Review,
-    Block,
-}
-
-impl Decision {
-    pub fn name(self) -> &'static str {
-        match self {
-            Decision::Approve => "approve",
-            Decision::Review => "review",
-            Decision::Block => "block",
-        }
-    }
-}
-
-impl DecisionThresholds {
-    pub fn check(&self) -> Result<()> {
-        if !(0.0..=1.0).contains(&self.review)
-            || !(0.0..=1.0).contains(&self.block)
-            || self.review > self.block
-        {
-            return Err(Error::Config(format!(
-                "thresholds must satisfy 0 ≤ review ({}) ≤ block ({}) ≤ 1",
-                self.review, self.block
-            )));
-        }
-        Ok(())
-    }
-
-    // Talking point: approve / review / block tiers — the block tier is small and sure, the
-    // review tier is sized to the investigators' daily budget.
-    pub fn decide(&self, score: f64) -> Decision {
-        if score >= self.block {
-            Decision::Block
-        } else if score >= self.review {
-            Decision::Review
-        } else {
-            Decision::Approve
-        }
-    }
-}
+// The approve / review / block tiers are the shared tabular crate's.
+pub use mlsd_tabular::{Decision, DecisionThresholds};
 
 /// Features, scores and decisions for every transaction of a frame.
 pub fn score_frame(
@@ -88,7 +27,7 @@ pub fn score_frame(
     artifact: &FraudArtifact,
     thresholds: &DecisionThresholds,
 ) -> Result<DataFrame> {
-    thresholds.check()?;
+    thresholds.check().map_err(Error::Config)?;
     let featured = compute(transactions, &artifact.spec)?;
     let x = to_matrix(&featured, &artifact.spec.names())?;
     let scores = artifact.model.predict_proba(x.view())?;

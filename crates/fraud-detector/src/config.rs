@@ -118,46 +118,6 @@ impl Default for ProtocolConfig {
     }
 }
 
-/// Model hyperparameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelConfig {
-    /// Seed for undersampling, bootstraps and boosting.
-    pub seed: u64,
-    /// Legit transactions kept per fraud when training tree models (see `train.rs`).
-    pub tree_negatives_per_positive: usize,
-    /// Trees in the random forest (handbook: 100).
-    pub forest_trees: usize,
-    /// Depth limit of the forest's trees (`None` = unlimited).
-    pub forest_max_depth: Option<usize>,
-    /// Share of features each forest tree sees (random subspace).
-    pub forest_feature_share: f64,
-    /// Logistic regression L2 penalty.
-    pub logistic_alpha: f64,
-    /// Logistic regression optimiser iterations.
-    pub logistic_max_iterations: u64,
-    /// Boosting rounds (XGBoost's default: 100).
-    pub boosting_iterations: usize,
-    /// Shrinkage per round. XGBoost's default is 0.3; 0.1 was chosen on the validation
-    /// window (see `examples/tune.rs`), where 0.3 overfits.
-    pub boosting_learning_rate: f32,
-    /// Depth of each boosted tree. XGBoost's default is 6; 3 ties it on the validation
-    /// window at half the cost.
-    pub boosting_max_depth: usize,
-}
-
-impl Default for ModelConfig {
-    fn default() -> Self {
-        ModelConfig {
-            seed: 42,
-            tree_negatives_per_positive: 10,
-            forest_trees: 100,
-            forest_max_depth: None,
-            forest_feature_share: 0.5,
-            logistic_alpha: 1e-4,
-            logistic_max_iterations: 200,
-            boosting_iterations: 100,
-            boosting_learning_rate: 0.1,
-            boosting_max_depth: 3,
-        }
-    }
-}
+/// Model hyperparameters: the shared tabular models' settings (defaults tuned on this
+/// design's validation window, see `examples/tune.rs`).
+pub use mlsd_tabular::ModelConfig;

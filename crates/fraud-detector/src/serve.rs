@@ -139,7 +139,7 @@ pub struct AppState {
 /// Loads the current model and builds the state (feature store from the model's spec).
 /// With micro-batching or queue-delay shedding on, call it inside a tokio runtime.
 pub fn state(registry: Registry, config: ServeConfig) -> Result<Arc<AppState>> {
-    config.thresholds.check()?;
+    config.thresholds.check().map_err(Error::Config)?;
     let (kit, models) = Kit::open::<FraudServed>(registry, config.server.clone())?;
     let store = Box::new(InMemoryFeatureStore::new(
         models.get().model.artifact.spec.clone(),
