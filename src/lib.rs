@@ -29,7 +29,7 @@
 //! | drift statistics and monitoring | `crates/mlsd-core/src/drift.rs`, `crates/fraud-detector/src/monitor.rs` |
 //! | online features, streaming vs batch, exact parity | `crates/fraud-detector/src/online.rs`, `batch.rs` |
 //! | serving: bad input → 4xx, shedding, metrics, graceful shutdown, OpenAPI | `crates/mlsd-core/src/serve.rs`, each design's `serve.rs` |
-//! | hot swap, promote and rollback under load, following the registry — every design | `crates/mlsd-core/src/server.rs` (`Models`), `tests/it/contract.rs` |
+//! | hot swap, promote and rollback under load, following the registry — every design | `crates/mlsd-core/src/server/models.rs` (`Models`), `tests/it/contract.rs` |
 //! | micro-batching | `crates/mlsd-core/src/serve.rs` (`MicroBatcher`) |
 //! | overload: admission by predicted wait, when micro-batching pays (a simulated heavier model) | `crates/mlsd-core/src/accelerator.rs`, `mlsd bench serve --sim-call-us` |
 //! | monitoring live traffic (sliding-window drift) | `crates/mlsd-core/src/drift.rs` (`SlidingWindow`), `GET /v1/fraud/drift` |

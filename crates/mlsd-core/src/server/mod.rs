@@ -16,13 +16,10 @@
 //! request); a version is checked before the pointer moves, so a refused promote changes
 //! nothing; the same contract on every design (tested once, in `tests/it/contract.rs`).
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -30,12 +27,18 @@ use tokio::sync::Semaphore;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::accelerator::{Accelerator, ModelCost};
-use crate::design::{self, Artifact, Versioned};
+use crate::design::Artifact;
 use crate::registry::Registry;
+
+mod live;
+mod models;
+
 use crate::serve::{
     with_common_layers, ApiError, ErrorBody, Limits, Metrics, MicroBatchConfig, MicroBatcher,
-    QueueDelay, Shed, Slot,
+    QueueDelay, Shed,
 };
+pub use live::{CacheStats, DriftResponse, Recent};
+pub use models::{ModelAdmin, Models, ModelsResponse, ServingResponse, VersionSummary};
 
 /// The settings every design's server has, with their defaults (a design overrides some).
 #[derive(Debug, Clone)]
@@ -157,200 +160,6 @@ impl Kit {
             max_queue_delay: self.queue_delay.clone().zip(self.config.max_queue_delay),
         }
     }
-}
-
-type SwapHook = Box<dyn Fn(&str) + Send + Sync>;
-
-/// The serving model of design `M`: a registry version in a hot-swappable slot.
-pub struct Models<M: Artifact> {
-    registry: Registry,
-    slot: Slot<Versioned<M>>,
-    metrics: Arc<Metrics>,
-    /// Run after every swap, with the new version (drop caches and windows the old model
-    /// filled).
-    hooks: Mutex<Vec<SwapHook>>,
-    /// Held across every change (promote, rollback, the watcher's check), so the watcher never
-    /// reads the pointer between a swap and the pointer write that goes with it.
-    changing: Mutex<()>,
-}
-
-impl<M: Artifact> Models<M> {
-    /// Loads the registry's current version of `M`'s design.
-    pub fn load(registry: Registry, metrics: Arc<Metrics>) -> crate::Result<Models<M>> {
-        let current = design::load::<M>(&registry, None)?;
-        Ok(Models::with(registry, metrics, current))
-    }
-
-    /// Serves `current`, already loaded (and follows the registry from then on).
-    pub fn with(registry: Registry, metrics: Arc<Metrics>, current: Versioned<M>) -> Models<M> {
-        metrics.set_model_version(&current.version);
-        Models {
-            registry,
-            slot: Slot::new(current),
-            metrics,
-            hooks: Mutex::new(Vec::new()),
-            changing: Mutex::new(()),
-        }
-    }
-
-    /// The version serving now; held by the caller for as long as it needs it.
-    pub fn get(&self) -> Arc<Versioned<M>> {
-        // Talking point: hot swap — one Arc per request, so a concurrent promote or rollback
-        // cannot change the model mid-request, and each answer names the version that scored it.
-        self.slot.get()
-    }
-
-    /// Adds a hook run after every swap.
-    pub fn on_swap(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
-        self.hooks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Box::new(hook));
-    }
-
-    /// Loads, verifies and decodes `version`, checks it may replace the serving one, then
-    /// swaps it in. Nothing changes when any step fails.
-    fn swap_to(&self, version: &str) -> Result<(), ApiError> {
-        if self.get().version == version {
-            return Ok(());
-        }
-        let next = design::load::<M>(&self.registry, Some(version)).map_err(registry_error)?;
-        if let Some(why) = self.get().model.refuses(&next.model) {
-            return Err(ApiError::new(StatusCode::CONFLICT, "refused", why));
-        }
-        self.metrics.set_model_version(&next.version);
-        self.slot.replace(next);
-        for hook in self.hooks.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            hook(version);
-        }
-        Ok(())
-    }
-
-    /// Swaps to the version the registry pointer names, if another one serves.
-    fn follow_pointer(&self) -> Result<(), ApiError> {
-        let _changing = self.change();
-        let Ok(Some(current)) = self.registry.pointer(M::DESIGN).map(|p| p.current) else {
-            return Ok(());
-        };
-        self.swap_to(&current).map_err(|e| {
-            let serving = self.get().version.clone();
-            ApiError::new(
-                e.status,
-                e.code,
-                format!("{}: keeping {serving}: {}", M::DESIGN, e.message),
-            )
-        })
-    }
-
-    fn change(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.changing.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Checks the registry pointer every `every` and follows it (a `mlsd models promote` or
-    /// `rollback` takes effect without a restart). Ends when the server's state is dropped.
-    pub fn watch(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                let Some(models) = weak.upgrade() else { break };
-                // Loading a version reads and decodes files: off the async workers.
-                let checked = tokio::task::spawn_blocking(move || models.follow_pointer()).await;
-                if let Ok(Err(e)) = checked {
-                    eprintln!("model watch: {}", e.message);
-                }
-            }
-        })
-    }
-}
-
-/// What the admin routes need of a design's models, whatever the design.
-pub trait ModelAdmin: Send + Sync + 'static {
-    fn serving(&self) -> (String, String);
-    fn list(&self) -> Result<ModelsResponse, ApiError>;
-    fn promote(&self, version: &str) -> Result<String, ApiError>;
-    fn rollback(&self) -> Result<String, ApiError>;
-}
-
-impl<M: Artifact> ModelAdmin for Models<M> {
-    fn serving(&self) -> (String, String) {
-        let m = self.get();
-        (m.version.clone(), m.model_name.clone())
-    }
-
-    fn list(&self) -> Result<ModelsResponse, ApiError> {
-        let versions = self.registry.list(M::DESIGN).map_err(ApiError::internal)?;
-        Ok(ModelsResponse {
-            serving: self.get().version.clone(),
-            versions: versions
-                .into_iter()
-                .map(|v| VersionSummary {
-                    version: v.version,
-                    current: v.is_current,
-                    model: v.manifest.as_ref().map(|m| m.model_name.clone()),
-                    metrics: v.manifest.map(|m| m.metrics),
-                    problem: v.problem,
-                })
-                .collect(),
-        })
-    }
-
-    fn promote(&self, version: &str) -> Result<String, ApiError> {
-        let _changing = self.change();
-        // Swap first: a version that does not load or cannot serve never reaches the pointer.
-        self.swap_to(version)?;
-        self.registry
-            .promote(M::DESIGN, version)
-            .map_err(registry_error)?;
-        Ok(version.to_string())
-    }
-
-    fn rollback(&self) -> Result<String, ApiError> {
-        let _changing = self.change();
-        let pointer = self.registry.rollback(M::DESIGN).map_err(registry_error)?;
-        let version = pointer.current.unwrap_or_default();
-        self.swap_to(&version)?;
-        Ok(version)
-    }
-}
-
-fn registry_error(e: crate::Error) -> ApiError {
-    match e {
-        crate::Error::VersionNotFound { .. } => {
-            ApiError::new(StatusCode::NOT_FOUND, "unknown_version", e.to_string())
-        }
-        crate::Error::CorruptedVersion { .. }
-        | crate::Error::IncompleteVersion { .. }
-        | crate::Error::NothingToRollBack { .. }
-        | crate::Error::Json { .. }
-        | crate::Error::Config(_) => ApiError::new(StatusCode::CONFLICT, "refused", e.to_string()),
-        other => ApiError::internal(other),
-    }
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct VersionSummary {
-    pub version: String,
-    pub current: bool,
-    /// Model kind; absent when the version does not verify.
-    pub model: Option<String>,
-    pub metrics: Option<BTreeMap<String, f64>>,
-    /// Why the version cannot be loaded, if it cannot.
-    pub problem: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ModelsResponse {
-    /// The version this server answers with (may lag the registry by one watch interval).
-    pub serving: String,
-    pub versions: Vec<VersionSummary>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ServingResponse {
-    /// The version serving after the change.
-    pub serving: String,
 }
 
 /// `GET /ready`: the model serving, and what the design adds (vocabulary size, snapshot …).
@@ -525,131 +334,4 @@ async fn rollback(State(ops): State<Arc<Ops>>) -> Result<Json<ServingResponse>, 
     let models = ops.models.clone();
     let serving = off_the_runtime(move || models.rollback()).await?;
     Ok(Json(ServingResponse { serving }))
-}
-
-/// Hits and misses of a cache in front of the model (repeated texts, real-time lists).
-#[derive(Debug, Default)]
-pub struct CacheStats {
-    hits: AtomicU64,
-    misses: AtomicU64,
-}
-
-impl CacheStats {
-    pub fn record(&self, hit: bool) {
-        let counter = if hit { &self.hits } else { &self.misses };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// (hits, misses) so far.
-    pub fn counts(&self) -> (u64, u64) {
-        (
-            self.hits.load(Ordering::Relaxed),
-            self.misses.load(Ordering::Relaxed),
-        )
-    }
-
-    /// hits / (hits + misses); 0 before any lookup.
-    pub fn hit_rate(&self) -> f64 {
-        let (hits, misses) = self.counts();
-        hits as f64 / (hits + misses).max(1) as f64
-    }
-
-    /// `<prefix>_cache_hits`, `_cache_misses` and `_cache_hit_rate` on `/metrics`; `what` names
-    /// the cached answers ("predictions", "real-time lists").
-    pub fn export(&self, m: &Metrics, what: &str) {
-        // Talking point: the cache's hit rate is the number that says whether it earns its
-        // memory.
-        let (hits, misses) = self.counts();
-        m.set_gauge(
-            "cache_hits",
-            &format!("{what} served from the cache."),
-            hits as f64,
-        );
-        m.set_gauge("cache_misses", &format!("{what} computed."), misses as f64);
-        m.set_gauge(
-            "cache_hit_rate",
-            &format!("hits / (hits + misses) of the {what} cache."),
-            self.hit_rate(),
-        );
-    }
-}
-
-/// The most recent `capacity` items of live traffic (rows, texts, events), for drift checks.
-pub struct Recent<T> {
-    capacity: usize,
-    items: Mutex<VecDeque<T>>,
-}
-
-impl<T: Clone> Recent<T> {
-    pub fn new(capacity: usize) -> Self {
-        Recent {
-            capacity,
-            items: Mutex::new(VecDeque::new()),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<T>> {
-        self.items.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Adds items, dropping the oldest past the capacity.
-    pub fn extend(&self, new: impl IntoIterator<Item = T>) {
-        let mut items = self.lock();
-        items.extend(new);
-        let excess = items.len().saturating_sub(self.capacity);
-        items.drain(..excess);
-    }
-
-    /// A copy, oldest first: taken under the lock, so checks run after it is released and
-    /// never hold up traffic.
-    pub fn snapshot(&self) -> Vec<T> {
-        self.lock().iter().cloned().collect()
-    }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn clear(&self) {
-        self.lock().clear();
-    }
-}
-
-/// The body of every design's `GET /v1/<design>/drift`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct DriftResponse {
-    /// The version whose reference the window is compared with.
-    pub model_version: String,
-    /// Items (rows, texts, events) in the live window now.
-    pub window: usize,
-    /// Items needed before a verdict is given (fewer: too noisy to judge).
-    pub min_window: usize,
-    /// The design's drift report; null until the window holds `min_window` items.
-    #[schema(value_type = Option<Object>)]
-    pub report: Option<serde_json::Value>,
-}
-
-impl DriftResponse {
-    /// Runs `check` on the window when it holds enough items.
-    pub fn check<T, R: Serialize>(
-        model_version: &str,
-        window: &[T],
-        min_window: usize,
-        check: impl FnOnce(&[T]) -> Option<R>,
-    ) -> DriftResponse {
-        let report = (window.len() >= min_window)
-            .then(|| check(window))
-            .flatten()
-            .and_then(|r| serde_json::to_value(r).ok());
-        DriftResponse {
-            model_version: model_version.to_string(),
-            window: window.len(),
-            min_window,
-            report,
-        }
-    }
 }
