@@ -137,7 +137,7 @@ fn online_and_drift(c: &mut Criterion) {
     });
     group.finish();
 
-    let profile = reference_profile(&x, &names, &model).expect("profile");
+    let profile = reference_profile(&x, &names, &model.predict_proba(x.view()).expect("scores"));
     let test = to_matrix(&split.test, &names).expect("x test");
     let scores = model.predict_proba(test.view()).expect("scores");
     let mut group = c.benchmark_group("drift");

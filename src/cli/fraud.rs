@@ -85,12 +85,8 @@ pub enum Command {
         /// Registry version to score with [default: the current one].
         #[arg(long)]
         version: Option<String>,
-        /// Scores at or above this are sent to review.
-        #[arg(long, default_value_t = 0.3)]
-        review_threshold: f64,
-        /// Scores at or above this are blocked.
-        #[arg(long, default_value_t = 0.8)]
-        block_threshold: f64,
+        #[command(flatten)]
+        thresholds: ThresholdArgs,
         #[command(flatten)]
         sim: SimArgs,
         #[arg(long)]
@@ -115,6 +111,28 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Operator overrides of a version's approve / review / block thresholds.
+#[derive(Args, Clone, Copy)]
+pub struct ThresholdArgs {
+    /// Calibrated probability at or above which a payment goes to review [default: the
+    /// version's own, chosen from the alert budget of 100 reviews a day]
+    #[arg(long)]
+    review_threshold: Option<f64>,
+    /// Calibrated probability at or above which a payment is blocked [default: the version's
+    /// own, 0.9]
+    #[arg(long)]
+    block_threshold: Option<f64>,
+}
+
+impl ThresholdArgs {
+    fn get(&self) -> fraud_detector::batch::ThresholdOverride {
+        fraud_detector::batch::ThresholdOverride {
+            review: self.review_threshold,
+            block: self.block_threshold,
+        }
+    }
 }
 
 /// Size of the simulated world (defaults: the handbook's).
@@ -323,8 +341,7 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             input,
             output,
             version,
-            review_threshold,
-            block_threshold,
+            thresholds,
             sim,
             json,
         } => {
@@ -333,10 +350,7 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             let t = std::time::Instant::now();
             let ingested = ingest_file(&input, &sim.config())?;
             let read_seconds = t.elapsed().as_secs_f64();
-            let thresholds = fraud_detector::batch::DecisionThresholds {
-                review: review_threshold,
-                block: block_threshold,
-            };
+            let thresholds = thresholds.get().apply(loaded.artifact.thresholds())?;
             let mut summary = fraud_detector::batch::batch_score(
                 ingested.transactions,
                 &output,
@@ -380,9 +394,8 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             let ingested = ingest_file(&current, &sim.config())?;
             let report = fraud_detector::monitor::monitor(
                 ingested.transactions,
-                &loaded.artifact.spec,
+                &loaded.artifact,
                 &loaded.profile,
-                &loaded.artifact.model,
                 window_days,
             )?;
             let run_dir = RunDir::create(runs_dir, "fraud-monitor")?;
@@ -456,12 +469,8 @@ pub struct ServeArgs {
     /// Address to bind (port 0 picks a free port; the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: std::net::SocketAddr,
-    /// Scores at or above this are sent to review.
-    #[arg(long, default_value_t = 0.3)]
-    review_threshold: f64,
-    /// Scores at or above this are blocked.
-    #[arg(long, default_value_t = 0.8)]
-    block_threshold: f64,
+    #[command(flatten)]
+    thresholds: ThresholdArgs,
     #[command(flatten)]
     limits: LimitsArgs,
     /// Largest request body, in bytes (413 above).
@@ -493,10 +502,7 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
     use fraud_detector::serve;
     let sim = args.sim.config();
     let mut config = serve::ServeConfig {
-        thresholds: fraud_detector::batch::DecisionThresholds {
-            review: args.review_threshold,
-            block: args.block_threshold,
-        },
+        thresholds: args.thresholds.get(),
         ..serve::ServeConfig::new(IngestConfig::for_simulation(&sim)?)
     };
     config.server = ServerConfig {
@@ -599,17 +605,27 @@ pub fn print_demo(demo: &Demo, registry: &Registry) {
         e.train_rows, e.train_frauds, e.test_rows, e.test_frauds
     );
     println!("{}", render_table(e));
+    let metric = |name: &str| {
+        report
+            .registered
+            .metrics
+            .get(name)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
     println!(
         "5. register  {} {} (AP {:.3}) promoted to current in {}",
         report.registered.version,
         report.registered.model_name,
-        report
-            .registered
-            .metrics
-            .get("average_precision")
-            .copied()
-            .unwrap_or(f64::NAN),
+        metric("average_precision"),
         registry.root().display()
+    );
+    println!(
+        "             calibrated (Platt on out-of-fold scores of the training week): calibration error on the test week {:.3} → {:.3}; review at P ≥ {:.3} (100 payments a day on the training week), block at P ≥ {:.2}",
+        metric("ece_raw"),
+        metric("ece_calibrated"),
+        metric("review_threshold"),
+        metric("block_threshold")
     );
     let sv = &demo.serving;
     let a = &sv.agreement;

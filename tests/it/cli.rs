@@ -114,6 +114,29 @@ fn the_demo_runs_end_to_end_and_registers_a_current_model() {
     let (ok, _, stderr) = mlsd(&["models", "rollback"], dir.path());
     assert!(!ok);
     assert!(stderr.contains("nothing to roll back"), "{stderr}");
+    // The served model is calibrated (on out-of-fold training scores, measured on the test
+    // week) and its thresholds come from the alert budget; every design registered one
+    // version, recording the commit that built the binary.
+    let (ok, listed, _) = mlsd(&["models", "list", "--json"], dir.path());
+    assert!(ok);
+    let versions: serde_json::Value = serde_json::from_str(&listed).expect("JSON");
+    let m = &versions[0]["manifest"];
+    let metric = |name: &str| m["metrics"][name].as_f64().unwrap_or(f64::NAN);
+    // (On the small world the winner is boosting, already near-calibrated by its log loss:
+    // calibration must keep it so. `models::calibration_fixes_…` checks a model it must fix.)
+    assert!(metric("ece_calibrated") < 0.01, "{m}");
+    let (review, block) = (metric("review_threshold"), metric("block_threshold"));
+    assert!(0.0 < review && review <= block && block <= 1.0, "{m}");
+    assert!(
+        m["code_version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("0.1.0")),
+        "{m}"
+    );
+    for design in ["recommender", "sentiment"] {
+        let (ok, listed, _) = mlsd(&["models", "list", "--design", design], dir.path());
+        assert!(ok && listed.contains("* v0001"), "{design}: {listed}");
+    }
 }
 
 #[test]

@@ -89,8 +89,16 @@ pub fn fit_and_register(
     )
     .expect("fit");
     let scores = model.predict_proba(test.view()).expect("scores");
-    let profile = artifact::reference_profile(x, &names, &model).expect("profile");
-    let art = FraudArtifact { spec, model };
+    let profile =
+        artifact::reference_profile(x, &names, &model.predict_proba(x.view()).expect("scores"));
+    // No calibration and no thresholds: a version as registered before they existed (the
+    // server falls back to raw scores and the 0.3 / 0.8 defaults).
+    let art = FraudArtifact {
+        spec,
+        model,
+        calibration: None,
+        thresholds: None,
+    };
     let manifest = artifact::register(
         registry,
         &art,

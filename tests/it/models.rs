@@ -134,3 +134,50 @@ fn the_default_simulation_reaches_the_published_quality() {
         );
     }
 }
+
+#[test]
+fn calibration_fixes_the_undersampled_trees_and_the_review_threshold_meets_the_budget() {
+    use fraud_detector::artifact::calibrate;
+    use fraud_detector::config::DecisionBudget;
+    use fraud_detector::evaluate::{chapter3_split, labels};
+    use fraud_detector::features::to_matrix;
+    let names = FeatureSpec::default().names();
+    let protocol = ProtocolConfig::default();
+    let split = chapter3_split(small_featured(), &protocol).expect("split");
+    let (x, y) = (
+        to_matrix(&split.train, &names).expect("x"),
+        labels(&split.train).expect("y"),
+    );
+    let (x_test, y_test) = (
+        to_matrix(&split.test, &names).expect("x test"),
+        labels(&split.test).expect("y test"),
+    );
+    let cfg = ModelConfig::default();
+    // An unlimited tree trained on 10 legit rows per fraud: its leaf rates overstate fraud
+    // about a hundredfold at a 0.8 % base rate.
+    let kind = ModelKind::DecisionTree;
+    let model = fit(kind, &x, &y, &names, &cfg).expect("fit");
+    let budget = DecisionBudget::default();
+    let (_, report) = calibrate(
+        kind,
+        (&x, &y),
+        protocol.train_days,
+        &names,
+        &cfg,
+        &budget,
+        &model,
+        (&x_test, &y_test),
+    )
+    .expect("calibrate");
+    println!("{report:?}");
+    assert!(
+        report.ece_calibrated < report.ece_raw / 2.0,
+        "calibration should fix the leaf rates: {report:?}"
+    );
+    // The review threshold sends the budget to review (ties at the threshold may add a few).
+    assert!(
+        (budget.reviews_per_day..=1.2 * budget.reviews_per_day).contains(&report.reviews_per_day),
+        "{report:?}"
+    );
+    assert!(report.thresholds.review <= report.thresholds.block);
+}

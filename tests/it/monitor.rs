@@ -26,7 +26,14 @@ fn dataset_drift_is_rare_without_a_shift_and_reliable_with_one() {
         &ModelConfig::default(),
     )
     .expect("fit");
-    let profile = artifact::reference_profile(x, &names, &model).expect("profile");
+    let profile =
+        artifact::reference_profile(x, &names, &model.predict_proba(x.view()).expect("scores"));
+    let served = artifact::FraudArtifact {
+        spec: spec.clone(),
+        model,
+        calibration: None,
+        thresholds: None,
+    };
 
     // Current worlds: 60 days to 2018-08-13 (enough history for the 30 + 7-day windows).
     // Injected drift: from 2018-08-01, 50 % larger amounts and 50 % more payments per card.
@@ -52,7 +59,7 @@ fn dataset_drift_is_rare_without_a_shift_and_reliable_with_one() {
     for seed in 1..=SEEDS {
         for drifted in [false, true] {
             let (current, _) = simulate(&world(seed, drifted)).expect("simulate");
-            let report = monitor(current, &spec, &profile, &model, 7).expect("monitor");
+            let report = monitor(current, &served, &profile, 7).expect("monitor");
             match (drifted, report.dataset_drift) {
                 (false, true) => false_alarms += 1,
                 (true, true) => detections += 1,

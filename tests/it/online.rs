@@ -121,9 +121,12 @@ fn batch_scores_equal_scores_from_the_online_store() {
         &ModelConfig::default(),
     )
     .expect("fit");
+    // A calibration, so the test covers it: batch and online must apply it alike.
     let artifact = FraudArtifact {
         spec: spec.clone(),
         model,
+        calibration: Some(mlsd_core::metrics::Platt { a: 0.8, b: -0.5 }),
+        thresholds: None,
     };
     let (df, _) = simulate(&small_simulation()).expect("simulate");
     let batch = score_frame(df, &artifact, &DecisionThresholds::default()).expect("batch");
@@ -140,7 +143,7 @@ fn batch_scores_equal_scores_from_the_online_store() {
             continue;
         }
         let one = Array2::from_shape_vec((1, row.features.len()), row.features).expect("row");
-        let online = artifact.model.predict_proba(one.view()).expect("score")[0];
+        let online = artifact.probabilities(one.view()).expect("score")[0];
         worst = worst.max((online - batch_scores[i]).abs());
     }
     assert!(worst <= 1e-9, "batch and online scores differ by {worst}");

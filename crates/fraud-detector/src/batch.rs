@@ -21,6 +21,30 @@ use crate::{Error, Result};
 // The approve / review / block tiers are the shared tabular crate's.
 pub use mlsd_tabular::{Decision, DecisionThresholds};
 
+/// Thresholds given by an operator: each one set replaces the version's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ThresholdOverride {
+    pub review: Option<f64>,
+    pub block: Option<f64>,
+}
+
+impl ThresholdOverride {
+    /// `version`'s thresholds with the overridden ones replaced.
+    pub fn over(&self, version: DecisionThresholds) -> DecisionThresholds {
+        DecisionThresholds {
+            review: self.review.unwrap_or(version.review),
+            block: self.block.unwrap_or(version.block),
+        }
+    }
+
+    /// [`ThresholdOverride::over`], checked (0 ≤ review ≤ block ≤ 1).
+    pub fn apply(&self, version: DecisionThresholds) -> Result<DecisionThresholds> {
+        let t = self.over(version);
+        t.check().map_err(Error::Config)?;
+        Ok(t)
+    }
+}
+
 /// Features, scores and decisions for every transaction of a frame.
 pub fn score_frame(
     transactions: DataFrame,
@@ -30,7 +54,7 @@ pub fn score_frame(
     thresholds.check().map_err(Error::Config)?;
     let featured = compute(transactions, &artifact.spec)?;
     let x = to_matrix(&featured, &artifact.spec.names())?;
-    let scores = artifact.model.predict_proba(x.view())?;
+    let scores = artifact.probabilities(x.view())?;
     let decisions: Vec<&str> = scores
         .iter()
         .map(|&s| thresholds.decide(s).name())

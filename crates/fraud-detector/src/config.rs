@@ -83,6 +83,26 @@ impl Default for DriftInjection {
     }
 }
 
+/// How the served model's probabilities become actions, chosen when it is registered (see
+/// `artifact::calibrate`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionBudget {
+    /// Payments investigators can review a day (the handbook's budget: 100 cards a day).
+    pub reviews_per_day: f64,
+    /// Calibrated probability at which a payment is blocked outright: nine in ten blocked
+    /// payments are fraud, if the calibration holds.
+    pub block_probability: f64,
+}
+
+impl Default for DecisionBudget {
+    fn default() -> Self {
+        DecisionBudget {
+            reviews_per_day: 100.0,
+            block_probability: 0.9,
+        }
+    }
+}
+
 /// The evaluation protocol (handbook chapter 3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProtocolConfig {

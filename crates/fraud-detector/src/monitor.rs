@@ -13,9 +13,9 @@ use mlsd_core::drift::{drift_report, DriftReport, ReferenceProfile};
 use ndarray::Axis;
 use polars::prelude::*;
 
-use crate::features::{self, to_matrix, FeatureSpec};
+use crate::artifact::FraudArtifact;
+use crate::features::{self, to_matrix};
 use crate::schema::TX_DATETIME;
-use crate::train::FraudModel;
 use crate::{Error, Result};
 
 /// Evidently's default: the dataset drifts when half of the features do.
@@ -32,20 +32,19 @@ pub fn last_days(featured: &DataFrame, days: u32) -> Result<DataFrame> {
         .map_err(Error::polars("selecting the current window"))
 }
 
-/// Drift of `window` (featured rows) against the profile, with the model's scores.
+/// Drift of `window` (featured rows) against the profile, with the served probabilities.
 pub fn window_drift(
     window: &DataFrame,
-    spec: &FeatureSpec,
+    artifact: &FraudArtifact,
     profile: &ReferenceProfile,
-    model: &FraudModel,
 ) -> Result<DriftReport> {
-    let x = to_matrix(window, &spec.names())?;
+    let x = to_matrix(window, &artifact.spec.names())?;
     if x.nrows() == 0 {
         return Err(Error::Config(
             "the current window has no transactions".into(),
         ));
     }
-    let scores = model.predict_proba(x.view())?;
+    let scores = artifact.probabilities(x.view())?;
     let columns: Vec<Vec<f64>> = x.axis_iter(Axis(1)).map(|c| c.to_vec()).collect();
     Ok(drift_report(profile, &columns, Some(&scores), DRIFT_SHARE))
 }
@@ -54,13 +53,13 @@ pub fn window_drift(
 /// features need, so windows are complete) and reports drift of the last `window_days` days.
 pub fn monitor(
     transactions: DataFrame,
-    spec: &FeatureSpec,
+    artifact: &FraudArtifact,
     profile: &ReferenceProfile,
-    model: &FraudModel,
     window_days: u32,
 ) -> Result<DriftReport> {
+    let spec = &artifact.spec;
     // Only the window and its features' history: no point in featurising months of traffic.
     let recent = last_days(&transactions, window_days + spec.history_days())?;
     let featured = features::compute(recent, spec)?;
-    window_drift(&last_days(&featured, window_days)?, spec, profile, model)
+    window_drift(&last_days(&featured, window_days)?, artifact, profile)
 }

@@ -22,8 +22,8 @@ use polars::prelude::DataFrame;
 use serde::Serialize;
 
 use crate::artifact::{self, FraudArtifact};
-use crate::config::{ModelConfig, ProtocolConfig, SimulationConfig};
-use crate::evaluate::{chapter3_split, evaluate, render_table, Evaluation};
+use crate::config::{DecisionBudget, ModelConfig, ProtocolConfig, SimulationConfig};
+use crate::evaluate::{chapter3_split, evaluate, labels, render_table, Evaluation};
 use crate::features::{self, to_matrix, FeatureSpec};
 use crate::ingest::{ingest, IngestConfig};
 use crate::simulate::{simulate, write_transactions, SimulationSummary};
@@ -38,6 +38,8 @@ pub struct PipelineConfig {
     pub protocol: ProtocolConfig,
     pub models: ModelConfig,
     pub kinds: Vec<ModelKind>,
+    /// The alert budget the served model's thresholds are chosen from.
+    pub decisions: DecisionBudget,
 }
 
 impl Default for PipelineConfig {
@@ -48,6 +50,7 @@ impl Default for PipelineConfig {
             protocol: ProtocolConfig::default(),
             models: ModelConfig::default(),
             kinds: ModelKind::ALL.to_vec(),
+            decisions: DecisionBudget::default(),
         }
     }
 }
@@ -109,8 +112,35 @@ pub fn evaluate_and_register(
         .max_by(|a, b| a.0.average_precision.total_cmp(&b.0.average_precision))
         .ok_or_else(|| Error::Config("no model to evaluate".into()))?;
     let split = chapter3_split(featured, &cfg.protocol)?;
-    let profile = artifact::reference_profile(&to_matrix(&split.train, &names)?, &names, &best.1)?;
+    let x_train = to_matrix(&split.train, &names)?;
+    let y_train = labels(&split.train)?;
+    let (x_test, y_test) = (to_matrix(&split.test, &names)?, labels(&split.test)?);
+    let (platt, calibration) = artifact::calibrate(
+        best.1.kind,
+        (&x_train, &y_train),
+        cfg.protocol.train_days,
+        &names,
+        &cfg.models,
+        &cfg.decisions,
+        &best.1,
+        (&x_test, &y_test),
+    )?;
+    let art = FraudArtifact {
+        spec: cfg.features.clone(),
+        model: best.1,
+        calibration: Some(platt),
+        thresholds: Some(calibration.thresholds),
+    };
+    let profile =
+        artifact::reference_profile(&x_train, &names, &art.probabilities(x_train.view())?);
     let metrics = BTreeMap::from([
+        ("ece_raw".to_string(), calibration.ece_raw),
+        ("ece_calibrated".to_string(), calibration.ece_calibrated),
+        (
+            "review_threshold".to_string(),
+            calibration.thresholds.review,
+        ),
+        ("block_threshold".to_string(), calibration.thresholds.block),
         ("auc".to_string(), best.0.auc),
         ("average_precision".to_string(), best.0.average_precision),
         (
@@ -123,11 +153,8 @@ pub fn evaluate_and_register(
         "features": cfg.features,
         "protocol": cfg.protocol,
         "models": cfg.models,
+        "decisions": cfg.decisions,
     });
-    let art = FraudArtifact {
-        spec: cfg.features.clone(),
-        model: best.1,
-    };
     let manifest = artifact::register(
         registry,
         &art,
@@ -258,7 +285,8 @@ pub fn replay_through_the_api(
         Ok::<_, Error>((answers, live_drift, url, state.serving_version()))
     })?;
     let loaded = artifact::load(registry, Some(&version))?;
-    let agreement = replay::compare(&plan, &answers, &loaded.artifact, &Default::default())?;
+    let thresholds = loaded.artifact.thresholds();
+    let agreement = replay::compare(&plan, &answers, &loaded.artifact, &thresholds)?;
     Ok(ServedReplay {
         url,
         model_version: version,
@@ -301,13 +329,7 @@ pub fn monitor_fresh_worlds(registry: &Registry, cfg: &PipelineConfig) -> Result
             drift,
             ..sim.clone()
         })?;
-        crate::monitor::monitor(
-            transactions,
-            &loaded.artifact.spec,
-            &loaded.profile,
-            &loaded.artifact.model,
-            7,
-        )
+        crate::monitor::monitor(transactions, &loaded.artifact, &loaded.profile, 7)
     };
     Ok(FreshWorlds {
         drift_from: epoch_ms_to_date(

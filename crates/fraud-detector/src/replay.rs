@@ -145,7 +145,7 @@ pub fn compare(
     let featured = compute(plan.frame.clone(), &artifact.spec)?;
     let live = last_days_from(&featured, plan.from_ms)?;
     let x = to_matrix(&live, &artifact.spec.names())?;
-    let scores = artifact.model.predict_proba(x.view())?;
+    let scores = artifact.probabilities(x.view())?;
     let ids = live
         .column(TRANSACTION_ID)
         .and_then(|c| c.i64().cloned())

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::artifact::FraudServed;
-use crate::batch::{Decision, DecisionThresholds};
+use crate::batch::{Decision, ThresholdOverride};
 use crate::ingest::IngestConfig;
 use crate::monitor::DRIFT_SHARE;
 use crate::online::{self, FeatureStore, InMemoryFeatureStore, Transaction};
@@ -45,7 +45,9 @@ use crate::{Error, Result};
 pub struct ServeConfig {
     /// What every design's server has (limits, time budget, micro-batching, drift window …).
     pub server: ServerConfig,
-    pub thresholds: DecisionThresholds,
+    /// Review and block thresholds set by the operator; the others (by default, both) are
+    /// each version's own, chosen from the alert budget when it was registered.
+    pub thresholds: ThresholdOverride,
     /// Largest batch in `/v1/fraud/score/batch`.
     pub max_batch: usize,
     /// Known ids and amount limits (the same rules as ingestion).
@@ -62,7 +64,7 @@ impl ServeConfig {
                 drift_min: 1_000,
                 ..ServerConfig::default()
             },
-            thresholds: DecisionThresholds::default(),
+            thresholds: ThresholdOverride::default(),
             max_batch: 1_000,
             limits,
         }
@@ -77,7 +79,7 @@ pub struct Scorer {
     models: Arc<Models<FraudServed>>,
     store: Box<dyn FeatureStore>,
     window: Arc<Mutex<SlidingWindow>>,
-    thresholds: DecisionThresholds,
+    thresholds: ThresholdOverride,
     metrics: Arc<Metrics>,
 }
 
@@ -89,12 +91,13 @@ impl Scorer {
         let width = rows.first().map_or(0, Vec::len);
         let x = Array2::from_shape_vec((rows.len(), width), rows.concat())
             .map_err(ApiError::internal)?;
-        let scores = serving
-            .model
-            .artifact
-            .model
-            .predict_proba(x.view())
+        let artifact = &serving.model.artifact;
+        let scores = artifact
+            .probabilities(x.view())
             .map_err(ApiError::internal)?;
+        // Checked against the version serving at start; a later version's own thresholds may
+        // cross an override, and then the block tier wins.
+        let thresholds = self.thresholds.over(artifact.thresholds());
         if scores.len() != txs.len() {
             return Err(ApiError::internal("the model returned a score per row"));
         }
@@ -109,7 +112,7 @@ impl Scorer {
                 ScoreResponse {
                     transaction_id: tx.transaction_id,
                     probability,
-                    decision: self.thresholds.decide(probability),
+                    decision: thresholds.decide(probability),
                     model_version: serving.version.clone(),
                     latency_ms: 0.0,
                 }
@@ -139,8 +142,10 @@ pub struct AppState {
 /// Loads the current model and builds the state (feature store from the model's spec).
 /// With micro-batching or queue-delay shedding on, call it inside a tokio runtime.
 pub fn state(registry: Registry, config: ServeConfig) -> Result<Arc<AppState>> {
-    config.thresholds.check().map_err(Error::Config)?;
     let (kit, models) = Kit::open::<FraudServed>(registry, config.server.clone())?;
+    config
+        .thresholds
+        .apply(models.get().model.artifact.thresholds())?;
     let store = Box::new(InMemoryFeatureStore::new(
         models.get().model.artifact.spec.clone(),
     ));
@@ -296,7 +301,8 @@ impl ScoreRequest {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ScoreResponse {
     pub transaction_id: i64,
-    /// Estimated probability that the payment is fraudulent.
+    /// Estimated probability that the payment is fraudulent (calibrated: Platt scaling fitted
+    /// on out-of-fold scores of the training window).
     pub probability: f64,
     pub decision: Decision,
     /// The registry version that scored this payment.

@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::{Error, Result};
 
 fn check_inputs(metric: &'static str, labels: &[bool], scores: &[f64]) -> Result<(usize, usize)> {
@@ -245,6 +247,101 @@ pub fn top_k(
         ndcg: dcg / ideal,
         average_precision: ap / relevant.len() as f64,
     })
+}
+
+/// Talking point: calibration — an average of probabilities (a live feed) or a threshold on
+/// one (an alert budget) needs "0.8" to mean 80 %. Platt scaling: P(positive | score) = σ(a·score + b), fitted by Newton's method on held-out
+/// scores with Platt's smoothed targets ((N₊ + 1) / (N₊ + 2), 1 / (N₋ + 2)).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Platt {
+    pub a: f64,
+    pub b: f64,
+}
+
+impl Platt {
+    pub fn fit(scores: &[f64], ys: &[bool]) -> Platt {
+        let n_pos = ys.iter().filter(|&&y| y).count() as f64;
+        let n_neg = ys.len() as f64 - n_pos;
+        let hi = (n_pos + 1.0) / (n_pos + 2.0);
+        let lo = 1.0 / (n_neg + 2.0);
+        let t: Vec<f64> = ys.iter().map(|&y| if y { hi } else { lo }).collect();
+        // Cross-entropy of σ(a·s + b) against the targets, computed stably.
+        let loss = |a: f64, b: f64| -> f64 {
+            scores
+                .iter()
+                .zip(&t)
+                .map(|(&s, &ti)| {
+                    let z = a * s + b;
+                    // −[t ln σ(z) + (1 − t) ln(1 − σ(z))] = ln(1 + e^z) − t·z
+                    z.max(0.0) + (-z.abs()).exp().ln_1p() - ti * z
+                })
+                .sum()
+        };
+        // Newton with backtracking (Lin, Lin & Weng 2007): plain Newton from a poor start
+        // overshoots on large-margin scores (naive Bayes' log-odds reach ±50).
+        let (mut a, mut b) = (0.0, ((n_pos + 1.0) / (n_neg + 1.0)).ln());
+        let mut current = loss(a, b);
+        for _ in 0..100 {
+            let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 1e-12, 0.0, 1e-12);
+            for (&s, &ti) in scores.iter().zip(&t) {
+                let p = logistic(a * s + b);
+                let r = p - ti;
+                let w = p * (1.0 - p);
+                ga += r * s;
+                gb += r;
+                haa += w * s * s;
+                hab += w * s;
+                hbb += w;
+            }
+            if ga.abs() < 1e-7 && gb.abs() < 1e-7 {
+                break;
+            }
+            let det = haa * hbb - hab * hab;
+            if det.abs() < 1e-18 {
+                break;
+            }
+            let da = (hbb * ga - hab * gb) / det;
+            let db = (haa * gb - hab * ga) / det;
+            let mut step = 1.0;
+            while step > 1e-10 {
+                let (na, nb) = (a - step * da, b - step * db);
+                let next = loss(na, nb);
+                if next < current + 1e-4 * step * (ga * -da + gb * -db) {
+                    (a, b, current) = (na, nb, next);
+                    break;
+                }
+                step /= 2.0;
+            }
+            if step <= 1e-10 {
+                break;
+            }
+        }
+        Platt { a, b }
+    }
+
+    /// The calibrated probability of a score.
+    pub fn probability(&self, score: f64) -> f64 {
+        logistic(self.a * score + self.b)
+    }
+}
+
+impl Default for Platt {
+    /// σ(score): the identity for a model whose score already is a log-odds.
+    fn default() -> Self {
+        Platt { a: 1.0, b: 0.0 }
+    }
+}
+
+/// The logistic function σ(z) = 1 / (1 + e^−z).
+pub fn logistic(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// The log-odds of a probability, clamped away from 0 and 1 (a model's leaf rate or a
+/// boosted tree's output can be exactly 0 or 1): the score Platt scaling calibrates.
+pub fn log_odds(p: f64) -> f64 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    (p / (1.0 - p)).ln()
 }
 
 #[cfg(test)]
