@@ -54,9 +54,9 @@ impl Design {
                 fit_and_register(&registry, ModelKind::DecisionTreeDepth2);
             }
             Design::Recommender => {
-                let world = crate::shop::small_world();
+                let world = crate::recommender::shop::small_world();
                 let config = recommender::config::RecommenderConfig {
-                    shop: crate::shop::small_shop(),
+                    shop: crate::recommender::shop::small_shop(),
                     ..Default::default()
                 };
                 for _ in 0..2 {
@@ -193,7 +193,7 @@ impl Design {
             Design::Fraud => Target::post(
                 addr,
                 "/v1/fraud/score",
-                Arc::new(crate::api::independent_payments(n)),
+                Arc::new(crate::fraud::api::independent_payments(n)),
             ),
             Design::Recommender => Target::get(
                 addr,

@@ -12,7 +12,7 @@ use recommender::shop::Shop;
 use serde_json::Value;
 
 use crate::common::{http, post_json};
-use crate::shop::small_world;
+use crate::recommender::shop::small_world;
 
 /// The small shop's world, fitted and registered once per test binary (the servers only read
 /// the registry); the shop is kept for building requests.
@@ -23,7 +23,7 @@ pub fn registered_small_world() -> &'static (tempfile::TempDir, Registry, Shop) 
         let registry = Registry::open(dir.path());
         let w = small_world();
         let config = recommender::config::RecommenderConfig {
-            shop: crate::shop::small_shop(),
+            shop: crate::recommender::shop::small_shop(),
             ..Default::default()
         };
         let manifest = recommender::artifact::register(&registry, &w, &config).expect("register");

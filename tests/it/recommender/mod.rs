@@ -1,0 +1,5 @@
+//! The recommender: MovieLens-100k protocols, the seeded shop, the API.
+
+mod movielens;
+pub mod shop;
+mod api;
