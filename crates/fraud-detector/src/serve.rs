@@ -189,30 +189,6 @@ impl AppState {
     }
 }
 
-/// The fraud routes' OpenAPI 3.1 document (the operational routes are merged in by the
-/// skeleton), generated from the handlers' annotations and types.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "mlsd fraud detector",
-        description = "Real-time card-fraud scoring with an online feature store, drift monitoring and hot model swaps."
-    ),
-    paths(score, score_batch, label, drift)
-)]
-pub struct ApiDoc;
-
-/// The fraud routes plus every design's operational ones, with the common layers.
-pub fn router(state: Arc<AppState>) -> Router {
-    let ops = Ops::new(state.scorer.models.clone(), &state.kit, ApiDoc::openapi());
-    let routes = Router::new()
-        .route("/v1/fraud/score", post(score))
-        .route("/v1/fraud/score/batch", post(score_batch))
-        .route("/v1/fraud/labels", post(label))
-        .route("/v1/fraud/drift", get(drift))
-        .with_state(state.clone());
-    app(&state.kit, ops, routes, None)
-}
-
 /// A payment as clients send it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -461,4 +437,28 @@ async fn drift(State(state): Shared) -> Json<DriftResponse> {
         },
     );
     Json(response)
+}
+
+/// The fraud routes' OpenAPI 3.1 document (the operational routes are merged in by the
+/// skeleton), generated from the handlers' annotations and types.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mlsd fraud detector",
+        description = "Real-time card-fraud scoring with an online feature store, drift monitoring and hot model swaps."
+    ),
+    paths(score, score_batch, label, drift)
+)]
+pub struct ApiDoc;
+
+/// The fraud routes plus every design's operational ones, with the common layers.
+pub fn router(state: Arc<AppState>) -> Router {
+    let ops = Ops::new(state.scorer.models.clone(), &state.kit, ApiDoc::openapi());
+    let routes = [
+        ("/v1/fraud/score", post(score)),
+        ("/v1/fraud/score/batch", post(score_batch)),
+        ("/v1/fraud/labels", post(label)),
+        ("/v1/fraud/drift", get(drift)),
+    ];
+    app(&state.kit, ops, state.clone(), routes, [])
 }

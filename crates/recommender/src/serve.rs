@@ -234,33 +234,6 @@ impl std::ops::Deref for SnapshotRef<'_> {
     }
 }
 
-/// The recommender routes' OpenAPI 3.1 document (the operational routes are merged in).
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "mlsd recommender",
-        description = "E-commerce recommendations: a precomputed batch snapshot and real-time re-ranking with the live session."
-    ),
-    paths(event, recommendations, drift)
-)]
-pub struct ApiDoc;
-
-/// The recommender routes plus every design's operational ones, with the common layers.
-pub fn router(state: Arc<AppState>) -> Router {
-    let ops = Ops::new(state.models.clone(), &state.kit, ApiDoc::openapi())
-        .ready_details(&state, AppState::ready_details)
-        .gauges(&state, AppState::set_gauges);
-    let routes = Router::new()
-        .route("/v1/recommender/events", post(event))
-        .route(
-            "/v1/recommender/users/{user_id}/recommendations",
-            get(recommendations),
-        )
-        .route("/v1/recommender/drift", get(drift))
-        .with_state(state.clone());
-    app(&state.kit, ops, routes, None)
-}
-
 /// One shopper event as clients send it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -581,4 +554,29 @@ pub fn reference_events(events: &[Rating], model_as_of: i64, days: i64) -> Vec<R
         .filter(|e| e.timestamp < model_as_of && e.timestamp >= model_as_of - days * DAY)
         .copied()
         .collect()
+}
+
+/// The recommender routes' OpenAPI 3.1 document (the operational routes are merged in).
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mlsd recommender",
+        description = "E-commerce recommendations: a precomputed batch snapshot and real-time re-ranking with the live session."
+    ),
+    paths(event, recommendations, drift)
+)]
+pub struct ApiDoc;
+
+/// The recommender routes plus every design's operational ones, with the common layers.
+pub fn router(state: Arc<AppState>) -> Router {
+    let ops = Ops::new(state.models.clone(), &state.kit, ApiDoc::openapi())
+        .ready_details(&state, AppState::ready_details)
+        .gauges(&state, AppState::set_gauges);
+    let lists = "/v1/recommender/users/{user_id}/recommendations";
+    let routes = [
+        ("/v1/recommender/events", post(event)),
+        (lists, get(recommendations)),
+        ("/v1/recommender/drift", get(drift)),
+    ];
+    app(&state.kit, ops, state.clone(), routes, [])
 }

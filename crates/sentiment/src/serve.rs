@@ -473,40 +473,6 @@ fn check_text(text: &str, max_chars: usize) -> Result<(), ApiError> {
     }
 }
 
-/// The sentiment routes' OpenAPI 3.1 document (the operational routes are merged in).
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "mlsd sentiment",
-        description = "Real-time sentiment: single and batch scoring, an NDJSON stream ingest and a Server-Sent-Events feed of rolling per-topic aggregates."
-    ),
-    paths(predict, predict_batch, stream, live, drift)
-)]
-pub struct ApiDoc;
-
-/// The sentiment routes plus every design's operational ones, with the common layers around
-/// the request/response routes; the two long-lived routes (stream ingest, live feed) have
-/// their own bounds instead of the per-request time budget.
-pub fn router(state: Arc<AppState>) -> Router {
-    let ops = Ops::new(state.models.clone(), &state.kit, ApiDoc::openapi())
-        .ready_details(&state, |s| {
-            // n-grams in the model's vocabulary.
-            let features = s.models.get().model.vectorizer.dims();
-            serde_json::Map::from_iter([("features".to_string(), features.into())])
-        })
-        .gauges(&state, AppState::set_gauges);
-    let routes = Router::new()
-        .route("/v1/sentiment", post(predict))
-        .route("/v1/sentiment/batch", post(predict_batch))
-        .route("/v1/sentiment/drift", get(drift))
-        .with_state(state.clone());
-    let long_lived = Router::new()
-        .route("/v1/sentiment/stream", post(stream))
-        .route("/v1/sentiment/live", get(live))
-        .with_state(state.clone());
-    app(&state.kit, ops, routes, Some(long_lived))
-}
-
 impl AppState {
     /// The cache's hits and misses and the topics tracked, for `/metrics`.
     fn set_gauges(&self, m: &Metrics) {
@@ -875,6 +841,40 @@ async fn drift(State(state): Shared) -> Json<DriftResponse> {
             })
         },
     ))
+}
+
+/// The sentiment routes' OpenAPI 3.1 document (the operational routes are merged in).
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mlsd sentiment",
+        description = "Real-time sentiment: single and batch scoring, an NDJSON stream ingest and a Server-Sent-Events feed of rolling per-topic aggregates."
+    ),
+    paths(predict, predict_batch, stream, live, drift)
+)]
+pub struct ApiDoc;
+
+/// The sentiment routes plus every design's operational ones, with the common layers around
+/// the request/response routes; the two long-lived routes (stream ingest, live feed) have
+/// their own bounds instead of the per-request time budget.
+pub fn router(state: Arc<AppState>) -> Router {
+    let ops = Ops::new(state.models.clone(), &state.kit, ApiDoc::openapi())
+        .ready_details(&state, |s| {
+            // n-grams in the model's vocabulary.
+            let features = s.models.get().model.vectorizer.dims();
+            serde_json::Map::from_iter([("features".to_string(), features.into())])
+        })
+        .gauges(&state, AppState::set_gauges);
+    let routes = [
+        ("/v1/sentiment", post(predict)),
+        ("/v1/sentiment/batch", post(predict_batch)),
+        ("/v1/sentiment/drift", get(drift)),
+    ];
+    let long_lived = [
+        ("/v1/sentiment/stream", post(stream)),
+        ("/v1/sentiment/live", get(live)),
+    ];
+    app(&state.kit, ops, state.clone(), routes, long_lived)
 }
 
 #[cfg(test)]

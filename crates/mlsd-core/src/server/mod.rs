@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
@@ -246,10 +246,31 @@ impl Ops {
 ))]
 struct OpsApi;
 
-/// A design's API: its own routes plus the operational ones, with the common layers around
-/// both. `long_lived` routes (streams, live feeds) are counted in the metrics but keep their
-/// own bounds instead of the per-request time budget and shedding.
-pub fn app(kit: &Kit, ops: Ops, routes: Router, long_lived: Option<Router>) -> Router {
+/// A route of a design: its path and what answers it.
+pub type Route<S> = (&'static str, MethodRouter<S>);
+
+/// A design's API: its own `routes` (on its `state`) plus the operational ones, with the
+/// common layers around both. `long_lived` routes (streams, live feeds) are counted in the
+/// metrics but keep their own bounds instead of the per-request time budget and shedding.
+pub fn app<S: Clone + Send + Sync + 'static>(
+    kit: &Kit,
+    ops: Ops,
+    state: S,
+    routes: impl IntoIterator<Item = Route<S>>,
+    long_lived: impl IntoIterator<Item = Route<S>>,
+) -> Router {
+    let table = |routes: Vec<Route<S>>| {
+        let mut router = Router::new();
+        for (path, handler) in routes {
+            router = router.route(path, handler);
+        }
+        router.with_state(state.clone())
+    };
+    let (routes, long_lived) = (
+        table(routes.into_iter().collect()),
+        long_lived.into_iter().collect::<Vec<_>>(),
+    );
+    let long_lived = (!long_lived.is_empty()).then(|| table(long_lived));
     let operations = Router::new()
         .route("/health", get(crate::serve::health))
         .route("/ready", get(ready))
