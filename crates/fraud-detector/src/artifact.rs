@@ -9,10 +9,10 @@
 
 use std::collections::BTreeMap;
 
-use mlsd_core::design::{json_file, Artifact};
+use mlsd_core::design::{json_file, Artifact, Registration};
 use mlsd_core::drift::ReferenceProfile;
 use mlsd_core::metrics::{log_odds, Platt};
-use mlsd_core::registry::{LoadedVersion, Manifest, NewVersion, Registry};
+use mlsd_core::registry::{LoadedVersion, Manifest, Registry};
 use ndarray::{s, Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
@@ -166,16 +166,17 @@ pub fn register(
         (MODEL_FILE.to_string(), to_json(artifact)?),
         (PROFILE_FILE.to_string(), to_json(profile)?),
     ];
-    Ok(registry.register(NewVersion {
-        design: DESIGN.into(),
-        model_name: artifact.model.kind.name().into(),
-        code_version: mlsd_core::design::code_version(),
-        training_data_sha256: training_data_sha256.into(),
-        feature_names: artifact.model.feature_names.clone(),
-        config,
-        metrics,
-        files,
-    })?)
+    Ok(mlsd_core::design::register::<FraudServed>(
+        registry,
+        Registration {
+            model_name: artifact.model.kind.name().into(),
+            training_data_sha256: training_data_sha256.into(),
+            feature_names: artifact.model.feature_names.clone(),
+            config,
+            metrics,
+            files,
+        },
+    )?)
 }
 
 /// What the fraud server holds (and what a registry version decodes to): the model with its

@@ -57,6 +57,34 @@ pub fn load<M: Artifact>(registry: &Registry, version: Option<&str>) -> Result<V
     })
 }
 
+/// A version of `M`'s design as a design registers it: the seam fills in the design and the
+/// code version.
+pub struct Registration {
+    /// The model kind, e.g. `random_forest`, `two_stage`, `nbsvm_bigram`.
+    pub model_name: String,
+    /// sha256 of the training data: the data version.
+    pub training_data_sha256: String,
+    pub feature_names: Vec<String>,
+    pub config: serde_json::Value,
+    pub metrics: std::collections::BTreeMap<String, f64>,
+    /// Artifact files (name, bytes), e.g. from [`json_bytes`].
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// Writes a new, immutable version of `M`'s design (not promoted).
+pub fn register<M: Artifact>(registry: &Registry, r: Registration) -> Result<Manifest> {
+    registry.register(crate::registry::NewVersion {
+        design: M::DESIGN.to_string(),
+        model_name: r.model_name,
+        code_version: code_version(),
+        training_data_sha256: r.training_data_sha256,
+        feature_names: r.feature_names,
+        config: r.config,
+        metrics: r.metrics,
+        files: r.files,
+    })
+}
+
 /// One JSON file of a version, decoded (the usual body of [`Artifact::decode`]).
 pub fn json_file<T: DeserializeOwned>(version: &LoadedVersion, name: &str) -> Result<T> {
     let bytes = version.file(name).ok_or_else(|| {

@@ -147,6 +147,13 @@ impl Registry {
     /// Writes a new immutable version: files into a staging folder, manifest last, then one
     /// rename makes it visible. Returns its manifest.
     pub fn register(&self, new: NewVersion) -> Result<Manifest> {
+        // A metric that is not a number would be written as JSON `null` and the manifest
+        // would never load again: refuse it here, with its name.
+        if let Some((name, value)) = new.metrics.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::Config(format!(
+                "metric {name} is {value}; a version records finite metrics only (check the training data: one class only, or too few rows?)"
+            )));
+        }
         let design_dir = self.design_dir(&new.design);
         let next = self
             .versions(&new.design)?
@@ -396,6 +403,30 @@ mod tests {
             reg.register(new_version("a")).expect("register").version,
             "v0002"
         );
+    }
+
+    #[test]
+    fn a_non_finite_metric_is_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let reg = Registry::open(dir.path());
+        let mut bad = new_version("a");
+        bad.metrics.insert("holdout_ece".into(), f64::NAN);
+        let err = reg.register(bad).expect_err("NaN would be written as null");
+        assert!(err.to_string().contains("holdout_ece"), "{err}");
+        assert!(reg.versions("fraud").expect("versions").is_empty());
+    }
+
+    #[test]
+    fn names_that_are_not_versions_never_reach_the_file_system() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("other/v0001")).expect("mkdir");
+        let reg = Registry::open(dir.path().join("designs"));
+        for name in ["../other/v0001", "v1", "current", ""] {
+            assert!(
+                matches!(reg.load("x", name), Err(Error::VersionNotFound { .. })),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -11,8 +11,8 @@
 
 use std::collections::BTreeMap;
 
-use mlsd_core::design::{deflated_json_bytes, deflated_json_file, Artifact};
-use mlsd_core::registry::{LoadedVersion, Manifest, NewVersion, Registry};
+use mlsd_core::design::{deflated_json_bytes, deflated_json_file, Artifact, Registration};
+use mlsd_core::registry::{LoadedVersion, Manifest, Registry};
 use sha2::{Digest, Sha256};
 
 use crate::batch::Snapshot;
@@ -88,18 +88,19 @@ pub fn register(
     let mut config_json =
         serde_json::to_value(config).map_err(|e| crate::Error::Config(e.to_string()))?;
     config_json["cutoff"] = world.model.now.into();
-    Ok(registry.register(NewVersion {
-        design: DESIGN.into(),
-        model_name: "two_stage".into(),
-        code_version: mlsd_core::design::code_version(),
-        training_data_sha256: events_sha256(training),
-        feature_names: FEATURES.iter().map(|f| f.to_string()).collect(),
-        config: config_json,
-        metrics,
-        files: vec![
-            deflated_json_bytes(MODEL_FILE, &world.model)?,
-            deflated_json_bytes(SNAPSHOT_FILE, &world.snapshot)?,
-            deflated_json_bytes(REFERENCE_FILE, &world.reference)?,
-        ],
-    })?)
+    Ok(mlsd_core::design::register::<RecommenderServed>(
+        registry,
+        Registration {
+            model_name: "two_stage".into(),
+            training_data_sha256: events_sha256(training),
+            feature_names: FEATURES.iter().map(|f| f.to_string()).collect(),
+            config: config_json,
+            metrics,
+            files: vec![
+                deflated_json_bytes(MODEL_FILE, &world.model)?,
+                deflated_json_bytes(SNAPSHOT_FILE, &world.snapshot)?,
+                deflated_json_bytes(REFERENCE_FILE, &world.reference)?,
+            ],
+        },
+    )?)
 }

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use mlsd_core::design::{json_file, Artifact};
-use mlsd_core::registry::{LoadedVersion, NewVersion, Registry};
+use mlsd_core::design::{json_file, Artifact, Registration};
+use mlsd_core::registry::{LoadedVersion, Registry};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Example;
@@ -170,19 +170,19 @@ impl SentimentArtifact {
         metrics: BTreeMap<String, f64>,
     ) -> Result<mlsd_core::registry::Manifest> {
         let bytes = serde_json::to_vec(self).map_err(|e| Error::Config(e.to_string()))?;
-        registry
-            .register(NewVersion {
-                design: DESIGN.to_string(),
+        mlsd_core::design::register::<SentimentArtifact>(
+            registry,
+            Registration {
                 model_name: "nbsvm_bigram".to_string(),
-                code_version: mlsd_core::design::code_version(),
                 training_data_sha256,
                 feature_names: vec![format!("{} n-grams", self.vectorizer.dims())],
                 config: serde_json::to_value(&self.vectorizer.config)
                     .map_err(|e| Error::Config(e.to_string()))?,
                 metrics,
                 files: vec![(FILE.to_string(), bytes)],
-            })
-            .map_err(Error::from)
+            },
+        )
+        .map_err(Error::from)
     }
 
     /// Reads an artifact file (a registry version's `model.json`, or a copy of it).

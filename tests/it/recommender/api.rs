@@ -568,3 +568,37 @@ async fn micro_batched_real_time_lists_equal_the_unbatched_ones() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_batch_run_of_the_serving_version_replaces_the_snapshot_and_another_is_refused() {
+    let (addr, state, _) = start(ServeConfig::default()).await;
+    let serving = state.serving();
+    let model = &serving.model.model;
+    // A batch run with k = 5 (the registered one has 50), so the swap is visible.
+    let mut rerun = recommender::batch::precompute(model, 5, 2).expect("batch job");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("snapshot.json");
+    rerun.model_version = "v0002".into();
+    rerun.write(&path).expect("write");
+    let refused = state
+        .load_snapshot(&path)
+        .expect_err("another version's lists");
+    assert!(refused.to_string().contains("v0002"), "{refused}");
+    rerun.model_version = serving.version.clone();
+    rerun.write(&path).expect("write");
+    state
+        .load_snapshot(&path)
+        .expect("the serving version's lists");
+    let user = (1..rerun.lists.len())
+        .find(|&u| rerun.lists[u].len() == 5)
+        .expect("a user with history");
+    let path = format!("/v1/recommender/users/{user}/recommendations?k=10&mode=batch");
+    let (_, list) = get_json(addr, &path).await;
+    assert_eq!(list["source"], "snapshot", "{list}");
+    assert_eq!(
+        items(&list).len(),
+        5,
+        "the newer run's lists hold 5: {list}"
+    );
+    assert_eq!(list["model_version"], serving.version.as_str());
+}

@@ -29,14 +29,14 @@ use utoipa::{OpenApi, ToSchema};
 use crate::accelerator::{Accelerator, ModelCost};
 use crate::design::Artifact;
 use crate::registry::Registry;
-
-mod live;
-mod models;
-
 use crate::serve::{
     with_common_layers, ApiError, ErrorBody, Limits, Metrics, MicroBatchConfig, MicroBatcher,
     QueueDelay, Shed,
 };
+
+mod live;
+mod models;
+
 pub use live::{CacheStats, DriftResponse, Recent};
 pub use models::{ModelAdmin, Models, ModelsResponse, ServingResponse, VersionSummary};
 
@@ -260,16 +260,15 @@ pub fn app<S: Clone + Send + Sync + 'static>(
     long_lived: impl IntoIterator<Item = Route<S>>,
 ) -> Router {
     let table = |routes: Vec<Route<S>>| {
-        let mut router = Router::new();
-        for (path, handler) in routes {
-            router = router.route(path, handler);
-        }
-        router.with_state(state.clone())
+        routes
+            .into_iter()
+            .fold(Router::new(), |router, (path, handler)| {
+                router.route(path, handler)
+            })
+            .with_state(state.clone())
     };
-    let (routes, long_lived) = (
-        table(routes.into_iter().collect()),
-        long_lived.into_iter().collect::<Vec<_>>(),
-    );
+    let routes = table(routes.into_iter().collect());
+    let long_lived: Vec<Route<S>> = long_lived.into_iter().collect();
     let long_lived = (!long_lived.is_empty()).then(|| table(long_lived));
     let operations = Router::new()
         .route("/health", get(crate::serve::health))
