@@ -14,7 +14,7 @@ use mlsd_core::report::RunDir;
 use mlsd_core::serve::MicroBatchConfig;
 use mlsd_core::server::ServerConfig;
 
-use super::common::{loopback_url, millis_or_off, positive};
+use super::common::{loopback_url, millis_or_off, positive, runtime};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum Design {
@@ -121,11 +121,40 @@ pub fn run(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
     }
 }
 
+/// Runs the sweep of `args` against a scoring API's three modes (see [`post_modes`]), each on
+/// a server `router` builds from its settings: `base` (the design's) as every benchmarked
+/// server runs ([`BenchServeArgs::server`]) with the mode's micro-batcher.
+///
+/// Servers and load generator get separate runtimes (threads): the generator's own backlog
+/// must not stall the servers' tasks, and each server's queueing-delay probe must see only the
+/// server's queue. They still share the machine's cores.
+pub fn run_post_modes(
+    args: &BenchServeArgs,
+    base: &ServerConfig,
+    single: (&str, Arc<Vec<Vec<u8>>>),
+    batched: (&str, Arc<Vec<Vec<u8>>>),
+    router: impl Fn(ServerConfig) -> Result<axum::Router>,
+    bar: &ProgressBar,
+) -> Result<Vec<mlsd_core::loadgen::ModeResult>> {
+    let (server_rt, client_rt) = (runtime("server")?, runtime("load")?);
+    let (servers, targets) = server_rt.block_on(post_modes(args, single, batched, |mb| {
+        router(args.server(base.clone(), mb))
+    }))?;
+    run_modes(
+        &server_rt,
+        &client_rt,
+        servers,
+        &targets,
+        &sweep_plan(args),
+        bar,
+    )
+}
+
 /// The three modes of a scoring API as load targets — one row per request, the same through
 /// the micro-batcher, and the batch endpoint — each on an in-process server built by
 /// `router(micro_batch)`; or, with `--url`, one running server's two endpoints (micro-batching
 /// is then that server's own setting). Call on the servers' runtime.
-pub async fn post_modes(
+async fn post_modes(
     args: &BenchServeArgs,
     (single_path, single): (&str, Arc<Vec<Vec<u8>>>),
     (batch_path, batched): (&str, Arc<Vec<Vec<u8>>>),

@@ -18,7 +18,7 @@ use mlsd_core::report::{sha256_file, RunDir};
 use mlsd_core::serve::MicroBatchConfig;
 use mlsd_core::server::ServerConfig;
 
-use super::bench::{post_modes, report_bench, run_modes, sweep_plan, BenchServeArgs};
+use super::bench::{report_bench, run_post_modes, BenchServeArgs};
 use super::common::{positive, runtime, serve_until_signal, spinner, LimitsArgs};
 
 #[derive(Subcommand)]
@@ -717,32 +717,29 @@ pub fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
     let bar = spinner(args.json);
     bar.set_message("simulating, training and registering a logistic regression");
     let world = bench::world(&sim, &registry)?;
-    let plan = sweep_plan(args);
     let single = Arc::new(bench::single_bodies(&world.plan.live)?);
     let batched = Arc::new(bench::batch_bodies(&world.plan.live, args.batch_size)?);
-    let config = |micro_batch: Option<MicroBatchConfig>| {
-        let mut config = serve::ServeConfig {
-            max_batch: args.batch_size.max(1),
-            ..serve::ServeConfig::new(world.limits.clone())
-        };
-        config.server = args.server(config.server, micro_batch);
-        config
+    let base = serve::ServeConfig {
+        max_batch: args.batch_size.max(1),
+        ..serve::ServeConfig::new(world.limits.clone())
     };
-    // Servers and load generator get separate runtimes (threads): the generator's own backlog
-    // must not stall the servers' tasks, and each server's queueing-delay probe must see only
-    // the server's queue. They still share the machine's cores.
-    let (server_rt, client_rt) = (runtime("server")?, runtime("load")?);
-    let (servers, targets) = server_rt.block_on(post_modes(
+    let modes = run_post_modes(
         args,
+        &base.server,
         ("/v1/fraud/score", single),
         ("/v1/fraud/score/batch", batched),
-        |micro_batch| {
-            let state = serve::state(registry.clone(), config(micro_batch))?;
+        |server| {
+            let config = serve::ServeConfig {
+                server,
+                ..base.clone()
+            };
+            let state = serve::state(registry.clone(), config)?;
+            // Every server starts with the card and terminal windows of the history.
             state.warm_up(&world.plan.history);
             Ok(serve::router(state))
         },
-    ))?;
-    let modes = run_modes(&server_rt, &client_rt, servers, &targets, &plan, &bar)?;
+        &bar,
+    )?;
     bar.set_message("batch job");
     let loaded = fraud_detector::artifact::load(&registry, None)?;
     let batch_job = fraud_detector::batch::batch_score(

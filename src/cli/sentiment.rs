@@ -12,7 +12,7 @@ use mlsd_core::report::RunDir;
 use sentiment::artifact::SentimentArtifact;
 use sentiment::pipeline::{train_and_register, training_data};
 
-use super::bench::{post_modes, report_bench, run_modes, sweep_plan, BenchServeArgs};
+use super::bench::{report_bench, run_post_modes, BenchServeArgs};
 use super::common::{positive, runtime, serve_until_signal, spinner, LimitsArgs};
 
 #[derive(Subcommand)]
@@ -519,7 +519,6 @@ struct BenchReport {
 }
 
 pub fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
-    use mlsd_core::serve::MicroBatchConfig;
     use sentiment::{bench, serve};
     let run_dir = RunDir::create(runs_dir, "bench-serve-sentiment")?;
     let registry = Registry::open(run_dir.file("registry"));
@@ -531,27 +530,25 @@ pub fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
     let texts = bench::texts(5_000, 11);
     let single = Arc::new(bench::single_bodies(&texts)?);
     let batched = Arc::new(bench::batch_bodies(&texts, args.batch_size)?);
-    let plan = sweep_plan(args);
-    let config = |micro_batch: Option<MicroBatchConfig>| {
-        let mut config = serve::ServeConfig {
-            // The model is measured, not the cache (5,000 texts cycle: a cache would hit).
-            cache_capacity: 0,
-            ..serve::ServeConfig::default()
-        };
-        config.server = args.server(config.server, micro_batch);
-        config
+    let base = serve::ServeConfig {
+        // The model is measured, not the cache (5,000 texts cycle: a cache would hit).
+        cache_capacity: 0,
+        ..serve::ServeConfig::default()
     };
-    let (server_rt, client_rt) = (runtime("server")?, runtime("load")?);
-    let (servers, targets) = server_rt.block_on(post_modes(
+    let modes = run_post_modes(
         args,
+        &base.server,
         ("/v1/sentiment", single),
         ("/v1/sentiment/batch", batched),
-        |micro_batch| {
-            let state = serve::state(registry.clone(), config(micro_batch))?;
-            Ok(serve::router(state))
+        |server| {
+            let config = serve::ServeConfig {
+                server,
+                ..base.clone()
+            };
+            Ok(serve::router(serve::state(registry.clone(), config)?))
         },
-    ))?;
-    let modes = run_modes(&server_rt, &client_rt, servers, &targets, &plan, &bar)?;
+        &bar,
+    )?;
     bar.set_message("batch job");
     let n = if args.quick { 20_000 } else { 200_000 };
     let input = run_dir.file("texts.txt");
