@@ -248,18 +248,42 @@ pub fn sweep_plan(args: &BenchServeArgs) -> mlsd_core::loadgen::SweepPlan {
     }
 }
 
-/// Writes bench.json, bench.csv and the latency plots (SVG and PNG) into the run folder, then
-/// prints the report as one JSON object (`--json`) or as the headline table, the design's
-/// batch-job line and where the files are.
+/// What every `mlsd bench serve` report holds, with the design's own fields beside.
+#[derive(serde::Serialize)]
+struct Report<'a, E> {
+    design: &'a str,
+    quick: bool,
+    reference_rows_per_s: f64,
+    micro_batch_max: usize,
+    micro_batch_wait_us: u64,
+    modes: &'a [mlsd_core::loadgen::ModeResult],
+    /// The design's fields: the model version, the batch job, …
+    #[serde(flatten)]
+    design_fields: E,
+    run_dir: &'a Path,
+}
+
+/// Writes bench.json (the common fields and the design's `design_fields`), bench.csv and the
+/// latency plots (SVG and PNG) into the run folder, then prints the report as one JSON object
+/// (`--json`) or as the headline table, the design's batch-job line and where the files are.
 pub fn report_bench(
     run_dir: &RunDir,
     design: &str,
     args: &BenchServeArgs,
     modes: &[mlsd_core::loadgen::ModeResult],
-    report: &impl serde::Serialize,
+    design_fields: impl serde::Serialize,
     batch_job_line: String,
 ) -> Result<()> {
-    let mut json = serde_json::to_value(report)?;
+    let mut json = serde_json::to_value(Report {
+        design,
+        quick: args.quick,
+        reference_rows_per_s: args.rate,
+        micro_batch_max: args.micro_batch_max,
+        micro_batch_wait_us: args.micro_batch_wait_us,
+        modes,
+        design_fields,
+        run_dir: &run_dir.path,
+    })?;
     if let (Some(cost), Some(fields)) = (args.simulated_model(), json.as_object_mut()) {
         fields.insert(
             "simulated_model".into(),

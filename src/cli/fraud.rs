@@ -682,21 +682,14 @@ pub fn print_demo(demo: &Demo, registry: &Registry) {
     }
 }
 
-/// What `mlsd bench serve` reports.
+/// What `mlsd bench serve --design fraud` reports beside every design's fields.
 #[derive(serde::Serialize)]
-struct BenchReport {
-    design: &'static str,
-    quick: bool,
+struct BenchFields {
     model_version: String,
     /// Payments that warmed each server's online store before the runs.
     warmed_with: usize,
-    reference_rows_per_s: f64,
-    micro_batch_max: usize,
-    micro_batch_wait_us: u64,
-    modes: Vec<mlsd_core::loadgen::ModeResult>,
     /// The offline batch job over the same period (history included), I/O included.
     batch_job: fraud_detector::batch::BatchSummary,
-    run_dir: PathBuf,
 }
 
 /// `mlsd bench serve --design fraud`.
@@ -749,28 +742,14 @@ pub fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
         &Default::default(),
     )?;
     bar.finish_and_clear();
-    let report = BenchReport {
-        design: "fraud",
-        quick: args.quick,
-        model_version: world.model_version,
-        warmed_with: world.plan.history.len(),
-        reference_rows_per_s: args.rate,
-        micro_batch_max: args.micro_batch_max,
-        micro_batch_wait_us: args.micro_batch_wait_us,
-        modes,
-        batch_job,
-        run_dir: run_dir.path.clone(),
-    };
     let batch_job_line = format!(
         "batch job (features + scores + Parquet, {} rows): {:.0} rows/s",
-        report.batch_job.rows, report.batch_job.rows_per_second
+        batch_job.rows, batch_job.rows_per_second
     );
-    report_bench(
-        &run_dir,
-        "fraud",
-        args,
-        &report.modes,
-        &report,
-        batch_job_line,
-    )
+    let fields = BenchFields {
+        model_version: world.model_version,
+        warmed_with: world.plan.history.len(),
+        batch_job,
+    };
+    report_bench(&run_dir, "fraud", args, &modes, fields, batch_job_line)
 }

@@ -530,20 +530,15 @@ pub fn print_demo(d: &Demo) {
     }
 }
 
-/// What `mlsd bench serve --design recommender` reports.
+/// What `mlsd bench serve --design recommender` reports beside every design's fields.
 #[derive(serde::Serialize)]
-struct BenchReport {
-    design: &'static str,
-    quick: bool,
+struct BenchFields {
     /// Users the requests cycle through (those with history).
     users: usize,
-    reference_rows_per_s: f64,
-    modes: Vec<mlsd_core::loadgen::ModeResult>,
     /// Hit rate of the `cached` mode's TTL cache over all its runs (absent with `--url`).
     cache_hit_rate: Option<f64>,
     /// The batch job: every user's top 50, precomputed.
     batch_job: recommender::pipeline::BatchSummary,
-    run_dir: PathBuf,
 }
 
 /// `mlsd bench serve --design recommender`: the batch snapshot lookup, real-time re-ranking
@@ -627,17 +622,7 @@ pub fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
         let (hits, misses) = s.cache_counts();
         hits as f64 / (hits + misses).max(1) as f64
     });
-    let report = BenchReport {
-        design: "recommender",
-        quick: args.quick,
-        users: users.len(),
-        reference_rows_per_s: args.rate,
-        modes,
-        cache_hit_rate,
-        batch_job,
-        run_dir: run_dir.path.clone(),
-    };
-    let b = &report.batch_job;
+    let b = &batch_job;
     let batch_job_line = format!(
         "batch job: top {} for all {} users in {:.2} s on {} workers ({:.0} users/s){}",
         b.k,
@@ -645,16 +630,19 @@ pub fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
         b.seconds,
         b.workers,
         b.users_per_second,
-        report
-            .cache_hit_rate
-            .map_or(String::new(), |r| format!("; cached mode hit rate {r:.3}"))
+        cache_hit_rate.map_or(String::new(), |r| format!("; cached mode hit rate {r:.3}"))
     );
+    let fields = BenchFields {
+        users: users.len(),
+        cache_hit_rate,
+        batch_job,
+    };
     report_bench(
         &run_dir,
         "recommender",
         args,
-        &report.modes,
-        &report,
+        &modes,
+        fields,
         batch_job_line,
     )
 }

@@ -504,20 +504,14 @@ pub fn print_demo(demo: &Demo) {
     );
 }
 
-/// What `mlsd bench serve --design sentiment` reports.
+/// What `mlsd bench serve --design sentiment` reports beside every design's fields.
 #[derive(serde::Serialize)]
-struct BenchReport {
-    design: &'static str,
-    quick: bool,
+struct BenchFields {
     model_version: String,
-    reference_rows_per_s: f64,
-    micro_batch_max: usize,
-    micro_batch_wait_us: u64,
-    modes: Vec<mlsd_core::loadgen::ModeResult>,
     batch_job: sentiment::batch::BatchSummary,
-    run_dir: PathBuf,
 }
 
+/// `mlsd bench serve --design sentiment`.
 pub fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
     use sentiment::{bench, serve};
     let run_dir = RunDir::create(runs_dir, "bench-serve-sentiment")?;
@@ -556,28 +550,14 @@ pub fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
     let batch_job =
         sentiment::batch::score_file(&model, &input, &run_dir.file("predictions.jsonl"), 2)?;
     bar.finish_and_clear();
-    let report = BenchReport {
-        design: "sentiment",
-        quick: args.quick,
-        model_version: version,
-        reference_rows_per_s: args.rate,
-        micro_batch_max: args.micro_batch_max,
-        micro_batch_wait_us: args.micro_batch_wait_us,
-        modes,
-        batch_job,
-        run_dir: run_dir.path.clone(),
-    };
-    let b = &report.batch_job;
+    let b = &batch_job;
     let batch_job_line = format!(
         "batch job (read, score, write JSON Lines; {} texts, {} workers): {:.0} texts/s",
         b.texts, b.workers, b.texts_per_second
     );
-    report_bench(
-        &run_dir,
-        "sentiment",
-        args,
-        &report.modes,
-        &report,
-        batch_job_line,
-    )
+    let fields = BenchFields {
+        model_version: version,
+        batch_job,
+    };
+    report_bench(&run_dir, "sentiment", args, &modes, fields, batch_job_line)
 }
