@@ -183,7 +183,7 @@ pub fn replay(model: &TwoStage, events: &[Rating], k: usize, stride: usize) -> R
         let state = live.entry(e.user).or_insert_with(|| model.state(e.user));
         if !state.seen.contains(&e.item) {
             candidates += 1;
-            if candidates % stride.max(1) == 0 {
+            if candidates.is_multiple_of(stride.max(1)) {
                 n += 1;
                 let snapshot = batch.entry(e.user).or_insert_with(|| {
                     let at_cutoff = model.state(e.user);
