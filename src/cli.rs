@@ -103,6 +103,10 @@ pub fn main() -> ExitCode {
     mlsd_core::design::set_code_version(code_version());
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<common::DriftFound>() => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -30,6 +30,26 @@ pub fn positive(s: &str) -> Result<usize, String> {
     }
 }
 
+/// `--fail-on-drift` found drift: the command did its work, and says so with exit status 2
+/// (errors exit 1), so cron or CI can act on it.
+#[derive(Debug)]
+pub struct DriftFound {
+    /// Share of drifted features.
+    pub share: f64,
+}
+
+impl std::fmt::Display for DriftFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "dataset drift found ({:.0} % of features drifted)",
+            100.0 * self.share
+        )
+    }
+}
+
+impl std::error::Error for DriftFound {}
+
 /// A limit in milliseconds where 0 means off.
 pub fn millis_or_off(ms: u64) -> Option<Duration> {
     (ms > 0).then(|| Duration::from_millis(ms))

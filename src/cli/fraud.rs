@@ -19,7 +19,7 @@ use mlsd_core::serve::MicroBatchConfig;
 use mlsd_core::server::ServerConfig;
 
 use super::bench::{report_bench, run_post_modes, BenchServeArgs};
-use super::common::{positive, runtime, serve_until_signal, spinner, LimitsArgs};
+use super::common::{positive, runtime, serve_until_signal, spinner, DriftFound, LimitsArgs};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -110,6 +110,9 @@ pub enum Command {
         /// Print one JSON object: {"dataset_drift", "drift_share", "features": [{"name", "test", "statistic", "drift"}], …}.
         #[arg(long)]
         json: bool,
+        /// Exit with status 2 when dataset drift is found (for cron and CI; errors exit 1).
+        #[arg(long)]
+        fail_on_drift: bool,
     },
 }
 
@@ -388,6 +391,7 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             version,
             sim,
             json,
+            fail_on_drift,
         } => {
             let loaded = fraud_detector::artifact::load(registry, version.as_deref())
                 .context("while loading the model to compare with")?;
@@ -415,6 +419,12 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
                 );
                 println!("{}", report.to_markdown());
                 println!("Report: {}", run_dir.path.display());
+            }
+            if fail_on_drift && report.dataset_drift {
+                return Err(DriftFound {
+                    share: report.drift_share,
+                }
+                .into());
             }
             Ok(())
         }

@@ -1,6 +1,6 @@
 //! The `mlsd` binary end to end, on small simulations.
 
-use crate::common::mlsd;
+use crate::common::{mlsd, mlsd_status};
 
 /// The small world of `common::small_simulation`, as command-line options.
 const SMALL: [&str; 6] = ["--customers", "600", "--terminals", "1200", "--days", "140"];
@@ -221,6 +221,12 @@ fn train_then_promote_and_rollback_move_the_current_pointer() {
         assert!(ok, "{stderr}");
         let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
         assert_eq!(v["dataset_drift"], expected, "{file}: {v}");
+        // What cron or CI runs: the exit status says whether drift was found (2), not only
+        // whether the command failed (1).
+        let args = with_small(&["fraud", "monitor", "--current", file, "--fail-on-drift"]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, stderr) = mlsd_status(&args, dir.path());
+        assert_eq!(code, Some(if expected { 2 } else { 0 }), "{file}: {stderr}");
         assert!(v["drift_share"].is_number());
         for f in v["features"].as_array().expect("features") {
             for key in ["name", "test", "statistic", "drift"] {

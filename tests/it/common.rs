@@ -34,6 +34,12 @@ pub fn tiny_simulation() -> SimulationConfig {
 
 /// Runs the `mlsd` binary with `args`; returns (success, stdout, stderr).
 pub fn mlsd(args: &[&str], runs_dir: &std::path::Path) -> (bool, String, String) {
+    let (code, stdout, stderr) = mlsd_status(args, runs_dir);
+    (code == Some(0), stdout, stderr)
+}
+
+/// [`mlsd`], with the exit status itself.
+pub fn mlsd_status(args: &[&str], runs_dir: &std::path::Path) -> (Option<i32>, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mlsd"))
         .args(args)
         .env("MLSD_RUNS_DIR", runs_dir)
@@ -41,7 +47,7 @@ pub fn mlsd(args: &[&str], runs_dir: &std::path::Path) -> (bool, String, String)
         .output()
         .expect("the mlsd binary runs");
     (
-        out.status.success(),
+        out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
@@ -119,6 +125,18 @@ pub async fn http(
     content_type: Option<&str>,
     body: &[u8],
 ) -> (u16, String) {
+    let (status, _, body) = http_with_headers(addr, method, path, content_type, body).await;
+    (status, body)
+}
+
+/// [`http`], with the response's head (status line and headers) as well.
+pub async fn http_with_headers(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> (u16, String, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
@@ -138,11 +156,8 @@ pub async fn http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("status line");
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (status, head.to_string(), body.to_string())
 }
 
 pub async fn post_json(addr: SocketAddr, path: &str, body: &str) -> (u16, String) {

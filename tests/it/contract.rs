@@ -15,7 +15,7 @@ use mlsd_core::registry::Registry;
 use mlsd_core::server::ServerConfig;
 use serde_json::Value;
 
-use crate::common::{fit_and_register, http, post_json, small_simulation};
+use crate::common::{fit_and_register, http, http_with_headers, post_json, small_simulation};
 
 #[derive(Debug, Clone, Copy)]
 enum Design {
@@ -377,6 +377,14 @@ async fn every_server_sheds_with_a_json_503_when_it_has_no_permits() {
         );
         let body = String::from_utf8_lossy(&outcomes[0].body);
         assert_eq!(error_code(&body), "overloaded", "{}", design.name());
+        // A 503 says when to come back.
+        let (status, head, _) = http_with_headers(addr, "GET", "/health", None, b"").await;
+        assert_eq!(status, 503, "{}", design.name());
+        assert!(
+            head.to_ascii_lowercase().contains("\r\nretry-after: 1"),
+            "{}: {head}",
+            design.name()
+        );
     }
 }
 

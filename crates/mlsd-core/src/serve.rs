@@ -124,13 +124,23 @@ pub enum Shed {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status = self.status;
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_string(),
                 message: self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Talking point: a 503 says when to come back, so clients back off instead of
+            // retrying at once into the overload (RFC 9110 §10.2.3).
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }
 
