@@ -31,6 +31,7 @@ pub mod metrics;
 pub mod drift;
 pub mod registry;
 pub mod report;
+pub mod telemetry;
 pub mod serve;
 pub mod design;
 pub mod server;

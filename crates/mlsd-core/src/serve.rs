@@ -13,9 +13,8 @@
 //! In production: a service mesh or gateway adds TLS, auth and rate limits in front; metrics
 //! go to Prometheus through the same text format.
 
-use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::JsonRejection;
@@ -223,147 +222,7 @@ where
     }
 }
 
-/// A fixed-bucket histogram in Prometheus' cumulative form.
-#[derive(Debug, Clone)]
-struct Histogram {
-    bounds: Vec<f64>,
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
-}
-
-impl Histogram {
-    fn new(bounds: Vec<f64>) -> Self {
-        let n = bounds.len();
-        Histogram {
-            bounds,
-            counts: vec![0; n],
-            sum: 0.0,
-            count: 0,
-        }
-    }
-
-    fn observe(&mut self, v: f64) {
-        for (b, c) in self.bounds.iter().zip(self.counts.iter_mut()) {
-            if v <= *b {
-                *c += 1;
-            }
-        }
-        self.sum += v;
-        self.count += 1;
-    }
-
-    fn render(&self, name: &str, help: &str, out: &mut String) {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} histogram\n"));
-        for (b, c) in self.bounds.iter().zip(&self.counts) {
-            out.push_str(&format!("{name}_bucket{{le=\"{b}\"}} {c}\n"));
-        }
-        out.push_str(&format!("{name}_bucket{{le=\"+Inf\"}} {}\n", self.count));
-        out.push_str(&format!(
-            "{name}_sum {}\n{name}_count {}\n",
-            self.sum, self.count
-        ));
-    }
-}
-
-struct MetricsInner {
-    requests: BTreeMap<(String, u16), u64>,
-    latency: Histogram,
-    scores: Histogram,
-    batch_sizes: Histogram,
-    gauges: BTreeMap<String, (String, f64)>,
-    model_version: String,
-}
-
-/// Service metrics, rendered in the Prometheus text format at `/metrics`.
-pub struct Metrics {
-    prefix: String,
-    inner: Mutex<MetricsInner>,
-}
-
-impl Metrics {
-    pub fn new(prefix: &str) -> Self {
-        Metrics {
-            prefix: prefix.to_string(),
-            inner: Mutex::new(MetricsInner {
-                requests: BTreeMap::new(),
-                latency: Histogram::new(vec![
-                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
-                ]),
-                scores: Histogram::new((1..=10).map(|i| f64::from(i) / 10.0).collect()),
-                batch_sizes: Histogram::new((0..=10).map(|i| f64::from(1u32 << i)).collect()),
-                gauges: BTreeMap::new(),
-                model_version: String::new(),
-            }),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, MetricsInner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn observe_request(&self, route: &str, status: u16, seconds: f64) {
-        let mut m = self.lock();
-        *m.requests.entry((route.to_string(), status)).or_insert(0) += 1;
-        m.latency.observe(seconds);
-    }
-
-    pub fn observe_score(&self, score: f64) {
-        self.lock().scores.observe(score);
-    }
-
-    /// Size of one micro-batch the model scored together.
-    pub fn observe_batch(&self, size: usize) {
-        self.lock().batch_sizes.observe(size as f64);
-    }
-
-    /// Sets `<prefix>_<name>` (e.g. the latest drift share) to `value`.
-    pub fn set_gauge(&self, name: &str, help: &str, value: f64) {
-        self.lock()
-            .gauges
-            .insert(name.to_string(), (help.to_string(), value));
-    }
-
-    pub fn set_model_version(&self, version: &str) {
-        self.lock().model_version = version.to_string();
-    }
-
-    pub fn render(&self) -> String {
-        let m = self.lock();
-        let p = &self.prefix;
-        let mut out = format!("# HELP {p}_requests_total Requests by route and status.\n# TYPE {p}_requests_total counter\n");
-        for ((route, status), n) in &m.requests {
-            out.push_str(&format!(
-                "{p}_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}\n"
-            ));
-        }
-        m.latency.render(
-            &format!("{p}_request_duration_seconds"),
-            "Server-side request latency.",
-            &mut out,
-        );
-        m.scores.render(
-            &format!("{p}_score"),
-            "Distribution of returned scores.",
-            &mut out,
-        );
-        m.batch_sizes.render(
-            &format!("{p}_micro_batch_size"),
-            "Requests scored together by the micro-batcher.",
-            &mut out,
-        );
-        for (name, (help, value)) in &m.gauges {
-            out.push_str(&format!(
-                "# HELP {p}_{name} {help}\n# TYPE {p}_{name} gauge\n{p}_{name} {value}\n"
-            ));
-        }
-        out.push_str(&format!(
-            "# HELP {p}_model_info The model version serving.\n# TYPE {p}_model_info gauge\n{p}_model_info{{version=\"{}\"}} 1\n",
-            m.model_version
-        ));
-        out
-    }
-}
+pub use crate::telemetry::Metrics;
 
 /// Middleware: counts every request by its route template and status, and times it.
 pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
@@ -706,6 +565,7 @@ impl Running {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     #[test]
     fn the_media_type_drops_parameters_and_case() {

@@ -140,10 +140,14 @@ async fn fresh_events_change_the_real_time_list_and_not_the_batch_one() {
     let (hits, misses) = state.cache_counts();
     assert_eq!((hits, misses), (1, 2));
     let (_, metrics) = http(addr, "GET", "/metrics", None, b"").await;
-    assert!(
-        metrics.contains("mlsd_recommender_cache_hit_rate 0.333"),
-        "{metrics}"
-    );
+    // Counters by Prometheus' conventions; the hit rate (1 / 3) is their ratio, for PromQL.
+    for expected in [
+        "# TYPE mlsd_recommender_cache_hits_total counter",
+        "mlsd_recommender_cache_hits_total 1",
+        "mlsd_recommender_cache_misses_total 2",
+    ] {
+        assert!(metrics.contains(expected), "{expected} in {metrics}");
+    }
     assert!(
         metrics.contains("mlsd_recommender_live_sessions 1"),
         "{metrics}"

@@ -111,11 +111,12 @@ async fn single_and_batch_answers_agree_and_repeated_texts_come_from_the_cache()
     }
     assert_eq!(state.cache_counts(), (1, 2));
     let (_, metrics) = http(addr, "GET", "/metrics", None, b"").await;
-    assert!(metrics.contains("mlsd_sentiment_cache_hits 1"), "{metrics}");
-    assert!(
-        metrics.contains("mlsd_sentiment_cache_hit_rate"),
-        "{metrics}"
-    );
+    for expected in [
+        "mlsd_sentiment_cache_hits_total 1",
+        "mlsd_sentiment_cache_misses_total 2",
+    ] {
+        assert!(metrics.contains(expected), "{expected} in {metrics}");
+    }
     server.stop().await.expect("stop");
 }
 

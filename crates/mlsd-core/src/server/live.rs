@@ -37,22 +37,21 @@ impl CacheStats {
         hits as f64 / (hits + misses).max(1) as f64
     }
 
-    /// `<prefix>_cache_hits`, `_cache_misses` and `_cache_hit_rate` on `/metrics`; `what` names
-    /// the cached answers ("predictions", "real-time lists").
+    /// `<prefix>_cache_hits_total` and `_cache_misses_total` on `/metrics` (the hit rate is
+    /// their ratio, for PromQL); `what` names the cached answers ("predictions", …).
     pub fn export(&self, m: &Metrics, what: &str) {
         // Talking point: the cache's hit rate is the number that says whether it earns its
-        // memory.
+        // memory: rate(hits_total) / (rate(hits_total) + rate(misses_total)).
         let (hits, misses) = self.counts();
-        m.set_gauge(
-            "cache_hits",
+        m.set_counter(
+            "cache_hits_total",
             &format!("{what} served from the cache."),
             hits as f64,
         );
-        m.set_gauge("cache_misses", &format!("{what} computed."), misses as f64);
-        m.set_gauge(
-            "cache_hit_rate",
-            &format!("hits / (hits + misses) of the {what} cache."),
-            self.hit_rate(),
+        m.set_counter(
+            "cache_misses_total",
+            &format!("{what} computed (cache misses)."),
+            misses as f64,
         );
     }
 }
