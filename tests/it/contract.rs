@@ -290,7 +290,41 @@ async fn every_server_answers_health_ready_metrics_and_json_errors() {
                 "{name}: {expected} in\n{metrics}"
             );
         }
+        promtool_check(name, &metrics);
     }
+}
+
+/// `promtool check metrics` (Prometheus' own linter) on a scrape, when promtool is installed
+/// (`.ci/run` installs it from Debian's `prometheus` package and names it in `MLSD_PROMTOOL`).
+fn promtool_check(design: &str, metrics: &str) {
+    use std::io::Write as _;
+    let promtool = std::env::var("MLSD_PROMTOOL").unwrap_or_else(|_| "promtool".into());
+    let child = std::process::Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        println!("SKIPPED promtool check of {design}'s /metrics: no {promtool} on this machine");
+        return;
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(metrics.as_bytes())
+            .expect("write to promtool");
+    }
+    let out = child.wait_with_output().expect("promtool ran");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "{design}: promtool says {said}"
+    );
+    println!("promtool check metrics: {design} clean");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

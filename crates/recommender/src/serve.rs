@@ -13,7 +13,8 @@
 //!
 //! Talking points: batch vs real-time freshness (the snapshot does not know this session),
 //! caching (a TTL cache in front of the expensive path, invalidated by the user's own events,
-//! its hits and misses as counters on `/metrics`), cold start, bad input → 4xx with a JSON body, overload → 503.
+//! its hits and misses as counters on `/metrics`), cold start, bad input → 4xx with a JSON
+//! body, overload → 503.
 //!
 //! Simplification: session state lives in this process (one `RwLock`ed map), and it only
 //! grows (one entry per user who posted an event, 1–2 KB each) until the next model version

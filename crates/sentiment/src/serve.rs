@@ -311,7 +311,7 @@ impl AppState {
         text: &str,
     ) -> Result<(Scored, bool), ApiError> {
         // Talking point: caching — repeated texts (retweets, pasted reviews) cost one hash
-        // lookup; the hit rate on /metrics says whether the memory is worth it.
+        // lookup; the hit and miss counters on /metrics say whether the memory is worth it.
         if let Some(hit) = self.cache.get(text) {
             return Ok((hit, true));
         }
