@@ -16,6 +16,7 @@
 //! | [`drift`] | reference profiles and per-feature drift tests (Evidently's defaults) | monitoring, drift |
 //! | [`registry`] | versioned, checksummed model artifacts; promote and rollback | model/data versioning, rollback |
 //! | [`report`] | run folders, JSON + markdown reports, atomic writes, hashing | reproducibility |
+//! | [`telemetry`] | Prometheus metrics by its conventions: counters, latency per route, process metrics | monitoring |
 //! | [`serve`] | HTTP toolkit: JSON errors, metrics, load shedding, timeouts, micro-batching, hot-swap slot, graceful shutdown | serving, monitoring, rollback |
 //! | [`design`] | the seam a design implements: its served [`design::Artifact`], loaded from a registry version | model versioning |
 //! | [`server`] | one server skeleton: shared settings, the model slot that follows the registry, `/ready` `/metrics` `/openapi.json` `/v1/models` promote and rollback, the live drift window | hot swap, rollback, one contract for every design |
