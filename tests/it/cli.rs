@@ -395,14 +395,17 @@ fn bench_quick(design: &str, extra: &[&str], expected: &[&str]) -> serde_json::V
             assert!(m[field].is_u64(), "{field} in {m}");
         }
         // Below saturation (1,000 rows/s) and a second after the overload run, requests are
-        // served. (Not "never shed": on a busy test machine the OS can pause the server long
-        // enough for its queueing-delay limit to shed a few.)
+        // served. (Not "never shed": on a busy test machine — the contract tests' load runs
+        // share these two cores — the OS can pause the server long enough for its 20-ms
+        // queueing-delay limit to shed a few: up to a tenth, and at least one, since the quick
+        // batch mode sends only 5 requests per run.)
         for run in ["reference", "recovery"] {
             let r = &m[run];
             assert_eq!(r["errors"], 0, "{run}: {m}");
             let (ok, sent) = (r["ok"].as_u64(), r["sent"].as_u64());
             assert!(
-                ok.zip(sent).is_some_and(|(ok, sent)| ok * 10 >= sent * 9),
+                ok.zip(sent)
+                    .is_some_and(|(ok, sent)| ok > 0 && sent - ok <= (sent / 10).max(1)),
                 "{run}: {m}"
             );
         }
