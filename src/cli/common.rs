@@ -23,6 +23,7 @@ pub fn loopback_url(s: &str) -> Result<std::net::SocketAddr, String> {
     Ok(addr)
 }
 
+/// A count that must be at least 1 (batch sizes, workers).
 pub fn positive(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
