@@ -253,6 +253,15 @@ impl Registry {
         serde_json::from_slice(&read_file(&path)?).map_err(|source| Error::Json { path, source })
     }
 
+    /// Writes a pointer from [`Registry::rollback_plan`], after checking its `current` still
+    /// verifies.
+    pub fn commit_rollback(&self, design: &str, pointer: &Pointer) -> Result<()> {
+        if let Some(version) = &pointer.current {
+            self.load(design, version)?;
+        }
+        self.write_pointer(design, pointer)
+    }
+
     fn write_pointer(&self, design: &str, pointer: &Pointer) -> Result<()> {
         write_json(&self.design_dir(design).join(POINTER), pointer)
     }
@@ -284,6 +293,14 @@ impl Registry {
 
     /// Moves `current` back to the previously promoted version that still verifies.
     pub fn rollback(&self, design: &str) -> Result<Pointer> {
+        let pointer = self.rollback_plan(design)?;
+        self.write_pointer(design, &pointer)?;
+        Ok(pointer)
+    }
+
+    /// The pointer [`Registry::rollback`] would write, without writing it: a server checks the
+    /// version can serve first, so a refused rollback leaves the pointer where it was.
+    pub fn rollback_plan(&self, design: &str) -> Result<Pointer> {
         let mut pointer = self.pointer(design)?;
         let current = pointer
             .current
@@ -295,7 +312,6 @@ impl Registry {
             // Talking point: never roll back onto a broken artifact.
             if self.load(design, &previous).is_ok() {
                 pointer.current = Some(previous);
-                self.write_pointer(design, &pointer)?;
                 return Ok(pointer);
             }
         }

@@ -35,19 +35,14 @@ impl<M: Artifact> Models<M> {
     /// Loads the registry's current version of `M`'s design.
     pub fn load(registry: Registry, metrics: Arc<Metrics>) -> crate::Result<Models<M>> {
         let current = design::load::<M>(&registry, None)?;
-        Ok(Models::with(registry, metrics, current))
-    }
-
-    /// Serves `current`, already loaded (and follows the registry from then on).
-    pub fn with(registry: Registry, metrics: Arc<Metrics>, current: Versioned<M>) -> Models<M> {
         metrics.set_model_version(&current.version);
-        Models {
+        Ok(Models {
             registry,
             slot: Slot::new(current),
             metrics,
             hooks: Mutex::new(Vec::new()),
             changing: Mutex::new(()),
-        }
+        })
     }
 
     /// The version serving now; held by the caller for as long as it needs it.
@@ -165,9 +160,16 @@ impl<M: Artifact> ModelAdmin for Models<M> {
 
     fn rollback(&self) -> Result<String, ApiError> {
         let _changing = self.change();
-        let pointer = self.registry.rollback(M::DESIGN).map_err(registry_error)?;
-        let version = pointer.current.unwrap_or_default();
+        let pointer = self
+            .registry
+            .rollback_plan(M::DESIGN)
+            .map_err(registry_error)?;
+        let version = pointer.current.clone().unwrap_or_default();
+        // As for promote: swap first, so a version that cannot serve never reaches the pointer.
         self.swap_to(&version)?;
+        self.registry
+            .commit_rollback(M::DESIGN, &pointer)
+            .map_err(registry_error)?;
         Ok(version)
     }
 }
@@ -208,4 +210,65 @@ pub struct ModelsResponse {
 pub struct ServingResponse {
     /// The version serving after the change.
     pub serving: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{LoadedVersion, NewVersion};
+
+    /// A served "model" that is its file's text; one whose text starts with `incompatible`
+    /// may not replace a serving one (as fraud refuses another feature spec).
+    struct Toy(String);
+
+    impl Artifact for Toy {
+        const DESIGN: &'static str = "toy";
+
+        fn decode(version: &LoadedVersion) -> crate::Result<Self> {
+            let text = version.file("model.txt").unwrap_or_default();
+            Ok(Toy(String::from_utf8_lossy(text).into_owned()))
+        }
+
+        fn refuses(&self, next: &Self) -> Option<String> {
+            next.0
+                .starts_with("incompatible")
+                .then(|| "incompatible".to_string())
+        }
+    }
+
+    fn register(registry: &Registry, text: &str) -> String {
+        let manifest = registry
+            .register(NewVersion {
+                design: "toy".into(),
+                model_name: "toy".into(),
+                code_version: "test".into(),
+                training_data_sha256: "sha".into(),
+                feature_names: Vec::new(),
+                config: serde_json::json!({}),
+                metrics: BTreeMap::new(),
+                files: vec![("model.txt".into(), text.as_bytes().to_vec())],
+            })
+            .expect("register");
+        manifest.version
+    }
+
+    #[test]
+    fn a_refused_promote_or_rollback_leaves_the_model_and_the_pointer_as_they_were() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = Registry::open(dir.path());
+        let old = register(&registry, "incompatible old");
+        let new = register(&registry, "new");
+        let other = register(&registry, "incompatible other");
+        registry.promote("toy", &old).expect("promote");
+        registry.promote("toy", &new).expect("promote");
+        let models =
+            Models::<Toy>::load(registry.clone(), Arc::new(Metrics::new("t"))).expect("load");
+        let pointer = registry.pointer("toy").expect("pointer");
+        for refused in [models.promote(&other), models.rollback()] {
+            let e = refused.expect_err("refused");
+            assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "refused"));
+            assert_eq!(models.get().version, new);
+            assert_eq!(registry.pointer("toy").expect("pointer"), pointer);
+        }
+    }
 }
