@@ -85,22 +85,25 @@ pub fn register<M: Artifact>(registry: &Registry, r: Registration) -> Result<Man
     })
 }
 
+/// A file of a version, with the path that names it in errors (`design/version/name`).
+fn version_file<'a>(
+    version: &'a LoadedVersion,
+    name: &str,
+) -> Result<(&'a [u8], std::path::PathBuf)> {
+    let path = std::path::PathBuf::from(format!(
+        "{}/{}/{name}",
+        version.manifest.design, version.manifest.version
+    ));
+    match version.file(name) {
+        Some(bytes) => Ok((bytes, path)),
+        None => Err(Error::Config(format!("{} is missing", path.display()))),
+    }
+}
+
 /// One JSON file of a version, decoded (the usual body of [`Artifact::decode`]).
 pub fn json_file<T: DeserializeOwned>(version: &LoadedVersion, name: &str) -> Result<T> {
-    let bytes = version.file(name).ok_or_else(|| {
-        Error::Config(format!(
-            "{}/{} has no {name}",
-            version.manifest.design, version.manifest.version
-        ))
-    })?;
-    serde_json::from_slice(bytes).map_err(|source| Error::Json {
-        path: format!(
-            "{}/{}/{name}",
-            version.manifest.design, version.manifest.version
-        )
-        .into(),
-        source,
-    })
+    let (bytes, path) = version_file(version, name)?;
+    serde_json::from_slice(bytes).map_err(|source| Error::Json { path, source })
 }
 
 /// Serialises a value for [`crate::registry::NewVersion::files`].
@@ -122,22 +125,10 @@ pub fn deflated_json_bytes<T: serde::Serialize>(
 
 /// A file written by [`deflated_json_bytes`], inflated and decoded.
 pub fn deflated_json_file<T: DeserializeOwned>(version: &LoadedVersion, name: &str) -> Result<T> {
-    let path = || -> std::path::PathBuf {
-        format!(
-            "{}/{}/{name}",
-            version.manifest.design, version.manifest.version
-        )
-        .into()
-    };
-    let bytes = version
-        .file(name)
-        .ok_or_else(|| Error::Config(format!("{} is missing", path().display())))?;
+    let (bytes, path) = version_file(version, name)?;
     let json = miniz_oxide::inflate::decompress_to_vec_zlib(bytes)
-        .map_err(|e| Error::Config(format!("{} does not inflate: {e:?}", path().display())))?;
-    serde_json::from_slice(&json).map_err(|source| Error::Json {
-        path: path(),
-        source,
-    })
+        .map_err(|e| Error::Config(format!("{} does not inflate: {e:?}", path.display())))?;
+    serde_json::from_slice(&json).map_err(|source| Error::Json { path, source })
 }
 
 static CODE_VERSION: OnceLock<String> = OnceLock::new();
