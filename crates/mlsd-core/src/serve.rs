@@ -249,14 +249,16 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
 /// task that yields and times how long the runtime takes to run it again measures that
 /// hidden queue (the same idea as event-loop lag in Node's toobusy).
 pub struct QueueDelay {
-    micros: std::sync::atomic::AtomicU64,
+    /// The latest delay in nanoseconds (microseconds would read a fast yield as 0, and a
+    /// sub-microsecond limit would then never shed).
+    nanos: std::sync::atomic::AtomicU64,
 }
 
 impl QueueDelay {
     /// Spawns the probe on the current runtime: every `every`, one yield, timed.
     pub fn spawn(every: Duration) -> Arc<Self> {
         let probe = Arc::new(QueueDelay {
-            micros: std::sync::atomic::AtomicU64::new(0),
+            nanos: std::sync::atomic::AtomicU64::new(0),
         });
         let weak = Arc::downgrade(&probe);
         tokio::spawn(async move {
@@ -265,8 +267,8 @@ impl QueueDelay {
                 let t = Instant::now();
                 tokio::task::yield_now().await;
                 let Some(probe) = weak.upgrade() else { break };
-                probe.micros.store(
-                    t.elapsed().as_micros() as u64,
+                probe.nanos.store(
+                    u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX),
                     std::sync::atomic::Ordering::Relaxed,
                 );
             }
@@ -276,7 +278,7 @@ impl QueueDelay {
 
     /// The latest measured queueing delay.
     pub fn current(&self) -> Duration {
-        Duration::from_micros(self.micros.load(std::sync::atomic::Ordering::Relaxed))
+        Duration::from_nanos(self.nanos.load(std::sync::atomic::Ordering::Relaxed))
     }
 }
 
