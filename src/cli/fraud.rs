@@ -23,9 +23,9 @@ use super::common::{positive, runtime, serve_until_signal, spinner, DriftFound, 
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Simulate transactions (Fraud-Detection-Handbook process) into a Parquet or CSV file.
+    /// Simulate transactions (Fraud-Detection-Handbook process) into an Arrow stream (.arrows) or CSV file.
     Generate {
-        /// Output file; `.csv` writes CSV, anything else Parquet.
+        /// Output file: `.arrows` (Arrow IPC stream), `.csv`, or `.parquet` with the `parquet` feature.
         #[arg(long)]
         out: PathBuf,
         #[command(flatten)]
@@ -33,12 +33,12 @@ pub enum Command {
         #[command(flatten)]
         drift: DriftArgs,
     },
-    /// Validate a transaction file: accepted rows to Parquet, bad rows to a quarantine CSV.
+    /// Validate a transaction file: accepted rows to an Arrow stream, bad rows to a quarantine CSV.
     Ingest {
-        /// Input file (`.parquet` or `.csv`).
+        /// Input file (`.arrows`, `.csv`, or `.parquet` with the `parquet` feature).
         #[arg(long)]
         input: PathBuf,
-        /// Where accepted rows go [default: <run folder>/accepted.parquet].
+        /// Where accepted rows go [default: <run folder>/accepted.arrows].
         #[arg(long)]
         out: Option<PathBuf>,
         /// The simulation the file should come from (defines known ids and the period).
@@ -50,7 +50,7 @@ pub enum Command {
     /// Train one model (or all, keeping the best by AP) on the chapter-3 training window
     /// and register it.
     Train {
-        /// Input file (`.parquet` or `.csv`); it is validated first.
+        /// Input file (`.arrows`, `.csv`, or `.parquet` with the `parquet` feature); it is validated first.
         #[arg(long)]
         input: PathBuf,
         /// Model to train, or `best` to train all and keep the best.
@@ -74,12 +74,12 @@ pub enum Command {
         json: bool,
     },
     /// Score every transaction of a file with a registered model (features computed in
-    /// batch), write scores and approve/review/block decisions to Parquet, print rows/s.
+    /// batch), write scores and approve/review/block decisions to a file, print rows/s.
     BatchScore {
-        /// Transactions to score (`.parquet` or `.csv`); validated first.
+        /// Transactions to score (`.arrows`, `.csv`, or `.parquet` with the `parquet` feature); validated first.
         #[arg(long)]
         input: PathBuf,
-        /// Where scored rows go (Parquet).
+        /// Where scored rows go (format by extension, as for the input).
         #[arg(long)]
         output: PathBuf,
         /// Registry version to score with [default: the current one].
@@ -96,7 +96,7 @@ pub enum Command {
     /// profile: per-feature drift (Evidently's test choice), prediction drift, dataset drift.
     /// Writes drift.json and drift.md into a run folder.
     Monitor {
-        /// Current transactions (`.parquet` or `.csv`), with enough history for the windows.
+        /// Current transactions (`.arrows`, `.csv`, or `.parquet` with the `parquet` feature), with enough history for the windows.
         #[arg(long)]
         current: PathBuf,
         /// Days at the end of the file that form the current window.
@@ -252,6 +252,7 @@ pub fn ingest_file(
 pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
     match cmd {
         Command::Generate { out, sim, drift } => {
+            mlsd_core::frames::writable(&out)?;
             let mut cfg = sim.config();
             cfg.drift = drift.injection(&cfg.start_date)?;
             let t = std::time::Instant::now();
@@ -277,9 +278,12 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             sim,
             json,
         } => {
+            if let Some(out) = &out {
+                mlsd_core::frames::writable(out)?;
+            }
             let ingested = ingest_file(&input, &sim.config())?;
             let run_dir = RunDir::create(runs_dir, "fraud-ingest")?;
-            let out = out.unwrap_or_else(|| run_dir.file("accepted.parquet"));
+            let out = out.unwrap_or_else(|| run_dir.file("accepted.arrows"));
             let mut accepted = ingested.transactions;
             write_accepted(&mut accepted, &out)?;
             ingested
@@ -348,6 +352,7 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             sim,
             json,
         } => {
+            mlsd_core::frames::writable(&output)?;
             let loaded = fraud_detector::artifact::load(registry, version.as_deref())
                 .context("while loading the model to score with")?;
             let t = std::time::Instant::now();
@@ -747,13 +752,13 @@ pub fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
     let loaded = fraud_detector::artifact::load(&registry, None)?;
     let batch_job = fraud_detector::batch::batch_score(
         world.plan.frame.clone(),
-        &run_dir.file("scores.parquet"),
+        &run_dir.file("scores.arrows"),
         &loaded.artifact,
         &Default::default(),
     )?;
     bar.finish_and_clear();
     let batch_job_line = format!(
-        "batch job (features + scores + Parquet, {} rows): {:.0} rows/s",
+        "batch job (features + scores + Arrow stream file, {} rows): {:.0} rows/s",
         batch_job.rows, batch_job.rows_per_second
     );
     let fields = BenchFields {

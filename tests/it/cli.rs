@@ -29,9 +29,9 @@ fn generate_is_byte_identical_for_the_same_seed_and_differs_for_another() {
     let small = ["--customers", "100", "--terminals", "200", "--days", "30"];
     let mut hashes = Vec::new();
     for (name, seed) in [
-        ("a.parquet", "7"),
-        ("b.parquet", "7"),
-        ("c.parquet", "8"),
+        ("a.arrows", "7"),
+        ("b.arrows", "7"),
+        ("c.arrows", "8"),
         ("d.csv", "7"),
         ("e.csv", "7"),
     ] {
@@ -44,7 +44,7 @@ fn generate_is_byte_identical_for_the_same_seed_and_differs_for_another() {
         assert!(stdout.contains("transactions"), "{stdout}");
         hashes.push(sha256(&out));
     }
-    assert_eq!(hashes[0], hashes[1], "same seed, same parquet bytes");
+    assert_eq!(hashes[0], hashes[1], "same seed, same Arrow stream bytes");
     assert_ne!(hashes[0], hashes[2], "another seed, other data");
     assert_eq!(hashes[3], hashes[4], "same seed, same csv bytes");
 }
@@ -165,7 +165,7 @@ fn evaluate_json_has_the_documented_shape() {
 #[test]
 fn train_then_promote_and_rollback_move_the_current_pointer() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("tx.parquet").to_string_lossy().to_string();
+    let data = dir.path().join("tx.arrows").to_string_lossy().to_string();
     assert!(
         run(
             &with_small(&["fraud", "generate", "--out", &data]),
@@ -192,7 +192,7 @@ fn train_then_promote_and_rollback_move_the_current_pointer() {
     // 50 % larger amounts and 50 % more payments from 2018-08-01 does.
     let drifted = dir
         .path()
-        .join("drifted.parquet")
+        .join("drifted.arrows")
         .to_string_lossy()
         .to_string();
     let mut args = with_small(&[
@@ -251,7 +251,7 @@ fn bad_arguments_and_missing_files_fail_with_a_clear_message() {
     );
     assert!(!ok);
     assert!(stderr.contains("unknown model"), "{stderr}");
-    let out = dir.path().join("x.parquet").to_string_lossy().to_string();
+    let out = dir.path().join("x.arrows").to_string_lossy().to_string();
     let (ok, _, stderr) = mlsd(
         &[
             "fraud",
@@ -265,6 +265,16 @@ fn bad_arguments_and_missing_files_fail_with_a_clear_message() {
     );
     assert!(!ok);
     assert!(stderr.contains("--drift-from"), "{stderr}");
+    // A format this build does not write is refused before any work, naming the way out.
+    let parquet = dir.path().join("x.parquet").to_string_lossy().to_string();
+    let args = ["fraud", "generate", "--out", &parquet, "--days", "2"];
+    let (ok, _, stderr) = mlsd(&args, dir.path());
+    if cfg!(feature = "parquet") {
+        assert!(ok, "{stderr}");
+    } else {
+        assert!(!ok);
+        assert!(stderr.contains("--features parquet"), "{stderr}");
+    }
 }
 
 #[test]

@@ -86,7 +86,7 @@ pub struct BatchSummary {
     pub block: usize,
 }
 
-/// Reads `input` (already validated rows), scores it, writes `output` (Parquet); timed with
+/// Reads `input` (already validated rows), scores it, writes `output` (format by extension); timed with
 /// I/O included.
 pub fn batch_score(
     transactions: DataFrame,

@@ -1,7 +1,7 @@
 //! Stage 1 — ingest a transaction file with validation and quarantine.
 //!
 //! Parse, don't validate: raw text becomes typed columns once, here at the edge; everything
-//! downstream trusts the accepted frame. Parquet carries types; CSV lines are parsed field by
+//! downstream trusts the accepted frame. Arrow streams (and Parquet) carry types; CSV lines are parsed field by
 //! field, and a line that cannot be parsed is quarantined with its raw text. Typed rows then
 //! pass ordered rules (polars expressions): nulls, non-finite or negative or absurd amounts,
 //! timestamps outside the expected period, inconsistent time fields, unknown customers or
@@ -60,7 +60,7 @@ pub struct Ingested {
     pub report: ValidationReport,
 }
 
-/// Reads and validates a transaction file (`.parquet` or `.csv`).
+/// Reads and validates a transaction file (`.arrows`, `.csv` or `.parquet`).
 pub fn ingest(path: &Path, cfg: &IngestConfig) -> Result<Ingested> {
     if !path.is_file() {
         return Err(Error::Input {
@@ -76,7 +76,7 @@ pub fn ingest(path: &Path, cfg: &IngestConfig) -> Result<Ingested> {
     let (typed, input_rows, raw_lines) = if is_csv {
         parse_csv(path, &mut quarantine)?
     } else {
-        let (df, n) = read_parquet(path, &mut quarantine)?;
+        let (df, n) = read_typed(path, &mut quarantine)?;
         (df, n, HashMap::new())
     };
 
@@ -155,17 +155,13 @@ pub fn rules(cfg: &IngestConfig) -> Vec<Rule> {
     ]
 }
 
-fn read_parquet(path: &Path, quarantine: &mut Quarantine) -> Result<(DataFrame, usize)> {
-    let file = std::fs::File::open(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
+/// Reads a typed file (Arrow stream or Parquet) and casts its columns to the schema; a value
+/// that does not fit its column's type quarantines its row.
+fn read_typed(path: &Path, quarantine: &mut Quarantine) -> Result<(DataFrame, usize)> {
+    let raw = mlsd_core::frames::read(path).map_err(|e| match e {
+        mlsd_core::Error::Format { path, why } => Error::Input { path, why },
+        other => other.into(),
     })?;
-    let raw = ParquetReader::new(file)
-        .finish()
-        .map_err(|e| Error::Input {
-            path: path.to_path_buf(),
-            why: format!("not a readable Parquet file ({e})"),
-        })?;
     let input_rows = raw.height();
     let mut columns = Vec::with_capacity(COLUMNS.len() + 1);
     let mut cast_failed: Vec<Option<&'static str>> = vec![None; input_rows];
@@ -312,7 +308,9 @@ fn parse_datetime_ms(field: &str) -> Option<i64> {
         .map(|dt| dt.and_utc().timestamp_millis())
 }
 
-/// Writes the accepted transactions as Parquet.
+/// Writes the accepted transactions (format by extension, as [`write_transactions`]).
+///
+/// [`write_transactions`]: crate::simulate::write_transactions
 pub fn write_accepted(df: &mut DataFrame, path: &Path) -> Result<()> {
     crate::simulate::write_transactions(df, path)
 }

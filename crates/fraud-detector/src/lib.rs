@@ -9,7 +9,7 @@
 //! **Stages**, one file each, in pipeline order (start with [`pipeline`]):
 //!
 //! 0. [`simulate`] — the Fraud-Detection-Handbook transaction simulator, seeded, with drift knobs
-//! 1. [`ingest`] — read Parquet/CSV, validate, quarantine bad rows with reasons
+//! 1. [`ingest`] — read Arrow streams/CSV (Parquet as a feature), validate, quarantine bad rows with reasons
 //! 2. [`features`] — the 15 windowed features (polars), label delay respected
 //! 3. [`train`] — rules baseline, logistic regression, trees, random forest, boosting
 //! 4. [`evaluate`] — chapter-3 protocol: AUC, AP, Card Precision@100, timings

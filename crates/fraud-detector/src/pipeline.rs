@@ -1,14 +1,14 @@
 //! Read this first: the pipeline, stage by stage.
 //!
 //! ```text
-//! simulate ─► transactions.parquet ─► ingest (validate, quarantine) ─► features
+//! simulate ─► transactions.arrows ─► ingest (validate, quarantine) ─► features
 //!     ─► evaluate every model on the chapter-3 split ─► register the best (by AP) ─► promote
 //!     ─► serve it and replay test days through the API, compared with batch scores
 //!        ([`replay_through_the_api`]) ─► monitor fresh worlds, one drifted ([`monitor_fresh_worlds`])
 //! ```
 //!
 //! Every stage writes what it did into the run folder, so a run can be audited afterwards:
-//! `transactions.parquet`, `quarantine.csv`, `validation.json`, `evaluation.json`,
+//! `transactions.arrows`, `quarantine.csv`, `validation.json`, `evaluation.json`,
 //! `report.md`. The model itself goes to the registry (see [`crate::artifact`]).
 
 use std::collections::BTreeMap;
@@ -179,7 +179,7 @@ pub fn run(
     progress("simulate");
     let t = Instant::now();
     let (mut transactions, simulation) = simulate(&cfg.simulation)?;
-    let data_path = run_dir.join("transactions.parquet");
+    let data_path = run_dir.join("transactions.arrows");
     write_transactions(&mut transactions, &data_path)?;
     drop(transactions);
     let simulate_seconds = t.elapsed().as_secs_f64();
@@ -253,7 +253,7 @@ pub fn replay_through_the_api(
 ) -> Result<ServedReplay> {
     use crate::{replay, serve};
     let limits = IngestConfig::for_simulation(&cfg.simulation)?;
-    let transactions = ingest(&report.run_dir.join("transactions.parquet"), &limits)?.transactions;
+    let transactions = ingest(&report.run_dir.join("transactions.arrows"), &limits)?.transactions;
     let from = cfg.protocol.test_start_ms()?;
     let to = from + i64::from(days) * 86_400_000;
     let plan = replay::plan(&transactions, from, to, cfg.features.history_days())?;

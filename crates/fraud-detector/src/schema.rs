@@ -27,9 +27,6 @@ pub const COLUMNS: [(&str, ColumnKind); 9] = [
     (TX_FRAUD_SCENARIO, ColumnKind::Int),
 ];
 
-/// How datetimes are written in CSV files.
-pub const CSV_DATETIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnKind {
     Int,

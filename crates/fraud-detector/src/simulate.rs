@@ -285,46 +285,10 @@ pub fn simulate(cfg: &SimulationConfig) -> Result<(DataFrame, SimulationSummary)
     Ok((df, summary))
 }
 
-/// File formats the generator writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputFormat {
-    Parquet,
-    Csv,
-}
-
-impl OutputFormat {
-    /// Parquet unless the path ends in `.csv`.
-    pub fn from_path(path: &Path) -> OutputFormat {
-        match path.extension().and_then(|e| e.to_str()) {
-            Some(e) if e.eq_ignore_ascii_case("csv") => OutputFormat::Csv,
-            _ => OutputFormat::Parquet,
-        }
-    }
-}
-
-/// Writes transactions to `path` (Parquet, or CSV for `.csv`).
+/// Writes transactions to `path`: an Arrow stream (`.arrows`), CSV (`.csv`) or, with the
+/// `parquet` feature, Parquet — see [`mlsd_core::frames`].
 pub fn write_transactions(df: &mut DataFrame, path: &Path) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    let file = std::fs::File::create(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    match OutputFormat::from_path(path) {
-        OutputFormat::Parquet => ParquetWriter::new(file)
-            .finish(df)
-            .map(|_| ())
-            .map_err(Error::polars("writing parquet")),
-        OutputFormat::Csv => CsvWriter::new(file)
-            .include_header(true)
-            .with_datetime_format(Some(schema::CSV_DATETIME_FORMAT.into()))
-            .finish(df)
-            .map_err(Error::polars("writing csv")),
-    }
+    Ok(mlsd_core::frames::write(df, path)?)
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ pub enum Error {
         #[source]
         source: polars::error::PolarsError,
     },
+    #[error("{path}: {why}")]
+    Format { path: PathBuf, why: String },
     #[error("invalid JSON in {path}: {source}")]
     Json {
         path: PathBuf,

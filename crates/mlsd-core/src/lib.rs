@@ -11,6 +11,7 @@
 //!
 //! | module | what it does | interview talking points |
 //! |---|---|---|
+//! | [`frames`] | data frames on disk: Arrow IPC stream (default), CSV, Parquet (a cargo feature) | build time as a feature |
 //! | [`validate`] | rules → accepted rows + a quarantine file with reasons and counts | data cleaning, "bad input loses nothing" |
 //! | [`metrics`] | ROC AUC, average precision, precision@k per entity and period | offline metrics that fit the costs |
 //! | [`drift`] | reference profiles and per-feature drift tests (Evidently's defaults) | monitoring, drift |
@@ -28,6 +29,7 @@
 
 mod error;
 pub mod validate;
+pub mod frames;
 pub mod metrics;
 pub mod drift;
 pub mod registry;

@@ -104,8 +104,23 @@ fn every_kind_of_corruption_is_quarantined_and_counts_add_up() {
     assert_eq!(written.lines().count(), r.quarantined_rows + 1);
 }
 
+/// The typed formats this build reads: Arrow streams always, Parquet with its feature.
+fn typed_extensions() -> Vec<&'static str> {
+    let mut extensions = vec!["arrows"];
+    if cfg!(feature = "parquet") {
+        extensions.push("parquet");
+    }
+    extensions
+}
+
 #[test]
-fn parquet_input_is_validated_by_the_same_rules() {
+fn typed_input_is_validated_by_the_same_rules() {
+    for extension in typed_extensions() {
+        typed_input_is_validated(extension);
+    }
+}
+
+fn typed_input_is_validated(extension: &str) {
     use polars::prelude::*;
     let dir = tempfile::tempdir().expect("tempdir");
     let (df, _) = simulate(&tiny_simulation()).expect("simulate");
@@ -125,7 +140,7 @@ fn parquet_input_is_validated_by_the_same_rules() {
         .with_column(Column::new("tx_amount".into(), amounts))
         .expect("replace");
     let mut broken = broken.vstack(&df.slice(0, 1)).expect("append duplicate");
-    let path = dir.path().join("broken.parquet");
+    let path = dir.path().join(format!("broken.{extension}"));
     write_transactions(&mut broken, &path).expect("write");
     let got = ingest(&path, &config()).expect("ingest");
     assert_eq!(got.report.input_rows, n + 1);
@@ -141,23 +156,32 @@ fn parquet_input_is_validated_by_the_same_rules() {
 #[test]
 fn unreadable_files_are_clear_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let missing = ingest(&dir.path().join("nope.parquet"), &config())
+    let missing = ingest(&dir.path().join("nope.arrows"), &config())
         .err()
         .expect("error");
     assert!(missing.to_string().contains("no such file"), "{missing}");
 
-    let (mut df, _) = simulate(&tiny_simulation()).expect("simulate");
-    let path = dir.path().join("t.parquet");
-    write_transactions(&mut df, &path).expect("write");
-    let bytes = std::fs::read(&path).expect("read");
-    std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("truncate");
-    let truncated = ingest(&path, &config()).err().expect("error");
-    assert!(
-        truncated
-            .to_string()
-            .contains("not a readable Parquet file"),
-        "{truncated}"
-    );
+    let (df, _) = simulate(&tiny_simulation()).expect("simulate");
+    for (extension, name) in [("arrows", "Arrow IPC stream"), ("parquet", "Parquet")] {
+        if !typed_extensions().contains(&extension) {
+            continue;
+        }
+        let path = dir.path().join(format!("t.{extension}"));
+        write_transactions(&mut df.clone(), &path).expect("write");
+        let bytes = std::fs::read(&path).expect("read");
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("truncate");
+        let truncated = ingest(&path, &config()).err().expect("error");
+        assert!(
+            truncated
+                .to_string()
+                .contains(&format!("not a readable {name} file")),
+            "{truncated}"
+        );
+    }
+    let unknown = dir.path().join("t.xlsx");
+    std::fs::write(&unknown, "x").expect("write");
+    let err = ingest(&unknown, &config()).err().expect("error");
+    assert!(err.to_string().contains("use .arrows"), "{err}");
 
     let csv = dir.path().join("t.csv");
     std::fs::write(&csv, "a,b,c\n1,2,3\n").expect("write");
