@@ -66,37 +66,24 @@ pub fn writable(path: &Path) -> Result<Format> {
     Ok(format)
 }
 
-/// Writes `df` to `path` in the format its extension names, creating parent folders.
+/// Writes `df` to `path` in the format its extension names, creating parent folders;
+/// atomically (a temporary file renamed over `path` once complete).
 pub fn write(df: &mut DataFrame, path: &Path) -> Result<()> {
     let format = writable(path)?;
-    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    let file = std::fs::File::create(path).map_err(|source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut out = std::io::BufWriter::new(file);
-    match format {
-        Format::ArrowStream => IpcStreamWriter::new(&mut out)
+    // Talking point: a killed writer never leaves a torn file at the final path.
+    crate::report::atomic_write_with(path, |out| match format {
+        Format::ArrowStream => IpcStreamWriter::new(out)
             .with_compression(Some(IpcCompression::ZSTD(Default::default())))
             .finish(df)
-            .map_err(Error::polars(format!("writing {}", path.display())))?,
-        Format::Csv => write_csv(df, &mut out, path)?,
+            .map_err(Error::polars(format!("writing {}", path.display()))),
+        Format::Csv => write_csv(df, out, path),
         #[cfg(feature = "parquet")]
-        Format::Parquet => ParquetWriter::new(&mut out)
+        Format::Parquet => ParquetWriter::new(out)
             .finish(df)
             .map(|_| ())
-            .map_err(Error::polars(format!("writing {}", path.display())))?,
+            .map_err(Error::polars(format!("writing {}", path.display()))),
         #[cfg(not(feature = "parquet"))]
-        Format::Parquet => return Err(unsupported(path, NO_PARQUET)),
-    }
-    out.flush().map_err(|source| Error::Write {
-        path: path.to_path_buf(),
-        source,
+        Format::Parquet => Err(unsupported(path, NO_PARQUET)),
     })
 }
 
@@ -305,6 +292,26 @@ mod tests {
             err.to_string().contains("not a readable Arrow IPC stream"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_previous_file_and_no_temporary_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("x.csv");
+        write(&mut frame(), &path).expect("first write");
+        let before = std::fs::read(&path).expect("read");
+        let mut unwritable = frame();
+        unwritable
+            .with_column(Series::full_null("nothing".into(), 3, &DataType::Null).into_column())
+            .expect("add a column of nulls");
+        let err = write(&mut unwritable, &path).expect_err("a Null column is not written");
+        assert!(err.to_string().contains("does not write"), "{err}");
+        assert_eq!(std::fs::read(&path).expect("read"), before);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["x.csv"], "no temporary file left behind");
     }
 
     #[cfg(not(feature = "parquet"))]

@@ -15,6 +15,22 @@ use crate::{Error, Result};
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed and
 /// synced, then renamed over the target. Readers see the old file or the new one, never half.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    atomic_write_with(path, |out| {
+        out.write_all(bytes).map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    })
+}
+
+/// [`atomic_write`] for content produced by a writer: `write` fills a temporary file beside
+/// `path`, which is synced and renamed over `path` only if `write` succeeds (the temporary
+/// file is removed otherwise), then the folder is synced so that the rename survives a crash.
+/// A process killed at any point leaves the old file or the new one at `path`, never a torn one.
+pub fn atomic_write_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<()>,
+) -> Result<()> {
     let write_err = |source| Error::Write {
         path: path.to_path_buf(),
         source,
@@ -29,10 +45,20 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(write_err)?;
-    f.write_all(bytes).map_err(write_err)?;
-    f.sync_all().map_err(write_err)?;
-    std::fs::rename(&tmp, path).map_err(write_err)
+    let file = std::fs::File::create(&tmp).map_err(write_err)?;
+    let mut out = std::io::BufWriter::new(file);
+    let written = write(&mut out).and_then(|()| {
+        let file = out.into_inner().map_err(|e| write_err(e.into_error()))?;
+        file.sync_all().map_err(write_err)
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path).map_err(write_err)?;
+    // Best effort: not every file system can sync a directory.
+    let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    Ok(())
 }
 
 /// Writes `value` as pretty JSON, atomically.
