@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 use mlsd_core::registry::Registry;
 
 mod common;
+mod logs;
 mod bench;
 mod models;
 mod demo;
@@ -41,6 +42,16 @@ struct Cli {
     /// Model registry folder [default: <runs-dir>/registry].
     #[arg(long, global = true, env = "MLSD_REGISTRY")]
     registry: Option<PathBuf>,
+    /// Log lines as text or one JSON object per line (stderr; `RUST_LOG` picks what, e.g.
+    /// `info`; `mlsd serve` logs every request at `info` by default, other commands `warn`).
+    #[arg(
+        long,
+        global = true,
+        env = "MLSD_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    log_format: logs::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -82,8 +93,9 @@ enum BenchCommand {
     Serve(bench::BenchServeArgs),
 }
 
-/// Every server also answers GET /health, /ready, /metrics, /openapi.json, /v1/models and
-/// POST /admin/models/{version}/promote, /admin/models/rollback, and follows the registry.
+/// Every server also answers GET /health, /ready, /metrics, /openapi.json, /docs, /v1/models
+/// and, with an admin token (--admin-token-file or MLSD_ADMIN_TOKEN), POST
+/// /admin/models/{version}/promote and /admin/models/rollback; it follows the registry.
 #[derive(Subcommand)]
 enum ServeCommand {
     /// POST /v1/fraud/score, /v1/fraud/score/batch, /v1/fraud/labels; GET /v1/fraud/drift.
@@ -100,6 +112,11 @@ enum ServeCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let level = match cli.command {
+        Command::Serve(_) => tracing::Level::INFO,
+        _ => tracing::Level::WARN,
+    };
+    logs::init(level, cli.log_format);
     mlsd_core::design::set_code_version(code_version());
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -93,17 +93,35 @@ pub struct LimitsArgs {
     /// milliseconds (CPU saturation that the in-flight limit cannot see); 0 turns it off.
     #[arg(long, default_value_t = 100)]
     pub max_queue_delay_ms: u64,
+    /// A file holding the token the admin routes (promote, rollback) require as
+    /// `Authorization: Bearer <token>`; or the token itself in MLSD_ADMIN_TOKEN. Without
+    /// either the admin routes are off (403); `mlsd models` still moves the registry.
+    #[arg(long, env = "MLSD_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<std::path::PathBuf>,
 }
 
 impl LimitsArgs {
-    /// `base` (a design's defaults) with these limits.
-    pub fn apply(&self, base: ServerConfig) -> ServerConfig {
-        ServerConfig {
+    /// `base` (a design's defaults) with these limits and the admin token, if one is given.
+    pub fn apply(&self, base: ServerConfig) -> Result<ServerConfig> {
+        let token = match (&self.admin_token_file, std::env::var("MLSD_ADMIN_TOKEN")) {
+            (Some(file), _) => Some(
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("while reading {}", file.display()))?,
+            ),
+            (None, Ok(token)) => Some(token),
+            (None, Err(_)) => None,
+        };
+        let admin_token = token
+            .map(|t| mlsd_core::server::AdminToken::parse(&t))
+            .transpose()
+            .map_err(|why| anyhow::anyhow!("admin token: {why}"))?;
+        Ok(ServerConfig {
             max_in_flight: self.max_in_flight,
             timeout: Duration::from_millis(self.timeout_ms),
             max_queue_delay: millis_or_off(self.max_queue_delay_ms),
+            admin_token,
             ..base
-        }
+        })
     }
 }
 

@@ -528,7 +528,7 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
             ..MicroBatchConfig::default()
         }),
         drift_window: args.drift_window,
-        ..args.limits.apply(config.server)
+        ..args.limits.apply(config.server)?
     };
     let history = match &args.warm_from {
         Some(path) => {

@@ -203,7 +203,7 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
         cache_ttl: Duration::from_secs(args.cache_ttl_s),
         ..serve::ServeConfig::default()
     };
-    config.server = args.limits.apply(config.server);
+    config.server = args.limits.apply(config.server)?;
     runtime("server")?.block_on(async move {
         let state = serve::state(registry, config)
             .context("while loading the current recommender (run `mlsd recommender train`)")?;

@@ -269,7 +269,7 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
         micro_batch: args
             .micro_batch
             .then(mlsd_core::serve::MicroBatchConfig::default),
-        ..args.limits.apply(config.server)
+        ..args.limits.apply(config.server)?
     };
     runtime("server")?.block_on(async move {
         let state = serve::state(registry, config).context(

@@ -137,13 +137,27 @@ pub async fn http_with_headers(
     content_type: Option<&str>,
     body: &[u8],
 ) -> (u16, String, String) {
+    let headers: Vec<(&str, &str)> = content_type
+        .map(|ct| vec![("Content-Type", ct)])
+        .unwrap_or_default();
+    http_request(addr, method, path, &headers, body).await
+}
+
+/// One request with any headers; returns (status, response head, body).
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
-    if let Some(ct) = content_type {
-        head.push_str(&format!("Content-Type: {ct}\r\n"));
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).await.expect("write");
@@ -158,6 +172,21 @@ pub async fn http_with_headers(
         .expect("status line");
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     (status, head.to_string(), body.to_string())
+}
+
+/// The admin token every test server is started with.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+pub fn admin_token() -> mlsd_core::server::AdminToken {
+    mlsd_core::server::AdminToken::parse(ADMIN_TOKEN).expect("a valid token")
+}
+
+/// `POST path` with the test admin token; returns (status, body).
+pub async fn post_admin(addr: SocketAddr, path: &str) -> (u16, String) {
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    let (status, _, body) =
+        http_request(addr, "POST", path, &[("Authorization", &bearer)], b"").await;
+    (status, body)
 }
 
 pub async fn post_json(addr: SocketAddr, path: &str, body: &str) -> (u16, String) {

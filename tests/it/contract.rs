@@ -15,7 +15,10 @@ use mlsd_core::registry::Registry;
 use mlsd_core::server::ServerConfig;
 use serde_json::Value;
 
-use crate::common::{fit_and_register, http, http_with_headers, post_json, small_simulation};
+use crate::common::{
+    admin_token, fit_and_register, http, http_request, http_with_headers, post_admin,
+    small_simulation, ADMIN_TOKEN,
+};
 
 #[derive(Debug, Clone, Copy)]
 enum Design {
@@ -85,6 +88,7 @@ impl Design {
         let mut server = ServerConfig {
             watch_every: Duration::from_millis(100),
             timeout: Duration::from_secs(5),
+            admin_token: Some(admin_token()),
             ..ServerConfig::default()
         };
         tune(&mut server);
@@ -271,7 +275,7 @@ async fn every_server_answers_health_ready_metrics_and_json_errors() {
         }
         let (s, body) = http(addr, "GET", "/no/such/route", None, b"").await;
         assert_eq!((s, error_code(&body)), (404, "not_found".into()), "{name}");
-        let (s, body) = post_json(addr, "/admin/models/v0042/promote", "").await;
+        let (s, body) = post_admin(addr, "/admin/models/v0042/promote").await;
         assert_eq!(
             (s, error_code(&body)),
             (404, "unknown_version".into()),
@@ -334,6 +338,8 @@ async fn every_openapi_document_lists_exactly_the_routes_the_server_answers() {
         ("get", "/ready"),
         ("get", "/metrics"),
         ("get", "/openapi.json"),
+        ("get", "/docs"),
+        ("get", "/"),
         ("get", "/v1/models"),
         ("post", "/admin/models/{version}/promote"),
         ("post", "/admin/models/rollback"),
@@ -356,6 +362,26 @@ async fn every_openapi_document_lists_exactly_the_routes_the_server_answers() {
             }
         }
         documented.sort();
+        // The docs page renders this document in the browser and loads nothing from elsewhere.
+        let (s, head, page) = http_with_headers(addr, "GET", "/docs", None, b"").await;
+        assert_eq!(s, 200, "{name}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: text/html"),
+            "{head}"
+        );
+        assert!(page.contains("fetch(\"openapi.json\")"), "{name}");
+        for external in ["src=\"http", "href=\"http", "@import", "//cdn"] {
+            assert!(
+                !page.contains(external),
+                "{name}: the docs page loads {external}…"
+            );
+        }
+        let (s, head, _) = http_with_headers(addr, "GET", "/", None, b"").await;
+        assert!(
+            s == 303 && head.contains("location: /docs"),
+            "{name}: {head}"
+        );
         let mut expected: Vec<(String, String)> = operations
             .iter()
             .chain(design.routes())
@@ -449,7 +475,7 @@ async fn a_promote_and_a_rollback_under_400_requests_per_second_fail_no_request(
         let traffic = tokio::spawn(async move { run(&target, load, true).await });
         tokio::time::sleep(Duration::from_secs(1)).await;
         // Promote through the admin route …
-        let (s, body) = post_json(addr, "/admin/models/v0002/promote", "").await;
+        let (s, body) = post_admin(addr, "/admin/models/v0002/promote").await;
         assert_eq!(s, 200, "{name}: {body}");
         tokio::time::sleep(Duration::from_secs(1)).await;
         // … and roll back through the registry (what `mlsd models rollback` does).
@@ -491,6 +517,55 @@ async fn a_promote_and_a_rollback_under_400_requests_per_second_fail_no_request(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_routes_need_the_token_and_are_off_without_one() {
+    for design in DESIGNS {
+        let name = design.name();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = design.registry(dir.path());
+        let promote = "/admin/models/v0002/promote";
+        let server = design.start(&registry, |_| {}).await;
+        let wrong = "Bearer not-the-admin-token-at-all";
+        for (headers, status, code) in [
+            (vec![], 401, "unauthorized"),
+            (vec![("Authorization", wrong)], 403, "forbidden"),
+        ] {
+            for path in [promote, "/admin/models/rollback"] {
+                let (s, head, body) = http_request(server.addr, "POST", path, &headers, b"").await;
+                assert_eq!(
+                    (s, error_code(&body)),
+                    (status, code.into()),
+                    "{name} {path}"
+                );
+                assert!(head.contains("x-request-id"), "{head}");
+            }
+        }
+        // A server started without a token has no admin routes at all.
+        let closed = design.start(&registry, |s| s.admin_token = None).await;
+        let bearer = format!("Bearer {ADMIN_TOKEN}");
+        let (s, _, body) = http_request(
+            closed.addr,
+            "POST",
+            promote,
+            &[("Authorization", &bearer)],
+            b"",
+        )
+        .await;
+        assert_eq!(
+            (s, error_code(&body)),
+            (403, "admin_disabled".into()),
+            "{name}"
+        );
+        // Nothing moved.
+        let pointer = registry.pointer(name).expect("pointer");
+        assert_eq!(pointer.current.as_deref(), Some("v0001"), "{name}");
+        let (_, ready) = get_json(server.addr, "/ready").await;
+        assert_eq!(ready["model_version"], "v0001", "{name}");
+        // The right token works.
+        assert_eq!(post_admin(server.addr, promote).await.0, 200, "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_promote_changes_nothing_and_a_cli_promote_is_picked_up() {
     for design in DESIGNS {
         let name = design.name();
@@ -500,7 +575,7 @@ async fn a_refused_promote_changes_nothing_and_a_cli_promote_is_picked_up() {
         let addr = server.addr;
         // A name that is not a version never reaches the file system or the pointer.
         for bad in ["..%2Fother%2Fv0001", "v1", "current"] {
-            let (s, body) = post_json(addr, &format!("/admin/models/{bad}/promote"), "").await;
+            let (s, body) = post_admin(addr, &format!("/admin/models/{bad}/promote")).await;
             assert_eq!(
                 (s, error_code(&body)),
                 (404, "unknown_version".into()),

@@ -5,6 +5,7 @@
 //! - `contract`: what every design's server keeps, run against all of them — health, ready,
 //!   metrics, an OpenAPI document matching the routes, JSON 4xx, 503 under overload,
 //!   promote and rollback under load with no failed request, following the registry
+//! - `logs`: `mlsd serve`'s request lines (text and JSON) and `x-request-id`
 //! - `reference`: AUC, AP, nDCG, KS and χ² against scikit-learn and SciPy (committed values)
 //! - `fraud`: corrupted input loses nothing, no leakage (`data`), model behaviour and
 //!   calibration (`models`), online = offline features (`online`), drift rates over 20 seeds
@@ -19,6 +20,7 @@ mod common;
 mod cli;
 mod contract;
 mod fraud;
+mod logs;
 mod reference;
 mod recommender;
 mod sentiment;

@@ -21,17 +21,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::State;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use mlsd_core::drift::{drift_report, SlidingWindow};
 use mlsd_core::registry::Registry;
 use mlsd_core::serve::{
     check_batch_size, ApiError, ApiJson, ErrorBody, JsonErrors, Metrics, MicroBatcher, Shed,
 };
-use mlsd_core::server::{app, DriftResponse, Kit, Models, Ops, ServerConfig};
+use mlsd_core::server::{app, DriftResponse, Kit, Models, OpenApiRouter, Ops, ServerConfig};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::routes;
 
 use crate::artifact::FraudServed;
 use crate::batch::{Decision, ThresholdOverride};
@@ -442,23 +442,19 @@ async fn drift(State(state): Shared) -> Json<DriftResponse> {
 /// The fraud routes' OpenAPI 3.1 document (the operational routes are merged in by the
 /// skeleton), generated from the handlers' annotations and types.
 #[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "mlsd fraud detector",
-        description = "Real-time card-fraud scoring with an online feature store, drift monitoring and hot model swaps."
-    ),
-    paths(score, score_batch, label, drift)
-)]
+#[openapi(info(
+    title = "mlsd fraud detector",
+    description = "Real-time card-fraud scoring with an online feature store, drift monitoring and hot model swaps."
+))]
 pub struct ApiDoc;
 
 /// The fraud routes plus every design's operational ones, with the common layers.
 pub fn router(state: Arc<AppState>) -> Router {
     let ops = Ops::new(state.scorer.models.clone(), &state.kit, ApiDoc::openapi());
-    let routes = [
-        ("/v1/fraud/score", post(score)),
-        ("/v1/fraud/score/batch", post(score_batch)),
-        ("/v1/fraud/labels", post(label)),
-        ("/v1/fraud/drift", get(drift)),
-    ];
-    app(&state.kit, ops, state.clone(), routes, [])
+    let routes = OpenApiRouter::new()
+        .routes(routes!(score))
+        .routes(routes!(score_batch))
+        .routes(routes!(label))
+        .routes(routes!(drift));
+    app(&state.kit, ops, state.clone(), routes, OpenApiRouter::new())
 }

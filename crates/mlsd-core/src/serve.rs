@@ -57,7 +57,7 @@ impl ApiError {
 
     /// Something on our side failed; the body stays opaque, the log gets the cause.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        eprintln!("internal error: {cause}");
+        tracing::error!(target: "mlsd::http", cause = %cause, "internal error");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -67,12 +67,12 @@ impl ApiError {
 }
 
 /// The body of every error answer: `{"error": {"code": "...", "message": "..."}}`.
-#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// A stable machine-readable code, e.g. `invalid_amount`, `overloaded`.
     pub code: String,
@@ -130,7 +130,9 @@ impl IntoResponse for ApiError {
                 message: self.message,
             },
         };
-        let mut response = (status, Json(body)).into_response();
+        let mut response = (status, Json(body.clone())).into_response();
+        // For the request's log line (see `track`): which error, and why.
+        response.extensions_mut().insert(body);
         if status == StatusCode::SERVICE_UNAVAILABLE {
             // Talking point: a 503 says when to come back, so clients back off instead of
             // retrying at once into the overload (RFC 9110 §10.2.3).
@@ -224,19 +226,74 @@ where
 
 pub use crate::telemetry::Metrics;
 
-/// Middleware: counts every request by its route template and status, and times it.
-pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+/// The header that carries a request's id: kept from the request when it is a sane id (a load
+/// balancer or the client set it), made up here otherwise, and echoed in every answer.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The id of one request, in its log line and its answer's `x-request-id` header; handlers
+/// can read it from the request's extensions.
+#[derive(Debug, Clone)]
+pub struct RequestId(axum::http::HeaderValue);
+
+impl RequestId {
+    /// The caller's id if it is 1–128 visible ASCII characters, else a fresh one.
+    fn of(req: &Request) -> RequestId {
+        let given = req.headers().get(REQUEST_ID).filter(|v| {
+            (1..=128).contains(&v.len()) && v.as_bytes().iter().all(u8::is_ascii_graphic)
+        });
+        RequestId(given.cloned().unwrap_or_else(fresh_request_id))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or("")
+    }
+}
+
+/// 16 hex digits from a per-process counter that starts at a clock- and pid-derived value, so
+/// ids from two processes (or two runs) rarely collide.
+fn fresh_request_id() -> axum::http::HeaderValue {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: std::sync::OnceLock<AtomicU64> = std::sync::OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        AtomicU64::new(nanos ^ (u64::from(std::process::id()) << 40))
+    });
+    let id = format!("{:016x}", next.fetch_add(1, Ordering::Relaxed));
+    axum::http::HeaderValue::try_from(id)
+        .unwrap_or_else(|_| axum::http::HeaderValue::from_static("0"))
+}
+
+/// Middleware: gives the request an id, counts it by route template and status, times it,
+/// and logs one line for it (`RUST_LOG=info`): method, route, path, status, latency, request
+/// id, and for an error answer its code and message. 5xx answers log at `warn`.
+pub async fn track(State(metrics): State<Arc<Metrics>>, mut req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched".to_string(), |p| p.as_str().to_string());
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let id = RequestId::of(&req);
+    req.extensions_mut().insert(id.clone());
     let t = Instant::now();
-    let response = next.run(req).await;
-    metrics.observe_request(
-        &route,
-        response.status().as_u16(),
-        t.elapsed().as_secs_f64(),
-    );
+    let mut response = next.run(req).await;
+    let elapsed = t.elapsed().as_secs_f64();
+    let status = response.status().as_u16();
+    metrics.observe_request(&route, status, elapsed);
+    let body = response.extensions().get::<ErrorBody>();
+    let error = body.map(|b| b.error.code.as_str());
+    let why = body.map(|b| b.error.message.as_str());
+    let latency_ms = elapsed * 1e3;
+    let request_id = id.as_str();
+    // Talking point: one line per request with its id — what the load balancer's and the
+    // client's logs are joined on.
+    if status >= 500 {
+        tracing::warn!(target: "mlsd::http", %method, %route, %path, status, latency_ms, %request_id, error, why, "request");
+    } else {
+        tracing::info!(target: "mlsd::http", %method, %route, %path, status, latency_ms, %request_id, error, why, "request");
+    }
+    response.headers_mut().insert(REQUEST_ID, id.0);
     response
 }
 
@@ -531,7 +588,9 @@ pub async fn serve(
     router: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
+    // With the peer's address in every request's extensions (the admin log names it).
+    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -28,16 +28,18 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use mlsd_core::design::Versioned;
 use mlsd_core::registry::Registry;
 use mlsd_core::serve::{
     ApiError, ApiJson, ErrorBody, JsonErrors, Metrics, MicroBatcher, Shed, Slot,
 };
-use mlsd_core::server::{app, CacheStats, DriftResponse, Kit, Models, Ops, Recent, ServerConfig};
+use mlsd_core::server::{
+    app, CacheStats, DriftResponse, Kit, Models, OpenApiRouter, Ops, Recent, ServerConfig,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::routes;
 
 use crate::artifact::RecommenderServed;
 use crate::batch::Snapshot;
@@ -559,13 +561,10 @@ pub fn reference_events(events: &[Rating], model_as_of: i64, days: i64) -> Vec<R
 
 /// The recommender routes' OpenAPI 3.1 document (the operational routes are merged in).
 #[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "mlsd recommender",
-        description = "E-commerce recommendations: a precomputed batch snapshot and real-time re-ranking with the live session."
-    ),
-    paths(event, recommendations, drift)
-)]
+#[openapi(info(
+    title = "mlsd recommender",
+    description = "E-commerce recommendations: a precomputed batch snapshot and real-time re-ranking with the live session."
+))]
 pub struct ApiDoc;
 
 /// The recommender routes plus every design's operational ones, with the common layers.
@@ -573,11 +572,9 @@ pub fn router(state: Arc<AppState>) -> Router {
     let ops = Ops::new(state.models.clone(), &state.kit, ApiDoc::openapi())
         .ready_details(&state, AppState::ready_details)
         .gauges(&state, AppState::set_gauges);
-    let lists = "/v1/recommender/users/{user_id}/recommendations";
-    let routes = [
-        ("/v1/recommender/events", post(event)),
-        (lists, get(recommendations)),
-        ("/v1/recommender/drift", get(drift)),
-    ];
-    app(&state.kit, ops, state.clone(), routes, [])
+    let routes = OpenApiRouter::new()
+        .routes(routes!(event))
+        .routes(routes!(recommendations))
+        .routes(routes!(drift));
+    app(&state.kit, ops, state.clone(), routes, OpenApiRouter::new())
 }

@@ -31,17 +31,19 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::{Stream, StreamExt};
 use mlsd_core::registry::Registry;
 use mlsd_core::serve::{
     check_batch_size, ApiError, ApiJson, ErrorBody, JsonErrors, Metrics, MicroBatcher, Shed,
 };
-use mlsd_core::server::{app, CacheStats, DriftResponse, Kit, Models, Ops, Recent, ServerConfig};
+use mlsd_core::server::{
+    app, CacheStats, DriftResponse, Kit, Models, OpenApiRouter, Ops, Recent, ServerConfig,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Semaphore};
 use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::routes;
 
 use crate::artifact::SentimentArtifact;
 use crate::data::TextProblem;
@@ -845,13 +847,10 @@ async fn drift(State(state): Shared) -> Json<DriftResponse> {
 
 /// The sentiment routes' OpenAPI 3.1 document (the operational routes are merged in).
 #[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "mlsd sentiment",
-        description = "Real-time sentiment: single and batch scoring, an NDJSON stream ingest and a Server-Sent-Events feed of rolling per-topic aggregates."
-    ),
-    paths(predict, predict_batch, stream, live, drift)
-)]
+#[openapi(info(
+    title = "mlsd sentiment",
+    description = "Real-time sentiment: single and batch scoring, an NDJSON stream ingest and a Server-Sent-Events feed of rolling per-topic aggregates."
+))]
 pub struct ApiDoc;
 
 /// The sentiment routes plus every design's operational ones, with the common layers around
@@ -865,15 +864,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             serde_json::Map::from_iter([("features".to_string(), features.into())])
         })
         .gauges(&state, AppState::set_gauges);
-    let routes = [
-        ("/v1/sentiment", post(predict)),
-        ("/v1/sentiment/batch", post(predict_batch)),
-        ("/v1/sentiment/drift", get(drift)),
-    ];
-    let long_lived = [
-        ("/v1/sentiment/stream", post(stream)),
-        ("/v1/sentiment/live", get(live)),
-    ];
+    let routes = OpenApiRouter::new()
+        .routes(routes!(predict))
+        .routes(routes!(predict_batch))
+        .routes(routes!(drift));
+    let long_lived = OpenApiRouter::new()
+        .routes(routes!(stream))
+        .routes(routes!(live));
     app(&state.kit, ops, state.clone(), routes, long_lived)
 }
 

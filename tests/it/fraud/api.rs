@@ -11,7 +11,7 @@ use fraud_detector::train::ModelKind;
 use mlsd_core::registry::Registry;
 use mlsd_core::server::ServerConfig;
 
-use crate::common::{fit_and_register, http, post_json, small_simulation};
+use crate::common::{admin_token, fit_and_register, http, post_admin, post_json, small_simulation};
 
 /// A registry with two versions (logistic regression, promoted; a depth-2 tree, not).
 fn registry(dir: &std::path::Path) -> Registry {
@@ -32,6 +32,7 @@ fn config() -> ServeConfig {
         max_in_flight: 256,
         timeout: Duration::from_secs(5),
         watch_every: Duration::from_millis(100),
+        admin_token: Some(admin_token()),
         ..config.server
     };
     config
@@ -269,7 +270,7 @@ async fn every_kind_of_bad_input_gets_a_4xx_with_a_json_error() {
     );
     let (status, text) = http(addr, "GET", "/nope", None, b"").await;
     assert_eq!((status, text.contains("not_found")), (404, true), "{text}");
-    let (status, text) = post_json(addr, "/admin/models/v0042/promote", "").await;
+    let (status, text) = post_admin(addr, "/admin/models/v0042/promote").await;
     assert_eq!(
         (status, text.contains("unknown_version")),
         (404, true),
@@ -290,15 +291,12 @@ async fn promote_and_rollback_switch_the_serving_model_without_a_restart() {
         "v0001"
     );
     // Through the admin endpoint …
-    assert_eq!(
-        post_json(addr, "/admin/models/v0002/promote", "").await.0,
-        200
-    );
+    assert_eq!(post_admin(addr, "/admin/models/v0002/promote").await.0, 200);
     assert_eq!(
         version(post_json(addr, "/v1/fraud/score", &payment(2, "9")).await.1),
         "v0002"
     );
-    assert_eq!(post_json(addr, "/admin/models/rollback", "").await.0, 200);
+    assert_eq!(post_admin(addr, "/admin/models/rollback").await.0, 200);
     assert_eq!(
         version(post_json(addr, "/v1/fraud/score", &payment(3, "9")).await.1),
         "v0001"

@@ -19,26 +19,30 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::routing::{get, post, MethodRouter};
+use axum::extract::State;
+use axum::response::{Html, IntoResponse, Redirect};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
 use crate::accelerator::{Accelerator, ModelCost};
 use crate::design::Artifact;
 use crate::registry::Registry;
 use crate::serve::{
-    with_common_layers, ApiError, ErrorBody, Limits, Metrics, MicroBatchConfig, MicroBatcher,
-    QueueDelay, Shed,
+    with_common_layers, ApiError, Limits, Metrics, MicroBatchConfig, MicroBatcher, QueueDelay, Shed,
 };
 
+mod admin;
 mod live;
 mod models;
 
+pub use admin::AdminToken;
 pub use live::{CacheStats, DriftResponse, Recent};
 pub use models::{ModelAdmin, Models, ModelsResponse, ServingResponse, VersionSummary};
+/// A design's routes: `OpenApiRouter::new().routes(routes!(handler))`, each route declared
+/// once, by its handler's `#[utoipa::path]` (path, method, answers).
+pub use utoipa_axum::router::OpenApiRouter;
 
 /// The settings every design's server has, with their defaults (a design overrides some).
 #[derive(Debug, Clone)]
@@ -63,6 +67,8 @@ pub struct ServerConfig {
     /// Recent traffic kept for the live drift check, and the least before it reports.
     pub drift_window: usize,
     pub drift_min: usize,
+    /// The token the admin routes require (`None`: they answer 403 `admin_disabled`).
+    pub admin_token: Option<AdminToken>,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +83,7 @@ impl Default for ServerConfig {
             watch_every: Duration::from_secs(1),
             drift_window: 50_000,
             drift_min: 1_000,
+            admin_token: None,
         }
     }
 }
@@ -181,23 +188,33 @@ type BeforeRender = Box<dyn Fn(&Metrics) + Send + Sync>;
 pub struct Ops {
     models: Arc<dyn ModelAdmin>,
     metrics: Arc<Metrics>,
+    admin_token: Option<AdminToken>,
     openapi: utoipa::openapi::OpenApi,
     details: ReadyDetails,
     before_render: BeforeRender,
 }
 
 impl Ops {
-    /// `api` is the design's own OpenAPI document; the operational routes are added to it.
+    /// `api` is the design's own document (title, description); [`app`] adds every route.
     pub fn new(models: Arc<dyn ModelAdmin>, kit: &Kit, api: utoipa::openapi::OpenApi) -> Ops {
         let mut openapi = api;
-        openapi.merge(OpsApi::openapi());
         let said = openapi.info.description.take().unwrap_or_default();
         openapi.info.description = Some(format!(
             "{said} Every error is a JSON body {{\"error\": {{\"code\", \"message\"}}}}."
         ));
+        // The admin routes' credential, as the document states it (`security` on each route).
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "admin_token",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
         Ops {
             models,
             metrics: kit.metrics.clone(),
+            admin_token: kit.config.admin_token.clone(),
             openapi,
             details: Box::new(serde_json::Map::new),
             before_render: Box::new(|_| {}),
@@ -233,65 +250,58 @@ impl Ops {
     }
 }
 
-/// The operational routes' contract, merged into every design's document.
-#[derive(OpenApi)]
-#[openapi(paths(
-    crate::serve::health,
-    ready,
-    metrics,
-    openapi,
-    models,
-    promote,
-    rollback
-))]
-struct OpsApi;
-
-/// A route of a design: its path and what answers it.
-pub type Route<S> = (&'static str, MethodRouter<S>);
-
 /// A design's API: its own `routes` (on its `state`) plus the operational ones, with the
-/// common layers around both. `long_lived` routes (streams, live feeds) are counted in the
-/// metrics but keep their own bounds instead of the per-request time budget and shedding.
+/// common layers around both; the OpenAPI document is assembled from the same routers, so a
+/// route cannot be served without being documented or documented without being served.
+/// `long_lived` routes (streams, live feeds) are counted in the metrics but keep their own
+/// bounds instead of the per-request time budget and shedding.
 pub fn app<S: Clone + Send + Sync + 'static>(
     kit: &Kit,
-    ops: Ops,
+    mut ops: Ops,
     state: S,
-    routes: impl IntoIterator<Item = Route<S>>,
-    long_lived: impl IntoIterator<Item = Route<S>>,
+    routes: OpenApiRouter<S>,
+    long_lived: OpenApiRouter<S>,
 ) -> Router {
-    let table = |routes: Vec<Route<S>>| {
-        routes
-            .into_iter()
-            .fold(Router::new(), |router, (path, handler)| {
-                router.route(path, handler)
-            })
-            .with_state(state.clone())
-    };
-    let routes = table(routes.into_iter().collect());
-    let long_lived: Vec<Route<S>> = long_lived.into_iter().collect();
-    let long_lived = (!long_lived.is_empty()).then(|| table(long_lived));
-    let operations = Router::new()
-        .route("/health", get(crate::serve::health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
-        .route("/v1/models", get(models))
-        .route("/admin/models/{version}/promote", post(promote))
-        .route("/admin/models/rollback", post(rollback))
-        .with_state(Arc::new(ops));
+    use utoipa_axum::routes;
+    let (routes, api) = routes.with_state::<()>(state.clone()).split_for_parts();
+    let (long_lived, long_api) = long_lived.with_state::<()>(state).split_for_parts();
+    let operations = OpenApiRouter::<Arc<Ops>>::new()
+        .routes(routes!(crate::serve::health))
+        .routes(routes!(ready))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi))
+        .routes(routes!(docs))
+        .routes(routes!(index))
+        .routes(routes!(models))
+        .routes(routes!(admin::promote))
+        .routes(routes!(admin::rollback));
+    for part in [api, long_api, operations.get_openapi().clone()] {
+        ops.openapi.merge(part);
+    }
+    let (operations, _) = operations.with_state::<()>(Arc::new(ops)).split_for_parts();
     let app = with_common_layers(
         routes.merge(operations),
         kit.limits(),
         kit.config.body_limit,
         kit.metrics.clone(),
     );
-    match long_lived {
-        None => app,
-        Some(long) => app.merge(long.layer(axum::middleware::from_fn_with_state(
-            kit.metrics.clone(),
-            crate::serve::track,
-        ))),
-    }
+    app.merge(long_lived.layer(axum::middleware::from_fn_with_state(
+        kit.metrics.clone(),
+        crate::serve::track,
+    )))
+}
+
+/// The API docs page: this server's OpenAPI document rendered in the browser, with a form
+/// to try each route. Self-contained (no CDN), so it works offline.
+#[utoipa::path(get, path = "/docs", tag = "operations", responses((status = 200, description = "HTML page", body = String, content_type = "text/html"), Shed))]
+async fn docs() -> Html<&'static str> {
+    Html(include_str!("docs.html"))
+}
+
+/// Where a browser lands: redirects to `/docs`.
+#[utoipa::path(get, path = "/", tag = "operations", responses((status = 303, description = "See /docs"), Shed))]
+async fn index() -> impl IntoResponse {
+    Redirect::to("/docs")
 }
 
 /// Readiness: a verified model is loaded (the server does not listen before that).
@@ -324,34 +334,4 @@ async fn openapi(State(ops): State<Arc<Ops>>) -> Json<utoipa::openapi::OpenApi> 
 #[utoipa::path(get, path = "/v1/models", tag = "models", responses((status = 200, description = "Registry versions", body = ModelsResponse), Shed))]
 async fn models(State(ops): State<Arc<Ops>>) -> Result<Json<ModelsResponse>, ApiError> {
     ops.models.list().map(Json)
-}
-
-/// Promotes a registry version and swaps it in (atomically; in-flight requests finish with
-/// the old model). The version is loaded and checked first: a refusal changes nothing.
-#[utoipa::path(post, path = "/admin/models/{version}/promote", tag = "models", params(("version" = String, Path, description = "Registry version, e.g. v0002")), responses((status = 200, description = "Serving the promoted version", body = ServingResponse), (status = 404, description = "No such version", body = ErrorBody), (status = 409, description = "The version does not verify or cannot be served", body = ErrorBody), Shed))]
-async fn promote(
-    State(ops): State<Arc<Ops>>,
-    Path(version): Path<String>,
-) -> Result<Json<ServingResponse>, ApiError> {
-    let models = ops.models.clone();
-    let serving = off_the_runtime(move || models.promote(&version)).await?;
-    Ok(Json(ServingResponse { serving }))
-}
-
-/// Runs a registry change (files read and decoded, maybe for seconds) on the blocking pool,
-/// so requests keep being answered meanwhile.
-async fn off_the_runtime(
-    change: impl FnOnce() -> Result<String, ApiError> + Send + 'static,
-) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(change)
-        .await
-        .map_err(ApiError::internal)?
-}
-
-/// Moves `current` back to the previously promoted version and swaps it in.
-#[utoipa::path(post, path = "/admin/models/rollback", tag = "models", responses((status = 200, description = "Serving the previous version", body = ServingResponse), (status = 409, description = "Nothing to roll back to", body = ErrorBody), Shed))]
-async fn rollback(State(ops): State<Arc<Ops>>) -> Result<Json<ServingResponse>, ApiError> {
-    let models = ops.models.clone();
-    let serving = off_the_runtime(move || models.rollback()).await?;
-    Ok(Json(ServingResponse { serving }))
 }

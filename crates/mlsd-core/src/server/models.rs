@@ -71,7 +71,9 @@ impl<M: Artifact> Models<M> {
             return Err(ApiError::new(StatusCode::CONFLICT, "refused", why));
         }
         self.metrics.set_model_version(&next.version);
+        let previous = self.get().version.clone();
         self.slot.replace(next);
+        tracing::info!(target: "mlsd::models", design = M::DESIGN, from = %previous, to = version, "model swapped");
         for hook in self.hooks.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             hook(version);
         }
@@ -104,13 +106,20 @@ impl<M: Artifact> Models<M> {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
+            // The watcher retries every tick; the log says so once per distinct problem.
+            let mut last_problem = String::new();
             loop {
                 tick.tick().await;
                 let Some(models) = weak.upgrade() else { break };
                 // Loading a version reads and decodes files: off the async workers.
                 let checked = tokio::task::spawn_blocking(move || models.follow_pointer()).await;
-                if let Ok(Err(e)) = checked {
-                    eprintln!("model watch: {}", e.message);
+                match checked {
+                    Ok(Err(e)) if e.message != last_problem => {
+                        tracing::warn!(target: "mlsd::models", design = M::DESIGN, problem = %e.message, "not following the registry pointer");
+                        last_problem = e.message;
+                    }
+                    Ok(Ok(())) => last_problem.clear(),
+                    _ => {}
                 }
             }
         })
