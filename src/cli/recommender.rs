@@ -167,6 +167,9 @@ pub struct ServeArgs {
     /// Seconds a real-time list is reused for the same user (0: no cache).
     #[arg(long, default_value_t = 30)]
     cache_ttl_s: u64,
+    /// Live sessions kept at most; past it the least recently active are evicted.
+    #[arg(long, default_value_t = recommender::serve::ServeConfig::default().max_sessions)]
+    max_sessions: usize,
     #[command(flatten)]
     limits: LimitsArgs,
 }
@@ -201,6 +204,7 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
     use recommender::serve;
     let mut config = serve::ServeConfig {
         cache_ttl: Duration::from_secs(args.cache_ttl_s),
+        max_sessions: args.max_sessions,
         ..serve::ServeConfig::default()
     };
     config.server = args.limits.apply(config.server)?;

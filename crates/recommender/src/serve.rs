@@ -35,7 +35,7 @@ use mlsd_core::serve::{
     ApiError, ApiJson, ErrorBody, JsonErrors, Metrics, MicroBatcher, Shed, Slot,
 };
 use mlsd_core::server::{
-    app, CacheStats, DriftResponse, Kit, Models, OpenApiRouter, Ops, Recent, ServerConfig,
+    app, Bounded, CacheStats, DriftResponse, Kit, Models, OpenApiRouter, Ops, Recent, ServerConfig,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -60,6 +60,9 @@ pub struct ServeConfig {
     /// Cached lists kept at most (expired entries are dropped first; when still full, new
     /// lists are not cached).
     pub cache_capacity: usize,
+    /// Live sessions kept at most (a user state is a few kB at most: seen and bought items
+    /// are bounded by the catalog).
+    pub max_sessions: usize,
 }
 
 impl Default for ServeConfig {
@@ -76,6 +79,7 @@ impl Default for ServeConfig {
             max_k: 50,
             cache_ttl: Duration::from_secs(30),
             cache_capacity: 100_000,
+            max_sessions: 100_000,
         }
     }
 }
@@ -95,8 +99,10 @@ pub struct AppState {
     models: Arc<Models<RecommenderServed>>,
     /// A newer batch run of the serving version (`--snapshot`); the version's own otherwise.
     snapshot: Slot<Option<Arc<Snapshot>>>,
-    /// Users' states including every event received since the model's cutoff.
-    sessions: Arc<RwLock<HashMap<u32, UserState>>>,
+    /// Users' states including every event received since the model's cutoff; at most
+    /// `max_sessions`, the least recently active evicted first (they fall back to the
+    /// model's state as of its cutoff).
+    sessions: Arc<RwLock<Bounded<u32, UserState>>>,
     cache: Arc<Mutex<HashMap<(u32, usize), Cached>>>,
     cache_stats: CacheStats,
     /// Events received, for drift checks against the model's last training week.
@@ -109,7 +115,7 @@ pub struct AppState {
 /// state. With micro-batching or queue-delay shedding on, call it inside a tokio runtime.
 pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppState>> {
     let (kit, models) = Kit::open::<RecommenderServed>(registry, config.server.clone())?;
-    let sessions = Arc::new(RwLock::new(HashMap::new()));
+    let sessions = Arc::new(RwLock::new(Bounded::new(config.max_sessions)));
     let cache = Arc::new(Mutex::new(HashMap::new()));
     let window = Arc::new(Recent::new(config.server.drift_window));
     let (stale_sessions, stale_cache, stale_events) =
@@ -209,15 +215,19 @@ impl AppState {
     /// The cache's counts and the live sessions, for `/metrics`.
     fn set_gauges(&self, m: &Metrics) {
         self.cache_stats.export(m, "Real-time lists");
-        let sessions = self
-            .sessions
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .len();
+        let (sessions, evicted) = {
+            let table = self.sessions.read().unwrap_or_else(|p| p.into_inner());
+            (table.len(), table.evicted())
+        };
         m.set_gauge(
             "live_sessions",
-            "Users with events since the model's cutoff.",
+            "Users with events since the model's cutoff (at most max_sessions).",
             sessions as f64,
+        );
+        m.set_counter(
+            "sessions_evicted_total",
+            "Sessions evicted (least recently active) to stay within max_sessions.",
+            evicted as f64,
         );
     }
 }
@@ -281,9 +291,7 @@ async fn event(
     let timestamp = req.timestamp.unwrap_or(model.now);
     let session_events = {
         let mut sessions = state.sessions.write().unwrap_or_else(|p| p.into_inner());
-        let s = sessions
-            .entry(req.user_id)
-            .or_insert_with(|| model.state(req.user_id));
+        let s = sessions.touch(req.user_id, || model.state(req.user_id));
         s.observe(
             req.item_id,
             req.kind,
@@ -503,11 +511,16 @@ async fn realtime(
 /// received (the latest `drift_window`) against the end of the model's last training week
 /// (the same time span as the window, one day at least).
 #[utoipa::path(get, path = "/v1/recommender/drift", tag = "monitoring", responses((status = 200, description = "Drift of the received events", body = DriftResponse), Shed))]
-async fn drift(State(state): Shared) -> Json<DriftResponse> {
+async fn drift(State(state): Shared) -> Result<Json<DriftResponse>, ApiError> {
+    state.kit.heavy(&state, drift_now).await.map(Json)
+}
+
+/// The drift check itself, off the async workers.
+fn drift_now(state: &AppState) -> DriftResponse {
     let serving = state.models.get();
     let (model, reference) = (&serving.model.model, &serving.model.reference);
     let current = state.window.snapshot();
-    Json(DriftResponse::check(
+    DriftResponse::check(
         &serving.version,
         &current,
         state.config.server.drift_min,
@@ -547,7 +560,7 @@ async fn drift(State(state): Shared) -> Json<DriftResponse> {
             );
             Some(r)
         },
-    ))
+    )
 }
 
 /// The reference for drift checks: the model's last `days` of training events.

@@ -71,7 +71,8 @@ pub struct ServeConfig {
     pub max_streams: usize,
     pub max_stream_bytes: usize,
     pub stream_idle: Duration,
-    /// Distinct topics tracked, and the longest topic name.
+    /// Distinct topics tracked (a new one past the limit evicts the stalest), and the
+    /// longest topic name.
     pub max_topics: usize,
     pub max_topic_chars: usize,
     /// An alert needs this many texts in the short window and a departure of this many
@@ -228,6 +229,8 @@ pub struct AppState {
     cache: Arc<TextCache>,
     batcher: Option<MicroBatcher<String, Scored>>,
     topics: Mutex<HashMap<String, (u64, VecDeque<Bucket>)>>,
+    /// Topics evicted to admit new ones (`topics_evicted_total` on `/metrics`).
+    topics_evicted: std::sync::atomic::AtomicU64,
     recent: Arc<Recent<String>>,
     started: Instant,
     streams: Arc<Semaphore>,
@@ -262,6 +265,7 @@ pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppSt
         cache,
         batcher,
         topics: Mutex::new(HashMap::new()),
+        topics_evicted: Default::default(),
         recent,
         started: Instant::now(),
         streams: Arc::new(Semaphore::new(config.max_streams)),
@@ -340,8 +344,21 @@ impl AppState {
         let second = self.started.elapsed().as_secs();
         let horizon = self.horizon_seconds();
         let mut topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
-        // Topics were checked against the limit before scoring; a race past it is harmless.
         if !topics.contains_key(topic) {
+            // Talking point: a table clients can grow is bounded, and a flood of junk topics
+            // cannot lock real ones out: a new topic over the limit evicts the one whose
+            // latest text is the oldest (its aggregates restart if it comes back).
+            if topics.len() >= self.config.max_topics {
+                let stalest = topics
+                    .iter()
+                    .min_by_key(|(_, (_, buckets))| buckets.back().map_or(0, |b| b.second))
+                    .map(|(name, _)| name.clone());
+                if let Some(stalest) = stalest {
+                    topics.remove(&stalest);
+                    self.topics_evicted
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
             topics.insert(topic.to_string(), Default::default());
         }
         let Some((total, buckets)) = topics.get_mut(topic) else {
@@ -438,7 +455,7 @@ impl AppState {
         })
     }
 
-    /// 422 unless the topic is short, non-blank, and either known or within the limit.
+    /// 422 unless the topic is short and non-blank.
     fn check_topic<'a>(&self, topic: Option<&'a str>) -> Result<Option<&'a str>, ApiError> {
         let Some(topic) = topic.map(str::trim) else {
             return Ok(None);
@@ -447,16 +464,6 @@ impl AppState {
             return Err(ApiError::invalid(
                 "invalid_topic",
                 format!("a topic is 1 to {} characters", self.config.max_topic_chars),
-            ));
-        }
-        let topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
-        if !topics.contains_key(topic) && topics.len() >= self.config.max_topics {
-            return Err(ApiError::invalid(
-                "too_many_topics",
-                format!(
-                    "this server tracks at most {} topics",
-                    self.config.max_topics
-                ),
             ));
         }
         Ok(Some(topic))
@@ -481,6 +488,14 @@ impl AppState {
         self.cache.stats.export(m, "Predictions");
         let topics = self.topics.lock().unwrap_or_else(|p| p.into_inner()).len();
         m.set_gauge("topics", "Topics with live aggregates.", topics as f64);
+        let evicted = self
+            .topics_evicted
+            .load(std::sync::atomic::Ordering::Relaxed);
+        m.set_counter(
+            "topics_evicted_total",
+            "Topics evicted (the stalest) to admit a new one.",
+            evicted as f64,
+        );
     }
 }
 
@@ -824,11 +839,16 @@ fn percent_decode(s: &str) -> Option<String> {
 /// length, word and prediction shifts, and a domain classifier. No report for a model saved
 /// without reference texts.
 #[utoipa::path(get, path = "/v1/sentiment/drift", tag = "monitoring", responses((status = 200, description = "Drift of the recent texts", body = DriftResponse), Shed))]
-async fn drift(State(state): Shared) -> Json<DriftResponse> {
+async fn drift(State(state): Shared) -> Result<Json<DriftResponse>, ApiError> {
+    state.kit.heavy(&state, drift_now).await.map(Json)
+}
+
+/// The drift check itself (CPU: ~75 ms on a 5,000-text window), off the async workers.
+fn drift_now(state: &AppState) -> DriftResponse {
     let serving = state.models.get();
     let current = state.recent.snapshot();
     let reference = &serving.model.reference_texts;
-    Json(DriftResponse::check(
+    DriftResponse::check(
         &serving.version,
         &current,
         state.config.server.drift_min,
@@ -842,7 +862,7 @@ async fn drift(State(state): Shared) -> Json<DriftResponse> {
                 )
             })
         },
-    ))
+    )
 }
 
 /// The sentiment routes' OpenAPI 3.1 document (the operational routes are merged in).

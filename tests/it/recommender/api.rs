@@ -189,6 +189,35 @@ async fn an_unknown_user_gets_popular_items_then_a_session_of_their_own() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_new_users_keeps_the_session_table_within_its_bound() {
+    let (addr, _, shop) = start(ServeConfig {
+        max_sessions: 50,
+        ..ServeConfig::default()
+    })
+    .await;
+    let item = shop.products[3].id;
+    for user in 1_000_000..1_000_400u32 {
+        let (s, body) = post_json(addr, "/v1/recommender/events", &event(user, item, "view")).await;
+        assert_eq!(s, 202, "{body}");
+    }
+    let (_, metrics) = http(addr, "GET", "/metrics", None, b"").await;
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("mlsd_recommender_{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert!(value("live_sessions") <= 50.0, "{metrics}");
+    // 400 new users into 50 places: at least 350 evicted.
+    assert!(value("sessions_evicted_total") >= 350.0, "{metrics}");
+    // The latest user keeps their session.
+    let path = "/v1/recommender/users/1000399/recommendations?mode=realtime";
+    let (_, list) = get_json(addr, path).await;
+    assert_eq!(list["source"], "realtime", "{list}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_bad_input_gets_a_4xx_with_a_json_error() {
     let (addr, _, shop) = start(ServeConfig::default()).await;
     let not_on_sale = shop.n_items() as u32 + 5;

@@ -290,15 +290,23 @@ async fn bad_input_gets_a_4xx_with_a_json_error_never_a_500() {
     )
     .await;
     assert!(answer.contains("texts[2]"), "{answer}");
-    // Two topics fit; the third is refused, and the server still answers.
-    for (topic, status) in [("a", 200), ("b", 200), ("a", 200), ("c", 422)] {
+    // Two topics fit; a third evicts one (junk cannot lock new topics out), the table stays
+    // at two.
+    for topic in ["a", "b", "a", "c"] {
         let (s, answer) = post_json(
             addr,
             "/v1/sentiment",
             &format!(r#"{{"text": "fine", "topic": "{topic}"}}"#),
         )
         .await;
-        assert_eq!(s, status, "{topic}: {answer}");
+        assert_eq!(s, 200, "{topic}: {answer}");
+    }
+    let (_, metrics) = http(addr, "GET", "/metrics", None, b"").await;
+    for expected in [
+        "mlsd_sentiment_topics 2",
+        "mlsd_sentiment_topics_evicted_total 1",
+    ] {
+        assert!(metrics.contains(expected), "{expected} in {metrics}");
     }
     let (s, _) = http(addr, "GET", "/health", None, b"").await;
     assert_eq!(s, 200);
