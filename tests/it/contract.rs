@@ -188,6 +188,14 @@ impl Design {
                 body: invalid,
                 status: 422,
             },
+            // A route called with a method it does not answer: a JSON 405, not an empty body.
+            Bad {
+                method: "GET",
+                path,
+                content_type: None,
+                body: b"",
+                status: 405,
+            },
         ]
     }
 
@@ -280,6 +288,26 @@ async fn every_server_answers_health_ready_metrics_and_json_errors() {
             (s, error_code(&body)),
             (404, "unknown_version".into()),
             "{name}"
+        );
+        // Errors name versions, never the server's folders.
+        let root = registry.root().to_string_lossy().to_string();
+        assert!(!body.contains(&root), "{name}: {body}");
+        // A huge malformed body is not echoed back whole.
+        let mut huge = b"{\"text\": \"".to_vec();
+        huge.extend(std::iter::repeat_n(b'x', 200_000));
+        let (s, body) = http(
+            addr,
+            "POST",
+            design.bad_requests()[0].path,
+            Some("application/json"),
+            &huge,
+        )
+        .await;
+        assert!((400..500).contains(&s), "{name}: {s}");
+        assert!(
+            body.len() < 2_000,
+            "{name}: a {} byte error body",
+            body.len()
         );
         // Prometheus text: counters by route and status, and the version serving.
         let (s, metrics) = http(addr, "GET", "/metrics", None, b"").await;

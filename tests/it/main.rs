@@ -7,6 +7,8 @@
 //!   promote and rollback under load with no failed request, following the registry
 //! - `logs`: `mlsd serve`'s request lines (text and JSON) and `x-request-id`
 //! - `reference`: AUC, AP, nDCG, KS and χ² against scikit-learn and SciPy (committed values)
+//! - `crash`: writers (training, promote, rollback, ingest) killed at many points never leave
+//!   a broken registry or a torn file
 //! - `fraud`: corrupted input loses nothing, no leakage (`data`), model behaviour and
 //!   calibration (`models`), online = offline features (`online`), drift rates over 20 seeds
 //!   (`monitor`), the scoring API over HTTP (`api`)
@@ -19,6 +21,7 @@
 mod common;
 mod cli;
 mod contract;
+mod crash;
 mod fraud;
 mod logs;
 mod reference;

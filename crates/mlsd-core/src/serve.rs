@@ -66,6 +66,18 @@ impl ApiError {
     }
 }
 
+/// The longest error message sent back: a message that quotes the input (a parser's error)
+/// must not echo a 900 kB body.
+const MAX_MESSAGE_CHARS: usize = 500;
+
+/// `text` cut to `max` characters, with `…` when something was cut.
+fn truncated(text: String, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
 /// The body of every error answer: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -127,7 +139,7 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_string(),
-                message: self.message,
+                message: truncated(self.message, MAX_MESSAGE_CHARS),
             },
         };
         let mut response = (status, Json(body.clone())).into_response();
@@ -394,6 +406,7 @@ pub fn with_common_layers<S: Clone + Send + Sync + 'static>(
 ) -> axum::Router<S> {
     routes
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             limits,
             shed_and_time_out,
@@ -416,6 +429,15 @@ pub async fn health() -> axum::Json<Health> {
     axum::Json(Health {
         status: "alive".into(),
     })
+}
+
+/// JSON 405 for a known route called with another method (axum's own 405 has no body).
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not answer that method (see /openapi.json)",
+    )
 }
 
 /// JSON 404 for unknown routes.
@@ -626,6 +648,13 @@ impl Running {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_messages_are_cut_on_a_character_boundary() {
+        assert_eq!(truncated("short".into(), 10), "short");
+        assert_eq!(truncated("ééééé".into(), 3), "ééé…");
+        assert_eq!(truncated("x".repeat(900_000), 500).chars().count(), 501);
+    }
     use std::sync::Mutex;
 
     #[test]

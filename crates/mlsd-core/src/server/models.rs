@@ -183,17 +183,38 @@ impl<M: Artifact> ModelAdmin for Models<M> {
     }
 }
 
+/// A registry error as an answer that names versions, never the server's paths (the log
+/// keeps the full error).
 pub(crate) fn registry_error(e: crate::Error) -> ApiError {
-    match e {
-        crate::Error::VersionNotFound { .. } => {
-            ApiError::new(StatusCode::NOT_FOUND, "unknown_version", e.to_string())
-        }
-        crate::Error::CorruptedVersion { .. }
-        | crate::Error::IncompleteVersion { .. }
-        | crate::Error::NothingToRollBack { .. }
-        | crate::Error::Json { .. }
-        | crate::Error::Config(_) => ApiError::new(StatusCode::CONFLICT, "refused", e.to_string()),
-        other => ApiError::internal(other),
+    use crate::Error as E;
+    let refused = |message: String| {
+        tracing::info!(target: "mlsd::models", error = %e, "registry change refused");
+        ApiError::new(StatusCode::CONFLICT, "refused", message)
+    };
+    match &e {
+        E::VersionNotFound {
+            design, version, ..
+        } => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_version",
+            format!("no version {version} of {design} in the registry"),
+        ),
+        E::CorruptedVersion {
+            design,
+            version,
+            file,
+            ..
+        } => refused(format!(
+            "{design}/{version} is corrupted ({file} does not match its manifest's checksum)"
+        )),
+        E::IncompleteVersion {
+            design, version, ..
+        } => refused(format!(
+            "{design}/{version} is incomplete (no manifest): it was never finished"
+        )),
+        E::NothingToRollBack { .. } | E::Config(_) => refused(e.to_string()),
+        E::Json { .. } => refused("a registry file is not valid JSON".into()),
+        _ => ApiError::internal(e),
     }
 }
 
