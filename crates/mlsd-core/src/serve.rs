@@ -279,7 +279,7 @@ fn fresh_request_id() -> axum::http::HeaderValue {
 
 /// Middleware: gives the request an id, counts it by route template and status, times it,
 /// and logs one line for it (`RUST_LOG=info`): method, route, path, status, latency, request
-/// id, and for an error answer its code and message. 5xx answers log at `warn`.
+/// id, and for an error answer its code and message. 5xx answers but 503 log at `warn`.
 pub async fn track(State(metrics): State<Arc<Metrics>>, mut req: Request, next: Next) -> Response {
     let route = req
         .extensions()
@@ -300,7 +300,10 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, mut req: Request, next: 
     let request_id = id.as_str();
     // Talking point: one line per request with its id — what the load balancer's and the
     // client's logs are joined on.
-    if status >= 500 {
+    // A 503 is a deliberate shed (its count is on /metrics): `info`, or an overload would
+    // turn into a storm of warnings that costs the CPU the shedding was saving. Other 5xx
+    // answers are ours to fix: `warn`.
+    if status >= 500 && status != 503 {
         tracing::warn!(target: "mlsd::http", %method, %route, %path, status, latency_ms, %request_id, error, why, "request");
     } else {
         tracing::info!(target: "mlsd::http", %method, %route, %path, status, latency_ms, %request_id, error, why, "request");
