@@ -82,7 +82,7 @@ fn authorize(token: Option<&AdminToken>, headers: &HeaderMap) -> Result<(), ApiE
 /// Who asked, read off the request before anything awaits (a request body is not `Sync`).
 struct Caller {
     authorized: Result<(), ApiError>,
-    target: String,
+    path: String,
     peer: Option<String>,
     request_id: Option<String>,
     reason: Option<String>,
@@ -93,7 +93,7 @@ impl Caller {
         let headers = req.headers();
         Caller {
             authorized: authorize(ops.admin_token.as_ref(), headers),
-            target: req.uri().path().to_string(),
+            path: req.uri().path().to_string(),
             peer: req
                 .extensions()
                 .get::<ConnectInfo<std::net::SocketAddr>>()
@@ -129,13 +129,13 @@ async fn admin_action(
     };
     let result = outcome.as_ref().map_or_else(|e| e.code, |_| "done");
     let Caller {
-        target,
+        path,
         peer,
         request_id,
         reason,
         ..
     } = caller;
-    tracing::info!(target: "mlsd::admin", action, %target, result, peer, request_id, reason, "admin action");
+    tracing::info!(target: "mlsd::admin", action, %path, result, peer, request_id, reason, "admin action");
     outcome.map(|serving| Json(ServingResponse { serving }))
 }
 
