@@ -4,8 +4,9 @@
 //! quiet. `--log-format json` (or `MLSD_LOG_FORMAT=json`) writes one JSON object per line, for
 //! a log shipper.
 //!
-//! Targets: `mlsd::http` (request lines, internal errors), `mlsd::models` (swaps, a registry
-//! pointer the server cannot follow).
+//! Targets: `mlsd::http` (request lines, internal errors), `mlsd::models` (swaps, refused
+//! registry changes, a registry pointer the server cannot follow), `mlsd::admin` (every call
+//! of an admin route, with its outcome).
 
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;

@@ -285,7 +285,8 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, mut req: Request, next: 
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched".to_string(), |p| p.as_str().to_string());
-    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    // A clone of the URI shares its bytes (no copy on a request that is not logged).
+    let (method, uri) = (req.method().clone(), req.uri().clone());
     let id = RequestId::of(&req);
     req.extensions_mut().insert(id.clone());
     let t = Instant::now();
@@ -297,7 +298,7 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, mut req: Request, next: 
     let error = body.map(|b| b.error.code.as_str());
     let why = body.map(|b| b.error.message.as_str());
     let latency_ms = elapsed * 1e3;
-    let request_id = id.as_str();
+    let (path, request_id) = (uri.path(), id.as_str());
     // Talking point: one line per request with its id — what the load balancer's and the
     // client's logs are joined on.
     // A 503 is a deliberate shed (its count is on /metrics): `info`, or an overload would

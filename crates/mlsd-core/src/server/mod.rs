@@ -127,8 +127,9 @@ impl Kit {
     /// budget).
     ///
     /// Talking point: the async workers only ever run short steps. A drift check on them
-    /// stalled every request queued behind it (`/health` went from 0.4 ms to ~90 ms with four
-    /// clients polling drift); off them, and one at a time, it can take at most one core.
+    /// stalled every request queued behind it (issue 15 measured `/health` going from 0.4 ms
+    /// to ~90 ms with four clients polling drift); off them, and one at a time, it can take at
+    /// most one core.
     pub async fn heavy<S: Send + Sync + 'static, T: Send + 'static>(
         &self,
         state: &Arc<S>,

@@ -63,17 +63,17 @@ impl<M: Artifact> Models<M> {
     /// Loads, verifies and decodes `version`, checks it may replace the serving one, then
     /// swaps it in. Nothing changes when any step fails.
     fn swap_to(&self, version: &str) -> Result<(), ApiError> {
-        if self.get().version == version {
+        let serving = self.get();
+        if serving.version == version {
             return Ok(());
         }
         let next = design::load::<M>(&self.registry, Some(version)).map_err(registry_error)?;
-        if let Some(why) = self.get().model.refuses(&next.model) {
+        if let Some(why) = serving.model.refuses(&next.model) {
             return Err(ApiError::new(StatusCode::CONFLICT, "refused", why));
         }
         self.metrics.set_model_version(&next.version);
-        let previous = self.get().version.clone();
         self.slot.replace(next);
-        tracing::info!(target: "mlsd::models", design = M::DESIGN, from = %previous, to = version, "model swapped");
+        tracing::info!(target: "mlsd::models", design = M::DESIGN, from = %serving.version, to = version, "model swapped");
         for hook in self.hooks.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             hook(version);
         }
@@ -183,8 +183,8 @@ impl<M: Artifact> ModelAdmin for Models<M> {
     }
 }
 
-/// A registry error as an answer that names versions, never the server's paths (the log
-/// keeps the full error).
+/// A registry error as an answer that names versions, never the server's paths (a refusal or
+/// an internal error is logged in full).
 pub(crate) fn registry_error(e: crate::Error) -> ApiError {
     use crate::Error as E;
     let refused = |message: String| {
