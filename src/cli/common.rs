@@ -98,9 +98,18 @@ pub struct LimitsArgs {
     /// either the admin routes are off (403); `mlsd models` still moves the registry.
     #[arg(long, env = "MLSD_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<std::path::PathBuf>,
+    /// Close a connection that starts no request for this many seconds (after connecting or
+    /// after its last answer), or that takes this long to send a request's headers.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_secs: u64,
 }
 
 impl LimitsArgs {
+    /// The idle-connection timeout for [`serve_until_signal`].
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+
     /// `base` (a design's defaults) with these limits and the admin token, if one is given.
     pub fn apply(&self, base: ServerConfig) -> Result<ServerConfig> {
         let token = match (&self.admin_token_file, std::env::var("MLSD_ADMIN_TOKEN")) {
@@ -130,6 +139,7 @@ impl LimitsArgs {
 pub async fn serve_until_signal(
     addr: std::net::SocketAddr,
     router: axum::Router,
+    idle_timeout: Duration,
     on_signal: impl FnOnce() + Send + 'static,
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
@@ -142,7 +152,7 @@ pub async fn serve_until_signal(
         mlsd_core::serve::shutdown_signal().await;
         on_signal();
     };
-    mlsd_core::serve::serve(listener, router, shutdown).await?;
+    mlsd_core::serve::serve(listener, router, idle_timeout, shutdown).await?;
     println!("stopped after draining in-flight requests");
     Ok(())
 }

@@ -536,6 +536,7 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
         }
         None => Vec::new(),
     };
+    let idle = args.limits.idle_timeout();
     runtime("server")?.block_on(async move {
         let state =
             serve::state(registry, config).context("while loading the current fraud model")?;
@@ -544,7 +545,7 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
             eprintln!("online store warmed with {} payments", history.len());
         }
         state.watch_registry();
-        serve_until_signal(args.addr, serve::router(state), || {}).await
+        serve_until_signal(args.addr, serve::router(state), idle, || {}).await
     })
 }
 

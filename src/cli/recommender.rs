@@ -208,6 +208,7 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
         ..serve::ServeConfig::default()
     };
     config.server = args.limits.apply(config.server)?;
+    let idle = args.limits.idle_timeout();
     runtime("server")?.block_on(async move {
         let state = serve::state(registry, config)
             .context("while loading the current recommender (run `mlsd recommender train`)")?;
@@ -217,7 +218,7 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
         }
         eprintln!("serving recommender {}", state.serving_version());
         state.watch_registry();
-        serve_until_signal(args.addr, serve::router(state), || {}).await
+        serve_until_signal(args.addr, serve::router(state), idle, || {}).await
     })
 }
 

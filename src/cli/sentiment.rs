@@ -271,6 +271,7 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
             .then(mlsd_core::serve::MicroBatchConfig::default),
         ..args.limits.apply(config.server)?
     };
+    let idle = args.limits.idle_timeout();
     runtime("server")?.block_on(async move {
         let state = serve::state(registry, config).context(
             "no current sentiment model: run `mlsd sentiment train` (embedded reviews, a second) or `mlsd demo`",
@@ -278,7 +279,7 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
         eprintln!("serving sentiment model {}", state.serving_version());
         state.watch_registry();
         let closing = state.clone();
-        serve_until_signal(args.addr, serve::router(state), move || {
+        serve_until_signal(args.addr, serve::router(state), idle, move || {
             // Live feeds never end by themselves: end them so draining can finish.
             closing.close_live_feeds()
         })

@@ -373,7 +373,8 @@ async fn overloaded(req: Request, why: String) -> Response {
 }
 
 /// Middleware: sheds with 503 when `in_flight` permits are exhausted or the queueing delay is
-/// over its limit (no queueing), and answers 503 when a request takes longer than `timeout`.
+/// over its limit (no queueing), and answers 503 when a request takes longer than `timeout`
+/// (no 200 is ever answered past the budget).
 pub async fn shed_and_time_out(State(limits): State<Limits>, req: Request, next: Next) -> Response {
     // Talking point: shed load early — a 503 now beats a timeout after queueing.
     if let Some((probe, max)) = &limits.max_queue_delay {
@@ -389,9 +390,14 @@ pub async fn shed_and_time_out(State(limits): State<Limits>, req: Request, next:
     let Ok(_permit) = limits.in_flight.clone().try_acquire_owned() else {
         return overloaded(req, "too many requests in flight; retry later".into()).await;
     };
+    let started = tokio::time::Instant::now();
     match tokio::time::timeout(limits.timeout, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::new(
+        // A handler that never yields (CPU work on the worker) finishes past the deadline
+        // before the timer can fire: its answer is late all the same, so it is a 503 too.
+        // Simplification: the work is done (a scored payment is in the feature store), so a
+        // client that retries scores it twice; a production API deduplicates by request id.
+        Ok(response) if started.elapsed() <= limits.timeout => response,
+        _ => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "timeout",
             "the request exceeded its time budget",
@@ -608,17 +614,62 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// How long a keep-alive connection may sit idle (no request started) before the server
+/// closes it, unless a caller says otherwise.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Serves `router` on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// A connection that starts no request within `idle_timeout` (after connecting, or after its
+/// last answer) is closed, as is one that takes longer than that to send a request's headers.
+///
+/// Talking point: idle connections are not free (a socket, a task, buffers): a client that
+/// opens thousands and sends nothing is cut off after the idle timeout instead of holding them
+/// until it goes away.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: axum::Router,
+    idle_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // With the peer's address in every request's extensions (the admin log names it).
-    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // hyper's header-read timer starts when it waits for the next request's head, so it is
+    // the idle timeout too; it needs a timer, which axum::serve does not give it.
+    http.timer(TokioTimer::new())
+        .header_read_timeout(idle_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: wait instead of spinning.
+                Err(e) => {
+                    tracing::warn!(target: "mlsd::serve", error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        // The peer's address in every request's extensions (the admin log names it).
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                tower::ServiceExt::oneshot(router.clone(), req)
+            });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // A client that hung up or timed out ends its own connection; nothing to report.
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// A server running on a task of the current runtime (demos, benchmarks, tests).
@@ -634,7 +685,7 @@ impl Running {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, router, async {
+        let task = tokio::spawn(serve(listener, router, IDLE_TIMEOUT, async {
             let _ = stopped.await;
         }));
         Ok(Running { addr, stop, task })
@@ -670,6 +721,75 @@ mod tests {
             axum::http::HeaderValue::from_static("Application/X-NDJSON ; charset=utf-8"),
         );
         assert_eq!(media_type(&headers), "application/x-ndjson");
+    }
+
+    /// Serves `router` with the common layers (a 50 ms budget) and the given idle timeout.
+    async fn serve_for_test(router: axum::Router, idle: Duration) -> std::net::SocketAddr {
+        let limits = Limits {
+            in_flight: Arc::new(Semaphore::new(8)),
+            timeout: Duration::from_millis(50),
+            max_queue_delay: None,
+        };
+        let app = with_common_layers(router, limits, 1 << 10, Arc::new(Metrics::new("t")));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(serve(listener, app, idle, std::future::pending()));
+        addr
+    }
+
+    async fn exchange(stream: &mut tokio::net::TcpStream, request: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut buf = vec![0u8; 4096];
+        let n = stream.read(&mut buf).await.expect("read");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_handler_that_finishes_past_the_budget_answers_503_not_a_late_200() {
+        // CPU work that never yields: the timer cannot fire before it returns.
+        let slow = axum::routing::get(|| async {
+            std::thread::sleep(Duration::from_millis(120));
+            "late"
+        });
+        let fast = axum::routing::get(|| async { "on time" });
+        let router = axum::Router::new()
+            .route("/slow", slow)
+            .route("/fast", fast);
+        let addr = serve_for_test(router, IDLE_TIMEOUT).await;
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let get = |path: &str| format!("GET {path} HTTP/1.1\r\nhost: t\r\n\r\n");
+        let answer = exchange(&mut stream, &get("/slow")).await;
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(answer.contains("\"timeout\""), "{answer}");
+        let answer = exchange(&mut stream, &get("/fast")).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn idle_connections_are_closed_after_the_idle_timeout() {
+        use tokio::io::AsyncReadExt;
+        let router = axum::Router::new().route("/", axum::routing::get(|| async { "hi" }));
+        let addr = serve_for_test(router, Duration::from_millis(200)).await;
+        // Never sends a byte: closed (EOF, or a reset) instead of held open.
+        let mut silent = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut buf = [0u8; 512];
+        let read = tokio::time::timeout(Duration::from_secs(10), silent.read(&mut buf)).await;
+        let closed = matches!(read, Ok(Ok(0)) | Ok(Err(_)))
+            || matches!(read, Ok(Ok(n)) if String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"));
+        assert!(closed, "an idle connection was not closed: {read:?}");
+        // A used keep-alive connection: answered, then closed once idle.
+        let mut used = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let answer = exchange(&mut used, "GET / HTTP/1.1\r\nhost: t\r\n\r\n").await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let read = tokio::time::timeout(Duration::from_secs(10), used.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_)))
+                || matches!(read, Ok(Ok(n)) if String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408")),
+            "an idle keep-alive connection was not closed: {read:?}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -59,6 +59,7 @@ async fn start_with(registry: Registry, config: ServeConfig) -> (SocketAddr, Arc
     tokio::spawn(mlsd_core::serve::serve(
         listener,
         serve::router(state.clone()),
+        mlsd_core::serve::IDLE_TIMEOUT,
         std::future::pending(),
     ));
     (addr, state)

@@ -45,6 +45,7 @@ async fn start(config: ServeConfig) -> (SocketAddr, Arc<AppState>, Shop) {
     tokio::spawn(mlsd_core::serve::serve(
         listener,
         serve::router(state.clone()),
+        mlsd_core::serve::IDLE_TIMEOUT,
         std::future::pending(),
     ));
     (addr, state, shop.clone())
