@@ -128,6 +128,26 @@ fn online_and_drift(c: &mut Criterion) {
         tx
     };
     group.bench_function("observe", |b| b.iter(|| store.observe(&payment())));
+    // One hot card paying at one hot terminal: 61,000 payments in its windows (issue 15's
+    // flood), then one more every 40 s, so the windows stay that full.
+    let hot = InMemoryFeatureStore::new(spec.clone());
+    let hot_payment = |i: i64| fraud_detector::online::Transaction {
+        transaction_id: 5_000_000_000 + i,
+        datetime_ms: from + i * 40_000,
+        customer_id: 1,
+        terminal_id: 1,
+        amount: 12.5,
+    };
+    for i in 0..61_000 {
+        hot.observe(&hot_payment(i));
+    }
+    let mut i = 61_000;
+    group.bench_function("observe_hot_key_61k", |b| {
+        b.iter(|| {
+            i += 1;
+            hot.observe(&hot_payment(i))
+        })
+    });
     group.bench_function("observe_and_score_lr", |b| {
         b.iter(|| {
             let f = store.observe(&payment());
