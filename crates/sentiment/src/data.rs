@@ -177,7 +177,7 @@ pub fn load_labelled(path: &Path) -> Result<Loaded> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     match ext.to_ascii_lowercase().as_str() {
         "jsonl" | "ndjson" => Ok(parse_jsonl(&bytes)),
-        "csv" => parse_csv(&String::from_utf8_lossy(&bytes)).map_err(|why| Error::Input {
+        "csv" => parse_csv(&bytes).map_err(|why| Error::Input {
             path: path.to_path_buf(),
             why,
         }),
@@ -231,35 +231,39 @@ pub fn parse_jsonl(bytes: &[u8]) -> Loaded {
     loaded
 }
 
+/// A CSV record as bytes: the line it starts on and its fields.
+type RawRecord = (u64, Vec<Vec<u8>>);
+
 /// RFC 4180 records: fields separated by commas, quoted fields may hold commas, newlines and
-/// doubled quotes. Returns each record with the line it starts on, and whether the last one
-/// ended inside an unterminated quote.
-fn csv_records(text: &str) -> (Vec<(u64, Vec<String>)>, bool) {
+/// doubled quotes. Returns each record (fields as raw bytes: the delimiters are ASCII, so
+/// splitting bytes splits UTF-8 text correctly) with the line it starts on, and whether the
+/// last one ended inside an unterminated quote.
+fn csv_records(bytes: &[u8]) -> (Vec<RawRecord>, bool) {
     let mut records = Vec::new();
-    let (mut fields, mut field) = (Vec::new(), String::new());
+    let (mut fields, mut field) = (Vec::new(), Vec::new());
     let (mut quoted, mut line, mut start) = (false, 1u64, 1u64);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
+    let mut bytes = bytes.iter().copied().peekable();
+    while let Some(b) = bytes.next() {
+        match (quoted, b) {
+            (true, b'"') if bytes.peek() == Some(&b'"') => {
+                bytes.next();
+                field.push(b'"');
             }
-            (true, '"') => quoted = false,
-            (true, c) => {
-                line += u64::from(c == '\n');
-                field.push(c);
+            (true, b'"') => quoted = false,
+            (true, b) => {
+                line += u64::from(b == b'\n');
+                field.push(b);
             }
-            (false, '"') if field.is_empty() => quoted = true,
-            (false, ',') => fields.push(std::mem::take(&mut field)),
-            (false, '\r') if chars.peek() == Some(&'\n') => {}
-            (false, '\n') => {
+            (false, b'"') if field.is_empty() => quoted = true,
+            (false, b',') => fields.push(std::mem::take(&mut field)),
+            (false, b'\r') if bytes.peek() == Some(&b'\n') => {}
+            (false, b'\n') => {
                 fields.push(std::mem::take(&mut field));
                 records.push((start, std::mem::take(&mut fields)));
                 line += 1;
                 start = line;
             }
-            (false, c) => field.push(c),
+            (false, b) => field.push(b),
         }
     }
     if !field.is_empty() || !fields.is_empty() || quoted {
@@ -269,12 +273,29 @@ fn csv_records(text: &str) -> (Vec<(u64, Vec<String>)>, bool) {
     (records, quoted)
 }
 
+/// A record's fields as text, or `None` when one is not UTF-8.
+fn utf8_fields(fields: Vec<Vec<u8>>) -> Option<Vec<String>> {
+    fields
+        .into_iter()
+        .map(|f| String::from_utf8(f).ok())
+        .collect()
+}
+
+/// A record as it reads, for the quarantine file (invalid bytes shown as U+FFFD).
+fn lossy_row(fields: &[Vec<u8>]) -> String {
+    let fields: Vec<_> = fields.iter().map(|f| String::from_utf8_lossy(f)).collect();
+    fields.join(",")
+}
+
 /// CSV with a header; the header must name `text` and `label`.
-pub fn parse_csv(text: &str) -> std::result::Result<Loaded, String> {
-    let (records, unterminated) = csv_records(text);
+/// A row with bytes that are not UTF-8 is quarantined (`invalid_utf8`), not repaired: a
+/// replaced character would change the text the model learns from.
+pub fn parse_csv(bytes: &[u8]) -> std::result::Result<Loaded, String> {
+    let (records, unterminated) = csv_records(bytes);
     let last = records.len().saturating_sub(1);
     let mut records = records.into_iter().enumerate();
     let (_, (_, header)) = records.next().ok_or("empty file: expected a header row")?;
+    let header = utf8_fields(header).ok_or("the header row is not UTF-8")?;
     let column = |name: &str| {
         header
             .iter()
@@ -287,13 +308,19 @@ pub fn parse_csv(text: &str) -> std::result::Result<Loaded, String> {
     };
     let topic_col = column("topic");
     let mut loaded = Loaded::default();
-    for (i, (row, fields)) in records {
+    for (i, (row, raw)) in records {
         if unterminated && i == last {
             loaded
                 .quarantine
-                .reject(row, "unterminated_quote", fields.join(","));
+                .reject(row, "unterminated_quote", lossy_row(&raw));
             continue;
         }
+        let Some(fields) = utf8_fields(raw.clone()) else {
+            loaded
+                .quarantine
+                .reject(row, "invalid_utf8", lossy_row(&raw));
+            continue;
+        };
         if fields.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
@@ -356,7 +383,7 @@ mod tests {
             3,maybe,what,x\n\
             4,1,too,many,fields\n\
             5,pos,\"never closed\n";
-        let loaded = parse_csv(text).expect("header");
+        let loaded = parse_csv(text.as_bytes()).expect("header");
         assert_eq!(loaded.examples.len(), 2);
         assert_eq!(loaded.examples[0].text, "good, really \"good\"");
         assert_eq!(loaded.examples[0].topic.as_deref(), Some("battery"));
@@ -376,7 +403,28 @@ mod tests {
                 (7, "unterminated_quote")
             ]
         );
-        assert!(parse_csv("words,only\n").is_err());
+        assert!(parse_csv(b"words,only\n").is_err());
+    }
+
+    #[test]
+    fn a_csv_row_with_bytes_that_are_not_utf8_is_quarantined_not_repaired() {
+        let bytes = b"text,label\ncaf\xe9 ok,positive\n\"fine, \xe2\x9c\x93\",negative\nbad,\xff\n";
+        let loaded = parse_csv(bytes).expect("header");
+        let texts: Vec<&str> = loaded.examples.iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(texts, ["fine, \u{2713}"]);
+        let rows: Vec<(u64, &str, &str)> = loaded
+            .quarantine
+            .rows
+            .iter()
+            .map(|r| (r.source_row, r.reason.as_str(), r.record.as_str()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (2, "invalid_utf8", "caf\u{fffd} ok,positive"),
+                (4, "invalid_utf8", "bad,\u{fffd}")
+            ]
+        );
     }
 
     #[test]
