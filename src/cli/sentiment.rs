@@ -240,6 +240,9 @@ pub struct ServeArgs {
     /// Gather concurrent POST /v1/sentiment requests into micro-batches.
     #[arg(long)]
     micro_batch: bool,
+    /// Longest a live (SSE) connection stays open, in seconds; clients reconnect by themselves.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    live_max_secs: u64,
     #[command(flatten)]
     limits: LimitsArgs,
 }
@@ -263,6 +266,7 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
     use sentiment::serve;
     let mut config = serve::ServeConfig {
         cache_capacity: args.cache_capacity,
+        live_max: Duration::from_secs(args.live_max_secs),
         ..serve::ServeConfig::default()
     };
     config.server = mlsd_core::server::ServerConfig {

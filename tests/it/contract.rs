@@ -199,6 +199,47 @@ impl Design {
         ]
     }
 
+    /// The bound the OpenAPI document states for one rule known only at start (a card id, a
+    /// list length, a text length), as a request on it and one just past it: (method, path,
+    /// body) each.
+    fn on_and_past_the_bound(self, doc: &Value) -> [(&'static str, String, String); 2] {
+        let schemas = &doc["components"]["schemas"];
+        match self {
+            Design::Fraud => {
+                let max = schemas["ScoreRequest"]["properties"]["customer_id"]["maximum"]
+                    .as_i64()
+                    .expect("customer_id has a maximum");
+                [max, max + 1].map(|card| {
+                    let body = format!(
+                        r#"{{"transaction_id": 1, "tx_datetime": "2018-08-20 12:00:00", "customer_id": {card}, "terminal_id": 0, "tx_amount": 1.5}}"#
+                    );
+                    ("POST", "/v1/fraud/score".to_string(), body)
+                })
+            }
+            Design::Recommender => {
+                let path = "/v1/recommender/users/{user_id}/recommendations";
+                let k = doc["paths"][path]["get"]["parameters"]
+                    .as_array()
+                    .and_then(|ps| ps.iter().find(|p| p["name"] == "k"))
+                    .and_then(|p| p["schema"]["maximum"].as_i64())
+                    .expect("k has a maximum");
+                [k, k + 1].map(|k| {
+                    let path = format!("/v1/recommender/users/1/recommendations?k={k}");
+                    ("GET", path, String::new())
+                })
+            }
+            Design::Sentiment => {
+                let max = schemas["SentimentRequest"]["properties"]["text"]["maxLength"]
+                    .as_u64()
+                    .expect("text has a maxLength") as usize;
+                [max, max + 1].map(|n| {
+                    let body = serde_json::json!({ "text": "é".repeat(n) }).to_string();
+                    ("POST", "/v1/sentiment".to_string(), body)
+                })
+            }
+        }
+    }
+
     /// `n` requests whose every answer names the version that computed it.
     fn traffic(self, addr: SocketAddr, n: usize) -> Target {
         match self {
@@ -435,6 +476,35 @@ async fn every_openapi_document_lists_exactly_the_routes_the_server_answers() {
                 "{name}: {method} {path} is documented but answers {s} {body}"
             );
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bounds_each_document_states_are_the_bounds_its_handlers_apply() {
+    for design in DESIGNS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = design.registry(dir.path());
+        let server = design.start(&registry, |_| {}).await;
+        let (_, doc) = get_json(server.addr, "/openapi.json").await;
+        let [on, past] = design.on_and_past_the_bound(&doc);
+        let (s, body) = http(
+            server.addr,
+            on.0,
+            &on.1,
+            Some("application/json"),
+            on.2.as_bytes(),
+        )
+        .await;
+        assert_eq!(s / 100, 2, "{design:?} on the documented bound: {body}");
+        let (s, body) = http(
+            server.addr,
+            past.0,
+            &past.1,
+            Some("application/json"),
+            past.2.as_bytes(),
+        )
+        .await;
+        assert_eq!(s, 422, "{design:?} past the documented bound: {body}");
     }
 }
 

@@ -265,7 +265,9 @@ fn parse_csv(
                 match kind {
                     ColumnKind::Int => field.parse::<i64>().ok().map(|v| ints.push(Some(v))),
                     ColumnKind::Float => field.parse::<f64>().ok().map(|v| float = Some(v)),
-                    ColumnKind::Datetime => parse_datetime_ms(field).map(|v| datetime = Some(v)),
+                    ColumnKind::Datetime => {
+                        schema::parse_datetime_ms(field).map(|v| datetime = Some(v))
+                    }
                 }
             };
             if parsed.is_none() {
@@ -300,12 +302,6 @@ fn parse_csv(
     let df =
         DataFrame::new_infer_height(columns).map_err(Error::polars("assembling CSV columns"))?;
     Ok((df, input_rows, raw_lines))
-}
-
-fn parse_datetime_ms(field: &str) -> Option<i64> {
-    chrono::NaiveDateTime::parse_from_str(field, "%Y-%m-%d %H:%M:%S%.f")
-        .ok()
-        .map(|dt| dt.and_utc().timestamp_millis())
 }
 
 /// Writes the accepted transactions (format by extension, as [`write_transactions`]).

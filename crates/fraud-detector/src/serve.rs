@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::{Json, Router};
 use mlsd_core::drift::{drift_report, SlidingWindow};
 use mlsd_core::registry::Registry;
@@ -193,11 +194,22 @@ impl AppState {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScoreRequest {
+    #[schema(minimum = 0)]
+    #[serde(deserialize_with = "mlsd_core::serve::whole")]
     pub transaction_id: i64,
-    /// `YYYY-MM-DD HH:MM:SS` (UTC) or RFC 3339.
+    /// `YYYY-MM-DD HH:MM:SS` (UTC) or RFC 3339, a real date of 2000 to 2099 (the same rule as
+    /// ingestion).
     pub tx_datetime: String,
+    /// A known card (`0` to the simulation's card count − 1).
+    #[schema(minimum = 0)]
+    #[serde(deserialize_with = "mlsd_core::serve::whole")]
     pub customer_id: i64,
+    /// A known terminal (`0` to the terminal count − 1).
+    #[schema(minimum = 0)]
+    #[serde(deserialize_with = "mlsd_core::serve::whole")]
     pub terminal_id: i64,
+    /// 0 to the largest plausible amount.
+    #[schema(minimum = 0)]
     pub tx_amount: f64,
 }
 
@@ -220,21 +232,15 @@ impl ScoreRequest {
     /// Parse, don't validate: the raw request becomes a [`Transaction`] or a 422 naming the
     /// field, with the same rules as batch ingestion.
     fn parse(&self, limits: &IngestConfig) -> std::result::Result<Transaction, ApiError> {
-        let datetime_ms = chrono::DateTime::parse_from_rfc3339(&self.tx_datetime)
-            .map(|d| d.timestamp_millis())
-            .or_else(|_| {
-                chrono::NaiveDateTime::parse_from_str(&self.tx_datetime, "%Y-%m-%d %H:%M:%S%.f")
-                    .map(|d| d.and_utc().timestamp_millis())
-            })
-            .map_err(|_| {
-                ApiError::invalid(
-                    "invalid_datetime",
-                    format!(
-                        "tx_datetime {:?} is not YYYY-MM-DD HH:MM:SS or RFC 3339",
-                        self.tx_datetime
-                    ),
-                )
-            })?;
+        let datetime_ms = crate::schema::parse_datetime_ms(&self.tx_datetime).ok_or_else(|| {
+            ApiError::invalid(
+                "invalid_datetime",
+                format!(
+                    "tx_datetime {:?} is not a date-time of 2000 to 2099 as YYYY-MM-DD HH:MM:SS or RFC 3339",
+                    self.tx_datetime
+                ),
+            )
+        })?;
         if !self.tx_amount.is_finite() || self.tx_amount < 0.0 || self.tx_amount > limits.max_amount
         {
             return Err(ApiError::invalid(
@@ -315,6 +321,7 @@ async fn score(
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// 1 to `max_batch` payments, in time order; scored whole or not at all.
+    #[schema(min_items = 1)]
     pub transactions: Vec<ScoreRequest>,
 }
 
@@ -347,6 +354,7 @@ async fn score_batch(
                 .map_err(|e| ApiError::invalid(e.code, format!("transactions[{i}]: {}", e.message)))
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
+    let _rows = state.kit.admit_rows(txs.len())?;
     state.kit.call_model(txs.len()).await?;
     let mut results = state.scorer.score(&txs)?;
     let latency_ms = t.elapsed().as_secs_f64() * 1e3;
@@ -365,6 +373,8 @@ async fn score_batch(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabelRequest {
+    #[schema(minimum = 0)]
+    #[serde(deserialize_with = "mlsd_core::serve::whole")]
     pub transaction_id: i64,
     /// Confirmed fraud (true) or confirmed legitimate (false).
     pub fraud: bool,
@@ -377,7 +387,7 @@ pub struct LabelResponse {
 }
 
 /// A confirmed label for a payment scored earlier (it feeds terminal risk after the delay).
-#[utoipa::path(post, path = "/v1/fraud/labels", tag = "fraud", request_body = LabelRequest, responses((status = 200, description = "Recorded", body = LabelResponse), (status = 422, description = "Unknown or expired transaction, or an invalid body", body = ErrorBody), JsonErrors))]
+#[utoipa::path(post, path = "/v1/fraud/labels", tag = "fraud", request_body = LabelRequest, responses((status = 200, description = "Recorded", body = LabelResponse), (status = 404, description = "No such transaction scored here recently (unknown or expired)", body = ErrorBody), (status = 422, description = "An invalid body", body = ErrorBody), JsonErrors))]
 async fn label(
     State(state): Shared,
     ApiJson(req): ApiJson<LabelRequest>,
@@ -387,7 +397,8 @@ async fn label(
         .store
         .record_label(req.transaction_id, req.fraud)
     {
-        return Err(ApiError::invalid(
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
             "unknown_transaction",
             format!(
                 "transaction {} was not scored here recently",
@@ -455,10 +466,47 @@ pub struct ApiDoc;
 /// The fraud routes plus every design's operational ones, with the common layers.
 pub fn router(state: Arc<AppState>) -> Router {
     let ops = Ops::new(state.scorer.models.clone(), &state.kit, ApiDoc::openapi());
-    let routes = OpenApiRouter::new()
+    let mut routes = OpenApiRouter::new()
         .routes(routes!(score))
         .routes(routes!(score_batch))
         .routes(routes!(label))
         .routes(routes!(drift));
+    state_constraints(routes.get_openapi_mut(), &state.config);
     app(&state.kit, ops, state.clone(), routes, OpenApiRouter::new())
+}
+
+/// The rules [`ScoreRequest::parse`] and the batch size check apply with this server's
+/// settings, stated in the document (known ids, amount, batch size).
+fn state_constraints(api: &mut utoipa::openapi::OpenApi, config: &ServeConfig) {
+    use mlsd_core::server::contract::{item_range, number_range, pattern, Target};
+    let limits = &config.limits;
+    pattern(
+        api,
+        Target::Field("ScoreRequest", "tx_datetime"),
+        crate::schema::DATETIME_PATTERN,
+    );
+    number_range(
+        api,
+        Target::Field("ScoreRequest", "customer_id"),
+        0.0,
+        (limits.n_customers - 1) as f64,
+    );
+    number_range(
+        api,
+        Target::Field("ScoreRequest", "terminal_id"),
+        0.0,
+        (limits.n_terminals - 1) as f64,
+    );
+    number_range(
+        api,
+        Target::Field("ScoreRequest", "tx_amount"),
+        0.0,
+        limits.max_amount,
+    );
+    item_range(
+        api,
+        Target::Field("BatchRequest", "transactions"),
+        1,
+        config.max_batch,
+    );
 }

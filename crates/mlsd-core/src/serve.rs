@@ -92,6 +92,54 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// A request's integer field, read as JSON Schema defines an integer: `13`, `13.0` and `1.3e1`
+/// are the same number (serde alone refuses the last two). For `#[serde(deserialize_with)]`.
+///
+/// Talking point: the contract is the OpenAPI document; a fuzzer that reads it (Schemathesis
+/// in CI) sends `13.0` for an integer, and a client library may too.
+pub fn whole<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64> + TryFrom<u64>,
+{
+    use serde::de::{Deserialize as _, Error};
+    let n = serde_json::Number::deserialize(d)?;
+    let out_of_range = || D::Error::custom(format!("{n} is out of range for this field"));
+    if let Some(i) = n.as_i64() {
+        return T::try_from(i).map_err(|_| out_of_range());
+    }
+    if let Some(u) = n.as_u64() {
+        return T::try_from(u).map_err(|_| out_of_range());
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && (-9.2e18..9.2e18).contains(&f) => {
+            T::try_from(f as i64).map_err(|_| out_of_range())
+        }
+        Some(f) if f.fract() == 0.0 => Err(out_of_range()),
+        _ => Err(D::Error::custom(format!("{n} is not a whole number"))),
+    }
+}
+
+/// [`whole`] for text (a path segment or query value): `13`, `13.0` and `1.3e1` are 13.
+pub fn whole_text(text: &str) -> Option<u64> {
+    text.parse::<u64>().ok().or_else(|| {
+        let f = text.parse::<f64>().ok()?;
+        (f.fract() == 0.0 && (0.0..1.8e19).contains(&f)).then_some(f as u64)
+    })
+}
+
+/// [`whole`] for an optional field (`null` or absent is `None`; pair with `#[serde(default)]`).
+pub fn whole_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64> + TryFrom<u64>,
+{
+    #[derive(serde::Deserialize)]
+    struct Whole<T: TryFrom<i64> + TryFrom<u64>>(#[serde(deserialize_with = "whole")] T);
+    use serde::Deserialize as _;
+    Ok(Option::<Whole<T>>::deserialize(d)?.map(|Whole(v)| v))
+}
+
 /// 422 `invalid_batch_size` unless a batch of `len` items holds 1 to `max` (`what` names the
 /// items: "transactions", "texts").
 pub fn check_batch_size(len: usize, max: usize, what: &str) -> Result<(), ApiError> {
@@ -711,6 +759,32 @@ mod tests {
         assert_eq!(truncated("x".repeat(900_000), 500).chars().count(), 501);
     }
     use std::sync::Mutex;
+
+    #[test]
+    fn integers_are_read_as_json_schema_defines_them() {
+        #[derive(serde::Deserialize, Debug)]
+        struct Req {
+            #[serde(deserialize_with = "whole")]
+            id: u32,
+            #[serde(default, deserialize_with = "whole_opt")]
+            at: Option<i64>,
+        }
+        let read = |s: &str| serde_json::from_str::<Req>(s).map(|r| (r.id, r.at));
+        assert_eq!(read(r#"{"id": 13}"#).ok(), Some((13, None)));
+        assert_eq!(
+            read(r#"{"id": 13.0, "at": 1.3e1}"#).ok(),
+            Some((13, Some(13)))
+        );
+        assert_eq!(read(r#"{"id": 1, "at": null}"#).ok(), Some((1, None)));
+        for bad in [
+            r#"{"id": 13.5}"#,
+            r#"{"id": -1}"#,
+            r#"{"id": 1e300}"#,
+            r#"{"id": "13"}"#,
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn the_media_type_drops_parameters_and_case() {

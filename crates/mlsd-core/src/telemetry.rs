@@ -166,6 +166,15 @@ impl Metrics {
         lock(&self.values).insert(name.to_string(), ("counter", help.to_string(), value));
     }
 
+    /// Adds `by` to the counter `<prefix>_<name>` (created at 0); `name` ends in `_total`.
+    pub fn add_counter(&self, name: &str, help: &str, by: f64) {
+        let mut values = lock(&self.values);
+        let entry = values
+            .entry(name.to_string())
+            .or_insert(("counter", help.to_string(), 0.0));
+        entry.2 += by;
+    }
+
     pub fn set_model_version(&self, version: &str) {
         *lock(&self.model_version) = version.to_string();
     }

@@ -252,12 +252,16 @@ impl std::ops::Deref for SnapshotRef<'_> {
 #[serde(deny_unknown_fields)]
 pub struct EventRequest {
     /// 1 or more; a user the model never saw starts a cold-start session.
+    #[schema(minimum = 1)]
+    #[serde(deserialize_with = "mlsd_core::serve::whole")]
     pub user_id: u32,
     /// A product on sale.
+    #[serde(deserialize_with = "mlsd_core::serve::whole")]
     pub item_id: u32,
     pub kind: EventKind,
     /// Unix seconds; defaults to the model's cutoff (replays send their own).
     #[serde(default)]
+    #[serde(deserialize_with = "mlsd_core::serve::whole_opt")]
     pub timestamp: Option<i64>,
 }
 
@@ -269,7 +273,7 @@ pub struct EventResponse {
 }
 
 /// Records a view, cart or purchase: the user's next real-time list sees it.
-#[utoipa::path(post, path = "/v1/recommender/events", tag = "recommender", request_body = EventRequest, responses((status = 202, description = "Recorded", body = EventResponse), (status = 422, description = "Unknown field, user 0, or an item not on sale", body = ErrorBody), JsonErrors))]
+#[utoipa::path(post, path = "/v1/recommender/events", tag = "recommender", request_body = EventRequest, responses((status = 202, description = "Recorded", body = EventResponse), (status = 404, description = "No such product on sale", body = ErrorBody), (status = 422, description = "Unknown field or user 0", body = ErrorBody), JsonErrors))]
 async fn event(
     State(state): Shared,
     ApiJson(req): ApiJson<EventRequest>,
@@ -283,7 +287,8 @@ async fn event(
         ));
     }
     if !model.is_on_sale(req.item_id) {
-        return Err(ApiError::invalid(
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
             "unknown_item",
             format!("item {} is not a product on sale", req.item_id),
         ));
@@ -360,9 +365,8 @@ fn parse_query(raw: Option<&str>, max_k: usize) -> Result<(usize, Mode), ApiErro
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key {
             "k" => {
-                k = value
-                    .parse()
-                    .ok()
+                k = mlsd_core::serve::whole_text(value)
+                    .and_then(|k| usize::try_from(k).ok())
                     .filter(|k| (1..=max_k).contains(k))
                     .ok_or_else(|| {
                         ApiError::invalid(
@@ -402,7 +406,10 @@ async fn recommendations(
     Path(user): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<RecommendationsResponse>, ApiError> {
-    let user_id: u32 = user.parse().ok().filter(|&u| u > 0).ok_or_else(|| {
+    let user_id = mlsd_core::serve::whole_text(&user)
+        .and_then(|u| u32::try_from(u).ok())
+        .filter(|&u| u > 0);
+    let user_id: u32 = user_id.ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_user",
@@ -585,9 +592,30 @@ pub fn router(state: Arc<AppState>) -> Router {
     let ops = Ops::new(state.models.clone(), &state.kit, ApiDoc::openapi())
         .ready_details(&state, AppState::ready_details)
         .gauges(&state, AppState::set_gauges);
-    let routes = OpenApiRouter::new()
+    let mut routes = OpenApiRouter::new()
         .routes(routes!(event))
         .routes(routes!(recommendations))
         .routes(routes!(drift));
+    {
+        // The rules the handlers apply to the path and query, stated in the document.
+        use mlsd_core::server::contract::{number_range, Target};
+        let api = routes.get_openapi_mut();
+        let path = "/v1/recommender/users/{user_id}/recommendations";
+        number_range(
+            api,
+            Target::Param(path, "user_id"),
+            1.0,
+            f64::from(u32::MAX),
+        );
+        number_range(
+            api,
+            Target::Param(path, "k"),
+            1.0,
+            state.config.max_k as f64,
+        );
+        let ids = f64::from(u32::MAX);
+        number_range(api, Target::Field("EventRequest", "user_id"), 1.0, ids);
+        number_range(api, Target::Field("EventRequest", "item_id"), 0.0, ids);
+    }
     app(&state.kit, ops, state.clone(), routes, OpenApiRouter::new())
 }

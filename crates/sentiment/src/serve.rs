@@ -455,12 +455,14 @@ impl AppState {
         })
     }
 
-    /// 422 unless the topic is short and non-blank.
+    /// 422 unless the topic is short (as sent) and non-blank; the topic counted is trimmed.
     fn check_topic<'a>(&self, topic: Option<&'a str>) -> Result<Option<&'a str>, ApiError> {
-        let Some(topic) = topic.map(str::trim) else {
+        let Some(topic) = topic else {
             return Ok(None);
         };
-        if topic.is_empty() || topic.chars().count() > self.config.max_topic_chars {
+        let too_long = topic.chars().count() > self.config.max_topic_chars;
+        let topic = topic.trim();
+        if topic.is_empty() || too_long {
             return Err(ApiError::invalid(
                 "invalid_topic",
                 format!("a topic is 1 to {} characters", self.config.max_topic_chars),
@@ -503,9 +505,13 @@ impl AppState {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SentimentRequest {
+    /// Not blank, at most `max_text_chars` characters.
+    #[schema(min_length = 1)]
     pub text: String,
-    /// Counted in this topic's live aggregates when given.
+    /// Counted in this topic's live aggregates when given (not blank, at most
+    /// `max_topic_chars` characters).
     #[serde(default)]
+    #[schema(min_length = 1)]
     pub topic: Option<String>,
 }
 
@@ -540,9 +546,12 @@ async fn predict(
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
+    /// 1 to `max_batch` texts, each as in a single request.
+    #[schema(min_items = 1)]
     pub texts: Vec<String>,
     /// One topic for all of them, when given.
     #[serde(default)]
+    #[schema(min_length = 1)]
     pub topic: Option<String>,
 }
 
@@ -566,6 +575,7 @@ async fn predict_batch(
             .map_err(|e| ApiError::invalid(e.code, format!("texts[{i}]: {}", e.message)))?;
     }
     let topic = state.check_topic(req.topic.as_deref())?;
+    let _rows = state.kit.admit_rows(req.texts.len())?;
     state.kit.metrics.observe_batch(req.texts.len());
     // Talking point: the batch path skips the cache and the micro-batcher — it is already a
     // batch, and its texts are rarely repeats of single requests.
@@ -583,10 +593,13 @@ async fn predict_batch(
 
 /// One line of a stream. Other fields (ids, timestamps, labels) are ignored: producers add
 /// them, and refusing a whole line for an extra field would lose the text.
-#[derive(Debug, Clone, Deserialize)]
-struct StreamRecord {
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct StreamRecord {
+    /// As in a single request; a bad line is counted by reason, not refused with the stream.
+    #[schema(min_length = 1)]
     text: String,
     #[serde(default)]
+    #[schema(min_length = 1)]
     topic: Option<String>,
 }
 
@@ -597,18 +610,29 @@ pub struct StreamSummary {
     pub accepted: u64,
     /// Lines refused, by reason (`invalid_utf8`, `malformed_json`, `empty_text`, …).
     pub rejected: BTreeMap<String, u64>,
-    /// The first few refused lines: (line number, reason).
-    pub first_rejections: Vec<(u64, String)>,
+    /// The first ten refused lines, with their reasons.
+    pub first_rejections: Vec<Rejection>,
     pub positive: u64,
     /// `true` when the stream ended because it sat idle (no bytes for `stream_idle`).
     pub idle_timeout: bool,
+}
+
+/// A refused line of a stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Rejection {
+    /// 1-based line number.
+    pub line: u64,
+    pub reason: String,
 }
 
 impl StreamSummary {
     fn reject(&mut self, line: u64, reason: &str) {
         *self.rejected.entry(reason.to_string()).or_insert(0) += 1;
         if self.first_rejections.len() < 10 {
-            self.first_rejections.push((line, reason.to_string()));
+            self.first_rejections.push(Rejection {
+                line,
+                reason: reason.to_string(),
+            });
         }
     }
 }
@@ -617,7 +641,7 @@ impl StreamSummary {
 /// lines arrive (a client may hold the connection open and keep writing); answers with a
 /// summary when the body ends.
 /// Bad lines are counted by reason and skipped; the stream goes on.
-#[utoipa::path(post, path = "/v1/sentiment/stream", tag = "sentiment", request_body(content = String, content_type = "application/x-ndjson", description = "One {\"text\", \"topic\"?} per line"), responses((status = 200, description = "Summary of the stream", body = StreamSummary), (status = 413, description = "Stream larger than max_stream_bytes (lines before the limit were counted)", body = ErrorBody), (status = 415, description = "Not NDJSON", body = ErrorBody), (status = 503, description = "Too many concurrent streams", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/sentiment/stream", tag = "sentiment", request_body(content = Vec<StreamRecord>, content_type = "application/x-ndjson", description = "One StreamRecord per line (the array's items, one JSON object each)"), responses((status = 200, description = "Summary of the stream: lines scored, and lines refused by reason", body = StreamSummary), (status = 400, description = "The body broke off mid-stream", body = ErrorBody), (status = 413, description = "Stream larger than max_stream_bytes (lines before the limit were counted)", body = ErrorBody), (status = 415, description = "Not NDJSON", body = ErrorBody), (status = 503, description = "Too many concurrent streams", body = ErrorBody)))]
 async fn stream(
     State(state): Shared,
     headers: HeaderMap,
@@ -755,7 +779,7 @@ impl AppState {
 
 /// The live feed: Server-Sent Events, one `aggregate` event with the topic's rolling windows
 /// every `live_interval`, for at most `live_max` (then the client reconnects).
-#[utoipa::path(get, path = "/v1/sentiment/live", tag = "sentiment", params(("topic" = String, Query, description = "The topic to follow")), responses((status = 200, description = "text/event-stream of `aggregate` events (TopicAggregate as JSON)", body = TopicAggregate, content_type = "text/event-stream"), (status = 422, description = "No topic or a bad one", body = ErrorBody), (status = 503, description = "Too many subscribers", body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/sentiment/live", tag = "sentiment", params(("topic" = String, Query, description = "The topic to follow (not blank, at most max_topic_chars characters)")), responses((status = 200, description = "text/event-stream of `aggregate` events (TopicAggregate as JSON)", body = TopicAggregate, content_type = "text/event-stream"), (status = 422, description = "No topic or a bad one", body = ErrorBody), (status = 503, description = "Too many subscribers", body = ErrorBody)))]
 async fn live(
     State(state): Shared,
     RawQuery(query): RawQuery,
@@ -884,14 +908,58 @@ pub fn router(state: Arc<AppState>) -> Router {
             serde_json::Map::from_iter([("features".to_string(), features.into())])
         })
         .gauges(&state, AppState::set_gauges);
-    let routes = OpenApiRouter::new()
+    let mut routes = OpenApiRouter::new()
         .routes(routes!(predict))
         .routes(routes!(predict_batch))
         .routes(routes!(drift));
-    let long_lived = OpenApiRouter::new()
+    let mut long_lived = OpenApiRouter::new()
         .routes(routes!(stream))
         .routes(routes!(live));
+    text_constraints(routes.get_openapi_mut(), &state.config);
+    text_constraints(long_lived.get_openapi_mut(), &state.config);
     app(&state.kit, ops, state.clone(), routes, long_lived)
+}
+
+/// The rules [`check_text`], [`AppState::check_topic`] and the batch size check apply with
+/// this server's settings, stated in the document (each call finds the schemas its router
+/// holds; the others are skipped).
+fn text_constraints(api: &mut utoipa::openapi::OpenApi, config: &ServeConfig) {
+    use mlsd_core::server::contract::Target::{self, Field, Items, Param};
+    use mlsd_core::server::contract::{item_range, length_range, pattern, NOT_BLANK};
+    let has = |api: &utoipa::openapi::OpenApi, schema: &str| {
+        api.components
+            .as_ref()
+            .is_some_and(|c| c.schemas.contains_key(schema))
+    };
+    let text = |api: &mut utoipa::openapi::OpenApi, target: Target<'_>, max: usize| {
+        length_range(api, target, 1, max);
+        pattern(api, target, NOT_BLANK);
+    };
+    let (max_text, max_topic) = (config.max_text_chars, config.max_topic_chars);
+    for schema in ["SentimentRequest", "BatchRequest", "StreamRecord"] {
+        if has(api, schema) {
+            text(api, Field(schema, "topic"), max_topic);
+        }
+    }
+    if has(api, "SentimentRequest") {
+        text(api, Field("SentimentRequest", "text"), max_text);
+    }
+    if has(api, "StreamRecord") {
+        text(api, Field("StreamRecord", "text"), max_text);
+    }
+    if has(api, "BatchRequest") {
+        item_range(api, Field("BatchRequest", "texts"), 1, config.max_batch);
+        text(api, Items("BatchRequest", "texts"), max_text);
+    }
+    if api.paths.paths.contains_key("/v1/sentiment/live") {
+        text(api, Param("/v1/sentiment/live", "topic"), max_topic);
+        mlsd_core::server::contract::sse_events(
+            api,
+            "/v1/sentiment/live",
+            "aggregate",
+            "TopicAggregate",
+        );
+    }
 }
 
 #[cfg(test)]

@@ -212,6 +212,28 @@ async fn every_kind_of_bad_input_gets_a_4xx_with_a_json_error() {
             422,
             "invalid_datetime",
         ),
+        // Ingestion quarantines these; the API refuses them with the same parser.
+        (
+            "year 1900",
+            payment(1, "5").replace("2018-08-20 12:00:00", "1900-01-01 00:00:00"),
+            Some("application/json"),
+            422,
+            "invalid_datetime",
+        ),
+        (
+            "year 9999",
+            payment(1, "5").replace("2018-08-20 12:00:00", "9999-12-31T23:59:59Z"),
+            Some("application/json"),
+            422,
+            "invalid_datetime",
+        ),
+        (
+            "no such day",
+            payment(1, "5").replace("2018-08-20 12:00:00", "2019-02-29 12:00:00"),
+            Some("application/json"),
+            422,
+            "invalid_datetime",
+        ),
         (
             "not JSON",
             payment(1, "5"),
@@ -266,7 +288,7 @@ async fn every_kind_of_bad_input_gets_a_4xx_with_a_json_error() {
     .await;
     assert_eq!(
         (status, text.contains("unknown_transaction")),
-        (422, true),
+        (404, true),
         "{text}"
     );
     let (status, text) = http(addr, "GET", "/nope", None, b"").await;
@@ -561,6 +583,44 @@ async fn overload_is_shed_with_503_and_the_server_recovers() {
             .await
             .0,
         200
+    );
+}
+
+/// A batch of payments `from..from + n`.
+fn batch(from: i64, n: i64) -> String {
+    let payments: Vec<String> = (from..from + n).map(|i| payment(i, "5")).collect();
+    format!(r#"{{"transactions": [{}]}}"#, payments.join(","))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_are_admitted_by_their_rows_not_as_one_request_each() {
+    use mlsd_core::accelerator::ModelCost;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A budget of 10 rows, and a model call that holds a batch's rows for a second.
+    let config = config_with(|s| {
+        s.max_rows_in_flight = 10;
+        s.simulated_model = Some(ModelCost {
+            per_call: Duration::from_secs(1),
+            per_row: Duration::ZERO,
+        });
+    });
+    let (addr, _) = start_with(registry(dir.path()), config).await;
+    let held =
+        tokio::spawn(async move { post_json(addr, "/v1/fraud/score/batch", &batch(0, 6)).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // 6 + 6 rows would pass the budget: shed at once, before any work.
+    let (status, body) = post_json(addr, "/v1/fraud/score/batch", &batch(100, 6)).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("rows in flight"), "{body}");
+    // 6 + 4 fit.
+    let (status, body) = post_json(addr, "/v1/fraud/score/batch", &batch(200, 4)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = held.await.expect("task");
+    assert_eq!(status, 200, "{body}");
+    let (_, metrics) = http(addr, "GET", "/metrics", None, b"").await;
+    assert!(
+        metrics.contains("mlsd_fraud_rows_shed_total 6"),
+        "{metrics}"
     );
 }
 

@@ -350,7 +350,7 @@ async fn every_kind_of_bad_input_gets_a_4xx_with_a_json_error() {
             "/v1/recommender/events",
             Some("application/json"),
             event(1, 0, "view"),
-            422,
+            404,
             "unknown_item",
         ),
         (
@@ -358,7 +358,7 @@ async fn every_kind_of_bad_input_gets_a_4xx_with_a_json_error() {
             "/v1/recommender/events",
             Some("application/json"),
             event(1, not_on_sale, "view"),
-            422,
+            404,
             "unknown_item",
         ),
         (

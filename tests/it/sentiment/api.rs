@@ -343,10 +343,10 @@ async fn the_stream_counts_bad_lines_and_the_live_feed_pushes_the_topic_windows(
     assert_eq!(
         summary["first_rejections"],
         serde_json::json!([
-            [301, "malformed_json"],
-            [302, "empty_text"],
-            [303, "invalid_utf8"],
-            [304, "line_too_long"]
+            {"line": 301, "reason": "malformed_json"},
+            {"line": 302, "reason": "empty_text"},
+            {"line": 303, "reason": "invalid_utf8"},
+            {"line": 304, "reason": "line_too_long"}
         ])
     );
     let events = read_sse(
