@@ -31,6 +31,24 @@ struct Server {
     _dir: tempfile::TempDir,
 }
 
+impl Server {
+    /// Builds the router inside the server's runtime (its state spawns tasks) and serves it.
+    fn start(dir: tempfile::TempDir, router: impl FnOnce() -> axum::Router) -> Server {
+        let rt = runtime(2);
+        let running = rt.block_on(async {
+            Running::start("127.0.0.1:0".parse().expect("addr"), router())
+                .await
+                .expect("start")
+        });
+        Server {
+            addr: running.addr,
+            _running: running,
+            _runtime: rt,
+            _dir: dir,
+        }
+    }
+}
+
 fn runtime(threads: usize) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -44,22 +62,10 @@ fn sentiment_server() -> Server {
     let registry = Registry::open(dir.path());
     let data = sentiment::pipeline::training_data(None, None).expect("embedded reviews");
     sentiment::pipeline::train_and_register(&registry, data, true).expect("register");
-    let rt = runtime(2);
-    let running = rt.block_on(async {
+    Server::start(dir, || {
         let state = sentiment::serve::state(registry, Default::default()).expect("state");
-        Running::start(
-            "127.0.0.1:0".parse().expect("addr"),
-            sentiment::serve::router(state),
-        )
-        .await
-        .expect("start")
-    });
-    Server {
-        addr: running.addr,
-        _running: running,
-        _runtime: rt,
-        _dir: dir,
-    }
+        sentiment::serve::router(state)
+    })
 }
 
 fn fraud_server() -> Server {
@@ -82,23 +88,11 @@ fn fraud_server() -> Server {
     let (featured, _) = featurize(df, &cfg.features).expect("features");
     evaluate_and_register(&featured, "bench", &cfg, &registry, true, |_| {}).expect("register");
     let limits = IngestConfig::for_simulation(&sim).expect("limits");
-    let rt = runtime(2);
-    let running = rt.block_on(async {
+    Server::start(dir, || {
         let config = fraud_detector::serve::ServeConfig::new(limits);
         let state = fraud_detector::serve::state(registry, config).expect("state");
-        Running::start(
-            "127.0.0.1:0".parse().expect("addr"),
-            fraud_detector::serve::router(state),
-        )
-        .await
-        .expect("start")
-    });
-    Server {
-        addr: running.addr,
-        _running: running,
-        _runtime: rt,
-        _dir: dir,
-    }
+        fraud_detector::serve::router(state)
+    })
 }
 
 /// Times `GET /health` over one keep-alive connection; prints p50/p99 of all it timed.

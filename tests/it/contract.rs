@@ -440,6 +440,13 @@ async fn every_openapi_document_lists_exactly_the_routes_the_server_answers() {
             "{head}"
         );
         assert!(page.contains("fetch(\"openapi.json\")"), "{name}");
+        // …and shows the constraints the document states next to each field.
+        for keyword in ["s.maximum", "s.maxLength", "s.maxItems", "s.pattern"] {
+            assert!(
+                page.contains(keyword),
+                "{name}: the docs page ignores {keyword}"
+            );
+        }
         for external in ["src=\"http", "href=\"http", "@import", "//cdn"] {
             assert!(
                 !page.contains(external),

@@ -199,6 +199,7 @@ pub struct ScoreRequest {
     pub transaction_id: i64,
     /// `YYYY-MM-DD HH:MM:SS` (UTC) or RFC 3339, a real date of 2000 to 2099 (the same rule as
     /// ingestion).
+    #[schema(example = "2018-08-20 12:00:00")]
     pub tx_datetime: String,
     /// A known card (`0` to the simulation's card count − 1).
     #[schema(minimum = 0)]

@@ -31,38 +31,39 @@ pub enum Target<'a> {
 /// as ±2³¹).
 pub fn number_range(api: &mut OpenApi, target: Target<'_>, min: f64, max: f64) -> bool {
     use utoipa::openapi::schema::{KnownFormat, SchemaFormat};
-    with_schema(api, target, |schema| match schema {
-        Schema::Object(o) => {
-            o.minimum = Some(number(min));
-            o.maximum = Some(number(max));
-            let int32 = Some(SchemaFormat::KnownFormat(KnownFormat::Int32));
-            if o.format == int32 && (max > f64::from(i32::MAX) || min < f64::from(i32::MIN)) {
-                o.format = Some(SchemaFormat::KnownFormat(KnownFormat::Int64));
-            }
-            true
+    with_object(api, target, |o| {
+        o.minimum = Some(number(min));
+        o.maximum = Some(number(max));
+        let int32 = Some(SchemaFormat::KnownFormat(KnownFormat::Int32));
+        if o.format == int32 && (max > f64::from(i32::MAX) || min < f64::from(i32::MIN)) {
+            o.format = Some(SchemaFormat::KnownFormat(KnownFormat::Int64));
         }
-        _ => false,
     })
 }
 
 /// Sets `minLength` and `maxLength` (characters) on a string node.
 pub fn length_range(api: &mut OpenApi, target: Target<'_>, min: usize, max: usize) -> bool {
-    with_schema(api, target, |schema| match schema {
-        Schema::Object(o) => {
-            o.min_length = Some(min);
-            o.max_length = Some(max);
-            true
-        }
-        _ => false,
+    with_object(api, target, |o| {
+        o.min_length = Some(min);
+        o.max_length = Some(max);
     })
 }
 
 /// Sets `pattern` (an ECMA-262 regular expression, unanchored unless it says `^…$`) on a
 /// string node: for rules written once as a constant the handlers' parser also documents.
 pub fn pattern(api: &mut OpenApi, target: Target<'_>, regex: &str) -> bool {
+    with_object(api, target, |o| o.pattern = Some(regex.to_string()))
+}
+
+/// Runs `set` on a scalar (number or string) node; `false` when `target` is not one.
+fn with_object(
+    api: &mut OpenApi,
+    target: Target<'_>,
+    mut set: impl FnMut(&mut utoipa::openapi::schema::Object),
+) -> bool {
     with_schema(api, target, |schema| match schema {
         Schema::Object(o) => {
-            o.pattern = Some(regex.to_string());
+            set(o);
             true
         }
         _ => false,
