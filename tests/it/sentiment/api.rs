@@ -611,3 +611,46 @@ async fn a_slow_model_sheds_the_excess_with_503_batches_what_waits_and_recovers(
     assert!((1..=2).contains(&batches), "{batches} batches: {metrics}");
     server.stop().await.expect("stop");
 }
+
+/// Issue 15's drift storm, as a correctness check: four clients asking for drift checks back
+/// to back while `/health` is probed. The checks queue for the one heavy-work permit within
+/// their time budget (1 s) and `/health` is never refused: every answer is a 200. How fast
+/// `/health` stays is a benchmark, not a test (`cargo bench --bench hostile`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_drift_checks_are_all_answered_during_a_drift_storm() {
+    let (server, _) = start(ServeConfig {
+        server: ServerConfig {
+            drift_min: 200,
+            ..ServeConfig::default().server
+        },
+        ..ServeConfig::default()
+    })
+    .await;
+    let addr = server.addr;
+    let (s, _) = stream(
+        addr,
+        to_jsonl(&generate(Domain::Gadgets, 2_000, 23)).as_bytes(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let storm: Vec<_> = (0..4)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                for _ in 0..6 {
+                    statuses.push(http(addr, "GET", "/v1/sentiment/drift", None, b"").await.0);
+                }
+                statuses
+            })
+        })
+        .collect();
+    let mut probes = Vec::new();
+    for _ in 0..100 {
+        probes.push(http(addr, "GET", "/health", None, b"").await.0);
+    }
+    assert!(probes.iter().all(|&s| s == 200), "{probes:?}");
+    for client in storm {
+        let statuses = client.await.expect("task");
+        assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+    }
+}
