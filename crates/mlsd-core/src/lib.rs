@@ -21,6 +21,7 @@
 //! | [`serve`] | HTTP toolkit: JSON errors, metrics, load shedding, timeouts, micro-batching, hot-swap slot, graceful shutdown | serving, monitoring, rollback |
 //! | [`design`] | the seam a design implements: its served [`design::Artifact`], loaded from a registry version | model versioning |
 //! | [`server`] | one server skeleton: shared settings, the model slot that follows the registry, `/ready` `/metrics` `/openapi.json` `/v1/models` promote and rollback, the live drift window | hot swap, rollback, one contract for every design |
+//! | [`estimate`] | label-free performance estimates (CBPE): the ROC AUC and AP calibrated probabilities imply | delayed labels, monitoring without labels |
 //! | [`lifecycle`] | safe rollout: registered → shadow → canary steps → promoted, or rejected / rolled back, decided by gates and logged as JSON Lines; canary membership by entity hash | shadow, canary, automatic rollback |
 //! | [`accelerator`] | a simulated heavier model: calls costing `per_call + rows × per_row`, one at a time, off the runtime | overload and shedding, when micro-batching pays |
 //! | [`loadgen`] | keep-alive HTTP client; open-loop (coordinated-omission corrected) and closed-loop load | latency budget, p99, saturation |
@@ -40,6 +41,7 @@ pub mod serve;
 pub mod design;
 pub mod server;
 pub mod lifecycle;
+pub mod estimate;
 pub mod accelerator;
 pub mod loadgen;
 pub mod plot;
