@@ -98,6 +98,10 @@ pub struct LimitsArgs {
     /// either the admin routes are off (403); `mlsd models` still moves the registry.
     #[arg(long, env = "MLSD_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<std::path::PathBuf>,
+    /// Rows (payments, texts) batch requests may have in scoring at once; a batch that would
+    /// pass it is shed with 503 before any work.
+    #[arg(long, default_value_t = ServerConfig::default().max_rows_in_flight, value_parser = positive)]
+    pub max_rows_in_flight: usize,
     /// Close a connection that starts no request for this many seconds (after connecting or
     /// after its last answer), or that takes this long to send a request's headers.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
@@ -128,6 +132,7 @@ impl LimitsArgs {
             max_in_flight: self.max_in_flight,
             timeout: Duration::from_millis(self.timeout_ms),
             max_queue_delay: millis_or_off(self.max_queue_delay_ms),
+            max_rows_in_flight: self.max_rows_in_flight,
             admin_token,
             ..base
         })

@@ -472,13 +472,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .routes(routes!(score_batch))
         .routes(routes!(label))
         .routes(routes!(drift));
-    state_constraints(routes.get_openapi_mut(), &state.config);
+    request_constraints(routes.get_openapi_mut(), &state.config);
     app(&state.kit, ops, state.clone(), routes, OpenApiRouter::new())
 }
 
 /// The rules [`ScoreRequest::parse`] and the batch size check apply with this server's
 /// settings, stated in the document (known ids, amount, batch size).
-fn state_constraints(api: &mut utoipa::openapi::OpenApi, config: &ServeConfig) {
+fn request_constraints(api: &mut utoipa::openapi::OpenApi, config: &ServeConfig) {
     use mlsd_core::server::contract::{item_range, number_range, pattern, Target};
     let limits = &config.limits;
     pattern(
