@@ -466,20 +466,21 @@ pub struct ApiDoc;
 
 /// The fraud routes plus every design's operational ones, with the common layers.
 pub fn router(state: Arc<AppState>) -> Router {
-    let ops = Ops::new(state.scorer.models.clone(), &state.kit, ApiDoc::openapi());
-    let mut routes = OpenApiRouter::new()
+    let ops = Ops::new(state.scorer.models.clone(), &state.kit, ApiDoc::openapi())
+        .constraints(&state, request_constraints);
+    let routes = OpenApiRouter::new()
         .routes(routes!(score))
         .routes(routes!(score_batch))
         .routes(routes!(label))
         .routes(routes!(drift));
-    request_constraints(routes.get_openapi_mut(), &state.config);
     app(&state.kit, ops, state.clone(), routes, OpenApiRouter::new())
 }
 
 /// The rules [`ScoreRequest::parse`] and the batch size check apply with this server's
 /// settings, stated in the document (known ids, amount, batch size).
-fn request_constraints(api: &mut utoipa::openapi::OpenApi, config: &ServeConfig) {
+fn request_constraints(state: &AppState, api: &mut utoipa::openapi::OpenApi) {
     use mlsd_core::server::contract::{item_range, number_range, pattern, Target};
+    let config = &state.config;
     let limits = &config.limits;
     pattern(
         api,

@@ -591,31 +591,28 @@ pub struct ApiDoc;
 pub fn router(state: Arc<AppState>) -> Router {
     let ops = Ops::new(state.models.clone(), &state.kit, ApiDoc::openapi())
         .ready_details(&state, AppState::ready_details)
-        .gauges(&state, AppState::set_gauges);
-    let mut routes = OpenApiRouter::new()
+        .gauges(&state, AppState::set_gauges)
+        .constraints(&state, request_constraints);
+    let routes = OpenApiRouter::new()
         .routes(routes!(event))
         .routes(routes!(recommendations))
         .routes(routes!(drift));
-    {
-        // The rules the handlers apply to the path and query, stated in the document.
-        use mlsd_core::server::contract::{number_range, Target};
-        let api = routes.get_openapi_mut();
-        let path = "/v1/recommender/users/{user_id}/recommendations";
-        number_range(
-            api,
-            Target::Param(path, "user_id"),
-            1.0,
-            f64::from(u32::MAX),
-        );
-        number_range(
-            api,
-            Target::Param(path, "k"),
-            1.0,
-            state.config.max_k as f64,
-        );
-        let ids = f64::from(u32::MAX);
-        number_range(api, Target::Field("EventRequest", "user_id"), 1.0, ids);
-        number_range(api, Target::Field("EventRequest", "item_id"), 0.0, ids);
-    }
     app(&state.kit, ops, state.clone(), routes, OpenApiRouter::new())
+}
+
+/// The rules the handlers apply to the path, query and event body, stated in the document
+/// (`k` from this server's settings).
+fn request_constraints(state: &AppState, api: &mut utoipa::openapi::OpenApi) {
+    use mlsd_core::server::contract::{number_range, Target};
+    let path = "/v1/recommender/users/{user_id}/recommendations";
+    let ids = f64::from(u32::MAX);
+    number_range(api, Target::Param(path, "user_id"), 1.0, ids);
+    number_range(
+        api,
+        Target::Param(path, "k"),
+        1.0,
+        state.config.max_k as f64,
+    );
+    number_range(api, Target::Field("EventRequest", "user_id"), 1.0, ids);
+    number_range(api, Target::Field("EventRequest", "item_id"), 0.0, ids);
 }

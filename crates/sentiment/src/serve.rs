@@ -907,59 +907,38 @@ pub fn router(state: Arc<AppState>) -> Router {
             let features = s.models.get().model.vectorizer.dims();
             serde_json::Map::from_iter([("features".to_string(), features.into())])
         })
-        .gauges(&state, AppState::set_gauges);
-    let mut routes = OpenApiRouter::new()
+        .gauges(&state, AppState::set_gauges)
+        .constraints(&state, text_constraints);
+    let routes = OpenApiRouter::new()
         .routes(routes!(predict))
         .routes(routes!(predict_batch))
         .routes(routes!(drift));
-    let mut long_lived = OpenApiRouter::new()
+    let long_lived = OpenApiRouter::new()
         .routes(routes!(stream))
         .routes(routes!(live));
-    text_constraints(routes.get_openapi_mut(), &state.config);
-    text_constraints(long_lived.get_openapi_mut(), &state.config);
     app(&state.kit, ops, state.clone(), routes, long_lived)
 }
 
 /// The rules [`check_text`], [`AppState::check_topic`] and the batch size check apply with
-/// this server's settings, stated in the document (each call finds the schemas its router
-/// holds; the others are skipped).
-fn text_constraints(api: &mut utoipa::openapi::OpenApi, config: &ServeConfig) {
+/// this server's settings, stated in the document; the live feed described as its events.
+fn text_constraints(state: &AppState, api: &mut utoipa::openapi::OpenApi) {
     use mlsd_core::server::contract::Target::{self, Field, Items, Param};
-    use mlsd_core::server::contract::{item_range, length_range, pattern, NOT_BLANK};
-    let has = |api: &utoipa::openapi::OpenApi, schema: &str| {
-        api.components
-            .as_ref()
-            .is_some_and(|c| c.schemas.contains_key(schema))
-    };
+    use mlsd_core::server::contract::{item_range, length_range, pattern, sse_events, NOT_BLANK};
     let text = |api: &mut utoipa::openapi::OpenApi, target: Target<'_>, max: usize| {
         length_range(api, target, 1, max);
         pattern(api, target, NOT_BLANK);
     };
+    let config = &state.config;
     let (max_text, max_topic) = (config.max_text_chars, config.max_topic_chars);
     for schema in ["SentimentRequest", "BatchRequest", "StreamRecord"] {
-        if has(api, schema) {
-            text(api, Field(schema, "topic"), max_topic);
-        }
+        text(api, Field(schema, "topic"), max_topic);
     }
-    if has(api, "SentimentRequest") {
-        text(api, Field("SentimentRequest", "text"), max_text);
-    }
-    if has(api, "StreamRecord") {
-        text(api, Field("StreamRecord", "text"), max_text);
-    }
-    if has(api, "BatchRequest") {
-        item_range(api, Field("BatchRequest", "texts"), 1, config.max_batch);
-        text(api, Items("BatchRequest", "texts"), max_text);
-    }
-    if api.paths.paths.contains_key("/v1/sentiment/live") {
-        text(api, Param("/v1/sentiment/live", "topic"), max_topic);
-        mlsd_core::server::contract::sse_events(
-            api,
-            "/v1/sentiment/live",
-            "aggregate",
-            "TopicAggregate",
-        );
-    }
+    text(api, Field("SentimentRequest", "text"), max_text);
+    text(api, Field("StreamRecord", "text"), max_text);
+    item_range(api, Field("BatchRequest", "texts"), 1, config.max_batch);
+    text(api, Items("BatchRequest", "texts"), max_text);
+    text(api, Param("/v1/sentiment/live", "topic"), max_topic);
+    sse_events(api, "/v1/sentiment/live", "aggregate", "TopicAggregate");
 }
 
 #[cfg(test)]

@@ -241,6 +241,7 @@ pub struct Ready {
 
 type ReadyDetails = Box<dyn Fn() -> serde_json::Map<String, serde_json::Value> + Send + Sync>;
 type BeforeRender = Box<dyn Fn(&Metrics) + Send + Sync>;
+type Constraints = Box<dyn FnOnce(&mut utoipa::openapi::OpenApi) + Send + Sync>;
 
 /// What the operational routes answer from: a design's models, metrics and contract.
 pub struct Ops {
@@ -250,6 +251,7 @@ pub struct Ops {
     openapi: utoipa::openapi::OpenApi,
     details: ReadyDetails,
     before_render: BeforeRender,
+    constraints: Option<Constraints>,
 }
 
 impl Ops {
@@ -276,6 +278,7 @@ impl Ops {
             openapi,
             details: Box::new(serde_json::Map::new),
             before_render: Box::new(|_| {}),
+            constraints: None,
         }
     }
 
@@ -308,6 +311,21 @@ impl Ops {
     }
 }
 
+impl Ops {
+    /// The rules the design's handlers apply with this server's settings (known ids, batch
+    /// sizes, text lengths), written by `constraints` into the whole assembled document —
+    /// long-lived routes included — once, when [`app`] builds it. See [`contract`].
+    pub fn constraints<T: Send + Sync + 'static>(
+        mut self,
+        state: &Arc<T>,
+        constraints: fn(&T, &mut utoipa::openapi::OpenApi),
+    ) -> Ops {
+        let state = state.clone();
+        self.constraints = Some(Box::new(move |api| constraints(&state, api)));
+        self
+    }
+}
+
 /// A design's API: its own `routes` (on its `state`) plus the operational ones, with the
 /// common layers around both; the OpenAPI document is assembled from the same routers, so a
 /// route cannot be served without being documented or documented without being served.
@@ -335,6 +353,9 @@ pub fn app<S: Clone + Send + Sync + 'static>(
         .routes(routes!(admin::rollback));
     for part in [api, long_api, operations.get_openapi().clone()] {
         ops.openapi.merge(part);
+    }
+    if let Some(constraints) = ops.constraints.take() {
+        constraints(&mut ops.openapi);
     }
     let (operations, _) = operations.with_state::<()>(Arc::new(ops)).split_for_parts();
     let app = with_common_layers(
