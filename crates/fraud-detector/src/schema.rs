@@ -121,18 +121,14 @@ pub fn parse_datetime_ms(text: &str) -> Option<i64> {
         nanos = fraction * 10u32.pow(9 - n as u32);
         rest = &tail[n..];
     }
+    // The offset, read with the same digit reader at its place in the text.
+    let offset_at = b.len() - rest.len();
     let offset_s = match rest {
         [] | [b'Z'] => 0,
-        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let two = |a: u8, b: u8| -> Option<i64> {
-                (a.is_ascii_digit() && b.is_ascii_digit())
-                    .then(|| i64::from(a - b'0') * 10 + i64::from(b - b'0'))
-            };
-            let (h, m) = (
-                two(*h1, *h2).filter(|h| *h < 24)?,
-                two(*m1, *m2).filter(|m| *m < 60)?,
-            );
-            (h * 3600 + m * 60) * if *sign == b'-' { -1 } else { 1 }
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let h = digits(offset_at + 1, 2).filter(|h| *h < 24)?;
+            let m = digits(offset_at + 4, 2).filter(|m| *m < 60)?;
+            i64::from(h * 3600 + m * 60) * if *sign == b'-' { -1 } else { 1 }
         }
         _ => return None,
     };
