@@ -472,16 +472,21 @@ async fn micro_batched_answers_equal_the_model_and_shutdown_ends_open_feeds() {
     assert!(events.len() < 1_000);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_drift_endpoint_flags_hotel_reviews_and_not_more_gadget_reviews() {
-    let (server, _) = start(ServeConfig {
+/// A server whose drift endpoint reports from 200 recent texts.
+async fn drift_server() -> mlsd_core::serve::Running {
+    let config = ServeConfig {
         server: ServerConfig {
             drift_min: 200,
             ..ServeConfig::default().server
         },
         ..ServeConfig::default()
-    })
-    .await;
+    };
+    start(config).await.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drift_endpoint_flags_hotel_reviews_and_not_more_gadget_reviews() {
+    let server = drift_server().await;
     let addr = server.addr;
     let drift = || async move {
         let (s, body) = http(addr, "GET", "/v1/sentiment/drift", None, b"").await;
@@ -618,14 +623,7 @@ async fn a_slow_model_sheds_the_excess_with_503_batches_what_waits_and_recovers(
 /// `/health` stays is a benchmark, not a test (`cargo bench --bench hostile`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_drift_checks_are_all_answered_during_a_drift_storm() {
-    let (server, _) = start(ServeConfig {
-        server: ServerConfig {
-            drift_min: 200,
-            ..ServeConfig::default().server
-        },
-        ..ServeConfig::default()
-    })
-    .await;
+    let server = drift_server().await;
     let addr = server.addr;
     let (s, _) = stream(
         addr,
