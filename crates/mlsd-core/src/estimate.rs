@@ -54,6 +54,7 @@ fn expected_steps(metric: &'static str, probabilities: &[f64]) -> Result<Vec<(f6
     let mut steps: Vec<(f64, f64)> = Vec::new();
     let (mut tp, mut fp) = (0.0, 0.0);
     for (i, &p) in sorted.iter().enumerate() {
+        // Talking point: a calibrated p is an expected label, so counts become sums of p.
         tp += p;
         fp += 1.0 - p;
         if sorted.get(i + 1) != Some(&p) {

@@ -154,6 +154,8 @@ impl Rollout {
         if evidence.evaluated < self.gates.min_evaluated {
             return None;
         }
+        // Talking point: a breach in shadow rejects (no user saw an answer); in the canary it
+        // rolls back to the primary at once, with the evidence in the log.
         let to = match (self.breach(evidence), self.stage) {
             (Some(why), Stage::Shadow) => {
                 return Some(self.move_to(Stage::Rejected, at, &why, evidence.clone()))
@@ -235,6 +237,7 @@ pub fn canary_bucket(entity: u64) -> u8 {
 /// Whether `entity` is answered by a canary that takes `percent` % of the traffic. Widening
 /// the canary only adds entities: one in the 10 % stays in at 25 %.
 pub fn in_canary(entity: u64, percent: u8) -> bool {
+    // Talking point: canary by entity — one card, user or machine sees one model.
     canary_bucket(entity) < percent
 }
 
