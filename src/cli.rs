@@ -24,6 +24,7 @@ mod demo;
 mod fraud;
 mod recommender;
 mod sentiment;
+mod operate;
 
 #[derive(Parser)]
 #[command(
@@ -72,6 +73,10 @@ enum Command {
     /// training, batch scoring, synthetic reviews.
     #[command(subcommand)]
     Sentiment(sentiment::Command),
+    /// The production loop replayed over simulated days: late labels, a label-free estimate,
+    /// retraining (never / scheduled / triggered), shadow and canary gates, a deliberately
+    /// broken candidate. Writes report.json, decisions-<policy>.jsonl and a plot.
+    Operate(operate::OperateArgs),
     /// Inspect and move the model registry's `current` pointer.
     #[command(subcommand)]
     Models(models::Command),
@@ -149,6 +154,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Fraud(cmd) => fraud::run(runs_dir, &registry, cmd),
         Command::Recommender(cmd) => recommender::run(runs_dir, &registry, cmd),
         Command::Sentiment(cmd) => sentiment::run(runs_dir, &registry, cmd),
+        Command::Operate(args) => operate::run(runs_dir, &args),
         Command::Models(cmd) => models::run(&registry, cmd),
         Command::Serve(ServeCommand::Fraud(args)) => fraud::serve(registry, &args),
         Command::Serve(ServeCommand::Recommender(args)) => recommender::serve(registry, &args),

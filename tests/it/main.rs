@@ -16,6 +16,9 @@
 //!   two-stage vs single models, rules, batch job, freshness, drift (`shop`), the API (`api`)
 //! - `sentiment`: rt-polarity from `MLSD_DATA_DIR` — loader, 10-fold CV bars, text drift on
 //!   real text (`rt_polarity`), the API with its stream and live feed (`api`)
+//! - `operate`: the production loop replayed on fraud and sentiment — per retraining policy,
+//!   recovery from an injected drift, the broken candidate stopped by the gates, the estimate
+//!   vs the realised metric
 //! - `common`: shared fixtures (small worlds, HTTP helpers)
 
 mod common;
@@ -24,6 +27,7 @@ mod contract;
 mod crash;
 mod fraud;
 mod logs;
+mod operate;
 mod reference;
 mod recommender;
 mod sentiment;

@@ -21,6 +21,8 @@
 //!    hot model swap, OpenAPI document
 //! 10. [`replay`] — a period replayed through the API and compared with batch scores
 //! 11. [`bench`] — production-shaped traffic for the serving benchmarks
+//! 12. [`operate`] — the production loop over simulated months: late labels, estimate,
+//!     retraining policies, shadow and canary gates, a broken candidate
 //!
 //! [`pipeline`] chains them; the `mlsd` binary is a thin CLI over it.
 
@@ -38,6 +40,7 @@ pub mod batch;
 pub mod monitor;
 pub mod serve;
 pub mod replay;
+pub mod operate;
 pub mod bench;
 pub mod pipeline;
 

@@ -41,6 +41,25 @@ pub fn expected_average_precision(probabilities: &[f64]) -> Result<f64> {
     Ok(ap)
 }
 
+/// The accuracy that calibrated `probabilities` imply when each is decided at 0.5: a
+/// calibrated p is right with probability max(p, 1 − p).
+pub fn expected_accuracy(probabilities: &[f64]) -> Result<f64> {
+    if let Some(bad) = probabilities.iter().find(|p| !(0.0..=1.0).contains(*p)) {
+        return Err(Error::Metric {
+            metric: "expected_accuracy",
+            why: format!("{bad} is not a probability"),
+        });
+    }
+    if probabilities.is_empty() {
+        return Err(Error::Metric {
+            metric: "expected_accuracy",
+            why: "no probabilities".into(),
+        });
+    }
+    let right: f64 = probabilities.iter().map(|&p| p.max(1.0 - p)).sum();
+    Ok(right / probabilities.len() as f64)
+}
+
 /// Expected (true positives, false positives) after each distinct score, highest first.
 fn expected_steps(metric: &'static str, probabilities: &[f64]) -> Result<Vec<(f64, f64)>> {
     if let Some(bad) = probabilities.iter().find(|p| !(0.0..=1.0).contains(*p)) {
@@ -119,6 +138,24 @@ mod tests {
             let mean = errors.iter().sum::<f64>() / errors.len() as f64;
             assert!(mean.abs() < 0.005, "biased by {mean}: {errors:?}");
         }
+    }
+
+    #[test]
+    fn expected_accuracy_matches_the_realised_accuracy_of_calibrated_decisions() {
+        let (probs, labels) = world(3, 20_000, false);
+        let right = probs
+            .iter()
+            .zip(&labels)
+            .filter(|(p, y)| (**p >= 0.5) == **y)
+            .count() as f64;
+        let realised = right / probs.len() as f64;
+        let estimated = expected_accuracy(&probs).expect("accuracy");
+        assert!(
+            (estimated - realised).abs() < 0.01,
+            "{estimated} vs {realised}"
+        );
+        assert!((expected_accuracy(&[0.9, 0.2]).expect("accuracy") - 0.85).abs() < 1e-12);
+        assert!(expected_accuracy(&[]).is_err() && expected_accuracy(&[2.0]).is_err());
     }
 
     #[test]

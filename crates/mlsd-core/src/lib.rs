@@ -23,6 +23,7 @@
 //! | [`server`] | one server skeleton: shared settings, the model slot that follows the registry, `/ready` `/metrics` `/openapi.json` `/v1/models` promote and rollback, the live drift window | hot swap, rollback, one contract for every design |
 //! | [`estimate`] | label-free performance estimates (CBPE): the ROC AUC and AP calibrated probabilities imply | delayed labels, monitoring without labels |
 //! | [`lifecycle`] | safe rollout: registered → shadow → canary steps → promoted, or rejected / rolled back, decided by gates and logged as JSON Lines; canary membership by entity hash | shadow, canary, automatic rollback |
+//! | [`operate`] | the production loop replayed over simulated days: delayed labels, estimate, retraining policy (never / scheduled / triggered), shadow and canary gates, a broken candidate | retraining triggers, label delay, safe rollout |
 //! | [`accelerator`] | a simulated heavier model: calls costing `per_call + rows × per_row`, one at a time, off the runtime | overload and shedding, when micro-batching pays |
 //! | [`loadgen`] | keep-alive HTTP client; open-loop (coordinated-omission corrected) and closed-loop load | latency budget, p99, saturation |
 //! | [`plot`] | line charts as SVG and PNG for benchmark reports | |
@@ -41,6 +42,7 @@ pub mod serve;
 pub mod design;
 pub mod server;
 pub mod lifecycle;
+pub mod operate;
 pub mod estimate;
 pub mod accelerator;
 pub mod loadgen;

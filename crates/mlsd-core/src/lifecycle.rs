@@ -80,6 +80,11 @@ pub struct Gates {
     pub higher_is_better: bool,
     /// The canary's traffic shares, in order (%), each at most 100.
     pub canary_steps: Vec<u8>,
+    /// Labelled rows (paired: both versions scored them) the rollout must have before the
+    /// canary widens past its first step or the candidate is promoted; 0: no labels needed
+    /// (a server whose labels never come back to it).
+    #[serde(default)]
+    pub min_labelled: u64,
 }
 
 impl Default for Gates {
@@ -92,6 +97,7 @@ impl Default for Gates {
             guardrail_margin: 0.02,
             higher_is_better: true,
             canary_steps: vec![10, 25, 50],
+            min_labelled: 0,
         }
     }
 }
@@ -108,6 +114,9 @@ pub struct Evidence {
     /// The guardrail metric on labelled traffic, when labels have landed.
     pub candidate_metric: Option<f64>,
     pub primary_metric: Option<f64>,
+    /// Rows both versions scored whose labels have landed (what the metrics are computed on).
+    #[serde(default)]
+    pub labelled: u64,
 }
 
 /// One move of one version, with why and on what evidence.
@@ -154,6 +163,12 @@ impl Rollout {
         if evidence.evaluated < self.gates.min_evaluated {
             return None;
         }
+        // Talking point: when labels come back, disagreeing with the primary is a reason to
+        // wait for them, not a verdict — after a drift the primary is the one that is wrong.
+        let disagrees = evidence.disagreement > self.gates.max_disagreement;
+        if disagrees && self.labels_decide() && evidence.labelled < self.gates.min_labelled {
+            return None;
+        }
         // Talking point: a breach in shadow rejects (no user saw an answer); in the canary it
         // rolls back to the primary at once, with the evidence in the log.
         let to = match (self.breach(evidence), self.stage) {
@@ -168,6 +183,10 @@ impl Rollout {
                 .canary_steps
                 .first()
                 .map_or(Stage::Promoted, |&p| Stage::Canary(p)),
+            // Talking point: with delayed labels the canary waits at its first step until
+            // enough of its traffic is labelled; only the realised metric sees a model that is
+            // wrong in ways its scores do not show.
+            (None, Stage::Canary(_)) if evidence.labelled < self.gates.min_labelled => return None,
             (None, Stage::Canary(p)) => self
                 .gates
                 .canary_steps
@@ -190,7 +209,7 @@ impl Rollout {
         if e.p99_ms > g.max_p99_ms {
             return Some(format!("p99 {:.1} ms > {} ms", e.p99_ms, g.max_p99_ms));
         }
-        if e.disagreement > g.max_disagreement {
+        if e.disagreement > g.max_disagreement && !self.labels_decide() {
             return Some(format!(
                 "decisions differ from the primary's on {:.3} of requests > {}",
                 e.disagreement, g.max_disagreement
@@ -210,6 +229,12 @@ impl Rollout {
             }
         }
         None
+    }
+
+    /// Labels come back to this rollout, so the guardrail metric judges a disagreeing
+    /// candidate (without them, disagreement alone stops it).
+    fn labels_decide(&self) -> bool {
+        self.gates.min_labelled > 0
     }
 
     fn move_to(&mut self, to: Stage, at: &str, reason: &str, evidence: Evidence) -> Decision {
@@ -296,7 +321,67 @@ mod tests {
             disagreement: 0.02,
             candidate_metric: Some(0.87),
             primary_metric: Some(0.86),
+            labelled: 0,
         }
+    }
+
+    #[test]
+    fn a_canary_waits_at_its_first_step_for_labelled_evidence() {
+        let gates = Gates {
+            min_labelled: 500,
+            ..Gates::default()
+        };
+        let mut r = Rollout::new("v2", gates);
+        r.start("d0");
+        let unlabelled = Evidence {
+            candidate_metric: None,
+            primary_metric: None,
+            ..healthy(5_000)
+        };
+        assert_eq!(
+            r.check(&unlabelled, "d1").map(|d| d.to),
+            Some(Stage::Canary(10))
+        );
+        assert_eq!(
+            r.check(&unlabelled, "d2"),
+            None,
+            "no labels yet: stays at 10 %"
+        );
+        let labelled = Evidence {
+            labelled: 500,
+            ..healthy(5_000)
+        };
+        assert_eq!(
+            r.check(&labelled, "d9").map(|d| d.to),
+            Some(Stage::Canary(25))
+        );
+
+        // A candidate that disagrees waits for labels, then the metric decides either way.
+        let mut r = Rollout::new(
+            "v3",
+            Gates {
+                min_labelled: 500,
+                ..Gates::default()
+            },
+        );
+        r.start("d0");
+        let disagreeing = Evidence {
+            disagreement: 0.3,
+            ..unlabelled
+        };
+        assert_eq!(r.check(&disagreeing, "d1"), None, "waits for labels");
+        let right = Evidence {
+            disagreement: 0.3,
+            ..labelled.clone()
+        };
+        assert_eq!(r.check(&right, "d2").map(|d| d.to), Some(Stage::Canary(10)));
+        let wrong = Evidence {
+            candidate_metric: Some(0.70),
+            ..right
+        };
+        let d = r.check(&wrong, "d3").expect("a decision");
+        assert_eq!(d.to, Stage::RolledBack);
+        assert!(d.reason.contains("guardrail"), "{}", d.reason);
     }
 
     #[test]

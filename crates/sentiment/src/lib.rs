@@ -43,6 +43,7 @@ pub mod serve;
 pub mod monitor;
 pub mod pipeline;
 pub mod bench;
+pub mod operate;
 
 pub use error::{Error, Result};
 
