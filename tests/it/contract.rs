@@ -412,6 +412,8 @@ async fn every_openapi_document_lists_exactly_the_routes_the_server_answers() {
         ("get", "/v1/models"),
         ("post", "/admin/models/{version}/promote"),
         ("post", "/admin/models/rollback"),
+        ("post", "/admin/models/{version}/rollout"),
+        ("get", "/admin/rollout"),
     ];
     for design in DESIGNS {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -706,6 +708,165 @@ async fn a_refused_promote_changes_nothing_and_a_cli_promote_is_picked_up() {
         assert_eq!(
             serving, "v0002",
             "{name}: the server did not follow the registry"
+        );
+    }
+}
+
+/// `GET path` with the test admin token; returns (status, JSON body).
+async fn get_admin(addr: SocketAddr, path: &str) -> (u16, Value) {
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    let (status, _, body) =
+        http_request(addr, "GET", path, &[("Authorization", &bearer)], b"").await;
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// Open-loop traffic while `during` runs; every request must succeed.
+async fn under_load<F: std::future::Future<Output = ()>>(
+    addr: SocketAddr,
+    n: usize,
+    during: F,
+) -> Vec<String> {
+    let target = Design::Fraud.traffic(addr, n);
+    let load = Load::Open {
+        rate: 400.0,
+        duration: Duration::from_secs_f64(n as f64 / 400.0),
+        connections: 8,
+    };
+    let traffic = tokio::spawn(async move { run(&target, load, true).await });
+    during.await;
+    let (report, outcomes) = traffic.await.expect("task").expect("load");
+    assert_eq!(
+        (
+            report.sent,
+            report.ok,
+            report.shed,
+            report.errors,
+            report.unsent
+        ),
+        (n, n, 0, 0, 0),
+        "{report:?}"
+    );
+    outcomes.iter().map(|o| version_of(&o.body)).collect()
+}
+
+/// Waits (up to 10 s) until the rollout is over; returns the final status.
+async fn rollout_outcome(addr: SocketAddr) -> Value {
+    for _ in 0..100 {
+        let (s, status) = get_admin(addr, "/admin/rollout").await;
+        assert_eq!(s, 200, "{status}");
+        if status["candidate"].is_null() {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the rollout never ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_and_canary_under_load_promote_a_good_candidate_and_reject_a_bad_one_failing_no_request(
+) {
+    use fraud_detector::train::ModelKind;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = Registry::open(dir.path());
+    // v0001 serves; v0002 is the same training job run again; v0003 a depth-2 tree, whose
+    // raw leaf rates cross the default review threshold on many more payments.
+    for kind in [
+        ModelKind::LogisticRegression,
+        ModelKind::LogisticRegression,
+        ModelKind::DecisionTreeDepth2,
+    ] {
+        fit_and_register(&registry, kind);
+    }
+    registry.promote("fraud", "v0001").expect("promote");
+    let server = Design::Fraud
+        .start(&registry, |s| {
+            s.rollout = mlsd_core::lifecycle::Gates {
+                min_evaluated: 100,
+                canary_steps: vec![10, 50],
+                ..Default::default()
+            };
+        })
+        .await;
+    let addr = server.addr;
+
+    // A good candidate: shadow → canary 10 % → 50 % → promoted, while traffic flows.
+    let versions = under_load(addr, 2_400, async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (s, body) = post_admin(addr, "/admin/models/v0002/rollout").await;
+        assert_eq!(s, 200, "{body}");
+        let (s, body) = post_admin(addr, "/admin/models/v0003/rollout").await;
+        assert_eq!(
+            (s, error_code(&body)),
+            (409, "rollout_in_progress".into()),
+            "{body}"
+        );
+    })
+    .await;
+    let status = rollout_outcome(addr).await;
+    let path: Vec<String> = status["decisions"]
+        .as_array()
+        .expect("decisions")
+        .iter()
+        .map(|d| format!("{}:{}", d["version"].as_str().unwrap_or_default(), d["to"]))
+        .collect();
+    assert_eq!(status["serving"], "v0002", "{path:?}");
+    assert!(path.iter().any(|p| p.contains("canary")), "{path:?}");
+    assert!(versions.iter().any(|v| v == "v0002"), "the canary answered");
+    let (_, ready) = get_json(addr, "/ready").await;
+    assert_eq!(ready["model_version"], "v0002");
+    let (_, _, metrics) = http_with_headers(addr, "GET", "/metrics", None, b"").await;
+    assert!(
+        metrics.contains(r#"version_rows_total{version="v0002",role="shadow"}"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"version_rows_total{version="v0002",role="canary"}"#));
+    promtool_check("fraud-rollout", &metrics);
+
+    // A candidate whose decisions differ: rejected in shadow, it never answers anyone.
+    let versions = under_load(addr, 1_200, async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (s, body) = post_admin(addr, "/admin/models/v0003/rollout").await;
+        assert_eq!(s, 200, "{body}");
+    })
+    .await;
+    let status = rollout_outcome(addr).await;
+    let last = status["decisions"]
+        .as_array()
+        .and_then(|d| d.last().cloned())
+        .expect("a decision");
+    assert_eq!(last["version"], "v0003");
+    assert_eq!(last["to"]["stage"], "rejected", "{last}");
+    assert!(
+        last["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("differ"),
+        "{last}"
+    );
+    assert!(
+        versions.iter().all(|v| v == "v0002"),
+        "a shadow never answers"
+    );
+    assert_eq!(status["serving"], "v0002");
+    // The decision log is a file in the registry, one JSON object per line.
+    let log = std::fs::read_to_string(dir.path().join("fraud/decisions.jsonl")).expect("log");
+    assert_eq!(
+        log.lines().count(),
+        status["decisions"].as_array().map_or(0, Vec::len)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_whose_handlers_do_not_route_refuses_a_rollout_instead_of_stalling_it() {
+    for design in [Design::Recommender, Design::Sentiment] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = design.registry(dir.path());
+        let server = design.start(&registry, |_| {}).await;
+        let (s, body) = post_admin(server.addr, "/admin/models/v0002/rollout").await;
+        assert_eq!(
+            (s, error_code(&body)),
+            (409, "rollout_unsupported".into()),
+            "{body}"
         );
     }
 }

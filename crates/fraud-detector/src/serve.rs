@@ -28,7 +28,9 @@ use mlsd_core::registry::Registry;
 use mlsd_core::serve::{
     check_batch_size, ApiError, ApiJson, ErrorBody, JsonErrors, Metrics, MicroBatcher, Shed,
 };
-use mlsd_core::server::{app, DriftResponse, Kit, Models, OpenApiRouter, Ops, ServerConfig};
+use mlsd_core::server::{
+    app, Candidate, DriftResponse, Kit, Models, OpenApiRouter, Ops, ServerConfig,
+};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -85,40 +87,154 @@ pub struct Scorer {
 }
 
 impl Scorer {
-    /// Features (in order, through the store), then one model call for all of `txs`.
+    /// Features (in order, through the store), then one model call for all of `txs`; with a
+    /// candidate rolling out, it shadows them (off the answer path) or answers its canary.
     fn score(&self, txs: &[Transaction]) -> std::result::Result<Vec<ScoreResponse>, ApiError> {
-        let serving = self.models.get();
+        let route = self.models.route();
+        let serving = &route.primary;
         let rows: Vec<Vec<f64>> = txs.iter().map(|tx| self.store.observe(tx)).collect();
         let width = rows.first().map_or(0, Vec::len);
         let x = Array2::from_shape_vec((rows.len(), width), rows.concat())
             .map_err(ApiError::internal)?;
         let artifact = &serving.model.artifact;
-        let scores = artifact
+        let started = Instant::now();
+        let mut scores = artifact
             .probabilities(x.view())
             .map_err(ApiError::internal)?;
+        self.metrics.observe_version(
+            &serving.version,
+            "primary",
+            &scores,
+            started.elapsed().as_secs_f64(),
+        );
         // Checked against the version serving at start; a later version's own thresholds may
         // cross an override, and then the block tier wins.
         let thresholds = self.thresholds.over(artifact.thresholds());
         if scores.len() != txs.len() {
             return Err(ApiError::internal("the model returned a score per row"));
         }
+        let mut versions = vec![serving.version.as_str(); txs.len()];
+        let mut decisions: Vec<Decision> = scores.iter().map(|&p| thresholds.decide(p)).collect();
+        if let Some(candidate) = &route.candidate {
+            self.shadow(candidate, &x, &decisions);
+            let answered = self.canary(candidate, txs, &x, &decisions);
+            for (i, p) in answered {
+                scores[i] = p;
+                decisions[i] = self
+                    .thresholds
+                    .over(candidate.model.model.artifact.thresholds())
+                    .decide(p);
+                versions[i] = candidate.model.version.as_str();
+            }
+        }
         let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
         Ok(txs
             .iter()
             .zip(rows)
             .zip(scores)
-            .map(|((tx, features), probability)| {
+            .zip(decisions)
+            .zip(versions)
+            .map(|((((tx, features), probability), decision), version)| {
                 self.metrics.observe_score(probability);
                 window.push(features, probability);
                 ScoreResponse {
                     transaction_id: tx.transaction_id,
                     probability,
-                    decision: thresholds.decide(probability),
-                    model_version: serving.version.clone(),
+                    decision,
+                    model_version: version.to_string(),
                     latency_ms: 0.0,
                 }
             })
             .collect())
+    }
+
+    /// Shadow: the candidate scores a copy of every row on the mirror thread; its answers
+    /// are compared with the primary's decisions and never returned.
+    fn shadow(
+        &self,
+        candidate: &Arc<Candidate<FraudServed>>,
+        x: &Array2<f64>,
+        decisions: &[Decision],
+    ) {
+        if candidate.percent > 0 {
+            return;
+        }
+        let (candidate, x, primary) = (candidate.clone(), x.clone(), decisions.to_vec());
+        let (thresholds, metrics) = (self.thresholds, self.metrics.clone());
+        // Talking point: shadow traffic off the answer path — a bounded queue; when it is
+        // full the copy is dropped (and counted), never the request.
+        self.models.mirror(move || {
+            let started = Instant::now();
+            let artifact = &candidate.model.model.artifact;
+            match artifact.probabilities(x.view()) {
+                Ok(scores) => {
+                    let took = started.elapsed();
+                    let mine = thresholds.over(artifact.thresholds());
+                    let differ = scores
+                        .iter()
+                        .zip(&primary)
+                        .filter(|(p, d)| mine.decide(**p) != **d)
+                        .count();
+                    metrics.observe_version(
+                        &candidate.model.version,
+                        "shadow",
+                        &scores,
+                        took.as_secs_f64(),
+                    );
+                    candidate.record(scores.len() as u64, differ as u64, 0, took);
+                }
+                Err(_) => candidate.record(
+                    primary.len() as u64,
+                    0,
+                    primary.len() as u64,
+                    started.elapsed(),
+                ),
+            }
+        });
+    }
+
+    /// Canary: the candidate answers the rows whose card hashes into its share; if it fails,
+    /// the primary's answers stand (the request does not fail) and the error is counted.
+    fn canary(
+        &self,
+        candidate: &Candidate<FraudServed>,
+        txs: &[Transaction],
+        x: &Array2<f64>,
+        primary: &[Decision],
+    ) -> Vec<(usize, f64)> {
+        // Talking point: canary by entity — the card decides, so one customer sees one model.
+        let rows: Vec<usize> = (0..txs.len())
+            .filter(|&i| candidate.percent > 0 && candidate.answers(txs[i].customer_id as u64))
+            .collect();
+        if rows.is_empty() {
+            return Vec::new();
+        }
+        let started = Instant::now();
+        let artifact = &candidate.model.model.artifact;
+        let picked = x.select(ndarray::Axis(0), &rows);
+        match artifact.probabilities(picked.view()) {
+            Ok(scores) if scores.len() == rows.len() => {
+                let took = started.elapsed();
+                let mine = self.thresholds.over(artifact.thresholds());
+                let differ = rows
+                    .iter()
+                    .zip(&scores)
+                    .filter(|(&i, &p)| mine.decide(p) != primary[i])
+                    .count();
+                self.metrics.observe_version(
+                    &candidate.model.version,
+                    "canary",
+                    &scores,
+                    took.as_secs_f64(),
+                );
+                candidate.record(rows.len() as u64, differ as u64, 0, took);
+                rows.into_iter().zip(scores).collect()
+            }
+            _ => {
+                candidate.record(rows.len() as u64, 0, rows.len() as u64, started.elapsed());
+                Vec::new()
+            }
+        }
     }
 
     /// Scores a micro-batch; a failure fails every request of the batch alike.
@@ -150,6 +266,8 @@ pub fn state(registry: Registry, config: ServeConfig) -> Result<Arc<AppState>> {
     let store = Box::new(InMemoryFeatureStore::new(
         models.get().model.artifact.spec.clone(),
     ));
+    // Every scoring path goes through `Models::route`: shadow and canary work here.
+    models.enable_rollouts();
     let window = Arc::new(Mutex::new(SlidingWindow::new(config.server.drift_window)));
     let stale = window.clone();
     // The window's scores came from the old model: start prediction drift afresh.

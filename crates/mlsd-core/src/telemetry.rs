@@ -75,6 +75,58 @@ impl Histogram {
     }
 }
 
+impl Metrics {
+    /// Shadow and canary: each version's rows, score distribution and scoring time.
+    fn render_versions(&self, out: &mut String) {
+        let p = &self.prefix;
+        let versions = lock(&self.versions);
+        if versions.is_empty() {
+            return;
+        }
+        let rows = format!("{p}_version_rows_total");
+        header(
+            out,
+            &rows,
+            "counter",
+            "Rows scored by each model version, by role (primary, shadow, canary).",
+        );
+        for ((version, role), s) in versions.iter() {
+            out.push_str(&format!(
+                "{rows}{{version=\"{version}\",role=\"{role}\"}} {}\n",
+                s.rows
+            ));
+        }
+        let scores = format!("{p}_version_score");
+        header(
+            out,
+            &scores,
+            "histogram",
+            "Scores of each model version, by role.",
+        );
+        for ((version, role), s) in versions.iter() {
+            s.scores.render_series(
+                &scores,
+                &format!("version=\"{version}\",role=\"{role}\","),
+                out,
+            );
+        }
+        let seconds = format!("{p}_version_scoring_seconds");
+        header(
+            out,
+            &seconds,
+            "histogram",
+            "Time of each scoring call, by model version and role.",
+        );
+        for ((version, role), s) in versions.iter() {
+            s.seconds.render_series(
+                &seconds,
+                &format!("version=\"{version}\",role=\"{role}\","),
+                out,
+            );
+        }
+    }
+}
+
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
 }
@@ -94,6 +146,14 @@ pub struct Metrics {
     /// name → (kind, help, value): gauges set by the design, counters it keeps itself.
     values: Mutex<BTreeMap<String, (&'static str, String, f64)>>,
     model_version: Mutex<String>,
+    /// (version, role) → rows scored, their scores and the scoring time per call.
+    versions: Mutex<BTreeMap<(String, String), VersionStats>>,
+}
+
+struct VersionStats {
+    rows: u64,
+    scores: Histogram,
+    seconds: Histogram,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -113,6 +173,7 @@ impl Metrics {
             )),
             values: Mutex::new(BTreeMap::new()),
             model_version: Mutex::new(String::new()),
+            versions: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -175,6 +236,24 @@ impl Metrics {
         entry.2 += by;
     }
 
+    /// One scoring call of `version` in `role` (`primary`, `shadow`, `canary`): its scores
+    /// and how long it took.
+    pub fn observe_version(&self, version: &str, role: &str, scores: &[f64], seconds: f64) {
+        let mut versions = lock(&self.versions);
+        let stats = versions
+            .entry((version.to_string(), role.to_string()))
+            .or_insert_with(|| VersionStats {
+                rows: 0,
+                scores: Histogram::new((1..=10).map(|i| f64::from(i) / 10.0).collect()),
+                seconds: Histogram::new(LATENCY_BUCKETS.to_vec()),
+            });
+        stats.rows += scores.len() as u64;
+        for &s in scores {
+            stats.scores.observe(s);
+        }
+        stats.seconds.observe(seconds);
+    }
+
     pub fn set_model_version(&self, version: &str) {
         *lock(&self.model_version) = version.to_string();
     }
@@ -225,6 +304,7 @@ impl Metrics {
             "Requests scored together by the micro-batcher.",
         );
         lock(&self.batch_sizes).render_series(&name, "", &mut out);
+        self.render_versions(&mut out);
         for (name, (kind, help, value)) in lock(&self.values).iter() {
             header(&mut out, &format!("{p}_{name}"), kind, help);
             out.push_str(&format!("{p}_{name} {value}\n"));

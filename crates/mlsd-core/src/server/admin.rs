@@ -14,7 +14,7 @@ use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
-use super::{ModelAdmin, Ops, ServingResponse};
+use super::{ModelAdmin, Ops, RolloutStatus, ServingResponse};
 use crate::serve::{ApiError, ErrorBody, RequestId, Shed};
 
 /// The secret the admin routes require. Its `Debug` does not print it.
@@ -111,12 +111,12 @@ impl Caller {
 }
 
 /// Checks the caller, runs the change off the runtime, and logs who asked for what and why.
-async fn admin_action(
+async fn admin_action<T: Send + 'static>(
     ops: &Ops,
     caller: Caller,
     action: &'static str,
-    change: impl FnOnce(Arc<dyn ModelAdmin>) -> Result<String, ApiError> + Send + 'static,
-) -> Result<Json<ServingResponse>, ApiError> {
+    change: impl FnOnce(Arc<dyn ModelAdmin>) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     let outcome = match caller.authorized {
         Ok(()) => {
             let models = ops.models.clone();
@@ -136,7 +136,7 @@ async fn admin_action(
         ..
     } = caller;
     tracing::info!(target: "mlsd::admin", action, %path, result, peer, request_id, reason, "admin action");
-    outcome.map(|serving| Json(ServingResponse { serving }))
+    outcome
 }
 
 /// Promotes a registry version and swaps it in (atomically; in-flight requests finish with
@@ -161,6 +161,7 @@ pub(super) async fn promote(
         models.promote(&version)
     })
     .await
+    .map(|serving| Json(ServingResponse { serving }))
 }
 
 /// Moves `current` back to the previously promoted version and swaps it in.
@@ -177,7 +178,56 @@ pub(super) async fn rollback(
 ) -> Result<Json<ServingResponse>, ApiError> {
     let caller = Caller::of(&ops, &req);
     drop(req);
-    admin_action(&ops, caller, "rollback", |models| models.rollback()).await
+    admin_action(&ops, caller, "rollback", |models| models.rollback())
+        .await
+        .map(|serving| Json(ServingResponse { serving }))
+}
+
+/// Starts a safe rollout of a registry version: shadow (it scores copies of the requests,
+/// its answers are never returned), then canary steps by entity hash, then promoted — or
+/// rejected / rolled back automatically when a gate breaks (error rate, p99 latency,
+/// disagreement with the serving model). Each move is in `GET /admin/rollout`.
+#[utoipa::path(post, path = "/admin/models/{version}/rollout", tag = "models",
+    params(("version" = String, Path, description = "Registry version: `v` and four or more digits, e.g. v0002", pattern = "^v[0-9]{4,}$"),
+           ("x-reason" = Option<String>, Header, description = "Why, for the log (first 200 characters)")),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "The candidate is in shadow", body = RolloutStatus),
+        (status = 401, description = "No bearer token", body = ErrorBody),
+        (status = 403, description = "Wrong token, or the admin routes are off", body = ErrorBody),
+        (status = 404, description = "No such version", body = ErrorBody),
+        (status = 409, description = "A rollout is running, or the version cannot be served", body = ErrorBody), Shed))]
+pub(super) async fn start_rollout(
+    State(ops): State<Arc<Ops>>,
+    Path(version): Path<String>,
+    req: Request,
+) -> Result<Json<RolloutStatus>, ApiError> {
+    let caller = Caller::of(&ops, &req);
+    drop(req);
+    admin_action(&ops, caller, "rollout", move |models| {
+        models.start_rollout(&version)
+    })
+    .await
+    .map(Json)
+}
+
+/// The rollout running now (if any) and every rollout decision this registry logged.
+#[utoipa::path(get, path = "/admin/rollout", tag = "models",
+    security(("admin_token" = [])),
+    responses((status = 200, description = "Candidate, stage and decision log", body = RolloutStatus),
+        (status = 401, description = "No bearer token", body = ErrorBody),
+        (status = 403, description = "Wrong token, or the admin routes are off", body = ErrorBody), Shed))]
+pub(super) async fn rollout_status(
+    State(ops): State<Arc<Ops>>,
+    req: Request,
+) -> Result<Json<RolloutStatus>, ApiError> {
+    let caller = Caller::of(&ops, &req);
+    drop(req);
+    caller.authorized?;
+    let models = ops.models.clone();
+    tokio::task::spawn_blocking(move || models.rollout_status())
+        .await
+        .map_err(ApiError::internal)?
+        .map(Json)
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! ```text
 //! design routes (its own handlers, its own state)  ─┐
 //! /health /ready /metrics /openapi.json             ─┼─► common layers (metrics, body limit,
-//! /v1/models  /admin/models/{v}/promote  …/rollback ─┘    shedding, time budget, JSON 404)
+//! /v1/models  /admin/models/{v}/promote  …/rollback ─┤    shedding, time budget, JSON 404)
+//! /admin/models/{v}/rollout  /admin/rollout          ─┘
 //! registry pointer.json ─watched─► Models<M> ─hot swap─► the design's handlers (one Arc each)
 //! ```
 //!
@@ -37,10 +38,12 @@ mod admin;
 pub mod contract;
 mod live;
 mod models;
+mod rollout;
 
 pub use admin::AdminToken;
 pub use live::{Bounded, CacheStats, DriftResponse, Recent};
 pub use models::{ModelAdmin, Models, ModelsResponse, ServingResponse, VersionSummary};
+pub use rollout::{Candidate, RolloutStatus, Route};
 /// A design's routes: `OpenApiRouter::new().routes(routes!(handler))`, each route declared
 /// once, by its handler's `#[utoipa::path]` (path, method, answers).
 pub use utoipa_axum::router::OpenApiRouter;
@@ -73,6 +76,9 @@ pub struct ServerConfig {
     /// Rows (payments, texts) being scored at once across batch requests; a batch that would
     /// pass this is shed with 503 before any work (see [`Kit::admit_rows`]).
     pub max_rows_in_flight: usize,
+    /// What a candidate must show in shadow and at each canary step (checked every
+    /// `watch_every`); see `POST /admin/models/{version}/rollout`.
+    pub rollout: crate::lifecycle::Gates,
 }
 
 impl Default for ServerConfig {
@@ -89,6 +95,7 @@ impl Default for ServerConfig {
             drift_min: 1_000,
             admin_token: None,
             max_rows_in_flight: 16_384,
+            rollout: crate::lifecycle::Gates::default(),
         }
     }
 }
@@ -214,7 +221,8 @@ impl Kit {
         config: ServerConfig,
     ) -> crate::Result<(Kit, Arc<Models<M>>)> {
         let kit = Kit::new(M::DESIGN, config).map_err(crate::Error::Config)?;
-        let models = Models::load(registry, kit.metrics.clone())?;
+        let models =
+            Models::load(registry, kit.metrics.clone())?.with_gates(kit.config.rollout.clone());
         Ok((kit, Arc::new(models)))
     }
 
@@ -350,7 +358,9 @@ pub fn app<S: Clone + Send + Sync + 'static>(
         .routes(routes!(index))
         .routes(routes!(models))
         .routes(routes!(admin::promote))
-        .routes(routes!(admin::rollback));
+        .routes(routes!(admin::rollback))
+        .routes(routes!(admin::start_rollout))
+        .routes(routes!(admin::rollout_status));
     for part in [api, long_api, operations.get_openapi().clone()] {
         ops.openapi.merge(part);
     }

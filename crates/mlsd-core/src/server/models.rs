@@ -12,7 +12,9 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::rollout::{Candidate, Mirror, RolloutStatus};
 use crate::design::{self, Artifact, Versioned};
+use crate::lifecycle::{DecisionLog, Gates, Rollout};
 use crate::registry::Registry;
 use crate::serve::{ApiError, Metrics, Slot};
 
@@ -20,9 +22,18 @@ type SwapHook = Box<dyn Fn(&str) + Send + Sync>;
 
 /// The serving model of design `M`: a registry version in a hot-swappable slot.
 pub struct Models<M: Artifact> {
-    registry: Registry,
+    pub(super) registry: Registry,
     slot: Slot<Versioned<M>>,
-    metrics: Arc<Metrics>,
+    pub(super) metrics: Arc<Metrics>,
+    /// The version rolling out, if any, at its stage (read once per request).
+    pub(super) candidate: Slot<Option<Arc<Candidate<M>>>>,
+    /// Its rollout's state machine (changed by the admin route and the watcher's checks).
+    pub(super) rollout: Mutex<Option<Rollout>>,
+    pub(super) gates: Gates,
+    pub(super) decisions: DecisionLog,
+    pub(super) mirror: Mirror,
+    /// Set by a design whose handlers call [`Models::route`] and report to the candidate.
+    pub(super) rollouts_enabled: std::sync::atomic::AtomicBool,
     /// Run after every swap, with the new version (drop caches and windows the old model
     /// filled).
     hooks: Mutex<Vec<SwapHook>>,
@@ -36,13 +47,26 @@ impl<M: Artifact> Models<M> {
     pub fn load(registry: Registry, metrics: Arc<Metrics>) -> crate::Result<Models<M>> {
         let current = design::load::<M>(&registry, None)?;
         metrics.set_model_version(&current.version);
+        let decisions = DecisionLog::new(registry.root().join(M::DESIGN).join("decisions.jsonl"));
         Ok(Models {
             registry,
             slot: Slot::new(current),
             metrics,
+            candidate: Slot::new(None),
+            rollout: Mutex::new(None),
+            gates: Gates::default(),
+            decisions,
+            mirror: Mirror::spawn(M::DESIGN),
+            rollouts_enabled: std::sync::atomic::AtomicBool::new(false),
             hooks: Mutex::new(Vec::new()),
             changing: Mutex::new(()),
         })
+    }
+
+    /// The gates a rollout on this server must pass (default: [`Gates::default`]).
+    pub fn with_gates(mut self, gates: Gates) -> Self {
+        self.gates = gates;
+        self
     }
 
     /// The version serving now; held by the caller for as long as it needs it.
@@ -112,7 +136,11 @@ impl<M: Artifact> Models<M> {
                 tick.tick().await;
                 let Some(models) = weak.upgrade() else { break };
                 // Loading a version reads and decodes files: off the async workers.
-                let checked = tokio::task::spawn_blocking(move || models.follow_pointer()).await;
+                let checked = tokio::task::spawn_blocking(move || {
+                    models.check_rollout();
+                    models.follow_pointer()
+                })
+                .await;
                 match checked {
                     Ok(Err(e)) if e.message != last_problem => {
                         tracing::warn!(target: "mlsd::models", design = M::DESIGN, problem = %e.message, "not following the registry pointer");
@@ -132,9 +160,19 @@ pub trait ModelAdmin: Send + Sync + 'static {
     fn list(&self) -> Result<ModelsResponse, ApiError>;
     fn promote(&self, version: &str) -> Result<String, ApiError>;
     fn rollback(&self) -> Result<String, ApiError>;
+    fn start_rollout(&self, version: &str) -> Result<RolloutStatus, ApiError>;
+    fn rollout_status(&self) -> Result<RolloutStatus, ApiError>;
 }
 
 impl<M: Artifact> ModelAdmin for Models<M> {
+    fn start_rollout(&self, version: &str) -> Result<RolloutStatus, ApiError> {
+        Models::start_rollout(self, version)
+    }
+
+    fn rollout_status(&self) -> Result<RolloutStatus, ApiError> {
+        Models::rollout_status(self)
+    }
+
     fn serving(&self) -> (String, String) {
         let m = self.get();
         (m.version.clone(), m.model_name.clone())
