@@ -7,6 +7,11 @@
 //! - `health/hot_key_flood`: the fraud server while two clients post batches of 100 payments
 //!   of one card at one terminal back to back (the key's history grows all run long).
 //!
+//! - `score/primary_only` and `score/with_shadow`: `POST /v1/fraud/score` one payment at a
+//!   time, without and with a candidate in shadow (it scores a copy of each request on the
+//!   mirror thread; the gates are set so it stays in shadow): the cost of shadow traffic on
+//!   the answer's latency.
+//!
 //! Criterion reports the median; each function also prints the p50 and p99 of every request
 //! it timed (the issue-15 measurement: `/health` went from 0.44 ms to a median of 87 ms in a
 //! drift storm when drift checks ran on the async workers).
@@ -68,7 +73,8 @@ fn sentiment_server() -> Server {
     })
 }
 
-fn fraud_server() -> Server {
+/// The fraud server; with `shadow`, a second version of the same training job in shadow.
+fn fraud_server(shadow: bool) -> Server {
     use fraud_detector::config::SimulationConfig;
     use fraud_detector::ingest::IngestConfig;
     use fraud_detector::pipeline::{evaluate_and_register, featurize, PipelineConfig};
@@ -87,12 +93,65 @@ fn fraud_server() -> Server {
     };
     let (featured, _) = featurize(df, &cfg.features).expect("features");
     evaluate_and_register(&featured, "bench", &cfg, &registry, true, |_| {}).expect("register");
+    if shadow {
+        evaluate_and_register(&featured, "bench", &cfg, &registry, false, |_| {})
+            .expect("register");
+    }
     let limits = IngestConfig::for_simulation(&sim).expect("limits");
     Server::start(dir, || {
-        let config = fraud_detector::serve::ServeConfig::new(limits);
+        let mut config = fraud_detector::serve::ServeConfig::new(limits);
+        // A candidate that never leaves shadow, whatever it sees.
+        config.server.rollout.min_evaluated = u64::MAX;
         let state = fraud_detector::serve::state(registry, config).expect("state");
+        if shadow {
+            let status = state.models().start_rollout("v0002").expect("in shadow");
+            assert_eq!(status.candidate.as_deref(), Some("v0002"));
+        }
         fraud_detector::serve::router(state)
     })
+}
+
+/// Times `POST /v1/fraud/score` (one payment, a new card each time) over one keep-alive
+/// connection; prints p50/p99 of all it timed.
+fn score(c: &mut Criterion, name: &str, addr: SocketAddr) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut client = rt.block_on(Client::connect(addr)).expect("connect");
+    let mut samples: Vec<Duration> = Vec::new();
+    let mut next = 0u64;
+    let mut group = c.benchmark_group("score");
+    group.sample_size(30);
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                next += 1;
+                let body = format!(
+                    r#"{{"transaction_id": {next}, "tx_datetime": "2018-08-20 12:00:00", "customer_id": {}, "terminal_id": {}, "tx_amount": 42.5}}"#,
+                    next % 600,
+                    next % 1_200
+                );
+                let t = Instant::now();
+                let answer = rt.block_on(client.request("POST", "/v1/fraud/score", Some(body.as_bytes())));
+                let took = t.elapsed();
+                assert_eq!(answer.expect("answer").status, 200);
+                samples.push(took);
+                total += took;
+            }
+            total
+        })
+    });
+    group.finish();
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
+    println!(
+        "score/{name}: {} requests, p50 {:.3} ms, p99 {:.3} ms",
+        samples.len(),
+        at(0.5),
+        at(0.99)
+    );
 }
 
 /// Times `GET /health` over one keep-alive connection; prints p50/p99 of all it timed.
@@ -202,7 +261,12 @@ fn benches(c: &mut Criterion) {
     calm("drift_storm", drift);
 
     // Batches of one card at one terminal, back to back from two clients.
-    let server = fraud_server();
+    for (name, shadow) in [("primary_only", false), ("with_shadow", true)] {
+        let server = fraud_server(shadow);
+        score(c, name, server.addr);
+    }
+
+    let server = fraud_server(false);
     let addr = server.addr;
     let next = Arc::new(AtomicI64::new(0));
     let flood = storm(2, move |stop, tally| {

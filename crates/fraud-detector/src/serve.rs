@@ -297,6 +297,11 @@ impl AppState {
         online::warm_up(self.scorer.store.as_ref(), history);
     }
 
+    /// The serving model, its registry and its rollouts (what the admin routes act on).
+    pub fn models(&self) -> &Arc<Models<FraudServed>> {
+        &self.scorer.models
+    }
+
     /// The version serving now.
     pub fn serving_version(&self) -> String {
         self.scorer.models.get().version.clone()

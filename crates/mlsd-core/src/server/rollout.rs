@@ -182,7 +182,7 @@ impl<M: Artifact> Models<M> {
 
     /// Starts rolling out `version` (into shadow); 409 while another rollout runs or when the
     /// version cannot replace the serving one.
-    pub(super) fn start_rollout(&self, version: &str) -> Result<RolloutStatus, ApiError> {
+    pub fn start_rollout(&self, version: &str) -> Result<RolloutStatus, ApiError> {
         if !self.rollouts_enabled.load(Ordering::Relaxed) {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
@@ -270,7 +270,7 @@ impl<M: Artifact> Models<M> {
         );
     }
 
-    pub(super) fn rollout_status(&self) -> Result<RolloutStatus, ApiError> {
+    pub fn rollout_status(&self) -> Result<RolloutStatus, ApiError> {
         let candidate = self.candidate.get().as_ref().clone();
         let stage = self
             .rollout
