@@ -111,65 +111,49 @@ fn fraud_server(shadow: bool) -> Server {
     })
 }
 
-/// Times `POST /v1/fraud/score` (one payment, a new card each time) over one keep-alive
-/// connection; prints p50/p99 of all it timed.
+/// Times `POST /v1/fraud/score` (one payment, a new card each time).
 fn score(c: &mut Criterion, name: &str, addr: SocketAddr) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut client = rt.block_on(Client::connect(addr)).expect("connect");
-    let mut samples: Vec<Duration> = Vec::new();
-    let mut next = 0u64;
-    let mut group = c.benchmark_group("score");
-    group.sample_size(30);
-    group.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                next += 1;
-                let body = format!(
-                    r#"{{"transaction_id": {next}, "tx_datetime": "2018-08-20 12:00:00", "customer_id": {}, "terminal_id": {}, "tx_amount": 42.5}}"#,
-                    next % 600,
-                    next % 1_200
-                );
-                let t = Instant::now();
-                let answer = rt.block_on(client.request("POST", "/v1/fraud/score", Some(body.as_bytes())));
-                let took = t.elapsed();
-                assert_eq!(answer.expect("answer").status, 200);
-                samples.push(took);
-                total += took;
-            }
-            total
-        })
+    timed(c, "score", name, addr, |n| {
+        let body = format!(
+            r#"{{"transaction_id": {n}, "tx_datetime": "2018-08-20 12:00:00", "customer_id": {}, "terminal_id": {}, "tx_amount": 42.5}}"#,
+            n % 600,
+            n % 1_200
+        );
+        ("POST", "/v1/fraud/score", Some(body.into_bytes()))
     });
-    group.finish();
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
-    println!(
-        "score/{name}: {} requests, p50 {:.3} ms, p99 {:.3} ms",
-        samples.len(),
-        at(0.5),
-        at(0.99)
-    );
 }
 
-/// Times `GET /health` over one keep-alive connection; prints p50/p99 of all it timed.
+/// Times `GET /health`.
 fn health(c: &mut Criterion, name: &str, addr: SocketAddr) {
+    timed(c, "health", name, addr, |_| ("GET", "/health", None));
+}
+
+/// Times the `n`-th request `request(n)` gives, over one keep-alive connection; prints the
+/// p50/p99 of every request it timed (nothing when the bench was filtered out).
+fn timed(
+    c: &mut Criterion,
+    group: &str,
+    name: &str,
+    addr: SocketAddr,
+    mut request: impl FnMut(u64) -> (&'static str, &'static str, Option<Vec<u8>>),
+) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let mut client = rt.block_on(Client::connect(addr)).expect("connect");
     let mut samples: Vec<Duration> = Vec::new();
-    let mut group = c.benchmark_group("health");
-    group.sample_size(30);
-    group.bench_function(name, |b| {
+    let mut n = 0u64;
+    let mut g = c.benchmark_group(group);
+    g.sample_size(30);
+    g.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
+                n += 1;
+                let (method, path, body) = request(n);
                 let t = Instant::now();
-                let answer = rt.block_on(client.request("GET", "/health", None));
+                let answer = rt.block_on(client.request(method, path, body.as_deref()));
                 let took = t.elapsed();
                 assert_eq!(answer.expect("answer").status, 200);
                 samples.push(took);
@@ -178,11 +162,14 @@ fn health(c: &mut Criterion, name: &str, addr: SocketAddr) {
             total
         })
     });
-    group.finish();
+    g.finish();
+    if samples.is_empty() {
+        return;
+    }
     samples.sort();
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
     println!(
-        "health/{name}: {} requests, p50 {:.3} ms, p99 {:.3} ms",
+        "{group}/{name}: {} requests, p50 {:.3} ms, p99 {:.3} ms",
         samples.len(),
         at(0.5),
         at(0.99)

@@ -7,7 +7,7 @@
 use std::thread;
 
 use fraud_detector::operate::{FraudWorld, FraudWorldConfig};
-use mlsd_core::lifecycle::{DecisionLog, Stage};
+use mlsd_core::lifecycle::{Decision, DecisionLog, Stage};
 use mlsd_core::operate::{run, OperateConfig, OperateReport, Policy};
 use sentiment::operate::{SentimentWorld, SentimentWorldConfig};
 
@@ -71,6 +71,15 @@ fn sentiment_world(policy: Policy, log: &DecisionLog) -> OperateReport {
     run(&mut world, "sentiment", &cfg, Some(log)).expect("replay")
 }
 
+/// The decision that ended the broken candidate's rollout.
+fn broken_stop(r: &OperateReport) -> &Decision {
+    let broken = r.broken_candidate.as_deref().expect("a broken candidate");
+    r.decisions
+        .iter()
+        .find(|d| d.version == broken && d.to.is_final())
+        .expect("the broken candidate's rollout ended")
+}
+
 /// What every design's replay must show (the bounds are stated in its doc section).
 fn check_policies(reports: &[(OperateReport, DecisionLog)], recover_within: u32) {
     let [(never, _), (scheduled, _), (triggered, _)] = reports else {
@@ -113,12 +122,8 @@ fn check_policies(reports: &[(OperateReport, DecisionLog)], recover_within: u32)
             r.policy,
             r.broken_candidate_max_share
         );
-        let broken = r.broken_candidate.as_deref().expect("a broken candidate");
-        let stopped = r
-            .decisions
-            .iter()
-            .find(|d| d.version == broken && matches!(d.to, Stage::Rejected | Stage::RolledBack))
-            .expect("the broken candidate is stopped");
+        let stopped = broken_stop(r);
+        assert!(matches!(stopped.to, Stage::Rejected | Stage::RolledBack));
         assert!(!stopped.reason.is_empty());
         assert_eq!(r.days.len(), DAYS as usize);
     }
@@ -131,12 +136,7 @@ fn fraud_triggered_retraining_recovers_from_card_testing_and_the_broken_candidat
     let never = &reports[0].0;
     // The unit bug is invisible in shadow (it agrees on most decisions) and caught at the
     // canary's first step by the realised metric, once the labels land.
-    let broken = never.broken_candidate.as_deref().expect("broken");
-    let stop = never
-        .decisions
-        .iter()
-        .find(|d| d.version == broken && d.to.is_final())
-        .expect("stop");
+    let stop = broken_stop(never);
     assert_eq!((stop.from, stop.to), (Stage::Canary(10), Stage::RolledBack));
     assert!(stop.reason.contains("guardrail"), "{}", stop.reason);
     // Before the drift the estimate tracks the realised AP; card testing is concept drift,
@@ -155,12 +155,7 @@ fn sentiment_triggered_retraining_recovers_from_a_new_domain_and_shadow_rejects_
     let never = &reports[0].0;
     // Labels joined one row off disagree with the primary on half of the reviews: shadow
     // waits for labels, which reject it before any user sees an answer.
-    let broken = never.broken_candidate.as_deref().expect("broken");
-    let stop = never
-        .decisions
-        .iter()
-        .find(|d| d.version == broken && d.to.is_final())
-        .expect("stop");
+    let stop = broken_stop(never);
     assert_eq!((stop.from, stop.to), (Stage::Shadow, Stage::Rejected));
     // Covariate shift: the estimate sees the new words the day they arrive.
     assert!(
