@@ -722,11 +722,12 @@ async fn get_admin(addr: SocketAddr, path: &str) -> (u16, Value) {
 
 /// Open-loop traffic while `during` runs; every request must succeed.
 async fn under_load<F: std::future::Future<Output = ()>>(
+    design: Design,
     addr: SocketAddr,
     n: usize,
     during: F,
-) -> Vec<String> {
-    let target = Design::Fraud.traffic(addr, n);
+) -> Vec<Value> {
+    let target = design.traffic(addr, n);
     let load = Load::Open {
         rate: 400.0,
         duration: Duration::from_secs_f64(n as f64 / 400.0),
@@ -746,7 +747,17 @@ async fn under_load<F: std::future::Future<Output = ()>>(
         (n, n, 0, 0, 0),
         "{report:?}"
     );
-    outcomes.iter().map(|o| version_of(&o.body)).collect()
+    outcomes
+        .iter()
+        .map(|o| serde_json::from_slice(&o.body).expect("json"))
+        .collect()
+}
+
+fn versions(answers: &[Value]) -> Vec<String> {
+    answers
+        .iter()
+        .map(|a| a["model_version"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 /// Waits (up to 10 s) until the rollout is over; returns the final status.
@@ -790,7 +801,7 @@ async fn shadow_and_canary_under_load_promote_a_good_candidate_and_reject_a_bad_
     let addr = server.addr;
 
     // A good candidate: shadow → canary 10 % → 50 % → promoted, while traffic flows.
-    let versions = under_load(addr, 2_400, async {
+    let answers = under_load(Design::Fraud, addr, 2_400, async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let (s, body) = post_admin(addr, "/admin/models/v0002/rollout").await;
         assert_eq!(s, 200, "{body}");
@@ -811,7 +822,10 @@ async fn shadow_and_canary_under_load_promote_a_good_candidate_and_reject_a_bad_
         .collect();
     assert_eq!(status["serving"], "v0002", "{path:?}");
     assert!(path.iter().any(|p| p.contains("canary")), "{path:?}");
-    assert!(versions.iter().any(|v| v == "v0002"), "the canary answered");
+    assert!(
+        versions(&answers).iter().any(|v| v == "v0002"),
+        "the canary answered"
+    );
     let (_, ready) = get_json(addr, "/ready").await;
     assert_eq!(ready["model_version"], "v0002");
     let (_, _, metrics) = http_with_headers(addr, "GET", "/metrics", None, b"").await;
@@ -823,7 +837,7 @@ async fn shadow_and_canary_under_load_promote_a_good_candidate_and_reject_a_bad_
     promtool_check("fraud-rollout", &metrics);
 
     // A candidate whose decisions differ: rejected in shadow, it never answers anyone.
-    let versions = under_load(addr, 1_200, async {
+    let answers = under_load(Design::Fraud, addr, 1_200, async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let (s, body) = post_admin(addr, "/admin/models/v0003/rollout").await;
         assert_eq!(s, 200, "{body}");
@@ -844,7 +858,7 @@ async fn shadow_and_canary_under_load_promote_a_good_candidate_and_reject_a_bad_
         "{last}"
     );
     assert!(
-        versions.iter().all(|v| v == "v0002"),
+        versions(&answers).iter().all(|v| v == "v0002"),
         "a shadow never answers"
     );
     assert_eq!(status["serving"], "v0002");
@@ -857,16 +871,59 @@ async fn shadow_and_canary_under_load_promote_a_good_candidate_and_reject_a_bad_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_whose_handlers_do_not_route_refuses_a_rollout_instead_of_stalling_it() {
+async fn every_server_promotes_a_retrained_version_through_shadow_and_canary_under_load() {
     for design in [Design::Recommender, Design::Sentiment] {
+        let name = design.name();
         let dir = tempfile::tempdir().expect("tempdir");
+        // v0001 serves; v0002 is the same training job run again.
         let registry = design.registry(dir.path());
-        let server = design.start(&registry, |_| {}).await;
-        let (s, body) = post_admin(server.addr, "/admin/models/v0002/rollout").await;
-        assert_eq!(
-            (s, error_code(&body)),
-            (409, "rollout_unsupported".into()),
-            "{body}"
+        let server = design
+            .start(&registry, |s| {
+                s.rollout = mlsd_core::lifecycle::Gates {
+                    min_evaluated: 100,
+                    canary_steps: vec![10, 50],
+                    ..Default::default()
+                };
+            })
+            .await;
+        let addr = server.addr;
+        let answers = under_load(design, addr, 2_400, async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let (s, body) = post_admin(addr, "/admin/models/v0002/rollout").await;
+            assert_eq!(s, 200, "{name}: {body}");
+        })
+        .await;
+        let status = rollout_outcome(addr).await;
+        assert_eq!(status["serving"], "v0002", "{name}: {status}");
+        let stages: Vec<String> = status["decisions"]
+            .as_array()
+            .expect("decisions")
+            .iter()
+            .map(|d| d["to"].to_string())
+            .collect();
+        assert!(
+            stages.iter().any(|s| s.contains("canary")),
+            "{name}: {stages:?}"
         );
+        assert!(versions(&answers).iter().any(|v| v == "v0002"), "{name}");
+        // Canary by entity, widening only: a user once answered by v0002 stays with it.
+        if let Design::Recommender = design {
+            let mut moved = std::collections::HashSet::new();
+            for a in &answers {
+                let user = a["user_id"].as_u64().expect("user");
+                match a["model_version"].as_str() {
+                    Some("v0002") => {
+                        moved.insert(user);
+                    }
+                    _ => assert!(!moved.contains(&user), "user {user} went back to v0001"),
+                }
+            }
+        }
+        let (_, _, metrics) = http_with_headers(addr, "GET", "/metrics", None, b"").await;
+        assert!(
+            metrics.contains(r#"version_rows_total{version="v0002",role="shadow"}"#),
+            "{name}"
+        );
+        promtool_check(&format!("{name}-rollout"), &metrics);
     }
 }

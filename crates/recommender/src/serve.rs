@@ -35,7 +35,8 @@ use mlsd_core::serve::{
     ApiError, ApiJson, ErrorBody, JsonErrors, Metrics, MicroBatcher, Shed, Slot,
 };
 use mlsd_core::server::{
-    app, Bounded, CacheStats, DriftResponse, Kit, Models, OpenApiRouter, Ops, Recent, ServerConfig,
+    app, Bounded, CacheStats, Candidate, DriftResponse, Kit, Models, OpenApiRouter, Ops, Recent,
+    Route, ServerConfig,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -115,6 +116,8 @@ pub struct AppState {
 /// state. With micro-batching or queue-delay shedding on, call it inside a tokio runtime.
 pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppState>> {
     let (kit, models) = Kit::open::<RecommenderServed>(registry, config.server.clone())?;
+    // The recommendations route goes through `Models::route`: shadow and canary work here.
+    models.enable_rollouts();
     let sessions = Arc::new(RwLock::new(Bounded::new(config.max_sessions)));
     let cache = Arc::new(Mutex::new(HashMap::new()));
     let window = Arc::new(Recent::new(config.server.drift_window));
@@ -345,6 +348,8 @@ pub enum ListSource {
     Cache,
     /// Nothing known about the user: what is popular now.
     ColdStart,
+    /// Ranked now by the candidate in its canary (no snapshot or cache of its own).
+    Canary,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -417,7 +422,8 @@ async fn recommendations(
         )
     })?;
     let (k, mode) = parse_query(query.as_deref(), state.config.max_k)?;
-    let serving = state.models.get();
+    let route = state.models.route();
+    let serving = &route.primary;
     let model = &serving.model.model;
     let (source, items) = match mode {
         Mode::Batch => {
@@ -434,6 +440,21 @@ async fn recommendations(
         }
         Mode::Realtime => realtime(&state, model, user_id, k).await?,
     };
+    // Talking point: canary by user — one shopper sees one model's lists.
+    let (source, items, answered_by) = match route
+        .candidate
+        .as_ref()
+        .filter(|c| c.percent > 0 && c.answers(u64::from(user_id)))
+    {
+        Some(canary) => {
+            let list = state.canary_list(canary, user_id, k, mode, &items);
+            (ListSource::Canary, list, &canary.model)
+        }
+        None => {
+            state.shadow(&route, user_id, k, mode, &items);
+            (source, items, serving)
+        }
+    };
     for r in &items {
         state.kit.metrics.observe_score(f64::from(r.score));
     }
@@ -441,10 +462,89 @@ async fn recommendations(
         user_id,
         mode,
         source,
-        model_version: serving.version.clone(),
-        model_as_of: model.now,
+        model_version: answered_by.version.clone(),
+        model_as_of: answered_by.model.model.now,
         items,
     }))
+}
+
+/// Whether two lists disagree: fewer than half of the shorter one's items in common.
+fn lists_differ(a: &[Recommendation], b: &[Recommendation]) -> bool {
+    let common = a
+        .iter()
+        .filter(|x| b.iter().any(|y| y.item == x.item))
+        .count();
+    2 * common < a.len().min(b.len())
+}
+
+impl AppState {
+    /// The user's live session, or what `model` knew of them at its cutoff.
+    fn user_state(&self, model: &TwoStage, user_id: u32) -> UserState {
+        self.sessions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&user_id)
+            .cloned()
+            .unwrap_or_else(|| model.state(user_id))
+    }
+
+    /// The canary's list for a user it answers, compared with the primary's `primary` list.
+    fn canary_list(
+        &self,
+        canary: &Candidate<RecommenderServed>,
+        user_id: u32,
+        k: usize,
+        mode: Mode,
+        primary: &[Recommendation],
+    ) -> Vec<Recommendation> {
+        let started = Instant::now();
+        let model = &canary.model.model.model;
+        let list = model.recommend(user_id, &self.user_state(model, user_id), k, mode);
+        let took = started.elapsed();
+        let scores: Vec<f64> = list.iter().map(|r| f64::from(r.score)).collect();
+        self.kit.metrics.observe_version(
+            &canary.model.version,
+            "canary",
+            &scores,
+            took.as_secs_f64(),
+        );
+        canary.record(1, u64::from(lists_differ(&list, primary)), 0, took);
+        list
+    }
+
+    /// Shadow: a candidate in shadow ranks the same user on the mirror thread; only the
+    /// primary's `primary` list is returned.
+    fn shadow(
+        &self,
+        route: &Route<RecommenderServed>,
+        user_id: u32,
+        k: usize,
+        mode: Mode,
+        primary: &[Recommendation],
+    ) {
+        let Some(candidate) = route.candidate.clone().filter(|c| c.percent == 0) else {
+            return;
+        };
+        let live = self.user_state(&candidate.model.model.model, user_id);
+        let (primary, metrics) = (primary.to_vec(), self.kit.metrics.clone());
+        self.models.mirror(move || {
+            let started = Instant::now();
+            let list = candidate
+                .model
+                .model
+                .model
+                .recommend(user_id, &live, k, mode);
+            let took = started.elapsed();
+            let scores: Vec<f64> = list.iter().map(|r| f64::from(r.score)).collect();
+            metrics.observe_version(
+                &candidate.model.version,
+                "shadow",
+                &scores,
+                took.as_secs_f64(),
+            );
+            candidate.record(1, u64::from(lists_differ(&list, &primary)), 0, took);
+        });
+    }
 }
 
 fn cold_start(model: &TwoStage, state: &UserState, k: usize) -> Vec<Recommendation> {
@@ -482,13 +582,7 @@ async fn realtime(
         }
     }
     state.cache_stats.record(false);
-    let user_state = state
-        .sessions
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&user_id)
-        .cloned()
-        .unwrap_or_else(|| model.state(user_id));
+    let user_state = state.user_state(model, user_id);
     if user_state.events == 0 {
         return Ok((ListSource::ColdStart, cold_start(model, &user_state, k)));
     }

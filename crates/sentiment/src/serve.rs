@@ -33,12 +33,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::{Json, Router};
 use futures_util::{Stream, StreamExt};
+use mlsd_core::design::Versioned;
+use mlsd_core::lifecycle::entity_of;
 use mlsd_core::registry::Registry;
 use mlsd_core::serve::{
     check_batch_size, ApiError, ApiJson, ErrorBody, JsonErrors, Metrics, MicroBatcher, Shed,
 };
 use mlsd_core::server::{
-    app, CacheStats, DriftResponse, Kit, Models, OpenApiRouter, Ops, Recent, ServerConfig,
+    app, CacheStats, Candidate, DriftResponse, Kit, Models, OpenApiRouter, Ops, Recent, Route,
+    ServerConfig,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Semaphore};
@@ -244,6 +247,9 @@ pub struct AppState {
 /// queue-delay shedding on, call it inside a tokio runtime.
 pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppState>> {
     let (kit, models) = Kit::open::<SentimentArtifact>(registry, config.server.clone())?;
+    // The single and batch routes go through `Models::route` (the stream and the live feed
+    // are the primary's): shadow and canary work here.
+    models.enable_rollouts();
     let cache = Arc::new(TextCache::new(config.cache_capacity));
     let recent = Arc::new(Recent::new(config.server.drift_window));
     let (stale_cache, stale_texts) = (cache.clone(), recent.clone());
@@ -332,6 +338,84 @@ impl AppState {
         };
         self.cache.put(text, scored);
         Ok((scored, false))
+    }
+
+    /// The candidate that answers this request, if a canary takes it: the entity is the
+    /// topic when given (a topic's live aggregate then comes from one model), else the text
+    /// (a batch: its first text), so a repeated request meets the same model.
+    fn canary<'a>(
+        &self,
+        route: &'a Route<SentimentArtifact>,
+        topic: Option<&str>,
+        text: &str,
+    ) -> Option<&'a Arc<Candidate<SentimentArtifact>>> {
+        // Talking point: canary by entity, not by request.
+        let entity = entity_of(topic.unwrap_or(text).as_bytes());
+        route
+            .candidate
+            .as_ref()
+            .filter(|c| c.percent > 0 && c.answers(entity))
+    }
+
+    /// The canary's answers to `texts` (the primary scores them too, for the comparison;
+    /// neither goes through the text cache, which holds the primary's answers).
+    fn canary_answers(
+        &self,
+        primary: &Versioned<SentimentArtifact>,
+        canary: &Candidate<SentimentArtifact>,
+        texts: &[String],
+    ) -> Vec<Scored> {
+        let started = Instant::now();
+        let answers: Vec<Scored> = texts
+            .iter()
+            .map(|t| score(&canary.model.model, t))
+            .collect();
+        let took = started.elapsed();
+        let differ = texts
+            .iter()
+            .zip(&answers)
+            .filter(|(t, a)| score(&primary.model, t).label != a.label)
+            .count();
+        let probabilities: Vec<f64> = answers.iter().map(|s| s.probability).collect();
+        self.kit.metrics.observe_version(
+            &canary.model.version,
+            "canary",
+            &probabilities,
+            took.as_secs_f64(),
+        );
+        canary.record(texts.len() as u64, differ as u64, 0, took);
+        answers
+    }
+
+    /// Shadow: a candidate in shadow scores a copy of `texts` on the mirror thread and
+    /// compares its labels with the primary's `answers`, which alone are returned.
+    fn shadow(&self, route: &Route<SentimentArtifact>, texts: Vec<String>, answers: &[Scored]) {
+        let Some(candidate) = route.candidate.clone().filter(|c| c.percent == 0) else {
+            return;
+        };
+        let primary: Vec<Label> = answers.iter().map(|s| s.label).collect();
+        let metrics = self.kit.metrics.clone();
+        self.models.mirror(move || {
+            let started = Instant::now();
+            let mine: Vec<Scored> = texts
+                .iter()
+                .map(|t| score(&candidate.model.model, t))
+                .collect();
+            let took = started.elapsed();
+            let differ = mine
+                .iter()
+                .zip(&primary)
+                .filter(|(m, p)| m.label != **p)
+                .count();
+            let probabilities: Vec<f64> = mine.iter().map(|s| s.probability).collect();
+            metrics.observe_version(
+                &candidate.model.version,
+                "shadow",
+                &probabilities,
+                took.as_secs_f64(),
+            );
+            candidate.record(texts.len() as u64, differ as u64, 0, took);
+        });
     }
 
     /// Records a scored text: the drift window, the score histogram, the topic's buckets.
@@ -532,8 +616,23 @@ async fn predict(
 ) -> Result<Json<SentimentResponse>, ApiError> {
     check_text(&req.text, state.config.max_text_chars)?;
     let topic = state.check_topic(req.topic.as_deref())?;
-    let serving = state.models.get();
+    let route = state.models.route();
+    if let Some(canary) = state.canary(&route, topic, &req.text) {
+        let scored = state.canary_answers(&route.primary, canary, std::slice::from_ref(&req.text));
+        let scored = scored
+            .first()
+            .copied()
+            .ok_or_else(|| ApiError::internal("no answer"))?;
+        state.record(&req.text, topic, scored);
+        return Ok(Json(SentimentResponse {
+            scored,
+            cached: false,
+            model_version: canary.model.version.clone(),
+        }));
+    }
+    let serving = &route.primary;
     let (scored, cached) = state.score_one(&serving.model, &req.text).await?;
+    state.shadow(&route, vec![req.text.clone()], &[scored]);
     state.record(&req.text, topic, scored);
     Ok(Json(SentimentResponse {
         scored,
@@ -580,14 +679,34 @@ async fn predict_batch(
     // Talking point: the batch path skips the cache and the micro-batcher — it is already a
     // batch, and its texts are rarely repeats of single requests.
     state.kit.call_model(req.texts.len()).await?;
-    let serving = state.models.get();
-    let predictions: Vec<Scored> = req.texts.iter().map(|t| score(&serving.model, t)).collect();
+    let route = state.models.route();
+    let first = req.texts.first().map_or("", String::as_str);
+    let (predictions, version) = match state.canary(&route, topic, first) {
+        Some(canary) => (
+            state.canary_answers(&route.primary, canary, &req.texts),
+            &canary.model.version,
+        ),
+        None => {
+            let started = Instant::now();
+            let serving = &route.primary;
+            let predictions: Vec<Scored> =
+                req.texts.iter().map(|t| score(&serving.model, t)).collect();
+            let probabilities: Vec<f64> = predictions.iter().map(|s| s.probability).collect();
+            let took = started.elapsed().as_secs_f64();
+            state
+                .kit
+                .metrics
+                .observe_version(&serving.version, "primary", &probabilities, took);
+            state.shadow(&route, req.texts.clone(), &predictions);
+            (predictions, &serving.version)
+        }
+    };
     for (text, &scored) in req.texts.iter().zip(&predictions) {
         state.record(text, topic, scored);
     }
     Ok(Json(BatchResponse {
         predictions,
-        model_version: serving.version.clone(),
+        model_version: version.clone(),
     }))
 }
 

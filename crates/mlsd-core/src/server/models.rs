@@ -339,4 +339,54 @@ mod tests {
             assert_eq!(registry.pointer("toy").expect("pointer"), pointer);
         }
     }
+
+    #[test]
+    fn a_rollout_needs_a_routing_design_runs_one_at_a_time_and_its_gates_decide() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = Registry::open(dir.path());
+        let old = register(&registry, "old");
+        let new = register(&registry, "new");
+        registry.promote("toy", &old).expect("promote");
+        let models = Models::<Toy>::load(registry.clone(), Arc::new(Metrics::new("t")))
+            .expect("load")
+            .with_gates(crate::lifecycle::Gates {
+                min_evaluated: 10,
+                canary_steps: vec![50],
+                ..Default::default()
+            });
+        let code = |r: Result<RolloutStatus, ApiError>| r.map(|s| s.candidate).map_err(|e| e.code);
+        assert_eq!(code(models.start_rollout(&new)), Err("rollout_unsupported"));
+        models.enable_rollouts();
+        assert_eq!(
+            code(models.start_rollout(&old)),
+            Err("refused"),
+            "already serving"
+        );
+        assert_eq!(code(models.start_rollout(&new)), Ok(Some(new.clone())));
+        assert_eq!(code(models.start_rollout(&new)), Err("rollout_in_progress"));
+        // Shadow: no decision before enough evidence, then the canary.
+        let candidate = || models.route().candidate.expect("a candidate");
+        models.check_rollout();
+        assert_eq!(candidate().percent, 0);
+        candidate().record(10, 0, 0, std::time::Duration::from_millis(1));
+        models.check_rollout();
+        assert_eq!(candidate().percent, 50);
+        // Disagreeing on half of the canary's requests: rolled back, the old model serves.
+        candidate().record(10, 5, 0, std::time::Duration::from_millis(1));
+        models.check_rollout();
+        assert!(models.route().candidate.is_none());
+        assert_eq!(models.get().version, old);
+        let decisions = models.rollout_status().expect("status").decisions;
+        let stages: Vec<_> = decisions.iter().map(|d| d.to).collect();
+        use crate::lifecycle::Stage;
+        assert_eq!(
+            stages,
+            [Stage::Shadow, Stage::Canary(50), Stage::RolledBack]
+        );
+        assert!(
+            decisions[2].reason.contains("differ"),
+            "{}",
+            decisions[2].reason
+        );
+    }
 }
