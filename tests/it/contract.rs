@@ -760,6 +760,15 @@ fn versions(answers: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// Gates a test's traffic passes in seconds: 100 requests a stage, canary 10 % then 50 %.
+fn quick_rollouts(s: &mut ServerConfig) {
+    s.rollout = mlsd_core::lifecycle::Gates {
+        min_evaluated: 100,
+        canary_steps: vec![10, 50],
+        ..Default::default()
+    };
+}
+
 /// Waits (up to 10 s) until the rollout is over; returns the final status.
 async fn rollout_outcome(addr: SocketAddr) -> Value {
     for _ in 0..100 {
@@ -789,15 +798,7 @@ async fn shadow_and_canary_under_load_promote_a_good_candidate_and_reject_a_bad_
         fit_and_register(&registry, kind);
     }
     registry.promote("fraud", "v0001").expect("promote");
-    let server = Design::Fraud
-        .start(&registry, |s| {
-            s.rollout = mlsd_core::lifecycle::Gates {
-                min_evaluated: 100,
-                canary_steps: vec![10, 50],
-                ..Default::default()
-            };
-        })
-        .await;
+    let server = Design::Fraud.start(&registry, quick_rollouts).await;
     let addr = server.addr;
 
     // A good candidate: shadow → canary 10 % → 50 % → promoted, while traffic flows.
@@ -877,15 +878,7 @@ async fn every_server_promotes_a_retrained_version_through_shadow_and_canary_und
         let dir = tempfile::tempdir().expect("tempdir");
         // v0001 serves; v0002 is the same training job run again.
         let registry = design.registry(dir.path());
-        let server = design
-            .start(&registry, |s| {
-                s.rollout = mlsd_core::lifecycle::Gates {
-                    min_evaluated: 100,
-                    canary_steps: vec![10, 50],
-                    ..Default::default()
-                };
-            })
-            .await;
+        let server = design.start(&registry, quick_rollouts).await;
         let addr = server.addr;
         let answers = under_load(design, addr, 2_400, async {
             tokio::time::sleep(Duration::from_millis(300)).await;
