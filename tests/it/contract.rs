@@ -835,6 +835,10 @@ async fn shadow_and_canary_under_load_promote_a_good_candidate_and_reject_a_bad_
         "{metrics}"
     );
     assert!(metrics.contains(r#"version_rows_total{version="v0002",role="canary"}"#));
+    assert!(
+        metrics.contains("mlsd_fraud_rollout_disagreement "),
+        "{metrics}"
+    );
     promtool_check("fraud-rollout", &metrics);
 
     // A candidate whose decisions differ: rejected in shadow, it never answers anyone.

@@ -116,8 +116,8 @@ impl Scorer {
         let mut versions = vec![serving.version.as_str(); txs.len()];
         let mut decisions: Vec<Decision> = scores.iter().map(|&p| thresholds.decide(p)).collect();
         if let Some(candidate) = &route.candidate {
-            self.shadow(candidate, &x, &decisions);
-            let answered = self.canary(candidate, txs, &x, &decisions);
+            self.shadow(candidate, &x, (&scores, &decisions));
+            let answered = self.canary(candidate, txs, &x, (&scores, &decisions));
             for (i, p) in answered {
                 scores[i] = p;
                 decisions[i] = self
@@ -149,46 +149,35 @@ impl Scorer {
     }
 
     /// Shadow: the candidate scores a copy of every row on the mirror thread; its answers
-    /// are compared with the primary's decisions and never returned.
+    /// are compared with the primary's and never returned.
     fn shadow(
         &self,
         candidate: &Arc<Candidate<FraudServed>>,
         x: &Array2<f64>,
-        decisions: &[Decision],
+        (scores, decisions): (&[f64], &[Decision]),
     ) {
         if candidate.percent > 0 {
             return;
         }
-        let (candidate, x, primary) = (candidate.clone(), x.clone(), decisions.to_vec());
+        let (candidate, x) = (candidate.clone(), x.clone());
+        let (scores, decisions) = (scores.to_vec(), decisions.to_vec());
         let (thresholds, metrics) = (self.thresholds, self.metrics.clone());
         // Talking point: shadow traffic off the answer path — a bounded queue; when it is
         // full the copy is dropped (and counted), never the request.
         self.models.mirror(move || {
             let started = Instant::now();
-            let artifact = &candidate.model.model.artifact;
-            match artifact.probabilities(x.view()) {
-                Ok(scores) => {
+            match candidate.model.model.artifact.probabilities(x.view()) {
+                Ok(mine) if mine.len() == scores.len() => {
                     let took = started.elapsed();
-                    let mine = thresholds.over(artifact.thresholds());
-                    let differ = scores
-                        .iter()
-                        .zip(&primary)
-                        .filter(|(p, d)| mine.decide(**p) != **d)
-                        .count();
-                    metrics.observe_version(
-                        &candidate.model.version,
-                        "shadow",
-                        &scores,
-                        took.as_secs_f64(),
+                    let primary = (scores.as_slice(), decisions.as_slice());
+                    compare(
+                        &candidate, "shadow", &metrics, thresholds, primary, &mine, took,
                     );
-                    candidate.record(scores.len() as u64, differ as u64, 0, took);
                 }
-                Err(_) => candidate.record(
-                    primary.len() as u64,
-                    0,
-                    primary.len() as u64,
-                    started.elapsed(),
-                ),
+                _ => {
+                    let n = scores.len() as u64;
+                    candidate.record(n, 0, n, started.elapsed());
+                }
             }
         });
     }
@@ -200,7 +189,7 @@ impl Scorer {
         candidate: &Candidate<FraudServed>,
         txs: &[Transaction],
         x: &Array2<f64>,
-        primary: &[Decision],
+        (scores, decisions): (&[f64], &[Decision]),
     ) -> Vec<(usize, f64)> {
         // Talking point: canary by entity — the card decides, so one customer sees one model.
         let rows: Vec<usize> = (0..txs.len())
@@ -210,25 +199,23 @@ impl Scorer {
             return Vec::new();
         }
         let started = Instant::now();
-        let artifact = &candidate.model.model.artifact;
         let picked = x.select(ndarray::Axis(0), &rows);
-        match artifact.probabilities(picked.view()) {
-            Ok(scores) if scores.len() == rows.len() => {
+        match candidate.model.model.artifact.probabilities(picked.view()) {
+            Ok(mine) if mine.len() == rows.len() => {
                 let took = started.elapsed();
-                let mine = self.thresholds.over(artifact.thresholds());
-                let differ = rows
-                    .iter()
-                    .zip(&scores)
-                    .filter(|(&i, &p)| mine.decide(p) != primary[i])
-                    .count();
-                self.metrics.observe_version(
-                    &candidate.model.version,
+                let primary: (Vec<f64>, Vec<Decision>) =
+                    rows.iter().map(|&i| (scores[i], decisions[i])).unzip();
+                let primary = (primary.0.as_slice(), primary.1.as_slice());
+                compare(
+                    candidate,
                     "canary",
-                    &scores,
-                    took.as_secs_f64(),
+                    &self.metrics,
+                    self.thresholds,
+                    primary,
+                    &mine,
+                    took,
                 );
-                candidate.record(rows.len() as u64, differ as u64, 0, took);
-                rows.into_iter().zip(scores).collect()
+                rows.into_iter().zip(mine).collect()
             }
             _ => {
                 candidate.record(rows.len() as u64, 0, rows.len() as u64, started.elapsed());
@@ -244,6 +231,29 @@ impl Scorer {
             Err(e) => txs.iter().map(|_| Err(e.clone())).collect(),
         }
     }
+}
+
+/// What a candidate's `mine` show next to the primary's scores and decisions on the same
+/// rows — decisions that differ, the score distribution, the time — recorded for its gates and
+/// on `/metrics` under `role`.
+fn compare(
+    candidate: &Candidate<FraudServed>,
+    role: &str,
+    metrics: &Metrics,
+    thresholds: ThresholdOverride,
+    (scores, decisions): (&[f64], &[Decision]),
+    mine: &[f64],
+    took: std::time::Duration,
+) {
+    let own = thresholds.over(candidate.model.model.artifact.thresholds());
+    let differ = mine
+        .iter()
+        .zip(decisions)
+        .filter(|(p, d)| own.decide(**p) != **d)
+        .count();
+    metrics.observe_version(&candidate.model.version, role, mine, took.as_secs_f64());
+    candidate.compare_scores(scores, mine);
+    candidate.record(mine.len() as u64, differ as u64, 0, took);
 }
 
 /// What every handler is given: the server's state.

@@ -10,8 +10,8 @@
 //! one stage at a time, each move a [`Decision`] with its reason and the evidence it was made
 //! on, appended to a JSON Lines [`DecisionLog`]. [`Gates`] say what a stage must show before the
 //! candidate moves on: enough evaluated traffic, no error or latency budget broken, decisions that
-//! agree with the primary's, and a guardrail metric no worse than the primary's by more than a
-//! margin (once labels have landed).
+//! agree with the primary's, scores distributed like the primary's on the same requests, and a
+//! guardrail metric no worse than the primary's by more than a margin (once labels have landed).
 //!
 //! Talking points:
 //! - shadow before canary: in shadow the candidate scores real requests off the answer path, so a
@@ -80,6 +80,10 @@ pub struct Gates {
     pub higher_is_better: bool,
     /// The canary's traffic shares, in order (%), each at most 100.
     pub canary_steps: Vec<u8>,
+    /// Largest population stability index of the candidate's scores against the primary's
+    /// on the same requests (0.25: the usual "significant shift").
+    #[serde(default = "default_max_score_shift")]
+    pub max_score_shift: f64,
     /// Labelled rows (paired: both versions scored them) the rollout must have before the
     /// canary widens past its first step or the candidate is promoted; 0: no labels needed
     /// (a server whose labels never come back to it).
@@ -97,9 +101,14 @@ impl Default for Gates {
             guardrail_margin: 0.02,
             higher_is_better: true,
             canary_steps: vec![10, 25, 50],
+            max_score_shift: default_max_score_shift(),
             min_labelled: 0,
         }
     }
+}
+
+fn default_max_score_shift() -> f64 {
+    0.25
 }
 
 /// What was observed of the candidate during its current stage (the caller resets it when
@@ -111,6 +120,10 @@ pub struct Evidence {
     pub p99_ms: f64,
     /// Share of requests where the candidate's decision differs from the primary's.
     pub disagreement: f64,
+    /// PSI of the candidate's scores against the primary's on the same requests (`None`:
+    /// not measured).
+    #[serde(default)]
+    pub score_shift: Option<f64>,
     /// The guardrail metric on labelled traffic, when labels have landed.
     pub candidate_metric: Option<f64>,
     pub primary_metric: Option<f64>,
@@ -213,6 +226,12 @@ impl Rollout {
             return Some(format!(
                 "decisions differ from the primary's on {:.3} of requests > {}",
                 e.disagreement, g.max_disagreement
+            ));
+        }
+        if let Some(psi) = e.score_shift.filter(|&psi| psi > g.max_score_shift) {
+            return Some(format!(
+                "its scores shifted from the primary's: PSI {psi:.3} > {}",
+                g.max_score_shift
             ));
         }
         if let (Some(candidate), Some(primary)) = (e.candidate_metric, e.primary_metric) {
@@ -329,6 +348,7 @@ mod tests {
             disagreement: 0.02,
             candidate_metric: Some(0.87),
             primary_metric: Some(0.86),
+            score_shift: Some(0.01),
             labelled: 0,
         }
     }
@@ -439,12 +459,17 @@ mod tests {
         let d = r.check(&slow, "day 3").expect("a decision");
         assert_eq!((d.from, d.to), (Stage::Canary(10), Stage::RolledBack));
         assert!(d.reason.contains("p99"), "{}", d.reason);
-        for (errors, disagreement, why) in [(100, 0.0, "error rate"), (0, 0.5, "differ")] {
+        for (errors, disagreement, psi, why) in [
+            (100, 0.0, 0.0, "error rate"),
+            (0, 0.5, 0.0, "differ"),
+            (0, 0.0, 0.9, "PSI"),
+        ] {
             let mut r = Rollout::new("v0005", Gates::default());
             r.start("day 1");
             let e = Evidence {
                 errors,
                 disagreement,
+                score_shift: Some(psi),
                 ..healthy(5_000)
             };
             let d = r.check(&e, "day 2").expect("a decision");

@@ -499,16 +499,15 @@ impl AppState {
     ) -> Vec<Recommendation> {
         let started = Instant::now();
         let model = &canary.model.model.model;
-        let list = model.recommend(user_id, &self.user_state(model, user_id), k, mode);
-        let took = started.elapsed();
-        let scores: Vec<f64> = list.iter().map(|r| f64::from(r.score)).collect();
-        self.kit.metrics.observe_version(
-            &canary.model.version,
+        let list = candidate_list(model, user_id, &self.user_state(model, user_id), k, mode);
+        compare(
+            canary,
             "canary",
-            &scores,
-            took.as_secs_f64(),
+            &self.kit.metrics,
+            primary,
+            &list,
+            started.elapsed(),
         );
-        canary.record(1, u64::from(lists_differ(&list, primary)), 0, took);
         list
     }
 
@@ -526,25 +525,53 @@ impl AppState {
             return;
         };
         let live = self.user_state(&candidate.model.model.model, user_id);
-        let (primary, metrics) = (primary.to_vec(), self.kit.metrics.clone());
+        let (theirs, metrics) = (primary.to_vec(), self.kit.metrics.clone());
         self.models.mirror(move || {
             let started = Instant::now();
-            let list = candidate
-                .model
-                .model
-                .model
-                .recommend(user_id, &live, k, mode);
-            let took = started.elapsed();
-            let scores: Vec<f64> = list.iter().map(|r| f64::from(r.score)).collect();
-            metrics.observe_version(
-                &candidate.model.version,
+            let model = &candidate.model.model.model;
+            let list = candidate_list(model, user_id, &live, k, mode);
+            compare(
+                &candidate,
                 "shadow",
-                &scores,
-                took.as_secs_f64(),
+                &metrics,
+                &theirs,
+                &list,
+                started.elapsed(),
             );
-            candidate.record(1, u64::from(lists_differ(&list, &primary)), 0, took);
         });
     }
+}
+
+/// A candidate's list: ranked for a user it knows, what is popular for one it does not (the
+/// primary's cold-start rule, so the two are compared like for like).
+fn candidate_list(
+    model: &TwoStage,
+    user_id: u32,
+    state: &UserState,
+    k: usize,
+    mode: Mode,
+) -> Vec<Recommendation> {
+    if state.events == 0 {
+        return cold_start(model, state, k);
+    }
+    model.recommend(user_id, state, k, mode)
+}
+
+/// What a candidate's list `mine` shows next to the primary's `theirs` for the same user —
+/// whether they differ, the scores, the time — recorded for its gates and on `/metrics`.
+fn compare(
+    candidate: &Candidate<RecommenderServed>,
+    role: &str,
+    metrics: &Metrics,
+    theirs: &[Recommendation],
+    mine: &[Recommendation],
+    took: Duration,
+) {
+    let scores = |l: &[Recommendation]| l.iter().map(|r| f64::from(r.score)).collect::<Vec<f64>>();
+    let (ours, primary) = (scores(mine), scores(theirs));
+    metrics.observe_version(&candidate.model.version, role, &ours, took.as_secs_f64());
+    candidate.compare_scores(&primary, &ours);
+    candidate.record(1, u64::from(lists_differ(mine, theirs)), 0, took);
 }
 
 fn cold_start(model: &TwoStage, state: &UserState, k: usize) -> Vec<Recommendation> {

@@ -281,6 +281,28 @@ pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppSt
     }))
 }
 
+/// What a candidate's answers `mine` show next to the primary's `theirs` on the same texts —
+/// labels that differ, the probabilities, the time — recorded for its gates and on `/metrics`.
+fn compare(
+    candidate: &Candidate<SentimentArtifact>,
+    role: &str,
+    metrics: &Metrics,
+    theirs: &[Scored],
+    mine: &[Scored],
+    took: Duration,
+) {
+    let differ = mine
+        .iter()
+        .zip(theirs)
+        .filter(|(m, t)| m.label != t.label)
+        .count();
+    let probabilities = |s: &[Scored]| s.iter().map(|s| s.probability).collect::<Vec<f64>>();
+    let (ours, primary) = (probabilities(mine), probabilities(theirs));
+    metrics.observe_version(&candidate.model.version, role, &ours, took.as_secs_f64());
+    candidate.compare_scores(&primary, &ours);
+    candidate.record(mine.len() as u64, differ as u64, 0, took);
+}
+
 fn score(model: &SentimentArtifact, text: &str) -> Scored {
     let p = model.predict(text);
     Scored {
@@ -371,50 +393,32 @@ impl AppState {
             .map(|t| score(&canary.model.model, t))
             .collect();
         let took = started.elapsed();
-        let differ = texts
-            .iter()
-            .zip(&answers)
-            .filter(|(t, a)| score(&primary.model, t).label != a.label)
-            .count();
-        let probabilities: Vec<f64> = answers.iter().map(|s| s.probability).collect();
-        self.kit.metrics.observe_version(
-            &canary.model.version,
-            "canary",
-            &probabilities,
-            took.as_secs_f64(),
-        );
-        canary.record(texts.len() as u64, differ as u64, 0, took);
+        let theirs: Vec<Scored> = texts.iter().map(|t| score(&primary.model, t)).collect();
+        compare(canary, "canary", &self.kit.metrics, &theirs, &answers, took);
         answers
     }
 
-    /// Shadow: a candidate in shadow scores a copy of `texts` on the mirror thread and
-    /// compares its labels with the primary's `answers`, which alone are returned.
+    /// Shadow: a candidate in shadow scores a copy of `texts` on the mirror thread and is
+    /// compared with the primary's `answers`, which alone are returned.
     fn shadow(&self, route: &Route<SentimentArtifact>, texts: Vec<String>, answers: &[Scored]) {
         let Some(candidate) = route.candidate.clone().filter(|c| c.percent == 0) else {
             return;
         };
-        let primary: Vec<Label> = answers.iter().map(|s| s.label).collect();
-        let metrics = self.kit.metrics.clone();
+        let (theirs, metrics) = (answers.to_vec(), self.kit.metrics.clone());
         self.models.mirror(move || {
             let started = Instant::now();
             let mine: Vec<Scored> = texts
                 .iter()
                 .map(|t| score(&candidate.model.model, t))
                 .collect();
-            let took = started.elapsed();
-            let differ = mine
-                .iter()
-                .zip(&primary)
-                .filter(|(m, p)| m.label != **p)
-                .count();
-            let probabilities: Vec<f64> = mine.iter().map(|s| s.probability).collect();
-            metrics.observe_version(
-                &candidate.model.version,
+            compare(
+                &candidate,
                 "shadow",
-                &probabilities,
-                took.as_secs_f64(),
+                &metrics,
+                &theirs,
+                &mine,
+                started.elapsed(),
             );
-            candidate.record(texts.len() as u64, differ as u64, 0, took);
         });
     }
 

@@ -30,8 +30,10 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::lifecycle::{in_canary, Decision, DecisionLog, Evidence, Gates, Rollout, Stage};
+use crate::lifecycle::{Decision, DecisionLog, Gates, Rollout, Stage};
+use evidence::{alarm, day_log, evidence, pooled, pooled_estimate};
 
+mod evidence;
 mod report;
 pub use report::{chart, policy_table, OperateReport};
 
@@ -196,132 +198,238 @@ pub fn run<W: World>(
 ) -> Result<OperateReport, W::Error> {
     let (delay, start) = (world.label_delay_days(), world.warmup_days());
     let first_to = start.saturating_sub(delay);
-    let mut versions = 1u32;
-    let mut primary = Primary {
-        version: "v1".to_string(),
-        model: world.train(first_to.saturating_sub(cfg.train_days), first_to, false)?,
-        since: start,
-        trained_until: first_to,
+    let model = world.train(first_to.saturating_sub(cfg.train_days), first_to, false)?;
+    let mut replay = Replay {
+        cfg,
+        log,
+        delay,
+        start,
+        drift: cfg.drift_at.map(|d| start + d),
+        versions: 1,
+        primary: Primary {
+            version: "v1".to_string(),
+            model,
+            since: start,
+            trained_until: first_to,
+        },
+        candidate: None,
+        logs: Vec::new(),
+        out: OperateReport::new(design, world.metric_name(), cfg, delay),
+        alarming: false,
+        alarm_pending: false,
+        last_retrain: None,
     };
-    let drift_world = cfg.drift_at.map(|d| start + d);
-    let mut candidate: Option<Candidate<W::Model>> = None;
-    let mut logs: Vec<DayLog> = Vec::new();
-    let mut out = OperateReport::new(design, world.metric_name(), cfg, delay);
-    // Alarm raised today (for the log) / not yet acted on (for the triggered policy).
-    let (mut alarming, mut alarm_pending) = (false, false);
-    let mut last_retrain: Option<u32> = None;
     for w in start..start + cfg.days {
-        let day = w - start;
-        let mut events: Vec<String> = Vec::new();
-        // 1. Start of the day: a new candidate, if the policy (or the broken-model drill) says so.
-        let wants_retrain = candidate.is_none()
+        let mut events = Vec::new();
+        replay.start_candidate(world, w, &mut events)?;
+        replay.serve(world, w)?;
+        let serving = replay.primary.version.clone();
+        replay.check_gates(world, w, &mut events)?;
+        replay.monitor(world, w, &mut events);
+        replay
+            .out
+            .push_day(w - start, world, &replay.logs, &serving, events);
+    }
+    replay.out.finish(world, &replay.logs, cfg);
+    Ok(replay.out)
+}
+
+/// The loop's state between days.
+struct Replay<'a, M> {
+    cfg: &'a OperateConfig,
+    log: Option<&'a DecisionLog>,
+    delay: u32,
+    /// The world day of the loop's day 0, and of the drift.
+    start: u32,
+    drift: Option<u32>,
+    versions: u32,
+    primary: Primary<M>,
+    candidate: Option<Candidate<M>>,
+    logs: Vec<DayLog>,
+    out: OperateReport,
+    /// An alarm raised yesterday (logged once per episode) / not yet acted on (triggered).
+    alarming: bool,
+    alarm_pending: bool,
+    last_retrain: Option<u32>,
+}
+
+impl<M> Replay<'_, M> {
+    /// Step 1, the start of the day: a new candidate, if the policy (or the broken-model
+    /// drill) says so.
+    fn start_candidate<W: World<Model = M>>(
+        &mut self,
+        world: &mut W,
+        w: u32,
+        events: &mut Vec<String>,
+    ) -> Result<(), W::Error> {
+        let (cfg, day) = (self.cfg, w - self.start);
+        let idle = self.candidate.is_none();
+        let retrain = idle
             && match cfg.policy {
                 Policy::Never => false,
                 Policy::Scheduled => day > 0 && day % cfg.retrain_every.max(1) == 0,
                 // Talking point: a trigger retrains on evidence, not on the calendar; it waits
                 // for a rollout to end and for a week of new labels since the last retrain.
                 Policy::Triggered => {
-                    alarm_pending && last_retrain.is_none_or(|r| w >= r + cfg.smooth_days.max(1))
+                    self.alarm_pending
+                        && self
+                            .last_retrain
+                            .is_none_or(|r| w >= r + cfg.smooth_days.max(1))
                 }
             };
-        let broken_now = cfg.broken_at == Some(day) && candidate.is_none();
-        if wants_retrain || broken_now {
-            let to = w.saturating_sub(delay);
-            let t = Instant::now();
-            let model = world.train(to.saturating_sub(cfg.train_days), to, broken_now)?;
-            versions += 1;
-            let version = format!("v{versions}");
-            if broken_now {
-                out.broken_candidate = Some(version.clone());
-                events.push(format!("{version} registered with a training bug"));
-            } else {
-                out.retrains += 1;
-                out.retrain_seconds += t.elapsed().as_secs_f64();
-                last_retrain = Some(w);
-                alarm_pending = false;
-                let from = i64::from(to.saturating_sub(cfg.train_days)) - i64::from(start);
-                let until = i64::from(to) - i64::from(start);
-                events.push(format!("retrain {version} on days {from}..{until}"));
-            }
-            let gates = cfg.gates.clone().unwrap_or_else(|| world.gates());
-            let mut rollout = Rollout::new(version, gates);
-            if let Some(d) = rollout.start(&format!("day {day}")) {
-                record(&mut out, log, d)?;
-            }
-            candidate = Some(Candidate {
-                model,
-                rollout,
-                broken: broken_now,
-                started: w,
-                stage_since: w,
-                trained_until: to,
-            });
+        let broken = idle && cfg.broken_at == Some(day);
+        if !(retrain || broken) {
+            return Ok(());
         }
+        let to = w.saturating_sub(self.delay);
+        let from = to.saturating_sub(cfg.train_days);
+        let t = Instant::now();
+        let model = world.train(from, to, broken)?;
+        self.versions += 1;
+        let version = format!("v{}", self.versions);
+        if broken {
+            self.out.broken_candidate = Some(version.clone());
+            events.push(format!("{version} registered with a training bug"));
+        } else {
+            self.out.retrains += 1;
+            self.out.retrain_seconds += t.elapsed().as_secs_f64();
+            self.last_retrain = Some(w);
+            self.alarm_pending = false;
+            let (from, to) = (i64::from(from), i64::from(to));
+            let start = i64::from(self.start);
+            events.push(format!(
+                "retrain {version} on days {}..{}",
+                from - start,
+                to - start
+            ));
+        }
+        let mut rollout = Rollout::new(version, cfg.gates.clone().unwrap_or_else(|| world.gates()));
+        if let Some(d) = rollout.start(&format!("day {day}")) {
+            self.record(d)?;
+        }
+        self.candidate = Some(Candidate {
+            model,
+            rollout,
+            broken,
+            started: w,
+            stage_since: w,
+            trained_until: to,
+        });
+        Ok(())
+    }
 
-        // 2. Serve: the primary scores everything; a candidate scores the same requests.
-        let mut models: Vec<&W::Model> = vec![&primary.model];
-        if let Some(c) = &candidate {
+    /// Step 2, serve: the primary scores everything; a candidate scores the same requests.
+    fn serve<W: World<Model = M>>(&mut self, world: &mut W, w: u32) -> Result<(), W::Error> {
+        let mut models: Vec<&M> = vec![&self.primary.model];
+        if let Some(c) = &self.candidate {
             models.push(&c.model);
         }
         let traffic = world.serve(w, &models)?;
-        logs.push(day_log(traffic, &primary, candidate.as_ref(), drift_world));
-        if let Some(c) = &candidate {
+        let n = traffic.entities.len();
+        if traffic.labels.len() != n
+            || traffic.scores.len() != models.len()
+            || traffic.scores.iter().any(|s| s.len() != n)
+        {
+            return Err(crate::Error::Config(format!(
+                "day {w}: {n} requests but {} labels and {:?} scores for {} models",
+                traffic.labels.len(),
+                traffic.scores.iter().map(Vec::len).collect::<Vec<_>>(),
+                models.len()
+            ))
+            .into());
+        }
+        let candidate = self.candidate.as_ref();
+        self.logs
+            .push(day_log(traffic, &self.primary, candidate, self.drift));
+        if let Some(c) = candidate.filter(|c| c.broken) {
             let share = c.rollout.stage.traffic_percent();
-            if c.broken {
-                out.broken_candidate_max_share = out.broken_candidate_max_share.max(share);
-            }
+            self.out.broken_candidate_max_share = self.out.broken_candidate_max_share.max(share);
         }
-
-        let serving = primary.version.clone();
-        // 3. Gates, at the end of a stage's minimum days.
-        if let Some(mut c) = candidate.take() {
-            let mut over = false;
-            if w + 1 >= c.stage_since + cfg.stage_days.max(1) {
-                let evidence = evidence(world, &c, &primary, &logs, start, w, delay);
-                if let Some(d) = c.rollout.check(&evidence, &format!("day {day}")) {
-                    events.push(format!("{} {}: {}", d.version, stage_name(d.to), d.reason));
-                    c.stage_since = w + 1;
-                    over = d.to.is_final();
-                    record(&mut out, log, d)?;
-                }
-            }
-            match (over, c.rollout.stage) {
-                (false, _) => candidate = Some(c),
-                (true, Stage::Promoted) => {
-                    out.broken_candidate_promoted |= c.broken;
-                    // A new model: monitoring compares it with its own first week.
-                    alarm_pending = false;
-                    primary = Primary {
-                        version: c.rollout.version.clone(),
-                        model: c.model,
-                        since: w + 1,
-                        trained_until: c.trained_until,
-                    };
-                }
-                (true, _) => {}
-            }
-        }
-
-        // 4. Monitoring: what is observable today — labels up to day w − delay, and the
-        // estimate of today's scores.
-        if let Some(why) = alarm(world, cfg, &logs, start, primary.since, w, delay) {
-            if drift_world.is_some_and(|d| w >= d) {
-                out.detect_days.get_or_insert(w - drift_world.unwrap_or(w));
-            } else {
-                out.false_alarms += 1;
-            }
-            if !alarming {
-                events.push(format!("alarm: {why}"));
-            }
-            alarming = true;
-            alarm_pending = true;
-        } else {
-            alarming = false;
-        }
-        out.push_day(day, world, &logs, &serving, events);
+        Ok(())
     }
-    out.finish(world, &logs, cfg);
-    Ok(out)
+
+    /// Step 3, the candidate's gates, at the end of each stage's minimum days.
+    fn check_gates<W: World<Model = M>>(
+        &mut self,
+        world: &W,
+        w: u32,
+        events: &mut Vec<String>,
+    ) -> Result<(), W::Error> {
+        let Some(mut c) = self.candidate.take() else {
+            return Ok(());
+        };
+        if w + 1 < c.stage_since + self.cfg.stage_days.max(1) {
+            self.candidate = Some(c);
+            return Ok(());
+        }
+        let evidence = evidence(
+            world,
+            &c,
+            &self.primary,
+            &self.logs,
+            self.start,
+            w,
+            self.delay,
+        );
+        let Some(d) = c
+            .rollout
+            .check(&evidence, &format!("day {}", w - self.start))
+        else {
+            self.candidate = Some(c);
+            return Ok(());
+        };
+        events.push(format!("{} {}: {}", d.version, stage_name(d.to), d.reason));
+        c.stage_since = w + 1;
+        let to = d.to;
+        self.record(d)?;
+        match to {
+            Stage::Promoted => {
+                self.out.broken_candidate_promoted |= c.broken;
+                // A new model: its estimate is compared with its own first week.
+                self.alarm_pending = false;
+                self.primary = Primary {
+                    version: c.rollout.version.clone(),
+                    model: c.model,
+                    since: w + 1,
+                    trained_until: c.trained_until,
+                };
+            }
+            Stage::Rejected | Stage::RolledBack => {}
+            _ => self.candidate = Some(c),
+        }
+        Ok(())
+    }
+
+    /// Step 4, monitoring: what is observable today — labels up to day w − delay, and the
+    /// estimate of today's scores.
+    fn monitor<W: World<Model = M>>(&mut self, world: &W, w: u32, events: &mut Vec<String>) {
+        let since = self.primary.since;
+        let Some(why) = alarm(
+            world, self.cfg, &self.logs, self.start, since, w, self.delay,
+        ) else {
+            self.alarming = false;
+            return;
+        };
+        match self.drift {
+            Some(d) if w >= d => {
+                self.out.detect_days.get_or_insert(w - d);
+            }
+            _ => self.out.false_alarms += 1,
+        }
+        if !self.alarming {
+            events.push(format!("alarm: {why}"));
+        }
+        self.alarming = true;
+        self.alarm_pending = true;
+    }
+
+    fn record(&mut self, d: Decision) -> crate::Result<()> {
+        if let Some(log) = self.log {
+            log.append(&d)?;
+        }
+        self.out.decisions.push(d);
+        Ok(())
+    }
 }
 
 fn stage_name(stage: Stage) -> String {
@@ -333,175 +441,4 @@ fn stage_name(stage: Stage) -> String {
             .unwrap_or_default()
             .replace('_', " "),
     }
-}
-
-fn record(out: &mut OperateReport, log: Option<&DecisionLog>, d: Decision) -> crate::Result<()> {
-    if let Some(log) = log {
-        log.append(&d)?;
-    }
-    out.decisions.push(d);
-    Ok(())
-}
-
-fn day_log<M>(
-    traffic: Traffic,
-    primary: &Primary<M>,
-    candidate: Option<&Candidate<M>>,
-    drift_world: Option<u32>,
-) -> DayLog {
-    let mut scores = traffic.scores.into_iter();
-    let p = scores.next().unwrap_or_default();
-    let c = candidate.and_then(|c| scores.next().map(|s| (s, c)));
-    let stale_primary = drift_world.is_some_and(|d| primary.trained_until <= d);
-    let (served, stale): (Vec<f64>, Vec<bool>) = (0..p.len())
-        .map(|i| match &c {
-            Some((s, c)) if in_canary(traffic.entities[i], c.rollout.stage.traffic_percent()) => {
-                (s[i], drift_world.is_some_and(|d| c.trained_until <= d))
-            }
-            _ => (p[i], stale_primary),
-        })
-        .unzip();
-    DayLog {
-        entities: traffic.entities,
-        labels: traffic.labels,
-        served,
-        primary: p,
-        candidate: c.map(|(s, c)| (s, c.rollout.stage)),
-        stale,
-    }
-}
-
-/// The evidence of a candidate's current stage (requests it scored, decisions that differ)
-/// and of its whole rollout so far (paired metrics on the requests whose labels landed).
-fn evidence<W: World>(
-    world: &W,
-    c: &Candidate<W::Model>,
-    primary: &Primary<W::Model>,
-    logs: &[DayLog],
-    start: u32,
-    w: u32,
-    delay: u32,
-) -> Evidence {
-    let (mut evaluated, mut differ) = (0u64, 0u64);
-    for l in &logs[(c.stage_since - start) as usize..=(w - start) as usize] {
-        let Some((scores, stage)) = &l.candidate else {
-            continue;
-        };
-        let mine = world.decide(&c.model, scores);
-        let theirs = world.decide(&primary.model, &l.primary);
-        for i in 0..scores.len() {
-            // In the canary, the stage's evidence is the traffic the candidate answered.
-            if matches!(stage, Stage::Canary(p) if !in_canary(l.entities[i], *p)) {
-                continue;
-            }
-            evaluated += 1;
-            differ += u64::from(mine[i] != theirs[i]);
-        }
-    }
-    let (mut labels, mut ours, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
-    let labelled_until = w.saturating_sub(delay);
-    for day in c.started..=labelled_until.min(w) {
-        let Some(l) = logs.get((day - start) as usize) else {
-            continue;
-        };
-        let Some((scores, _)) = &l.candidate else {
-            continue;
-        };
-        for (i, label) in l.labels.iter().enumerate() {
-            if let Some(y) = label {
-                labels.push(*y);
-                ours.push(scores[i]);
-                theirs.push(l.primary[i]);
-            }
-        }
-    }
-    Evidence {
-        evaluated,
-        errors: 0,
-        p99_ms: 0.0,
-        disagreement: differ as f64 / evaluated.max(1) as f64,
-        candidate_metric: world.metric(&labels, &ours),
-        primary_metric: world.metric(&labels, &theirs),
-        labelled: labels.len() as u64,
-    }
-}
-
-/// The served scores and labels of world days `from..=to` that have a label.
-fn pooled(logs: &[DayLog], start: u32, from: u32, to: u32) -> (Vec<bool>, Vec<f64>) {
-    let mut out = (Vec::new(), Vec::new());
-    for day in from.max(start)..=to {
-        let Some(l) = logs.get((day - start) as usize) else {
-            continue;
-        };
-        for (label, &s) in l.labels.iter().zip(&l.served) {
-            if let Some(y) = label {
-                out.0.push(*y);
-                out.1.push(s);
-            }
-        }
-    }
-    out
-}
-
-fn pooled_estimate<W: World>(
-    world: &W,
-    logs: &[DayLog],
-    start: u32,
-    from: u32,
-    to: u32,
-) -> Option<f64> {
-    let scores: Vec<f64> = (from.max(start)..=to)
-        .filter_map(|d| logs.get((d - start) as usize))
-        .flat_map(|l| l.served.iter().copied())
-        .collect();
-    world.estimate(&scores)
-}
-
-/// Talking point: monitoring with delayed labels — the realised metric of the newest labelled
-/// week against a fixed target (the first model's first two weeks), and the label-free estimate
-/// of the last days against the serving model's own first week (each model's calibration has
-/// its own bias); either trailing by the margin raises the alarm.
-fn alarm<W: World>(
-    world: &W,
-    cfg: &OperateConfig,
-    logs: &[DayLog],
-    start: u32,
-    since: u32,
-    w: u32,
-    delay: u32,
-) -> Option<String> {
-    let n = cfg.smooth_days.max(1);
-    let reference_end = since + n - 1;
-    let labelled_until = w.checked_sub(delay)?;
-    let metric = |from, to| {
-        let (y, s) = pooled(logs, start, from, to);
-        world.metric(&y, &s)
-    };
-    let estimate = |from, to| pooled_estimate(world, logs, start, from, to);
-    let margin = cfg.alarm_margin.unwrap_or_else(|| world.alarm_margin());
-    let m = cfg.estimate_days.clamp(1, n);
-    if w >= reference_end + m {
-        if let (Some(now), Some(reference)) =
-            (estimate(w + 1 - m, w), estimate(since, reference_end))
-        {
-            if now < reference - margin {
-                return Some(format!(
-                    "estimated {now:.3} vs {reference:.3} in its first week"
-                ));
-            }
-        }
-    }
-    // The realised metric has a target that does not move: the first model's first two weeks.
-    let target_end = start + 2 * n - 1;
-    if labelled_until >= target_end + n {
-        if let (Some(now), Some(target)) = (
-            metric(labelled_until + 1 - n, labelled_until),
-            metric(start, target_end),
-        ) {
-            if now < target - margin {
-                return Some(format!("realised {now:.3} vs the target {target:.3}"));
-            }
-        }
-    }
-    None
 }

@@ -388,5 +388,21 @@ mod tests {
             "{}",
             decisions[2].reason
         );
+
+        // Decisions that agree but scores that moved: the score-shift gate rejects in shadow.
+        models.start_rollout(&new).expect("a new rollout");
+        let ours: Vec<f64> = (0..200).map(|i| f64::from(i) / 200.0).collect();
+        let shifted: Vec<f64> = ours.iter().map(|p| (p + 0.5).min(1.0)).collect();
+        candidate().compare_scores(&ours, &shifted);
+        candidate().record(200, 0, 0, std::time::Duration::from_millis(1));
+        models.check_rollout();
+        let last = models
+            .rollout_status()
+            .expect("status")
+            .decisions
+            .pop()
+            .expect("one");
+        assert_eq!(last.to, Stage::Rejected);
+        assert!(last.reason.contains("PSI"), "{}", last.reason);
     }
 }

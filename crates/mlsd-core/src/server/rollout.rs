@@ -18,7 +18,9 @@
 //! Talking points: shadow traffic off the answer path (a bounded mirror queue: when it is
 //! full, the copy is dropped and counted, never the request); a canary by entity; automatic
 //! rollback on error rate, latency or disagreement, with no failed request — a candidate that
-//! fails on a canary request is answered by the primary.
+//! fails on a canary request is answered by the primary; a score-shift gate (PSI of the
+//! candidate's scores against the primary's on the same requests) beside disagreement, which
+//! is blind when the decision is rare.
 //!
 //! Simplification: the server's gates have no labels (fraud's arrive days later, through
 //! `/v1/fraud/labels`); the realised-metric gate runs in `mlsd operate`.
@@ -35,6 +37,7 @@ use utoipa::ToSchema;
 use super::models::registry_error;
 use super::Models;
 use crate::design::{self, Artifact, Versioned};
+use crate::drift::population_stability_index;
 use crate::lifecycle::{in_canary, Decision, Evidence, Rollout, Stage};
 use crate::serve::ApiError;
 
@@ -76,6 +79,8 @@ pub struct Candidate<M> {
     differ: AtomicU64,
     errors: AtomicU64,
     latencies_us: Mutex<Vec<u64>>,
+    /// The newest scores of both versions on the same requests (primary, candidate).
+    scores: Mutex<(Vec<f64>, Vec<f64>)>,
 }
 
 impl<M> Candidate<M> {
@@ -87,12 +92,25 @@ impl<M> Candidate<M> {
             differ: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             latencies_us: Mutex::new(Vec::new()),
+            scores: Mutex::new((Vec::new(), Vec::new())),
         }
     }
 
     /// Whether this candidate answers `entity` (never in shadow).
     pub fn answers(&self, entity: u64) -> bool {
         in_canary(entity, self.percent)
+    }
+
+    /// What both versions scored on the same requests (for the score-shift gate; only the
+    /// newest [`LATENCIES`] of each are kept).
+    pub fn compare_scores(&self, primary: &[f64], candidate: &[f64]) {
+        let mut kept = self.scores.lock().unwrap_or_else(|p| p.into_inner());
+        let (theirs, ours) = &mut *kept;
+        for (all, new) in [(theirs, primary), (ours, candidate)] {
+            all.extend_from_slice(new);
+            let excess = all.len().saturating_sub(LATENCIES);
+            all.drain(..excess);
+        }
     }
 
     /// `rows` the candidate scored in `took`, `differ` of them decided otherwise than the
@@ -124,8 +142,36 @@ impl<M> Candidate<M> {
             errors: self.errors.load(Ordering::Relaxed),
             p99_ms: p99,
             disagreement: self.differ.load(Ordering::Relaxed) as f64 / evaluated.max(1) as f64,
+            score_shift: self.score_shift(),
             ..Evidence::default()
         }
+    }
+
+    /// PSI of the candidate's scores against the primary's, over ten bins at the primary's
+    /// deciles (`None` under 100 pairs).
+    fn score_shift(&self) -> Option<f64> {
+        let (primary, candidate) = self
+            .scores
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if primary.len() < 100 || candidate.len() < 100 {
+            return None;
+        }
+        let mut sorted = primary.clone();
+        sorted.sort_by(f64::total_cmp);
+        let edges: Vec<f64> = (1..10).map(|i| sorted[i * sorted.len() / 10]).collect();
+        let shares = |xs: &[f64]| {
+            let mut counts = [0.0; 10];
+            for x in xs {
+                counts[edges.partition_point(|e| e < x)] += 1.0;
+            }
+            counts.map(|c| c / xs.len() as f64)
+        };
+        Some(population_stability_index(
+            &shares(&primary),
+            &shares(&candidate),
+        ))
     }
 }
 
@@ -233,6 +279,7 @@ impl<M: Artifact> Models<M> {
             return;
         };
         let evidence = candidate.evidence();
+        self.publish(&evidence);
         let Some(d) = rollout.check(&evidence, &now()) else {
             return;
         };
@@ -255,6 +302,41 @@ impl<M: Artifact> Models<M> {
                 *control = None;
                 self.candidate.replace(None);
             }
+        }
+    }
+
+    /// The candidate's evidence at its current stage, as gauges on `/metrics`.
+    fn publish(&self, e: &Evidence) {
+        let m = &self.metrics;
+        let error_rate = e.errors as f64 / e.evaluated.max(1) as f64;
+        for (name, help, value) in [
+            (
+                "rollout_score_shift",
+                "PSI of the candidate's scores against the primary's on the same requests.",
+                e.score_shift.unwrap_or(0.0),
+            ),
+            (
+                "rollout_stage_requests",
+                "Requests the candidate scored at its current stage.",
+                e.evaluated as f64,
+            ),
+            (
+                "rollout_disagreement",
+                "Share of the candidate's requests decided otherwise than by the primary.",
+                e.disagreement,
+            ),
+            (
+                "rollout_error_rate",
+                "Share of the candidate's requests it failed to score.",
+                error_rate,
+            ),
+            (
+                "rollout_p99_seconds",
+                "p99 of the candidate's scoring calls at its current stage.",
+                e.p99_ms / 1_000.0,
+            ),
+        ] {
+            m.set_gauge(name, help, value);
         }
     }
 
