@@ -163,6 +163,70 @@ fn evaluate_json_has_the_documented_shape() {
 }
 
 #[test]
+fn operate_json_has_the_documented_shape_and_the_run_folder_its_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = ["operate", "sentiment", "--days", "30", "--drift-at", "15"];
+    let mut json: Vec<&str> = args.to_vec();
+    json.extend(["--policy", "triggered", "--json"]);
+    let (ok, stdout, stderr) = mlsd(&json, dir.path());
+    assert!(ok, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(
+        (&v["design"], &v["policy"]),
+        (&"sentiment".into(), &"triggered".into())
+    );
+    for key in [
+        "detect_days",
+        "recover_days",
+        "retrains",
+        "broken_candidate_promoted",
+    ] {
+        assert!(v.get(key).is_some(), "{key} missing");
+    }
+    assert_eq!(v["broken_candidate_promoted"], false);
+    let days = v["days"].as_array().expect("days");
+    assert_eq!(days.len(), 30);
+    for key in [
+        "day",
+        "metric",
+        "estimated_metric",
+        "serving_version",
+        "event",
+    ] {
+        assert!(days[0].get(key).is_some(), "{key} missing in {}", days[0]);
+    }
+    // Without --policy: the three policies compared, and the run folder's files.
+    let (ok, stdout, stderr) = mlsd(&args, dir.path());
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("| never |") && stdout.contains("| triggered |"),
+        "{stdout}"
+    );
+    let run = std::fs::read_dir(dir.path())
+        .expect("runs")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("operate-"))
+        })
+        .max()
+        .expect("a run folder");
+    for file in [
+        "report.json",
+        "operate.png",
+        "operate.svg",
+        "policies.md",
+        "decisions-never.jsonl",
+    ] {
+        assert!(
+            run.join(file).exists(),
+            "{file} missing in {}",
+            run.display()
+        );
+    }
+}
+
+#[test]
 fn train_then_promote_and_rollback_move_the_current_pointer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("tx.arrows").to_string_lossy().to_string();
