@@ -27,8 +27,8 @@ pub struct OperateArgs {
     /// The design replayed.
     #[arg(value_enum)]
     design: Design,
-    /// Days replayed (after the design's warm-up history).
-    #[arg(long, default_value_t = 120)]
+    /// Days replayed (after the design's warm-up history), 1 to 730.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=730))]
     days: u32,
     /// The day its drift starts (none when omitted).
     #[arg(long)]
@@ -55,6 +55,12 @@ pub fn run(runs_dir: &Path, args: &OperateArgs) -> Result<()> {
         Design::Fraud => fraud_detector::DESIGN,
         Design::Sentiment => sentiment::DESIGN,
     };
+    if let Some(d) = args.drift_at.filter(|&d| d >= args.days) {
+        anyhow::bail!(
+            "--drift-at {d} is not within the {} days replayed",
+            args.days
+        );
+    }
     let run = RunDir::create(runs_dir, &format!("operate-{design}"))?;
     let policies: Vec<Policy> = match args.policy {
         Some(PolicyArg::Never) => vec![Policy::Never],

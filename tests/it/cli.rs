@@ -329,6 +329,18 @@ fn bad_arguments_and_missing_files_fail_with_a_clear_message() {
     );
     assert!(!ok);
     assert!(stderr.contains("--drift-from"), "{stderr}");
+    let (ok, _, stderr) = mlsd(
+        &["operate", "fraud", "--days", "30", "--drift-at", "30"],
+        dir.path(),
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("--drift-at 30 is not within the 30 days"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = mlsd(&["operate", "sentiment", "--days", "0"], dir.path());
+    assert!(!ok);
+    assert!(stderr.contains("--days"), "{stderr}");
     // A format this build does not write is refused before any work, naming the way out.
     let parquet = dir.path().join("x.parquet").to_string_lossy().to_string();
     let args = ["fraud", "generate", "--out", &parquet, "--days", "2"];
