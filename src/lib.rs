@@ -4,7 +4,7 @@
 //!
 //! | where | what |
 //! |---|---|
-//! | `crates/mlsd-core` | shared core: validation + quarantine, metrics, drift, model registry, the design seam (`design::Artifact`), one server skeleton (`server`: limits, hot swap, registry watching, `/ready` `/metrics` `/openapi.json` `/v1/models`, promote, rollback), reports, load generator |
+//! | `crates/mlsd-core` | shared core: validation + quarantine, metrics, drift, model registry, the design seam (`design::Artifact`), one server skeleton (`server`: limits, hot swap, registry watching, `/ready` `/metrics` `/openapi.json` `/v1/models`, promote, rollback, shadow and canary), the production loop (`lifecycle`, `estimate`, `operate`), reports, load generator |
 //! | `crates/fraud-detector` | the fraud design: simulate → ingest → features → train → evaluate → register → online store, batch scoring, monitoring, API, replay, serving benchmark traffic |
 //! | `crates/recommender` | the recommender design: MovieLens loader and a seeded shop → splits → popularity, co-occurrence, BPR, MF → two-stage retrieve → rank → rules → both published protocols and a time split → batch snapshot → registry version → real-time API → drift monitoring |
 //! | `crates/sentiment` | the sentiment design: rt-polarity and labelled-text loaders, synthetic reviews → text pipeline → VADER, MNB, SVM, NBSVM, LR → 10-fold CV, calibration → registry version → batch job and API (stream ingest, live SSE feed, cache, micro-batching) → text drift |
@@ -43,6 +43,9 @@
 //! | published-protocol evaluation (10-fold CV) and calibration | `crates/sentiment/src/evaluate.rs`, `artifact.rs` (Platt on the hold-out) |
 //! | streaming vs request/response, windowed aggregates, alerts with a false-alarm budget, caching | `crates/sentiment/src/serve.rs` |
 //! | drift in language (vocabulary, length, words, predictions, a domain classifier) | `crates/sentiment/src/monitor.rs` |
+//! | retraining: never vs schedule vs trigger, over simulated months with delayed labels | `crates/mlsd-core/src/operate/`, each design's `operate.rs`, `mlsd operate` |
+//! | performance before labels land (CBPE) and where it fails (concept drift) | `crates/mlsd-core/src/estimate.rs` |
+//! | safe rollout: shadow, canary by entity, automatic rollback, decision log — every server | `crates/mlsd-core/src/lifecycle.rs`, `crates/mlsd-core/src/server/rollout.rs` |
 //!
 //! `rg "Talking point"` lists every spot in the code where one is made.
 
