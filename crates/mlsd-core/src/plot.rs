@@ -62,7 +62,10 @@ fn label(v: f64) -> String {
     } else if v >= 1.0 || v == 0.0 {
         format!("{}", (v * 10.0).round() / 10.0)
     } else {
-        format!("{v}")
+        // Six decimals, trailing zeros dropped: a tick at 3 × 0.2 reads "0.6", not
+        // "0.6000000000000001".
+        let fixed = format!("{v:.6}");
+        fixed.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
@@ -423,6 +426,14 @@ fn crc32(bytes: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tick_labels_are_short_whatever_the_float_arithmetic() {
+        assert_eq!(label(3.0 * 0.2), "0.6");
+        assert_eq!(label(0.001), "0.001");
+        assert_eq!(label(0.25), "0.25");
+        assert_eq!(label(2_500.0), "2.5k");
+    }
 
     fn chart() -> Chart {
         Chart {
