@@ -65,7 +65,10 @@ fn label(v: f64) -> String {
         // Six decimals, trailing zeros dropped: a tick at 3 × 0.2 reads "0.6", not
         // "0.6000000000000001".
         let fixed = format!("{v:.6}");
-        fixed.trim_end_matches('0').trim_end_matches('.').to_string()
+        fixed
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
     }
 }
 
