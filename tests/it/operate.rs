@@ -164,3 +164,27 @@ fn sentiment_triggered_retraining_recovers_from_a_new_domain_and_shadow_rejects_
         never.detect_days
     );
 }
+
+#[test]
+fn without_drift_monitoring_raises_no_alarm_and_a_trigger_never_retrains() {
+    let cfg = OperateConfig {
+        days: 60,
+        drift_at: None,
+        policy: Policy::Triggered,
+        broken_at: None,
+        ..OperateConfig::default()
+    };
+    let mut world =
+        SentimentWorld::new(SentimentWorldConfig::default(), cfg.days, None).expect("world");
+    let r = run(&mut world, "sentiment", &cfg, None).expect("replay");
+    assert_eq!((r.false_alarms, r.retrains), (0, 0), "{:?}", r.decisions);
+    assert_eq!(
+        (r.detect_days, r.recover_days, r.stale_share),
+        (None, None, None)
+    );
+    assert!(r.decisions.is_empty() && r.broken_candidate.is_none());
+    assert!(r
+        .days
+        .iter()
+        .all(|d| d.serving_version == "v1" && d.event.is_none()));
+}
