@@ -405,4 +405,38 @@ mod tests {
         assert_eq!(last.to, Stage::Rejected);
         assert!(last.reason.contains("PSI"), "{}", last.reason);
     }
+
+    #[test]
+    fn a_rollout_whose_promotion_fails_logs_a_rollback_not_a_promotion() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = Registry::open(dir.path());
+        let old = register(&registry, "old");
+        let new = register(&registry, "new");
+        registry.promote("toy", &old).expect("promote");
+        let models = Models::<Toy>::load(registry, Arc::new(Metrics::new("t")))
+            .expect("load")
+            .with_gates(crate::lifecycle::Gates {
+                min_evaluated: 1,
+                canary_steps: vec![],
+                ..Default::default()
+            });
+        models.enable_rollouts();
+        models.start_rollout(&new).expect("in shadow");
+        // The version's file changes on disk after it was loaded: it no longer verifies.
+        std::fs::write(
+            dir.path().join("toy").join(&new).join("model.txt"),
+            "tampered",
+        )
+        .expect("tamper");
+        let candidate = models.route().candidate.expect("a candidate");
+        candidate.record(1, 0, 0, std::time::Duration::from_millis(1));
+        models.check_rollout();
+        let decisions = models.rollout_status().expect("status").decisions;
+        let last = decisions.last().expect("a decision");
+        use crate::lifecycle::Stage;
+        assert_eq!((last.from, last.to), (Stage::Promoted, Stage::RolledBack));
+        assert!(last.reason.contains("promotion failed"), "{}", last.reason);
+        assert_eq!(models.get().version, old);
+        assert!(models.route().candidate.is_none());
+    }
 }

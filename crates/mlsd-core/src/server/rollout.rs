@@ -294,7 +294,15 @@ impl<M: Artifact> Models<M> {
                 *control = None;
                 drop(control);
                 if let Err(e) = super::ModelAdmin::promote(self, &d.version) {
-                    tracing::warn!(target: "mlsd::models", design = M::DESIGN, problem = %e.message, "rollout passed its gates but could not be promoted");
+                    // The log must not claim a promotion that did not happen.
+                    self.decide(&Decision {
+                        version: d.version.clone(),
+                        at: now(),
+                        from: Stage::Promoted,
+                        to: Stage::RolledBack,
+                        reason: format!("the promotion failed: {}", e.message),
+                        evidence,
+                    });
                 }
                 self.candidate.replace(None);
             }
