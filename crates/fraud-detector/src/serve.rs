@@ -118,12 +118,12 @@ impl Scorer {
         if let Some(candidate) = &route.candidate {
             self.shadow(candidate, &x, (&scores, &decisions));
             let answered = self.canary(candidate, txs, &x, (&scores, &decisions));
+            let own = self
+                .thresholds
+                .over(candidate.model.model.artifact.thresholds());
             for (i, p) in answered {
                 scores[i] = p;
-                decisions[i] = self
-                    .thresholds
-                    .over(candidate.model.model.artifact.thresholds())
-                    .decide(p);
+                decisions[i] = own.decide(p);
                 versions[i] = candidate.model.version.as_str();
             }
         }
@@ -238,7 +238,7 @@ impl Scorer {
 /// on `/metrics` under `role`.
 fn compare(
     candidate: &Candidate<FraudServed>,
-    role: &str,
+    role: &'static str,
     metrics: &Metrics,
     thresholds: ThresholdOverride,
     (scores, decisions): (&[f64], &[Decision]),

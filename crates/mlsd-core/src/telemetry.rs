@@ -90,7 +90,10 @@ impl Metrics {
             "counter",
             "Rows scored by each model version, by role (primary, shadow, canary).",
         );
-        for ((version, role), s) in versions.iter() {
+        for (version, role, s) in versions
+            .iter()
+            .flat_map(|(v, roles)| roles.iter().map(move |(r, s)| (v, r, s)))
+        {
             out.push_str(&format!(
                 "{rows}{{version=\"{version}\",role=\"{role}\"}} {}\n",
                 s.rows
@@ -103,7 +106,10 @@ impl Metrics {
             "histogram",
             "Scores of each model version, by role.",
         );
-        for ((version, role), s) in versions.iter() {
+        for (version, role, s) in versions
+            .iter()
+            .flat_map(|(v, roles)| roles.iter().map(move |(r, s)| (v, r, s)))
+        {
             s.scores.render_series(
                 &scores,
                 &format!("version=\"{version}\",role=\"{role}\","),
@@ -117,7 +123,10 @@ impl Metrics {
             "histogram",
             "Time of each scoring call, by model version and role.",
         );
-        for ((version, role), s) in versions.iter() {
+        for (version, role, s) in versions
+            .iter()
+            .flat_map(|(v, roles)| roles.iter().map(move |(r, s)| (v, r, s)))
+        {
             s.seconds.render_series(
                 &seconds,
                 &format!("version=\"{version}\",role=\"{role}\","),
@@ -147,7 +156,8 @@ pub struct Metrics {
     values: Mutex<BTreeMap<String, (&'static str, String, f64)>>,
     model_version: Mutex<String>,
     /// (version, role) → rows scored, their scores and the scoring time per call.
-    versions: Mutex<BTreeMap<(String, String), VersionStats>>,
+    /// Keyed by version, then role: a call for a version already seen allocates nothing.
+    versions: Mutex<BTreeMap<String, BTreeMap<&'static str, VersionStats>>>,
 }
 
 struct VersionStats {
@@ -238,15 +248,19 @@ impl Metrics {
 
     /// One scoring call of `version` in `role` (`primary`, `shadow`, `canary`): its scores
     /// and how long it took.
-    pub fn observe_version(&self, version: &str, role: &str, scores: &[f64], seconds: f64) {
+    pub fn observe_version(&self, version: &str, role: &'static str, scores: &[f64], seconds: f64) {
         let mut versions = lock(&self.versions);
-        let stats = versions
-            .entry((version.to_string(), role.to_string()))
-            .or_insert_with(|| VersionStats {
-                rows: 0,
-                scores: Histogram::new((1..=10).map(|i| f64::from(i) / 10.0).collect()),
-                seconds: Histogram::new(LATENCY_BUCKETS.to_vec()),
-            });
+        if !versions.contains_key(version) {
+            versions.insert(version.to_string(), BTreeMap::new());
+        }
+        let Some(roles) = versions.get_mut(version) else {
+            return;
+        };
+        let stats = roles.entry(role).or_insert_with(|| VersionStats {
+            rows: 0,
+            scores: Histogram::new((1..=10).map(|i| f64::from(i) / 10.0).collect()),
+            seconds: Histogram::new(LATENCY_BUCKETS.to_vec()),
+        });
         stats.rows += scores.len() as u64;
         for &s in scores {
             stats.scores.observe(s);

@@ -561,7 +561,7 @@ fn candidate_list(
 /// whether they differ, the scores, the time — recorded for its gates and on `/metrics`.
 fn compare(
     candidate: &Candidate<RecommenderServed>,
-    role: &str,
+    role: &'static str,
     metrics: &Metrics,
     theirs: &[Recommendation],
     mine: &[Recommendation],

@@ -285,7 +285,7 @@ pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppSt
 /// labels that differ, the probabilities, the time — recorded for its gates and on `/metrics`.
 fn compare(
     candidate: &Candidate<SentimentArtifact>,
-    role: &str,
+    role: &'static str,
     metrics: &Metrics,
     theirs: &[Scored],
     mine: &[Scored],

@@ -125,10 +125,20 @@ pub(super) fn pooled_estimate<W: World>(
 /// week against a fixed target (the first model's first two weeks), and the label-free estimate
 /// of the last days against the serving model's own first week (each model's calibration has
 /// its own bias); either trailing by the margin raises the alarm.
+/// What monitoring compares with, each computed once its days are complete (not again every
+/// day): the realised target, and the estimate of the serving model's first week (`since`).
+#[derive(Default)]
+pub(super) struct References {
+    target: Option<Option<f64>>,
+    estimate: Option<(u32, Option<f64>)>,
+}
+
+#[allow(clippy::too_many_arguments)]
 pub(super) fn alarm<W: World>(
     world: &W,
     cfg: &OperateConfig,
     logs: &[DayLog],
+    refs: &mut References,
     start: u32,
     since: u32,
     w: u32,
@@ -145,9 +155,15 @@ pub(super) fn alarm<W: World>(
     let margin = cfg.alarm_margin.unwrap_or_else(|| world.alarm_margin());
     let m = cfg.estimate_days.clamp(1, n);
     if w >= reference_end + m {
-        if let (Some(now), Some(reference)) =
-            (estimate(w + 1 - m, w), estimate(since, reference_end))
-        {
+        let reference = match refs.estimate {
+            Some((of, reference)) if of == since => reference,
+            _ => {
+                refs.estimate
+                    .insert((since, estimate(since, reference_end)))
+                    .1
+            }
+        };
+        if let (Some(now), Some(reference)) = (estimate(w + 1 - m, w), reference) {
             if now < reference - margin {
                 return Some(format!(
                     "estimated {now:.3} vs {reference:.3} in its first week"
@@ -158,10 +174,9 @@ pub(super) fn alarm<W: World>(
     // The realised metric has a target that does not move: the first model's first two weeks.
     let target_end = start + 2 * n - 1;
     if labelled_until >= target_end + n {
-        if let (Some(now), Some(target)) = (
-            metric(labelled_until + 1 - n, labelled_until),
-            metric(start, target_end),
-        ) {
+        let target = *refs.target.get_or_insert_with(|| metric(start, target_end));
+        if let (Some(now), Some(target)) = (metric(labelled_until + 1 - n, labelled_until), target)
+        {
             if now < target - margin {
                 return Some(format!("realised {now:.3} vs the target {target:.3}"));
             }

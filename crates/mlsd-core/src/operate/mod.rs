@@ -31,7 +31,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::lifecycle::{Decision, DecisionLog, Gates, Rollout, Stage};
-use evidence::{alarm, day_log, evidence, pooled, pooled_estimate};
+use evidence::{alarm, day_log, evidence, pooled, pooled_estimate, References};
 
 mod evidence;
 mod report;
@@ -218,6 +218,7 @@ pub fn run<W: World>(
         alarming: false,
         alarm_pending: false,
         last_retrain: None,
+        references: References::default(),
     };
     for w in start..start + cfg.days {
         let mut events = Vec::new();
@@ -251,6 +252,7 @@ struct Replay<'a, M> {
     alarming: bool,
     alarm_pending: bool,
     last_retrain: Option<u32>,
+    references: References,
 }
 
 impl<M> Replay<'_, M> {
@@ -404,8 +406,9 @@ impl<M> Replay<'_, M> {
     /// estimate of today's scores.
     fn monitor<W: World<Model = M>>(&mut self, world: &W, w: u32, events: &mut Vec<String>) {
         let since = self.primary.since;
+        let refs = &mut self.references;
         let Some(why) = alarm(
-            world, self.cfg, &self.logs, self.start, since, w, self.delay,
+            world, self.cfg, &self.logs, refs, self.start, since, w, self.delay,
         ) else {
             self.alarming = false;
             return;

@@ -27,7 +27,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::models::registry_error;
-use super::Models;
+use super::{Models, Recent};
 use crate::design::{self, Artifact, Versioned};
 use crate::drift::population_stability_index;
 use crate::lifecycle::{in_canary, Decision, Evidence, Rollout, Stage};
@@ -43,8 +43,8 @@ use crate::serve::ApiError;
 
 /// Copies of requests waiting for a shadow to score them; past this they are dropped.
 const MIRROR_QUEUE: usize = 64;
-/// Candidate latencies kept for the p99 gate (the newest).
-const LATENCIES: usize = 4_096;
+/// Candidate latencies and score pairs kept for the p99 and score-shift gates (the newest).
+const KEPT: usize = 4_096;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -78,9 +78,10 @@ pub struct Candidate<M> {
     evaluated: AtomicU64,
     differ: AtomicU64,
     errors: AtomicU64,
-    latencies_us: Mutex<Vec<u64>>,
-    /// The newest scores of both versions on the same requests (primary, candidate).
-    scores: Mutex<(Vec<f64>, Vec<f64>)>,
+    /// The newest scoring times (µs) and scores of both versions on the same requests.
+    latencies_us: Recent<u64>,
+    primary_scores: Recent<f64>,
+    scores: Recent<f64>,
 }
 
 impl<M> Candidate<M> {
@@ -91,8 +92,9 @@ impl<M> Candidate<M> {
             evaluated: AtomicU64::new(0),
             differ: AtomicU64::new(0),
             errors: AtomicU64::new(0),
-            latencies_us: Mutex::new(Vec::new()),
-            scores: Mutex::new((Vec::new(), Vec::new())),
+            latencies_us: Recent::new(KEPT),
+            primary_scores: Recent::new(KEPT),
+            scores: Recent::new(KEPT),
         }
     }
 
@@ -102,15 +104,10 @@ impl<M> Candidate<M> {
     }
 
     /// What both versions scored on the same requests (for the score-shift gate; only the
-    /// newest [`LATENCIES`] of each are kept).
+    /// newest [`KEPT`] of each are kept).
     pub fn compare_scores(&self, primary: &[f64], candidate: &[f64]) {
-        let mut kept = self.scores.lock().unwrap_or_else(|p| p.into_inner());
-        let (theirs, ours) = &mut *kept;
-        for (all, new) in [(theirs, primary), (ours, candidate)] {
-            all.extend_from_slice(new);
-            let excess = all.len().saturating_sub(LATENCIES);
-            all.drain(..excess);
-        }
+        self.primary_scores.extend(primary.iter().copied());
+        self.scores.extend(candidate.iter().copied());
     }
 
     /// `rows` the candidate scored in `took`, `differ` of them decided otherwise than the
@@ -119,20 +116,12 @@ impl<M> Candidate<M> {
         self.evaluated.fetch_add(rows, Ordering::Relaxed);
         self.differ.fetch_add(differ, Ordering::Relaxed);
         self.errors.fetch_add(errors, Ordering::Relaxed);
-        let mut l = self.latencies_us.lock().unwrap_or_else(|p| p.into_inner());
-        if l.len() >= LATENCIES {
-            l.remove(0);
-        }
-        l.push(took.as_micros() as u64);
+        self.latencies_us.extend([took.as_micros() as u64]);
     }
 
     fn evidence(&self) -> Evidence {
         let evaluated = self.evaluated.load(Ordering::Relaxed);
-        let mut l = self
-            .latencies_us
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let mut l = self.latencies_us.snapshot();
         l.sort_unstable();
         let p99 = l
             .get((l.len() * 99 / 100).min(l.len().saturating_sub(1)))
@@ -150,11 +139,7 @@ impl<M> Candidate<M> {
     /// PSI of the candidate's scores against the primary's, over ten bins at the primary's
     /// deciles (`None` under 100 pairs).
     fn score_shift(&self) -> Option<f64> {
-        let (primary, candidate) = self
-            .scores
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let (primary, candidate) = (self.primary_scores.snapshot(), self.scores.snapshot());
         if primary.len() < 100 || candidate.len() < 100 {
             return None;
         }
