@@ -42,6 +42,7 @@ echo "training small models into $work"
 "$bin" fraud train --input "$work/tx.arrows" --model logistic_regression >/dev/null
 "$bin" recommender train >/dev/null
 "$bin" sentiment train >/dev/null
+"$bin" maintenance train >/dev/null
 
 # Starts `mlsd serve <design> …` and prints its bound address once it listens.
 start() {
@@ -62,13 +63,16 @@ start() {
 }
 
 failed=0
-for design in fraud recommender sentiment; do
+for design in fraud recommender sentiment maintenance; do
     extra=()
     config=(--config-file scripts/contract/all.toml)
     if [ "$design" = sentiment ]; then
         # Live feeds end after 1 s here, so each generated subscription gets a whole answer.
         extra=(--live-max-secs 1)
         config=(--config-file scripts/contract/sentiment.toml)
+    fi
+    if [ "$design" = maintenance ]; then
+        config=(--config-file scripts/contract/maintenance.toml)
     fi
     url="$(start "$design" "${extra[@]}")"
     echo

@@ -24,6 +24,7 @@ mod demo;
 mod fraud;
 mod recommender;
 mod sentiment;
+mod maintenance;
 mod operate;
 
 #[derive(Parser)]
@@ -73,6 +74,11 @@ enum Command {
     /// training, batch scoring, synthetic reviews.
     #[command(subcommand)]
     Sentiment(sentiment::Command),
+    /// Predictive maintenance: C-MAPSS and AI4I protocols from the data directory, the fleet
+    /// simulator's policies (run to failure, fixed interval, predictive), training, the
+    /// nightly batch job, sensor drift.
+    #[command(subcommand)]
+    Maintenance(maintenance::Command),
     /// The production loop replayed over simulated days: late labels, a label-free estimate,
     /// retraining (never / scheduled / triggered), shadow and canary gates, a deliberately
     /// broken candidate. Writes report.json, decisions-<policy>.jsonl and a plot.
@@ -113,6 +119,10 @@ enum ServeCommand {
     /// /v1/sentiment/live?topic= (Server-Sent Events), /v1/sentiment/drift. Serves the
     /// registry's current sentiment model.
     Sentiment(sentiment::ServeArgs),
+    /// POST /v1/maintenance/readings, /v1/maintenance/readings/stream (NDJSON),
+    /// /v1/maintenance/machines/{id}/events, /v1/maintenance/score, /v1/maintenance/score/batch;
+    /// GET /v1/maintenance/machines/{id}, /v1/maintenance/alerts, /v1/maintenance/drift.
+    Maintenance(maintenance::ServeArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -154,11 +164,13 @@ fn run(cli: Cli) -> Result<()> {
         Command::Fraud(cmd) => fraud::run(runs_dir, &registry, cmd),
         Command::Recommender(cmd) => recommender::run(runs_dir, &registry, cmd),
         Command::Sentiment(cmd) => sentiment::run(runs_dir, &registry, cmd),
+        Command::Maintenance(cmd) => maintenance::run(runs_dir, &registry, cmd),
         Command::Operate(args) => operate::run(runs_dir, &args),
         Command::Models(cmd) => models::run(&registry, cmd),
         Command::Serve(ServeCommand::Fraud(args)) => fraud::serve(registry, &args),
         Command::Serve(ServeCommand::Recommender(args)) => recommender::serve(registry, &args),
         Command::Serve(ServeCommand::Sentiment(args)) => sentiment::serve(registry, &args),
+        Command::Serve(ServeCommand::Maintenance(args)) => maintenance::serve(registry, &args),
         Command::Bench(BenchCommand::Serve(args)) => bench::run(runs_dir, &args),
     }
 }

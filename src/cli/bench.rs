@@ -21,6 +21,7 @@ pub enum Design {
     Fraud,
     Recommender,
     Sentiment,
+    Maintenance,
 }
 
 #[derive(Args)]
@@ -118,6 +119,7 @@ pub fn run(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
         Design::Fraud => super::fraud::bench_serve(runs_dir, args),
         Design::Recommender => super::recommender::bench_serve(runs_dir, args),
         Design::Sentiment => super::sentiment::bench_serve(runs_dir, args),
+        Design::Maintenance => super::maintenance::bench_serve(runs_dir, args),
     }
 }
 

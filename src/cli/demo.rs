@@ -8,7 +8,7 @@ use mlsd_core::registry::Registry;
 use mlsd_core::report::RunDir;
 
 use super::common::spinner;
-use super::{fraud, recommender, sentiment};
+use super::{fraud, maintenance, recommender, sentiment};
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -29,6 +29,7 @@ struct DemoReport {
     fraud: fraud::Demo,
     recommender: recommender::Demo,
     sentiment: sentiment::Demo,
+    maintenance: maintenance::Demo,
 }
 
 /// Runs the designs' demo sections, writes demo.json, prints the summary.
@@ -48,6 +49,8 @@ pub fn run(runs_dir: &Path, registry: &Registry, args: &DemoArgs) -> Result<()> 
             .context("while running the recommender demo")?,
         sentiment: sentiment::demo(registry, progress)
             .context("while running the sentiment demo")?,
+        maintenance: maintenance::demo(registry, progress)
+            .context("while running the maintenance demo")?,
     };
     bar.finish_and_clear();
     mlsd_core::report::write_json(&run_dir.file("demo.json"), &demo)?;
@@ -58,6 +61,7 @@ pub fn run(runs_dir: &Path, registry: &Registry, args: &DemoArgs) -> Result<()> 
     fraud::print_demo(&demo.fraud, registry);
     recommender::print_demo(&demo.recommender);
     sentiment::print_demo(&demo.sentiment);
+    maintenance::print_demo(&demo.maintenance);
     println!("\nRun folder: {}", demo.fraud.pipeline.run_dir.display());
     Ok(())
 }

@@ -25,9 +25,15 @@ enum Design {
     Fraud,
     Recommender,
     Sentiment,
+    Maintenance,
 }
 
-const DESIGNS: [Design; 3] = [Design::Fraud, Design::Recommender, Design::Sentiment];
+const DESIGNS: [Design; 4] = [
+    Design::Fraud,
+    Design::Recommender,
+    Design::Sentiment,
+    Design::Maintenance,
+];
 
 /// A bad request and the status it must get.
 struct Bad {
@@ -44,6 +50,7 @@ impl Design {
             Design::Fraud => fraud_detector::DESIGN,
             Design::Recommender => recommender::DESIGN,
             Design::Sentiment => sentiment::DESIGN,
+            Design::Maintenance => maintenance::DESIGN,
         }
     }
 
@@ -70,6 +77,13 @@ impl Design {
                 for _ in 0..2 {
                     let data = sentiment::pipeline::training_data(None, None).expect("data");
                     sentiment::pipeline::train_and_register(&registry, data, false)
+                        .expect("register");
+                }
+            }
+            Design::Maintenance => {
+                let cfg = crate::maintenance::quick_training();
+                for _ in 0..2 {
+                    maintenance::pipeline::train_and_register(&registry, &cfg, false)
                         .expect("register");
                 }
             }
@@ -124,6 +138,16 @@ impl Design {
                 state.watch_registry();
                 serve::router(state)
             }
+            Design::Maintenance => {
+                use maintenance::serve;
+                let config = serve::ServeConfig {
+                    server,
+                    ..serve::ServeConfig::default()
+                };
+                let state = serve::state(registry.clone(), config).expect("state");
+                state.watch_registry();
+                serve::router(state)
+            }
         };
         mlsd_core::serve::Running::start("127.0.0.1:0".parse().expect("addr"), router)
             .await
@@ -151,6 +175,16 @@ impl Design {
                 ("get", "/v1/sentiment/live"),
                 ("get", "/v1/sentiment/drift"),
             ],
+            Design::Maintenance => &[
+                ("post", "/v1/maintenance/readings"),
+                ("post", "/v1/maintenance/readings/stream"),
+                ("get", "/v1/maintenance/machines/{machine_id}"),
+                ("post", "/v1/maintenance/machines/{machine_id}/events"),
+                ("get", "/v1/maintenance/alerts"),
+                ("post", "/v1/maintenance/score"),
+                ("post", "/v1/maintenance/score/batch"),
+                ("get", "/v1/maintenance/drift"),
+            ],
         }
     }
 
@@ -164,6 +198,7 @@ impl Design {
                 br#"{"user_id": 0, "item_id": 1, "kind": "view"}"#,
             ),
             Design::Sentiment => ("/v1/sentiment", br#"{"text": ""}"#),
+            Design::Maintenance => ("/v1/maintenance/score", br#"{"readings": []}"#),
         };
         let json = Some("application/json");
         vec![
@@ -237,6 +272,18 @@ impl Design {
                     ("POST", "/v1/sentiment".to_string(), body)
                 })
             }
+            Design::Maintenance => {
+                let max = schemas["History"]["properties"]["readings"]["maxItems"]
+                    .as_u64()
+                    .expect("readings has maxItems") as u32;
+                [max, max + 1].map(|n| {
+                    let readings: Vec<Value> = (1..=n)
+                        .map(|c| serde_json::json!({ "cycle": c, "values": [1.0, 55.0, 2.0, 4.5, 30.0, 12.0, 45.0, 21.0] }))
+                        .collect();
+                    let body = serde_json::json!({ "readings": readings }).to_string();
+                    ("POST", "/v1/maintenance/score".to_string(), body)
+                })
+            }
         }
     }
 
@@ -269,6 +316,15 @@ impl Design {
                         .expect("bodies"),
                 ),
             ),
+            Design::Maintenance => {
+                let fleet = maintenance::bench::fleet(20, 300_001, 200);
+                let histories = maintenance::bench::histories(&fleet, n, 30);
+                Target::post(
+                    addr,
+                    "/v1/maintenance/score",
+                    Arc::new(maintenance::bench::score_bodies(&histories).expect("bodies")),
+                )
+            }
         }
     }
 }
@@ -858,7 +914,7 @@ async fn shadow_and_canary_under_load_promote_a_good_candidate_and_reject_a_bad_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_server_promotes_a_retrained_version_through_shadow_and_canary_under_load() {
-    for design in [Design::Recommender, Design::Sentiment] {
+    for design in [Design::Recommender, Design::Sentiment, Design::Maintenance] {
         let name = design.name();
         let dir = tempfile::tempdir().expect("tempdir");
         // v0001 serves; v0002 is the same training job run again.

@@ -27,6 +27,7 @@ mod contract;
 mod crash;
 mod fraud;
 mod logs;
+mod maintenance;
 mod operate;
 mod reference;
 mod recommender;

@@ -32,13 +32,14 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::{Json, Router};
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use mlsd_core::design::Versioned;
 use mlsd_core::lifecycle::entity_of;
 use mlsd_core::registry::Registry;
 use mlsd_core::serve::{
     check_batch_size, ApiError, ApiJson, ErrorBody, JsonErrors, Metrics, MicroBatcher, Shed,
 };
+use mlsd_core::server::ndjson::{self, StreamLimits, StreamSink};
 use mlsd_core::server::{
     app, CacheStats, Candidate, DriftResponse, Kit, Models, OpenApiRouter, Ops, Recent, Route,
     ServerConfig,
@@ -770,19 +771,7 @@ async fn stream(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<StreamSummary>, ApiError> {
-    if !matches!(
-        mlsd_core::serve::media_type(&headers).as_str(),
-        "application/x-ndjson"
-            | "application/jsonl"
-            | "application/json-seq"
-            | "application/ndjson"
-    ) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "not_ndjson",
-            "send Content-Type: application/x-ndjson, one JSON object per line",
-        ));
-    }
+    ndjson::check_ndjson(&headers)?;
     let _permit = state.streams.clone().try_acquire_owned().map_err(|_| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -790,72 +779,38 @@ async fn stream(
             "every stream slot is taken; retry later",
         )
     })?;
-    let max_line = state.config.max_text_chars * 4 + 1_024; // UTF-8 text + JSON around it
-    let mut summary = StreamSummary::default();
-    let mut chunks = body.into_data_stream();
-    let (mut pending, mut total, mut line_no, mut skipping) = (Vec::new(), 0usize, 0u64, false);
-    loop {
-        let chunk = match tokio::time::timeout(state.config.stream_idle, chunks.next()).await {
-            Err(_) => {
-                summary.idle_timeout = true;
-                break;
-            }
-            Ok(None) => break,
-            Ok(Some(Err(e))) => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "unreadable_body",
-                    format!("the stream broke after {} lines: {e}", summary.accepted),
-                ))
-            }
-            Ok(Some(Ok(chunk))) => chunk,
-        };
-        total += chunk.len();
-        if total > state.config.max_stream_bytes {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "stream_too_large",
-                format!(
-                    "the stream passed {} bytes; the {} lines before were scored and counted",
-                    state.config.max_stream_bytes, summary.accepted
-                ),
-            ));
-        }
-        pending.extend_from_slice(&chunk);
-        // Every complete line of the buffer, then one drain (not one per line: a 64 KiB chunk
-        // holds hundreds of lines, and shifting the rest each time is quadratic).
-        let mut start = 0;
-        while let Some(offset) = pending[start..].iter().position(|&b| b == b'\n') {
-            let line = &pending[start..start + offset];
-            start += offset + 1;
-            line_no += 1;
-            if std::mem::take(&mut skipping) {
-                continue; // the tail of a line already refused as too long
-            }
-            if line.len() > max_line {
-                summary.reject(line_no, "line_too_long");
-                continue;
-            }
-            state.ingest_line(line, line_no, &mut summary);
-        }
-        pending.drain(..start);
-        // A line longer than any valid one is refused now, not buffered without bound; the
-        // rest of it is dropped when it arrives.
-        if pending.len() > max_line && !skipping {
-            summary.reject(line_no + 1, "line_too_long");
-            skipping = true;
-        }
-        if skipping {
-            pending.clear();
-        }
-        // Long streams yield between chunks so request/response traffic keeps its latency.
-        tokio::task::yield_now().await;
+    let limits = StreamLimits {
+        max_bytes: state.config.max_stream_bytes,
+        max_line: state.config.max_text_chars * 4 + 1_024, // UTF-8 text + JSON around it
+        idle: state.config.stream_idle,
+    };
+    let mut sink = Sink {
+        state: &state,
+        summary: StreamSummary::default(),
+    };
+    ndjson::ingest(body, limits, &mut sink).await?;
+    Ok(Json(sink.summary))
+}
+
+/// The sentiment side of a stream: each line scored and recorded, or refused with a reason.
+struct Sink<'a> {
+    state: &'a AppState,
+    summary: StreamSummary,
+}
+
+impl StreamSink for Sink<'_> {
+    fn line(&mut self, raw: &[u8], line_no: u64) {
+        self.state.ingest_line(raw, line_no, &mut self.summary);
     }
-    if !pending.is_empty() && !skipping {
-        line_no += 1;
-        state.ingest_line(&pending, line_no, &mut summary);
+    fn reject(&mut self, line_no: u64, reason: &str) {
+        self.summary.reject(line_no, reason);
     }
-    Ok(Json(summary))
+    fn accepted(&self) -> u64 {
+        self.summary.accepted
+    }
+    fn idle_timeout(&mut self) {
+        self.summary.idle_timeout = true;
+    }
 }
 
 impl AppState {

@@ -103,7 +103,7 @@ impl std::fmt::Debug for Estimator {
     }
 }
 
-fn column_major(x: ArrayView2<f64>) -> (Vec<f64>, usize, usize) {
+pub(crate) fn column_major(x: ArrayView2<f64>) -> (Vec<f64>, usize, usize) {
     let mut data = Vec::with_capacity(x.len());
     for c in x.axis_iter(Axis(1)) {
         data.extend(c.iter());

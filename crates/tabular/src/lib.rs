@@ -10,6 +10,7 @@
 //! | [`estimator`] | logistic regression, a tree, a random forest, gradient boosting: fit and predict probabilities | model choice and trade-offs |
 //! | [`sampling`] | undersampling the majority class (seeded) | class imbalance |
 //! | [`decision`] | thresholds that turn a score into approve / review / block | costs of errors, alert budgets |
+//! | [`regression`] | a number per row: mean, ridge, a random forest, gradient boosting | baselines, model choice |
 //!
 //! A design keeps what is its own (fraud's rules baseline, its model names) and wraps an
 //! [`Estimator`] with the [`Scaler`] it was fitted with. One seed ([`ModelConfig::seed`])
@@ -20,8 +21,10 @@ pub mod tree;
 pub mod sampling;
 pub mod estimator;
 pub mod decision;
+pub mod regression;
 
 pub use decision::{Decision, DecisionThresholds};
 pub use estimator::{Estimator, Learner, ModelConfig};
+pub use regression::{RegressionConfig, Regressor, RegressorKind};
 pub use scaler::Scaler;
 pub use tree::ProbabilityTree;

@@ -82,6 +82,31 @@ pub fn item_range(api: &mut OpenApi, target: Target<'_>, min: usize, max: usize)
     })
 }
 
+/// States a range for each position of a fixed-length array of numbers or nulls (JSON
+/// Schema's `prefixItems`): one reading's sensors, each with its own plausible range. An
+/// infinite bound is left out.
+pub fn tuple_ranges(api: &mut OpenApi, target: Target<'_>, ranges: &[(f64, f64)]) -> bool {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    with_schema(api, target, |schema| match schema {
+        Schema::Array(a) => {
+            a.prefix_items = ranges
+                .iter()
+                .map(|&(lo, hi)| {
+                    let kinds = SchemaType::from_iter([Type::Number, Type::Null]);
+                    let mut item = ObjectBuilder::new().schema_type(kinds).build();
+                    item.minimum = lo.is_finite().then(|| number(lo));
+                    item.maximum = hi.is_finite().then(|| number(hi));
+                    Schema::Object(item)
+                })
+                .collect();
+            a.min_items = Some(ranges.len());
+            a.max_items = Some(ranges.len());
+            true
+        }
+        _ => false,
+    })
+}
+
 /// Describes a Server-Sent Events answer (`GET path`, 200, `text/event-stream`) as its events:
 /// each has `event: <name>` and a JSON `data` line holding a `payload` component, so a client
 /// (or the fuzzer) can check every event it receives, not just the first bytes.

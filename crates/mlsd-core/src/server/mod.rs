@@ -38,6 +38,7 @@ mod admin;
 pub mod contract;
 mod live;
 mod models;
+pub mod ndjson;
 mod rollout;
 
 pub use admin::AdminToken;
