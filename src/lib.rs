@@ -8,6 +8,8 @@
 //! | `crates/fraud-detector` | the fraud design: simulate → ingest → features → train → evaluate → register → online store, batch scoring, monitoring, API, replay, serving benchmark traffic |
 //! | `crates/recommender` | the recommender design: MovieLens loader and a seeded shop → splits → popularity, co-occurrence, BPR, MF → two-stage retrieve → rank → rules → both published protocols and a time split → batch snapshot → registry version → real-time API → drift monitoring |
 //! | `crates/sentiment` | the sentiment design: rt-polarity and labelled-text loaders, synthetic reviews → text pipeline → VADER, MNB, SVM, NBSVM, LR → 10-fold CV, calibration → registry version → batch job and API (stream ingest, live SSE feed, cache, micro-batching) → text drift |
+//! | `crates/maintenance` | the maintenance design: C-MAPSS, AI4I and a seeded fleet simulator → windowed sensor features → RUL baselines (mean, Weibull) and regressors, AI4I rules vs classifiers → published protocols → cost-based policies → registry version → per-machine online state, batch schedule and API (readings, NDJSON stream, alerts, events) → sensor drift and health |
+//! | `crates/tabular` | the tabular models fraud and maintenance share: scaler, classifiers, regressors (ridge, a forest, boosting), undersampling, thresholds |
 //! | `src/cli.rs`, `src/cli/` | the `mlsd` command line (a thin layer over the crates): `cli.rs` dispatches, one module per design with the same items, and the shared `common`, `bench`, `models`, `demo` |
 //! | `tests/` | one integration-test binary: CLI end to end, corrupted input, model behaviour, each design's HTTP API, and one contract every server keeps |
 //! | `benches/` | criterion benchmarks per design: features and prediction, re-ranking vs lookup, vectorising, drift checks |
@@ -43,6 +45,10 @@
 //! | published-protocol evaluation (10-fold CV) and calibration | `crates/sentiment/src/evaluate.rs`, `artifact.rs` (Platt on the hold-out) |
 //! | streaming vs request/response, windowed aggregates, alerts with a false-alarm budget, caching | `crates/sentiment/src/serve.rs` |
 //! | drift in language (vocabulary, length, words, predictions, a domain classifier) | `crates/sentiment/src/monitor.rs` |
+//! | censored labels, splits by machine, leakage (a failure-mode guard) | `crates/maintenance/src/data.rs`, `features.rs` (`table`), `tests/it/maintenance/data.rs` |
+//! | baselines a plant already has (life table, physics rules) vs models | `crates/maintenance/src/models.rs`, `evaluate.rs` |
+//! | decisions, not scores: cost-based thresholds, capacity, three policies priced | `crates/maintenance/src/policy.rs` |
+//! | sensor drift on clustered data, sensor health, realised error under censoring | `crates/maintenance/src/monitor.rs` |
 //! | retraining: never vs schedule vs trigger, over simulated months with delayed labels | `crates/mlsd-core/src/operate/`, each design's `operate.rs`, `mlsd operate` |
 //! | performance before labels land (CBPE) and where it fails (concept drift) | `crates/mlsd-core/src/estimate.rs` |
 //! | safe rollout: shadow, canary by entity, automatic rollback, decision log — every server | `crates/mlsd-core/src/lifecycle.rs`, `crates/mlsd-core/src/server/rollout.rs` |

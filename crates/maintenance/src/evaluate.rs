@@ -105,19 +105,15 @@ pub fn cmapss(
         .collect();
     let lives = models::failed_lives(&train.fleet);
     let mut rows = Vec::new();
-    for &kind in kinds {
-        let started = Instant::now();
-        let model = RulModel::fit(kind, &x, &tr.targets, &lives, cap, model_cfg)?;
-        let train_seconds = started.elapsed().as_secs_f64();
-        let predicted = model.predict(&xt);
-        let (rmse, nasa_score, mae) = rul_errors(&predicted, &te.targets);
+    for fitted in fit_each(kinds, (&x, &tr.targets), &lives, cap, model_cfg, &xt)? {
+        let (rmse, nasa_score, mae) = rul_errors(&fitted.predicted, &te.targets);
         rows.push(RulRow {
-            name: kind.name().to_string(),
+            name: fitted.kind.name().to_string(),
             rmse,
             nasa_score,
             mae,
-            rmse_uncapped: Some(rul_errors(&predicted, &uncapped).0),
-            train_seconds,
+            rmse_uncapped: Some(rul_errors(&fitted.predicted, &uncapped).0),
+            train_seconds: fitted.train_seconds,
         });
     }
     let policies = engine_policies(
@@ -140,6 +136,62 @@ pub fn cmapss(
         models: rows,
         policies,
     })
+}
+
+/// One model of a comparison: its predictions on the test rows and its training time.
+struct Fitted {
+    kind: RulKind,
+    predicted: Vec<f64>,
+    train_seconds: f64,
+    /// `None` for the forest + boosting average, which is not refitted (see [`fit_each`]).
+    model: Option<RulModel>,
+}
+
+/// Fits every kind once on `(x, y)` and predicts `xt`. The forest + boosting average reuses
+/// the two fitted models when both are in `kinds` (its predictions are their mean, its
+/// training time their sum) instead of fitting them again.
+fn fit_each(
+    kinds: &[RulKind],
+    (x, y): (&ndarray::Array2<f64>, &[f64]),
+    lives: &[f64],
+    cap: f64,
+    cfg: &RegressionConfig,
+    xt: &ndarray::Array2<f64>,
+) -> Result<Vec<Fitted>> {
+    let mut out: Vec<Fitted> = Vec::new();
+    for &kind in kinds {
+        let find = |k: RulKind| out.iter().find(|f| f.kind == k);
+        if let (RulKind::ForestBoostingAverage, Some(f), Some(b)) = (
+            kind,
+            find(RulKind::RandomForest),
+            find(RulKind::GradientBoosting),
+        ) {
+            let predicted = f
+                .predicted
+                .iter()
+                .zip(&b.predicted)
+                .map(|(a, b)| (a + b) / 2.0)
+                .collect();
+            let train_seconds = f.train_seconds + b.train_seconds;
+            out.push(Fitted {
+                kind,
+                predicted,
+                train_seconds,
+                model: None,
+            });
+            continue;
+        }
+        let started = Instant::now();
+        let model = RulModel::fit(kind, x, y, lives, cap, cfg)?;
+        let train_seconds = started.elapsed().as_secs_f64();
+        out.push(Fitted {
+            kind,
+            predicted: model.predict(xt),
+            train_seconds,
+            model: Some(model),
+        });
+    }
+    Ok(out)
 }
 
 /// A policy priced on whole engine lives (renewal reward: total cost over total cycles run).
@@ -564,25 +616,24 @@ pub fn fleet(p: &FleetProtocol) -> Result<FleetReport> {
     let xt = models::matrix(&te.rows, spec.width());
     let mut rows = Vec::new();
     let mut served = None;
-    for kind in RulKind::ALL {
-        let started = Instant::now();
-        let model = RulModel::fit(kind, &x, &tr.targets, &lives, cap, &p.model)?;
-        let train_seconds = started.elapsed().as_secs_f64();
-        let predicted = model.predict(&xt);
-        let (rmse, nasa_score, mae) = rul_errors(&predicted, &te.targets);
+    for fitted in fit_each(&RulKind::ALL, (&x, &tr.targets), &lives, cap, &p.model, &xt)? {
+        let (rmse, nasa_score, mae) = rul_errors(&fitted.predicted, &te.targets);
         rows.push(RulRow {
-            name: kind.name().to_string(),
+            name: fitted.kind.name().to_string(),
             rmse,
             nasa_score,
             mae,
             rmse_uncapped: None,
-            train_seconds,
+            train_seconds: fitted.train_seconds,
         });
-        if kind == p.served {
-            served = Some(model);
+        if fitted.kind == p.served {
+            served = fitted.model;
         }
     }
-    let model = served.ok_or_else(|| Error::Config("the served model was not fitted".into()))?;
+    let model = match served {
+        Some(model) => model,
+        None => RulModel::fit(p.served, &x, &tr.targets, &lives, cap, &p.model)?,
+    };
     let interval = policy::best_interval(&validation, &p.costs, &p.intervals);
     let threshold = policy::best_threshold(&validation, &spec, &model, &p.costs, &p.thresholds);
     let (t, h) = (

@@ -788,6 +788,13 @@ impl AppState {
     /// The feature row of a history (the state machine checks order and bounds).
     fn history_row(&self, model: &MaintenanceArtifact, h: &History) -> Result<Vec<f64>, ApiError> {
         check_batch_size(h.readings.len(), self.config.max_history, "readings")?;
+        if let Some(id) = h.machine_id.filter(|id| !model.inventory.contains_key(id)) {
+            return Err(self.refuse(
+                StatusCode::NOT_FOUND,
+                "unknown_machine",
+                format!("machine {id} is not in the plant's inventory"),
+            ));
+        }
         let mut state = MachineState::new(&model.spec);
         let mut health = vec![SensorHealth::default(); model.spec.sensors.len()];
         let mut row = Vec::new();
@@ -814,7 +821,7 @@ fn scored(a: Assessment) -> Scored {
 }
 
 /// Scores one machine's recent readings (stateless; through the micro-batcher when on).
-#[utoipa::path(post, path = "/v1/maintenance/score", tag = "maintenance", request_body = History, responses((status = 200, description = "Scored", body = ScoreResponse), (status = 422, description = "Empty or too long history, wrong sensor count, impossible value, cycles out of order", body = ErrorBody), JsonErrors))]
+#[utoipa::path(post, path = "/v1/maintenance/score", tag = "maintenance", request_body = History, responses((status = 200, description = "Scored", body = ScoreResponse), (status = 404, description = "A machine_id not in the inventory", body = ErrorBody), (status = 422, description = "Empty or too long history, wrong sensor count, impossible value, cycles out of order", body = ErrorBody), JsonErrors))]
 async fn score(
     State(state): Shared,
     ApiJson(h): ApiJson<History>,
@@ -858,7 +865,7 @@ pub struct ScoreBatchResponse {
 }
 
 /// Scores many machines' histories in one call; one bad history refuses the call.
-#[utoipa::path(post, path = "/v1/maintenance/score/batch", tag = "maintenance", request_body = ScoreBatchRequest, responses((status = 200, description = "Scored, in order", body = ScoreBatchResponse), (status = 422, description = "Empty or too large batch, a bad history", body = ErrorBody), JsonErrors))]
+#[utoipa::path(post, path = "/v1/maintenance/score/batch", tag = "maintenance", request_body = ScoreBatchRequest, responses((status = 200, description = "Scored, in order", body = ScoreBatchResponse), (status = 404, description = "A machine_id not in the inventory", body = ErrorBody), (status = 422, description = "Empty or too large batch, a bad history", body = ErrorBody), JsonErrors))]
 async fn score_batch(
     State(state): Shared,
     ApiJson(req): ApiJson<ScoreBatchRequest>,
@@ -1007,12 +1014,14 @@ fn constraints(state: &AppState, api: &mut utoipa::openapi::OpenApi) {
     let model = &serving.model;
     let c = &state.config;
     let last_machine = model.inventory.keys().next_back().copied().unwrap_or(1);
-    number_range(
-        api,
-        Field("ReadingIn", "machine_id"),
-        1.0,
-        f64::from(last_machine),
-    );
+    for schema in ["ReadingIn", "History"] {
+        number_range(
+            api,
+            Field(schema, "machine_id"),
+            1.0,
+            f64::from(last_machine),
+        );
+    }
     number_range(
         api,
         Param("/v1/maintenance/machines/{machine_id}", "machine_id"),
