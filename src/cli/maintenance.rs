@@ -226,46 +226,20 @@ fn run_evaluate(
         Protocol::Cmapss => {
             bar.set_message("C-MAPSS FD001: six RUL models");
             let dir = evaluate::cmapss_dir(&data_dir(dir)?)?;
-            let r = evaluate::cmapss(
-                &dir,
-                &Default::default(),
-                &Default::default(),
-                &maintenance::models::RulKind::ALL,
-            )?;
-            let rows = r
-                .models
-                .iter()
-                .map(|m| {
-                    vec![
-                        m.name.clone(),
-                        format!("{:.2}", m.rmse),
-                        format!("{:.0}", m.nasa_score),
-                        format!("{:.2}", m.train_seconds),
-                    ]
-                })
-                .collect::<Vec<_>>();
-            let policies = r
-                .policies
-                .iter()
-                .map(|p| {
-                    vec![
-                        p.name.clone(),
-                        p.parameter.map_or("-".into(), |v| format!("{v}")),
-                        format!("{:.0}", p.cost_per_1000_cycles),
-                        p.failures.to_string(),
-                        p.services.to_string(),
-                        format!("{:.0}", p.unused_cycles),
-                    ]
-                })
-                .collect::<Vec<_>>();
+            let kinds = maintenance::models::RulKind::ALL;
+            let r = evaluate::cmapss(&dir, &Default::default(), &Default::default(), &kinds)?;
             let table = format!(
                 "C-MAPSS FD001: {} training engines ({} rows), last cycle of {} test engines, RUL capped at 125; sensors used: {}\n\n{}\nPolicies on the test engines (true RUL; renewal reward):\n\n{}",
                 r.train_engines,
                 r.train_rows,
                 r.test_engines,
                 r.sensors_used.join(", "),
-                markdown_table(&["model", "RMSE", "NASA score", "train s"], &rows),
-                markdown_table(&["policy", "interval / margin", "cost per 1,000 cycles", "failures", "services", "unused cycles"], &policies)
+                rul_table("model", &r.models, true),
+                table(
+                    &["policy", "interval / margin", "cost per 1,000 cycles", "failures", "services", "unused cycles"],
+                    &r.policies,
+                    |p| vec![p.name.clone(), parameter(p.parameter), format!("{:.0}", p.cost_per_1000_cycles), p.failures.to_string(), p.services.to_string(), format!("{:.0}", p.unused_cycles)],
+                )
             );
             ("cmapss", serde_json::to_value(&r)?, table)
         }
@@ -273,28 +247,23 @@ fn run_evaluate(
             bar.set_message("AI4I 2020: five classifiers, 5 folds");
             let path = data_dir(dir)?.join("ai4i2020").join("ai4i2020.csv");
             let r = evaluate::ai4i(&path, &Default::default(), false)?;
-            let rows = r
-                .models
-                .iter()
-                .map(|m| {
-                    vec![
-                        m.name.clone(),
-                        format!("{:.3}", m.average_precision),
-                        format!("{:.3}", m.f1),
-                        format!("{:.3}", m.precision),
-                        format!("{:.3}", m.recall),
-                        format!("{:.3}", m.recall_at_budget),
-                    ]
-                })
-                .collect::<Vec<_>>();
+            let three = |v: f64| format!("{v:.3}");
             let table = format!(
                 "AI4I 2020: {} rows, {} failures; inputs: {}\n\n{}",
                 r.rows,
                 r.failures,
                 r.features.join(", "),
-                markdown_table(
+                table(
                     &["model", "AP", "F1", "precision", "recall", "recall @5 %"],
-                    &rows
+                    &r.models,
+                    |m| vec![
+                        m.name.clone(),
+                        three(m.average_precision),
+                        three(m.f1),
+                        three(m.precision),
+                        three(m.recall),
+                        three(m.recall_at_budget)
+                    ],
                 )
             );
             ("ai4i", serde_json::to_value(&r)?, table)
@@ -306,38 +275,14 @@ fn run_evaluate(
                 ..Default::default()
             };
             let r = evaluate::fleet(&p)?;
-            let rows = r
-                .policies
-                .iter()
-                .map(|o| {
-                    vec![
-                        o.name.clone(),
-                        o.parameter.map_or("-".into(), |v| format!("{v}")),
-                        format!("{:.0}", o.cost_per_machine_year),
-                        o.failures.to_string(),
-                        o.services.to_string(),
-                    ]
-                })
-                .collect::<Vec<_>>();
-            let models = r
-                .models
-                .iter()
-                .map(|m| {
-                    vec![
-                        m.name.clone(),
-                        format!("{:.2}", m.rmse),
-                        format!("{:.2}", m.train_seconds),
-                    ]
-                })
-                .collect::<Vec<_>>();
             let table = format!(
                 "Fleet simulator: {} / {} / {} machines (train / validation / test), {} days\n\n{}\n{}",
                 r.machines.train,
                 r.machines.validation,
                 r.machines.test,
                 r.machines.days,
-                markdown_table(&["RUL model", "RMSE", "train s"], &models),
-                markdown_table(&["policy (test machines)", "interval / threshold", "cost per machine-year", "failures", "services"], &rows)
+                rul_table("RUL model", &r.models, false),
+                policy_table("policy (test machines)", &r.policies)
             );
             ("fleet", serde_json::to_value(&r)?, table)
         }
@@ -351,6 +296,54 @@ fn run_evaluate(
         println!("{table}\nReport: {}", run_dir.path.display());
     }
     Ok(())
+}
+
+/// A markdown table of `items`, one row each.
+fn table<T>(headers: &[&str], items: &[T], row: impl Fn(&T) -> Vec<String>) -> String {
+    markdown_table(headers, &items.iter().map(row).collect::<Vec<_>>())
+}
+
+fn parameter(p: Option<f64>) -> String {
+    p.map_or("-".into(), |v| format!("{v}"))
+}
+
+/// RUL models: RMSE (and the NASA score where the protocol has one) and training time.
+fn rul_table(what: &str, models: &[evaluate::RulRow], nasa: bool) -> String {
+    let two = |v: f64| format!("{v:.2}");
+    if nasa {
+        table(&[what, "RMSE", "NASA score", "train s"], models, |m| {
+            vec![
+                m.name.clone(),
+                two(m.rmse),
+                format!("{:.0}", m.nasa_score),
+                two(m.train_seconds),
+            ]
+        })
+    } else {
+        table(&[what, "RMSE", "train s"], models, |m| {
+            vec![m.name.clone(), two(m.rmse), two(m.train_seconds)]
+        })
+    }
+}
+
+/// The fleet policies priced on the test machines.
+fn policy_table(what: &str, policies: &[maintenance::policy::PolicyOutcome]) -> String {
+    let headers = [
+        what,
+        "interval / RUL threshold",
+        "cost per machine-year",
+        "failures",
+        "services",
+    ];
+    table(&headers, policies, |o| {
+        vec![
+            o.name.clone(),
+            parameter(o.parameter),
+            format!("{:.0}", o.cost_per_machine_year),
+            o.failures.to_string(),
+            o.services.to_string(),
+        ]
+    })
 }
 
 /// `mlsd serve maintenance`.
@@ -467,53 +460,21 @@ pub fn print_demo(d: &Demo) {
         d.version
     );
     let f = &d.fleet;
-    let models: Vec<Vec<String>> = f
-        .models
-        .iter()
-        .map(|m| {
-            vec![
-                m.name.clone(),
-                format!("{:.2}", m.rmse),
-                format!("{:.2}", m.train_seconds),
-            ]
-        })
-        .collect();
     println!(
         "{}",
-        markdown_table(
-            &["RUL model (test machines, random cut)", "RMSE", "train s"],
-            &models
-        )
+        rul_table("RUL model (test machines, random cut)", &f.models, false)
     );
-    let rows: Vec<Vec<String>> = f
-        .policies
-        .iter()
-        .map(|o| {
-            vec![
-                o.name.clone(),
-                o.parameter.map_or("-".into(), |v| format!("{v}")),
-                format!("{:.0}", o.cost_per_machine_year),
-                o.failures.to_string(),
-                o.services.to_string(),
-            ]
-        })
-        .collect();
     println!(
         "{}",
-        markdown_table(
-            &[
-                "policy (100 test machines, 2 years)",
-                "interval / RUL threshold",
-                "cost per machine-year",
-                "failures",
-                "services"
-            ],
-            &rows
-        )
+        policy_table("policy (100 test machines, 2 years)", &f.policies)
     );
     println!(
         "Served: {} machines × 120 days of readings in {} requests → {} machines in alert, today's crews: {}; an unknown machine got {}",
-        d.served["machines"], d.served["requests"], d.served["alerts"], d.served["today"], d.served["unknown_machine_status"]
+        d.served["machines"],
+        d.served["requests"],
+        d.served["alerts"],
+        d.served["today"],
+        d.served["unknown_machine_status"]
     );
 }
 

@@ -251,9 +251,13 @@ fn compare(
         .zip(decisions)
         .filter(|(p, d)| own.decide(**p) != **d)
         .count();
-    metrics.observe_version(&candidate.model.version, role, mine, took.as_secs_f64());
-    candidate.compare_scores(scores, mine);
-    candidate.record(mine.len() as u64, differ as u64, 0, took);
+    candidate.compared(
+        metrics,
+        role,
+        (scores, mine),
+        (mine.len() as u64, differ as u64),
+        took,
+    );
 }
 
 /// What every handler is given: the server's state.

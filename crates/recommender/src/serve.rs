@@ -568,10 +568,14 @@ fn compare(
     took: Duration,
 ) {
     let scores = |l: &[Recommendation]| l.iter().map(|r| f64::from(r.score)).collect::<Vec<f64>>();
-    let (ours, primary) = (scores(mine), scores(theirs));
-    metrics.observe_version(&candidate.model.version, role, &ours, took.as_secs_f64());
-    candidate.compare_scores(&primary, &ours);
-    candidate.record(1, u64::from(lists_differ(mine, theirs)), 0, took);
+    let differ = u64::from(lists_differ(mine, theirs));
+    candidate.compared(
+        metrics,
+        role,
+        (&scores(theirs), &scores(mine)),
+        (1, differ),
+        took,
+    );
 }
 
 fn cold_start(model: &TwoStage, state: &UserState, k: usize) -> Vec<Recommendation> {

@@ -298,10 +298,14 @@ fn compare(
         .filter(|(m, t)| m.label != t.label)
         .count();
     let probabilities = |s: &[Scored]| s.iter().map(|s| s.probability).collect::<Vec<f64>>();
-    let (ours, primary) = (probabilities(mine), probabilities(theirs));
-    metrics.observe_version(&candidate.model.version, role, &ours, took.as_secs_f64());
-    candidate.compare_scores(&primary, &ours);
-    candidate.record(mine.len() as u64, differ as u64, 0, took);
+    let scores = (&probabilities(theirs)[..], &probabilities(mine)[..]);
+    candidate.compared(
+        metrics,
+        role,
+        scores,
+        (mine.len() as u64, differ as u64),
+        took,
+    );
 }
 
 fn score(model: &SentimentArtifact, text: &str) -> Scored {

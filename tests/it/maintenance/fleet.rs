@@ -98,12 +98,12 @@ fn monitor_alarms_on_a_recalibrated_sensor_and_not_on_an_unshifted_fleet() {
     let model = super::model();
     // False alarms: eight unshifted months.
     for seed in 1..=8 {
-        let r = maintenance::monitor::simulated_month(&model, None, 0.0, seed).expect("month");
+        let r = maintenance::monitor::simulated_month(model, None, 0.0, seed).expect("month");
         assert!(!r.alarm, "seed {seed}: {:?}", r.drifted_sensors);
     }
     // Power: a recalibration of two noise units on each sensor the model reads.
     for &j in &model.spec.used {
-        let r = maintenance::monitor::simulated_month(&model, Some(j), 2.0, 7).expect("month");
+        let r = maintenance::monitor::simulated_month(model, Some(j), 2.0, 7).expect("month");
         assert_eq!(
             r.drifted_sensors,
             vec![model.spec.sensors[j].clone()],
@@ -130,7 +130,7 @@ fn the_batch_job_writes_a_schedule_and_quarantines_bad_rows() {
     text.push_str("999999,1,1,2,3,4,5,6,7,8\n1,x,1,2,3,4,5,6,7,8\n2,5,1,2\n");
     std::fs::write(&input, text).expect("write");
     let out = dir.path().join("schedule.csv");
-    let b = maintenance::batch::score_file(&model, &input, &out).expect("batch");
+    let b = maintenance::batch::score_file(model, &input, &out).expect("batch");
     assert_eq!(b.readings, rows + 3);
     assert_eq!(b.quarantined_by_reason["unknown_machine"], 1);
     assert_eq!(b.quarantined_by_reason["bad_cycle"], 1);

@@ -5,19 +5,31 @@ pub mod data;
 mod fleet;
 mod api;
 
-use maintenance::artifact::{self, MaintenanceArtifact, TrainConfig};
+use std::sync::OnceLock;
 
-/// A trained model registered and promoted in `registry` (the default training run: ~2 s).
-pub fn trained(registry: &mlsd_core::registry::Registry) -> MaintenanceArtifact {
-    let (_, model, _) =
-        maintenance::pipeline::train_and_register(registry, &TrainConfig::default(), true)
-            .expect("train");
-    model
+use maintenance::artifact::{self, MaintenanceArtifact, TrainConfig, Validation};
+use maintenance::data::Fleet;
+
+/// The default training run (~2 s), once per test binary: the model, its training fleet and
+/// what validation said.
+fn default_run() -> &'static (MaintenanceArtifact, Fleet, Validation) {
+    static RUN: OnceLock<(MaintenanceArtifact, Fleet, Validation)> = OnceLock::new();
+    RUN.get_or_init(|| artifact::train(&TrainConfig::default()).expect("train"))
 }
 
-/// The default training run without a registry.
-pub fn model() -> MaintenanceArtifact {
-    artifact::train(&TrainConfig::default()).expect("train").0
+/// The default model, registered and promoted in `registry`.
+pub fn trained(registry: &mlsd_core::registry::Registry) {
+    let (model, fleet, validation) = default_run();
+    let manifest = artifact::register(registry, model, fleet, validation, &TrainConfig::default())
+        .expect("register");
+    registry
+        .promote(maintenance::DESIGN, &manifest.version)
+        .expect("promote");
+}
+
+/// The default model.
+pub fn model() -> &'static MaintenanceArtifact {
+    &default_run().0
 }
 
 /// A faster training run for tests that only need a version (fewer boosting rounds, fewer

@@ -110,6 +110,22 @@ impl<M> Candidate<M> {
         self.scores.extend(candidate.iter().copied());
     }
 
+    /// One comparison on the same requests, as every design's server makes it: the
+    /// candidate's scores on `/metrics` under `role` (`shadow` or `canary`), both sides' scores
+    /// for the score-shift gate, and `rows` answers of which `differ` were decided otherwise.
+    pub fn compared(
+        &self,
+        metrics: &crate::serve::Metrics,
+        role: &'static str,
+        (primary, mine): (&[f64], &[f64]),
+        (rows, differ): (u64, u64),
+        took: Duration,
+    ) {
+        metrics.observe_version(&self.model.version, role, mine, took.as_secs_f64());
+        self.compare_scores(primary, mine);
+        self.record(rows, differ, 0, took);
+    }
+
     /// `rows` the candidate scored in `took`, `differ` of them decided otherwise than the
     /// primary, `errors` of them failed.
     pub fn record(&self, rows: u64, differ: u64, errors: u64, took: Duration) {
