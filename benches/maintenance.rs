@@ -49,7 +49,7 @@ fn benches(c: &mut Criterion) {
                 cycle,
                 values: readings[i].values.clone(),
             };
-            state.push(spec, &unbounded, r, &mut health)
+            state.push(spec, &unbounded, r, Some(&mut health))
         })
     });
     group.finish();

@@ -234,7 +234,7 @@ pub fn sweep_plan(args: &BenchServeArgs) -> mlsd_core::loadgen::SweepPlan {
             concurrency: vec![1, 8],
             reference_rows_per_s: args.rate,
             saturation_fractions: vec![0.5, 2.0],
-            step: Duration::from_millis(500),
+            step: Duration::from_millis(300),
             max_requests: 5_000,
             connections: 128,
         }

@@ -379,9 +379,21 @@ fn bench_serve_quick_for_the_recommender_reports_every_mode_as_json() {
 }
 
 #[test]
+fn bench_serve_quick_for_maintenance_reports_every_mode_and_the_batch_job_as_json() {
+    let report = bench_quick("maintenance", &[], &["realtime", "microbatch", "batch"]);
+    assert_eq!(report["modes"][2]["rows_per_request"], 100);
+    for mode in report["modes"].as_array().expect("modes") {
+        assert_eq!(mode["errors"], 0, "{mode}");
+    }
+    let job = &report["batch_job"];
+    assert_eq!(job["machines"], 100);
+    assert!(job["readings_per_second"].as_f64().is_some_and(|v| v > 0.0));
+}
+
+#[test]
 fn bench_serve_quick_for_sentiment_with_a_simulated_model_reports_every_mode_as_json() {
     // The simulated heavier model's path (the overload runs of docs/benchmarks.md); the other
-    // two designs' quick runs smoke-test the real models.
+    // designs' quick runs smoke-test the real models.
     let report = bench_quick(
         "sentiment",
         &["--sim-call-us", "200", "--sim-row-us", "50"],
@@ -484,7 +496,7 @@ fn bench_quick(design: &str, extra: &[&str], expected: &[&str]) -> serde_json::V
         // served. (Not "never shed": on a busy test machine — the contract tests' load runs
         // share these two cores — the OS can pause the server long enough for its 20-ms
         // queueing-delay limit to shed a few: up to a tenth, and at least one, since the quick
-        // batch mode sends only 5 requests per run.)
+        // batch mode sends only 3 requests per run.)
         for run in ["reference", "recovery"] {
             let r = &m[run];
             assert_eq!(r["errors"], 0, "{run}: {m}");

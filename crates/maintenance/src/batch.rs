@@ -98,7 +98,7 @@ pub fn score_file(
         let mut last = None;
         for (row, reading) in readings {
             let cycle = reading.cycle;
-            match state.push(&artifact.spec, &artifact.bounds, reading, &mut health) {
+            match state.push(&artifact.spec, &artifact.bounds, reading, Some(&mut health)) {
                 Ok(features) => last = Some((cycle, features)),
                 Err(refusal) => {
                     quarantine.reject(row, refusal.code(), format!("machine {id} cycle {cycle}"))

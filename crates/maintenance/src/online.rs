@@ -75,13 +75,14 @@ impl MachineState {
     }
 
     /// Checks `reading` against this machine's life and the sensors' bounds; on success it
-    /// joins the window and the newest feature row comes back.
+    /// joins the window and the newest feature row comes back. `health`, when given, counts
+    /// the reading's missing, stuck and spiking values per sensor.
     pub fn push(
         &mut self,
         spec: &FeatureSpec,
         bounds: &[(f64, f64)],
         reading: Reading,
-        health: &mut [SensorHealth],
+        health: Option<&mut [SensorHealth]>,
     ) -> Result<Vec<f64>, Refusal> {
         if reading.values.len() != spec.sensors.len() {
             return Err(Refusal::WrongSensorCount);
@@ -97,7 +98,9 @@ impl MachineState {
         if outside || reading.values.iter().any(|v| v.is_infinite()) {
             return Err(Refusal::Impossible);
         }
-        self.count_health(spec, &reading, health);
+        if let Some(health) = health {
+            self.count_health(spec, &reading, health);
+        }
         if self.window.len() == spec.window {
             self.window.pop_front();
         }
@@ -117,16 +120,24 @@ impl MachineState {
                 h.missing += 1;
                 continue;
             }
-            let previous: Vec<f64> = self
+            // One pass over the window's finite values: count, mean, variance, the last one.
+            let (mut n, mut sum, mut squares, mut last) = (0.0, 0.0, 0.0, None);
+            for x in self
                 .window
                 .iter()
-                .filter_map(|r| r.values.get(j).copied().filter(|x| x.is_finite()))
-                .collect();
-            if previous.last() == Some(v) && spec.used.contains(&j) {
+                .filter_map(|r| r.values.get(j).filter(|x| x.is_finite()))
+            {
+                n += 1.0;
+                sum += x;
+                squares += x * x;
+                last = Some(*x);
+            }
+            if last == Some(*v) && spec.used.contains(&j) {
                 h.stuck += 1;
             }
-            if previous.len() >= 5 {
-                let (mean, sd) = crate::features::mean_sd(&previous);
+            if n >= 5.0 {
+                let mean = sum / n;
+                let sd = (squares / n - mean * mean).max(0.0).sqrt();
                 if sd > 0.0 && (v - mean).abs() > 6.0 * sd {
                     h.spikes += 1;
                 }
@@ -192,13 +203,13 @@ mod tests {
             cycle,
             values: vec![v],
         };
-        assert!(s.push(&spec, &bounds, r(1, 1.0), &mut health).is_ok());
+        assert!(s.push(&spec, &bounds, r(1, 1.0), Some(&mut health)).is_ok());
         assert_eq!(
-            s.push(&spec, &bounds, r(1, 2.0), &mut health),
+            s.push(&spec, &bounds, r(1, 2.0), Some(&mut health)),
             Err(Refusal::OutOfOrder)
         );
         assert_eq!(
-            s.push(&spec, &bounds, r(2, 99.0), &mut health),
+            s.push(&spec, &bounds, r(2, 99.0), Some(&mut health)),
             Err(Refusal::Impossible)
         );
         let wrong = Reading {
@@ -206,18 +217,18 @@ mod tests {
             values: vec![],
         };
         assert_eq!(
-            s.push(&spec, &bounds, wrong, &mut health),
+            s.push(&spec, &bounds, wrong, Some(&mut health)),
             Err(Refusal::WrongSensorCount)
         );
         assert_eq!(s.readings, 1);
         let row = s
-            .push(&spec, &bounds, r(2, f64::NAN), &mut health)
+            .push(&spec, &bounds, r(2, f64::NAN), Some(&mut health))
             .expect("missing is fine");
         assert_eq!(row[0], 1.0); // the mean skips the missing value
         assert_eq!(health[0].missing, 1);
         s.renew();
         let row = s
-            .push(&spec, &bounds, r(1, 4.0), &mut health)
+            .push(&spec, &bounds, r(1, 4.0), Some(&mut health))
             .expect("new life");
         assert_eq!(row[4], 1.0); // age restarts
     }

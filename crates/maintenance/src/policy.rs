@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::features::FeatureSpec;
 use crate::models::{matrix, RulModel};
-use crate::online::{MachineState, SensorHealth};
+use crate::online::MachineState;
 use crate::simulate::{FleetConfig, MachineSim, Step, FAILURE_DOWNTIME, SERVICE_DOWNTIME};
 
 /// What failures, services and downtime cost, and how many services a day can take.
@@ -85,9 +85,6 @@ pub fn simulate(fleet: &FleetConfig, policy: &Policy<'_>, costs: &CostModel) -> 
     let unbounded = spec.map_or(Vec::new(), |s| {
         vec![(f64::NEG_INFINITY, f64::INFINITY); s.sensors.len()]
     });
-    let mut health = spec.map_or(Vec::new(), |s| {
-        vec![SensorHealth::default(); s.sensors.len()]
-    });
     let mut down = vec![0u32; sims.len()];
     let (mut failures, mut services, mut downtime) = (0u64, 0u64, 0u64);
     for _ in 0..fleet.cycles {
@@ -110,7 +107,7 @@ pub fn simulate(fleet: &FleetConfig, policy: &Policy<'_>, costs: &CostModel) -> 
                 }
                 Step::Reading(r) => {
                     if let (Some(state), Some(spec)) = (states[i].as_mut(), spec) {
-                        if let Ok(row) = state.push(spec, &unbounded, r, &mut health) {
+                        if let Ok(row) = state.push(spec, &unbounded, r, None) {
                             rows.push((i, row));
                         }
                     } else {

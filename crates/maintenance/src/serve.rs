@@ -276,9 +276,12 @@ impl AppState {
             predictions: VecDeque::new(),
         });
         let mut health = lock(&self.health);
-        let row = tracked
-            .state
-            .push(&model.spec, &model.bounds, reading.clone(), &mut health)?;
+        let row = tracked.state.push(
+            &model.spec,
+            &model.bounds,
+            reading.clone(),
+            Some(&mut health),
+        )?;
         drop((health, shard));
         self.recent.extend([reading]);
         Ok(row)

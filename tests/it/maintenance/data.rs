@@ -156,3 +156,32 @@ fn the_leak_guard_fires_when_the_failure_modes_are_inputs() {
         "with the failure modes as inputs the best F1 is {best}"
     );
 }
+
+#[test]
+fn the_documented_physics_reproduces_the_heat_power_and_overstrain_flags() {
+    let Some(dir) = data_dir("ai4i2020") else {
+        return;
+    };
+    let set =
+        maintenance::data::load_ai4i(&dir.join("ai4i2020").join("ai4i2020.csv")).expect("load");
+    let (mut hits, mut differ) = (0, 0);
+    for (m, modes) in set.loaded.fleet.machines.iter().zip(&set.failure_modes) {
+        let row = maintenance::models::ai4i_row(&m.kind, &m.readings[0].values);
+        let rule = maintenance::models::ai4i_rules(&row);
+        // HDF, PWF, OSF: the three modes the documentation gives as physics.
+        differ += usize::from(rule != (modes[1] || modes[2] || modes[3]));
+        if rule {
+            hits += 1;
+            assert!(
+                matches!(m.end, maintenance::data::End::Failed(_)),
+                "machine {} hits a rule without a failure",
+                m.id
+            );
+        }
+    }
+    assert_eq!(
+        differ, 0,
+        "rows where the rules and the HDF|PWF|OSF flags disagree"
+    );
+    assert!(hits > 250, "{hits} rule hits");
+}

@@ -66,7 +66,7 @@ fn online_features_equal_offline_features_over_a_replayed_fleet() {
                         cycle: r.cycle,
                         values: r.values.clone(),
                     },
-                    &mut health,
+                    Some(&mut health),
                 )
                 .expect("in order");
             let row = &offline.rows[k];

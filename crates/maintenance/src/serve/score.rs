@@ -75,7 +75,6 @@ impl AppState {
             ));
         }
         let mut state = MachineState::new(&model.spec);
-        let mut health = vec![SensorHealth::default(); model.spec.sensors.len()];
         let mut row = Vec::new();
         for r in &h.readings {
             self.check_cycle(r.cycle)?;
@@ -84,7 +83,7 @@ impl AppState {
                 values: r.values.iter().map(|v| v.unwrap_or(f64::NAN)).collect(),
             };
             row = state
-                .push(&model.spec, &model.bounds, reading, &mut health)
+                .push(&model.spec, &model.bounds, reading, None)
                 .map_err(|refusal| self.refusal(refusal, model))?;
         }
         Ok(row)
