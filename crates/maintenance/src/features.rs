@@ -42,7 +42,8 @@ pub struct FeatureConfig {
     /// Readings in the short window (the latest level, less noisy than the last value).
     pub short: usize,
     /// A sensor with at most this many distinct values on the training machines is flat (a
-    /// share of the mean would drop C-MAPSS sensors 8 and 13, which trend by 0.1 on 2,388).
+    /// share of the mean would drop C-MAPSS sensors 8 and 13: about 2,388, moving in the
+    /// second decimal as an engine wears).
     pub flat_values: usize,
     /// A sensor whose |correlation| with the capped remaining life is below this is dropped.
     pub min_correlation: f64,
