@@ -14,7 +14,7 @@
 //! splits are by machine"; malformed rows are quarantined and counted, never dropped silently;
 //! the AI4I failure-mode columns describe the failure itself and never become inputs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mlsd_core::validate::{Quarantine, ValidationReport};
 use serde::{Deserialize, Serialize};
@@ -91,11 +91,6 @@ pub struct Loaded {
     pub fleet: Fleet,
     pub validation: ValidationReport,
     pub quarantine: Quarantine,
-}
-
-/// Where a source lives under the data directory.
-pub fn data_path(data_dir: &Path, relative: &str) -> PathBuf {
-    data_dir.join(relative)
 }
 
 fn read_text(path: &Path) -> Result<String> {

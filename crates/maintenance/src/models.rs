@@ -16,7 +16,6 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Fleet, Machine};
-use crate::features::FeatureSpec;
 use crate::{Error, Result};
 
 /// The RUL models compared on one protocol, in table order.
@@ -219,11 +218,6 @@ pub fn failed_lives(fleet: &Fleet) -> Vec<f64> {
             crate::data::End::Censored(_) => None,
         })
         .collect()
-}
-
-/// The spec's feature names for a registry manifest.
-pub fn feature_names(spec: &FeatureSpec) -> Vec<String> {
-    spec.names()
 }
 
 // ---------------------------------------------------------------------------------------

@@ -776,13 +776,7 @@ async fn stream(
     body: Body,
 ) -> Result<Json<StreamSummary>, ApiError> {
     ndjson::check_ndjson(&headers)?;
-    let _permit = state.streams.clone().try_acquire_owned().map_err(|_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_streams",
-            "every stream slot is taken; retry later",
-        )
-    })?;
+    let _permit = ndjson::stream_slot(&state.streams)?;
     let limits = StreamLimits {
         max_bytes: state.config.max_stream_bytes,
         max_line: state.config.max_text_chars * 4 + 1_024, // UTF-8 text + JSON around it

@@ -68,13 +68,7 @@ pub(super) async fn stream(
     body: Body,
 ) -> Result<Json<StreamSummary>, ApiError> {
     ndjson::check_ndjson(&headers)?;
-    let _permit = state.streams.clone().try_acquire_owned().map_err(|_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_streams",
-            "every stream slot is taken; retry later",
-        )
-    })?;
+    let _permit = ndjson::stream_slot(&state.streams)?;
     let route = state.models.route();
     let limits = StreamLimits {
         max_bytes: state.config.max_stream_bytes,

@@ -57,6 +57,19 @@ pub fn check_ndjson(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// One of a server's concurrent-stream slots, or 503 `too_many_streams` when all are taken.
+pub fn stream_slot(
+    slots: &std::sync::Arc<tokio::sync::Semaphore>,
+) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    slots.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            "every stream slot is taken; retry later",
+        )
+    })
+}
+
 /// Reads `body` to its end (or to `limits.idle` of silence), handing every line to `sink`.
 pub async fn ingest(
     body: Body,
