@@ -25,6 +25,7 @@ mod fraud;
 mod recommender;
 mod sentiment;
 mod maintenance;
+mod newsfeed;
 mod operate;
 
 #[derive(Parser)]
@@ -79,6 +80,10 @@ enum Command {
     /// nightly batch job, sensor drift.
     #[command(subcommand)]
     Maintenance(maintenance::Command),
+    /// Personalized news feed: the MIND protocol from the data directory, the news
+    /// simulator's experiments (objectives, position bias, feedback loops, A/B vs interleaving).
+    #[command(subcommand)]
+    Newsfeed(newsfeed::Command),
     /// The production loop replayed over simulated days: late labels, a label-free estimate,
     /// retraining (never / scheduled / triggered), shadow and canary gates, a deliberately
     /// broken candidate. Writes report.json, decisions-<policy>.jsonl and a plot.
@@ -165,6 +170,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Recommender(cmd) => recommender::run(runs_dir, &registry, cmd),
         Command::Sentiment(cmd) => sentiment::run(runs_dir, &registry, cmd),
         Command::Maintenance(cmd) => maintenance::run(runs_dir, &registry, cmd),
+        Command::Newsfeed(cmd) => newsfeed::run(runs_dir, &registry, cmd),
         Command::Operate(args) => operate::run(runs_dir, &args),
         Command::Models(cmd) => models::run(&registry, cmd),
         Command::Serve(ServeCommand::Fraud(args)) => fraud::serve(registry, &args),

@@ -28,6 +28,7 @@ mod crash;
 mod fraud;
 mod logs;
 mod maintenance;
+mod newsfeed;
 mod operate;
 mod reference;
 mod recommender;

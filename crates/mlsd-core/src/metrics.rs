@@ -249,6 +249,55 @@ pub fn top_k(
     })
 }
 
+/// One ranked list's quality as MIND's official `evaluate.py` computes it: AUC of the scores
+/// against the clicks, MRR (mean reciprocal rank of the clicked items) and nDCG@5 / @10 with
+/// gain 2^y − 1 and a log2 discount. `None` for a list without both a click and a non-click:
+/// `evaluate.py` cannot score those either, so they are left out of averages.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct ListMetrics {
+    pub auc: f64,
+    pub mrr: f64,
+    pub ndcg_at_5: f64,
+    pub ndcg_at_10: f64,
+}
+
+pub fn list_metrics(clicks: &[bool], scores: &[f64]) -> Option<ListMetrics> {
+    let auc = roc_auc(clicks, scores).ok()?;
+    let order = by_descending_score(scores);
+    let clicked = clicks.iter().filter(|&&c| c).count() as f64;
+    let mrr = order
+        .iter()
+        .enumerate()
+        .filter(|(_, &i)| clicks[i])
+        .map(|(rank, _)| 1.0 / (rank + 1) as f64)
+        .sum::<f64>()
+        / clicked;
+    let gains: Vec<f64> = clicks.iter().map(|&c| f64::from(u8::from(c))).collect();
+    Some(ListMetrics {
+        auc,
+        mrr,
+        ndcg_at_5: ndcg_at(&gains, scores, 5)?,
+        ndcg_at_10: ndcg_at(&gains, scores, 10)?,
+    })
+}
+
+/// nDCG@k of `scores` against graded relevance `relevance` (gain 2^rel − 1, log2 discount;
+/// ties broken by position, as a stable sort does). `None` when no item has a gain.
+pub fn ndcg_at(relevance: &[f64], scores: &[f64], k: usize) -> Option<f64> {
+    let dcg = |order: &[usize]| -> f64 {
+        order
+            .iter()
+            .take(k)
+            .enumerate()
+            .map(|(rank, &i)| (2f64.powf(relevance[i]) - 1.0) / ((rank + 2) as f64).log2())
+            .sum()
+    };
+    let mut ideal: Vec<usize> = (0..relevance.len()).collect();
+    ideal.sort_by(|&a, &b| relevance[b].total_cmp(&relevance[a]));
+    let best = dcg(&ideal);
+    (best > 0.0).then(|| dcg(&by_descending_score(scores)) / best)
+}
+
 /// Talking point: calibration — an average of probabilities (a live feed) or a threshold on
 /// one (an alert budget) needs "0.8" to mean 80 %. Platt scaling: P(positive | score) = σ(a·score + b), fitted by Newton's method on held-out
 /// scores with Platt's smoothed targets ((N₊ + 1) / (N₊ + 2), 1 / (N₋ + 2)).
@@ -447,5 +496,17 @@ mod tests {
         assert!((c.ece - (0.5 * 0.3 + 0.5 * 0.2)).abs() < 1e-12, "{}", c.ece);
         let brier = (0.04 + 0.64 + 0.04 + 0.04) / 4.0;
         assert!((c.brier - brier).abs() < 1e-12);
+    }
+
+    #[test]
+    fn list_metrics_follow_mind_evaluate() {
+        // Clicked item ranked second of three: MRR 1/2, AUC 1/2, nDCG = (1/log2 3) / 1.
+        let m = list_metrics(&[false, true, false], &[0.9, 0.5, 0.1]).unwrap();
+        assert!((m.mrr - 0.5).abs() < 1e-12 && (m.auc - 0.5).abs() < 1e-12);
+        assert!((m.ndcg_at_5 - 1.0 / 3f64.log2()).abs() < 1e-12);
+        assert!(list_metrics(&[true, true], &[0.1, 0.2]).is_none());
+        // Graded: the better item first is perfect, swapped is not.
+        assert!((ndcg_at(&[2.0, 1.0], &[1.0, 0.0], 10).unwrap() - 1.0).abs() < 1e-12);
+        assert!(ndcg_at(&[2.0, 1.0], &[0.0, 1.0], 10).unwrap() < 1.0);
     }
 }

@@ -21,6 +21,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::newton::Logit;
 use crate::sampling::undersample;
 use crate::scaler::Scaler;
 use crate::tree::ProbabilityTree;
@@ -73,6 +74,9 @@ impl Default for ModelConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Learner {
     LogisticRegression,
+    /// Logistic regression by Newton's method ([`crate::newton`]): the same model, fitted
+    /// exactly in a few steps (fraud and maintenance keep linfa's for their published rows).
+    NewtonLogistic,
     /// A single tree, depth-limited or (`None`) not.
     DecisionTree {
         max_depth: Option<usize>,
@@ -85,6 +89,7 @@ pub enum Learner {
 #[derive(Serialize, Deserialize)]
 pub enum Estimator {
     Logistic(FittedLogisticRegression<f64, bool>),
+    Newton(Logit),
     Tree(ProbabilityTree),
     /// Each tree with the feature subset it was trained on.
     Forest(Vec<(Vec<usize>, ProbabilityTree)>),
@@ -95,6 +100,7 @@ impl std::fmt::Debug for Estimator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Estimator::Logistic(m) => m.fmt(f),
+            Estimator::Newton(m) => m.fmt(f),
             Estimator::Tree(t) => write!(f, "Tree({} leaves)", t.n_leaves()),
             Estimator::Forest(trees) => write!(f, "Forest({} trees)", trees.len()),
             // GradientBooster has no Debug.
@@ -134,6 +140,12 @@ impl Estimator {
                     .map_err(|e| e.to_string())?;
                 Estimator::Logistic(model)
             }
+            Learner::NewtonLogistic => Estimator::Newton(Logit::fit(
+                &scaler.transform(x.view()),
+                y,
+                cfg.logistic_alpha,
+                cfg.logistic_max_iterations as usize,
+            )?),
             Learner::DecisionTree { max_depth } => {
                 // Talking point: class imbalance — undersample the negatives for the trees only.
                 let (xs, ys) = undersample(x, y, cfg.tree_negatives_per_positive, cfg.seed);
@@ -175,6 +187,7 @@ impl Estimator {
                     p.iter().map(|p| 1.0 - p).collect()
                 }
             }
+            Estimator::Newton(m) => m.predict(scaler.transform(x).view()),
             Estimator::Tree(t) => x
                 .axis_iter(Axis(0))
                 .map(|r| t.probability(|j| r[j]))

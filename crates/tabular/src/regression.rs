@@ -190,7 +190,7 @@ fn fit_ridge(x: &Array2<f64>, y: &[f64], alpha: f64) -> Result<Regressor, String
 }
 
 /// Solves `a x = b` for a symmetric positive definite `a`; `None` if it is not.
-fn cholesky_solve(a: &Array2<f64>, b: &[f64]) -> Option<Vec<f64>> {
+pub(crate) fn cholesky_solve(a: &Array2<f64>, b: &[f64]) -> Option<Vec<f64>> {
     let m = b.len();
     let mut l = Array2::<f64>::zeros((m, m));
     for i in 0..m {
