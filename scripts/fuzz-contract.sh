@@ -43,6 +43,7 @@ echo "training small models into $work"
 "$bin" recommender train >/dev/null
 "$bin" sentiment train >/dev/null
 "$bin" maintenance train >/dev/null
+"$bin" newsfeed train >/dev/null
 
 # Starts `mlsd serve <design> …` and prints its bound address once it listens.
 start() {
@@ -63,7 +64,7 @@ start() {
 }
 
 failed=0
-for design in fraud recommender sentiment maintenance; do
+for design in fraud recommender sentiment maintenance newsfeed; do
     extra=()
     config=(--config-file scripts/contract/all.toml)
     if [ "$design" = sentiment ]; then
@@ -71,8 +72,8 @@ for design in fraud recommender sentiment maintenance; do
         extra=(--live-max-secs 1)
         config=(--config-file scripts/contract/sentiment.toml)
     fi
-    if [ "$design" = maintenance ]; then
-        config=(--config-file scripts/contract/maintenance.toml)
+    if [ "$design" = maintenance ] || [ "$design" = newsfeed ]; then
+        config=(--config-file "scripts/contract/$design.toml")
     fi
     url="$(start "$design" "${extra[@]}")"
     echo

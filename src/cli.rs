@@ -128,6 +128,9 @@ enum ServeCommand {
     /// /v1/maintenance/machines/{id}/events, /v1/maintenance/score, /v1/maintenance/score/batch;
     /// GET /v1/maintenance/machines/{id}, /v1/maintenance/alerts, /v1/maintenance/drift.
     Maintenance(maintenance::ServeArgs),
+    /// GET /v1/newsfeed/users/{id}/feed?k=, /v1/newsfeed/drift; POST /v1/newsfeed/articles,
+    /// /v1/newsfeed/events. Serves the registry's current feed from its snapshot.
+    Newsfeed(newsfeed::ServeArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -177,6 +180,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve(ServeCommand::Recommender(args)) => recommender::serve(registry, &args),
         Command::Serve(ServeCommand::Sentiment(args)) => sentiment::serve(registry, &args),
         Command::Serve(ServeCommand::Maintenance(args)) => maintenance::serve(registry, &args),
+        Command::Serve(ServeCommand::Newsfeed(args)) => newsfeed::serve(registry, &args),
         Command::Bench(BenchCommand::Serve(args)) => bench::run(runs_dir, &args),
     }
 }

@@ -22,6 +22,7 @@ pub enum Design {
     Recommender,
     Sentiment,
     Maintenance,
+    Newsfeed,
 }
 
 #[derive(Args)]
@@ -120,6 +121,7 @@ pub fn run(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
         Design::Recommender => super::recommender::bench_serve(runs_dir, args),
         Design::Sentiment => super::sentiment::bench_serve(runs_dir, args),
         Design::Maintenance => super::maintenance::bench_serve(runs_dir, args),
+        Design::Newsfeed => super::newsfeed::bench_serve(runs_dir, args),
     }
 }
 

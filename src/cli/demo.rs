@@ -8,7 +8,7 @@ use mlsd_core::registry::Registry;
 use mlsd_core::report::RunDir;
 
 use super::common::spinner;
-use super::{fraud, maintenance, recommender, sentiment};
+use super::{fraud, maintenance, newsfeed, recommender, sentiment};
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -30,6 +30,7 @@ struct DemoReport {
     recommender: recommender::Demo,
     sentiment: sentiment::Demo,
     maintenance: maintenance::Demo,
+    newsfeed: newsfeed::Demo,
 }
 
 /// Runs the designs' demo sections, writes demo.json, prints the summary.
@@ -51,6 +52,7 @@ pub fn run(runs_dir: &Path, registry: &Registry, args: &DemoArgs) -> Result<()> 
             .context("while running the sentiment demo")?,
         maintenance: maintenance::demo(registry, progress)
             .context("while running the maintenance demo")?,
+        newsfeed: newsfeed::demo(registry, progress).context("while running the news-feed demo")?,
     };
     bar.finish_and_clear();
     mlsd_core::report::write_json(&run_dir.file("demo.json"), &demo)?;
@@ -62,6 +64,7 @@ pub fn run(runs_dir: &Path, registry: &Registry, args: &DemoArgs) -> Result<()> 
     recommender::print_demo(&demo.recommender);
     sentiment::print_demo(&demo.sentiment);
     maintenance::print_demo(&demo.maintenance);
+    newsfeed::print_demo(&demo.newsfeed);
     println!("\nRun folder: {}", demo.fraud.pipeline.run_dir.display());
     Ok(())
 }

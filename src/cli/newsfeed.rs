@@ -6,9 +6,11 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use mlsd_core::registry::Registry;
 use mlsd_core::report::{markdown_table, RunDir};
+use newsfeed::artifact::{NewsfeedArtifact, TrainConfig};
 use newsfeed::evaluate::{self, ModelRow};
 
-use super::common::spinner;
+use super::bench::{report_bench, BenchServeArgs};
+use super::common::{runtime, serve_until_signal, spinner, LimitsArgs};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -32,6 +34,26 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Simulate the news service with the logging policy, train the multi-objective ranker,
+    /// serve one validation day with it, register (and promote unless --no-promote).
+    Train {
+        #[arg(long)]
+        no_promote: bool,
+    },
+    /// The batch candidate job: every known user's top-100 pool from the current version's
+    /// snapshot (retrieved and ranked), users per second.
+    Batch {
+        #[arg(long, default_value_t = 100)]
+        pool: usize,
+    },
+    /// The served topic mix of two simulated days after the cutoff against the current
+    /// version's reference day, ordinary or with a breaking-news surge in topic 0.
+    Monitor {
+        #[arg(long)]
+        surge: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -41,7 +63,7 @@ pub enum Protocol {
 }
 
 /// `mlsd newsfeed …`.
-pub fn run(runs_dir: &Path, _registry: &Registry, cmd: Command) -> Result<()> {
+pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
     match cmd {
         Command::Evaluate {
             protocol,
@@ -50,6 +72,55 @@ pub fn run(runs_dir: &Path, _registry: &Registry, cmd: Command) -> Result<()> {
             tune,
             json,
         } => run_evaluate(runs_dir, protocol, data_dir.as_deref(), seed, tune, json),
+        Command::Train { no_promote } => {
+            let (manifest, model, t) = newsfeed::pipeline::train_and_register(
+                registry,
+                &TrainConfig::default(),
+                !no_promote,
+            )?;
+            println!(
+                "{} {} on {} rows in {:.1} s; validation day: {:.3} reads and {:.3} clicks per session, {:.1} % clickbait served{}",
+                manifest.version,
+                model.ranker.name(),
+                t.rows,
+                t.seconds,
+                t.reads_per_session,
+                t.clicks_per_session,
+                100.0 * t.clickbait_served,
+                if no_promote { "" } else { "; promoted to current" }
+            );
+            Ok(())
+        }
+        Command::Batch { pool } => {
+            let current = current(registry)?;
+            let (_, r) = newsfeed::batch::candidate_pools(&current.model, pool);
+            println!(
+                "{} users' top-{} pools from {} ({:.0} candidates each) in {:.2} s: {:.0} users/s",
+                r.users, r.pool, current.version, r.mean_candidates, r.seconds, r.users_per_second
+            );
+            Ok(())
+        }
+        Command::Monitor { surge, json } => {
+            let current = current(registry)?;
+            let r =
+                newsfeed::monitor::simulated_days(&TrainConfig::default(), &current.model, surge);
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "{} slots served over two days against {}'s reference days: topic mix Jensen-Shannon distance {:.3} ({}; threshold {}), rising topic {:?}; hide rate {:.3}; mean age {:.1} h",
+                    r.current.slots,
+                    current.version,
+                    r.topic_distance,
+                    if r.topic_drift { "drift" } else { "no drift" },
+                    newsfeed::monitor::TOPIC_DRIFT,
+                    r.rising_topic.map(|(t, d)| format!("topic {t} {:+.1} points", 100.0 * d)),
+                    r.current.hide_rate,
+                    r.current.mean_age_hours
+                );
+            }
+            Ok(())
+        }
     }
 }
 
@@ -245,5 +316,264 @@ fn sim_tables(r: &newsfeed::experiments::SimReport) -> String {
         e.interleaving.sd,
         e.interleaving.users_needed,
         e.ratio
+    )
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to bind (port 0 picks a free port; the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:8084")]
+    addr: std::net::SocketAddr,
+    #[command(flatten)]
+    limits: LimitsArgs,
+}
+
+pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
+    use newsfeed::serve;
+    let mut config = serve::ServeConfig::default();
+    config.server = args.limits.apply(config.server)?;
+    let idle = args.limits.idle_timeout();
+    runtime("server")?.block_on(async move {
+        let state = serve::state(registry, config).context(
+            "no current newsfeed model: run `mlsd newsfeed train` (seconds) or `mlsd demo`",
+        )?;
+        eprintln!("serving newsfeed model {}", state.serving_version());
+        state.watch_registry();
+        serve_until_signal(args.addr, serve::router(state), idle, || {}).await
+    })
+}
+
+fn current(registry: &Registry) -> Result<mlsd_core::design::Versioned<NewsfeedArtifact>> {
+    mlsd_core::design::load::<NewsfeedArtifact>(registry, None)
+        .context("no current newsfeed model: run `mlsd newsfeed train` (seconds) or `mlsd demo`")
+}
+
+/// What `mlsd demo` shows of the news-feed design.
+#[derive(serde::Serialize)]
+pub struct Demo {
+    pub version: String,
+    pub training: newsfeed::artifact::Training,
+    pub ordinary: newsfeed::monitor::MonitorReport,
+    pub surge: newsfeed::monitor::MonitorReport,
+    /// What the API answered: feeds, events, fresh articles.
+    pub served: serde_json::Value,
+}
+
+pub fn demo(registry: &Registry, progress: impl Fn(&str)) -> Result<Demo> {
+    progress("news feed: simulating a week of logs, training the multi-objective ranker");
+    let cfg = TrainConfig::default();
+    let (manifest, model, training) = newsfeed::pipeline::train_and_register(registry, &cfg, true)?;
+    progress("news feed: an ordinary day and a breaking-news surge against the reference");
+    let ordinary = newsfeed::monitor::simulated_days(&cfg, &model, false);
+    let surge = newsfeed::monitor::simulated_days(&cfg, &model, true);
+    progress("news feed: serving feeds, events and fresh articles");
+    let served = runtime("news-feed demo")?.block_on(demo_serving(registry, &model))?;
+    Ok(Demo {
+        version: manifest.version,
+        training,
+        ordinary,
+        surge,
+        served,
+    })
+}
+
+async fn demo_serving(registry: &Registry, model: &NewsfeedArtifact) -> Result<serde_json::Value> {
+    use mlsd_core::loadgen::Client;
+    use newsfeed::serve;
+    let state = serve::state(registry.clone(), serve::ServeConfig::default())?;
+    let server =
+        mlsd_core::serve::Running::start("127.0.0.1:0".parse()?, serve::router(state)).await?;
+    let mut client = Client::connect(server.addr).await?;
+    let users: Vec<u32> = model.snapshot.histories.keys().take(100).copied().collect();
+    let mut first = Vec::new();
+    for &u in &users {
+        let path = format!("/v1/newsfeed/users/{u}/feed?k=10");
+        let r = client
+            .request_as("GET", &path, "application/json", None)
+            .await?;
+        anyhow::ensure!(r.status == 200, "GET {path}: {} {}", r.status, r.text());
+        first.push(serde_json::from_str::<serde_json::Value>(&r.text())?);
+    }
+    let funnel = first
+        .first()
+        .map(|f| f["funnel"].clone())
+        .unwrap_or_default();
+    // Each user reads the top article of their feed.
+    let events: Vec<serde_json::Value> = users
+        .iter()
+        .zip(&first)
+        .map(|(u, f)| serde_json::json!({ "user_id": u, "article_id": f["items"][0]["article_id"], "kind": "click", "position": 0, "dwell_seconds": 60.0 }))
+        .collect();
+    let body = serde_json::json!({ "events": events }).to_string();
+    let r = client
+        .request_as(
+            "POST",
+            "/v1/newsfeed/events",
+            "application/json",
+            Some(body.as_bytes()),
+        )
+        .await?;
+    anyhow::ensure!(r.status == 202, "POST events: {} {}", r.status, r.text());
+    let articles: Vec<serde_json::Value> = (0..5)
+        .map(|t| serde_json::json!({ "topic": t, "publisher": 900 + t }))
+        .collect();
+    let body = serde_json::json!({ "articles": articles }).to_string();
+    let r = client
+        .request_as(
+            "POST",
+            "/v1/newsfeed/articles",
+            "application/json",
+            Some(body.as_bytes()),
+        )
+        .await?;
+    anyhow::ensure!(r.status == 201, "POST articles: {} {}", r.status, r.text());
+    let fresh: Vec<u64> = serde_json::from_str::<serde_json::Value>(&r.text())?["article_ids"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
+        .unwrap_or_default();
+    let (mut changed, mut with_fresh) = (0, 0);
+    for (&u, before) in users.iter().zip(&first) {
+        let r = client
+            .request_as(
+                "GET",
+                &format!("/v1/newsfeed/users/{u}/feed?k=10"),
+                "application/json",
+                None,
+            )
+            .await?;
+        let after: serde_json::Value = serde_json::from_str(&r.text())?;
+        changed += usize::from(after["items"] != before["items"]);
+        let ids = after["items"].as_array().cloned().unwrap_or_default();
+        with_fresh += usize::from(
+            ids.iter()
+                .any(|i| i["article_id"].as_u64().is_some_and(|a| fresh.contains(&a))),
+        );
+    }
+    server.stop().await?;
+    Ok(
+        serde_json::json!({ "users": users.len(), "funnel": funnel, "changed": changed, "with_fresh": with_fresh }),
+    )
+}
+
+pub fn print_demo(d: &Demo) {
+    let t = &d.training;
+    println!(
+        "\nPersonalized news feed (news simulator, seed 42; registry version {})",
+        d.version
+    );
+    println!(
+        "Multi-objective ranker (click, long dwell, share, hide; boosting, position-corrected) on {} logged slots; 3 days served: {:.3} reads and {:.3} clicks per session, {:.1} % clickbait served",
+        t.rows, t.reads_per_session, t.clicks_per_session, 100.0 * t.clickbait_served
+    );
+    let f = &d.served["funnel"];
+    println!(
+        "Funnel of one feed: {} alive articles → {} candidates (sources {}) → 10 on the page; retrieve {:.0} µs, rank {:.0} µs, re-rank {:.0} µs",
+        f["alive"], f["candidates"], f["sources"], f["retrieve_us"].as_f64().unwrap_or(0.0), f["rank_us"].as_f64().unwrap_or(0.0), f["rerank_us"].as_f64().unwrap_or(0.0)
+    );
+    println!(
+        "Served: {} users' feeds; after one click each and 5 fresh articles, {} feeds changed and {} show a fresh article",
+        d.served["users"], d.served["changed"], d.served["with_fresh"]
+    );
+    println!(
+        "Topic mix vs the reference days (Jensen-Shannon, drift at {}): ordinary days {:.3}, breaking-news surge {:.3} ({})",
+        newsfeed::monitor::TOPIC_DRIFT,
+        d.ordinary.topic_distance,
+        d.surge.topic_distance,
+        if d.surge.topic_drift && !d.ordinary.topic_drift { "detected, no false alarm" } else { "check the thresholds" }
+    );
+    println!("Objectives, position bias, feedback loops, A/B vs interleaving: mlsd newsfeed evaluate --protocol sim (about a minute)");
+}
+
+/// `mlsd bench serve --design newsfeed`: feed opens (real time, and through the cache),
+/// engagement events, and the batch candidate job.
+pub fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
+    use mlsd_core::loadgen::{ModeTarget, Target};
+    use newsfeed::{bench, serve};
+    use std::sync::Arc;
+    let run_dir = RunDir::create(runs_dir, "bench-serve-newsfeed")?;
+    let registry = Registry::open(run_dir.file("registry"));
+    let bar = spinner(args.json);
+    bar.set_message("simulating the news service, training and registering the ranker");
+    let mut cfg = TrainConfig::default();
+    if args.quick {
+        cfg.world.users = 300;
+        cfg.world.articles_per_day = 100;
+    }
+    let (_, model, _) = newsfeed::pipeline::train_and_register(&registry, &cfg, true)?;
+    let (_, batch_job) = newsfeed::batch::candidate_pools(&model, 100);
+    let plan = super::bench::sweep_plan(args);
+    let paths = Arc::new(bench::feed_paths(&model, 20_000, 10));
+    let events = Arc::new(bench::event_bodies(&model, 5_000, 10));
+    let (server_rt, client_rt) = (runtime("server")?, runtime("load")?);
+    let (servers, targets, cached_state) = server_rt.block_on(async {
+        let (mut servers, mut targets, mut cached_state) = (Vec::new(), Vec::new(), None);
+        if let Some(addr) = args.url {
+            targets.push(ModeTarget {
+                mode: "realtime",
+                target: Target::get(addr, paths.clone()),
+                rows_per_request: 1,
+            });
+            return anyhow::Ok((servers, targets, cached_state));
+        }
+        for (mode, ttl) in [("realtime", 0), ("cached", 600), ("events", 0)] {
+            let mut config = serve::ServeConfig {
+                cache_ttl: std::time::Duration::from_secs(ttl),
+                ..serve::ServeConfig::default()
+            };
+            config.server = args.server(config.server, None);
+            let state = serve::state(registry.clone(), config)?;
+            if mode == "cached" {
+                cached_state = Some(state.clone());
+            }
+            let server = mlsd_core::serve::Running::start(
+                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                serve::router(state),
+            )
+            .await?;
+            let target = match mode {
+                "events" => Target::post(server.addr, "/v1/newsfeed/events", events.clone()),
+                _ => Target::get(server.addr, paths.clone()),
+            };
+            let rows_per_request = if mode == "events" { 10 } else { 1 };
+            targets.push(ModeTarget {
+                mode,
+                target,
+                rows_per_request,
+            });
+            servers.push(server);
+        }
+        anyhow::Ok((servers, targets, cached_state))
+    })?;
+    let modes = super::bench::run_modes(&server_rt, &client_rt, servers, &targets, &plan, &bar)?;
+    bar.finish_and_clear();
+    let cache_hit_rate = cached_state.map(|s| {
+        let (hits, misses) = s.cache_counts();
+        hits as f64 / (hits + misses).max(1) as f64
+    });
+    let b = &batch_job;
+    let line = format!(
+        "batch candidate job: top {} for {} users ({:.0} candidates each) in {:.2} s ({:.0} users/s){}; events mode rows = events (10 per request)",
+        b.pool,
+        b.users,
+        b.mean_candidates,
+        b.seconds,
+        b.users_per_second,
+        cache_hit_rate.map_or(String::new(), |r| format!("; cached mode hit rate {r:.3}"))
+    );
+    #[derive(serde::Serialize)]
+    struct Fields {
+        batch_job: newsfeed::batch::BatchReport,
+        cache_hit_rate: Option<f64>,
+    }
+    report_bench(
+        &run_dir,
+        "newsfeed",
+        args,
+        &modes,
+        Fields {
+            batch_job,
+            cache_hit_rate,
+        },
+        line,
     )
 }

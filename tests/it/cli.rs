@@ -79,6 +79,9 @@ fn the_demo_runs_end_to_end_and_registers_a_current_model() {
         "POST /v1/sentiment/stream (NDJSON): 1000 lines scored, 2 refused",
         "GET /v1/sentiment/live?topic=battery (SSE) → 10 s: 153 texts",
         "after the review stream 1004 texts",
+        "Personalized news feed (news simulator, seed 42",
+        "feeds changed",
+        "(detected, no false alarm)",
     ] {
         assert!(
             stdout.contains(expected),
@@ -388,6 +391,22 @@ fn bench_serve_quick_for_maintenance_reports_every_mode_and_the_batch_job_as_jso
     let job = &report["batch_job"];
     assert_eq!(job["machines"], 100);
     assert!(job["readings_per_second"].as_f64().is_some_and(|v| v > 0.0));
+}
+
+#[test]
+fn bench_serve_quick_for_the_news_feed_reports_feeds_events_and_the_batch_candidate_job() {
+    let report = bench_quick("newsfeed", &[], &["realtime", "cached", "events"]);
+    assert_eq!(report["modes"][2]["rows_per_request"], 10);
+    let job = &report["batch_job"];
+    assert!(job["users"].as_u64().is_some_and(|u| u > 0), "{job}");
+    assert!(
+        job["users_per_second"].as_f64().is_some_and(|v| v > 0.0),
+        "{job}"
+    );
+    assert!(
+        report["cache_hit_rate"].as_f64().is_some_and(|r| r > 0.5),
+        "{report}"
+    );
 }
 
 #[test]

@@ -26,13 +26,15 @@ enum Design {
     Recommender,
     Sentiment,
     Maintenance,
+    Newsfeed,
 }
 
-const DESIGNS: [Design; 4] = [
+const DESIGNS: [Design; 5] = [
     Design::Fraud,
     Design::Recommender,
     Design::Sentiment,
     Design::Maintenance,
+    Design::Newsfeed,
 ];
 
 /// A bad request and the status it must get.
@@ -51,6 +53,7 @@ impl Design {
             Design::Recommender => recommender::DESIGN,
             Design::Sentiment => sentiment::DESIGN,
             Design::Maintenance => maintenance::DESIGN,
+            Design::Newsfeed => newsfeed::DESIGN,
         }
     }
 
@@ -84,6 +87,13 @@ impl Design {
                 let cfg = crate::maintenance::quick_training();
                 for _ in 0..2 {
                     maintenance::pipeline::train_and_register(&registry, &cfg, false)
+                        .expect("register");
+                }
+            }
+            Design::Newsfeed => {
+                let cfg = crate::newsfeed::quick_training();
+                for _ in 0..2 {
+                    newsfeed::pipeline::train_and_register(&registry, &cfg, false)
                         .expect("register");
                 }
             }
@@ -148,6 +158,16 @@ impl Design {
                 state.watch_registry();
                 serve::router(state)
             }
+            Design::Newsfeed => {
+                use newsfeed::serve;
+                let config = serve::ServeConfig {
+                    server,
+                    ..serve::ServeConfig::default()
+                };
+                let state = serve::state(registry.clone(), config).expect("state");
+                state.watch_registry();
+                serve::router(state)
+            }
         };
         mlsd_core::serve::Running::start("127.0.0.1:0".parse().expect("addr"), router)
             .await
@@ -185,6 +205,12 @@ impl Design {
                 ("post", "/v1/maintenance/score/batch"),
                 ("get", "/v1/maintenance/drift"),
             ],
+            Design::Newsfeed => &[
+                ("get", "/v1/newsfeed/users/{user_id}/feed"),
+                ("post", "/v1/newsfeed/articles"),
+                ("post", "/v1/newsfeed/events"),
+                ("get", "/v1/newsfeed/drift"),
+            ],
         }
     }
 
@@ -199,6 +225,7 @@ impl Design {
             ),
             Design::Sentiment => ("/v1/sentiment", br#"{"text": ""}"#),
             Design::Maintenance => ("/v1/maintenance/score", br#"{"readings": []}"#),
+            Design::Newsfeed => ("/v1/newsfeed/events", br#"{"events": []}"#),
         };
         let json = Some("application/json");
         vec![
@@ -284,6 +311,17 @@ impl Design {
                     ("POST", "/v1/maintenance/score".to_string(), body)
                 })
             }
+            Design::Newsfeed => {
+                let max = schemas["EventsRequest"]["properties"]["events"]["maxItems"]
+                    .as_u64()
+                    .expect("events has maxItems") as usize;
+                [max, max + 1].map(|n| {
+                    let event =
+                        serde_json::json!({ "user_id": 1, "article_id": 0, "kind": "impression" });
+                    let body = serde_json::json!({ "events": vec![event; n] }).to_string();
+                    ("POST", "/v1/newsfeed/events".to_string(), body)
+                })
+            }
         }
     }
 
@@ -325,6 +363,14 @@ impl Design {
                     Arc::new(maintenance::bench::score_bodies(&histories).expect("bodies")),
                 )
             }
+            Design::Newsfeed => Target::get(
+                addr,
+                Arc::new(
+                    (0..n)
+                        .map(|i| format!("/v1/newsfeed/users/{}/feed", i % 300))
+                        .collect(),
+                ),
+            ),
         }
     }
 }

@@ -154,6 +154,8 @@ pub struct Metrics {
     batch_sizes: Mutex<Histogram>,
     /// name → (kind, help, value): gauges set by the design, counters it keeps itself.
     values: Mutex<BTreeMap<String, (&'static str, String, f64)>>,
+    /// Stage of a request (e.g. a feed's retrieve / rank / re-rank) → its latency.
+    stages: Mutex<BTreeMap<&'static str, Histogram>>,
     model_version: Mutex<String>,
     /// (version, role) → rows scored, their scores and the scoring time per call.
     /// Keyed by version, then role: a call for a version already seen allocates nothing.
@@ -182,6 +184,7 @@ impl Metrics {
                 (0..=10).map(|i| f64::from(1u32 << i)).collect(),
             )),
             values: Mutex::new(BTreeMap::new()),
+            stages: Mutex::new(BTreeMap::new()),
             model_version: Mutex::new(String::new()),
             versions: Mutex::new(BTreeMap::new()),
         }
@@ -224,6 +227,15 @@ impl Metrics {
     /// Size of one micro-batch the model scored together.
     pub fn observe_batch(&self, size: usize) {
         lock(&self.batch_sizes).observe(size as f64);
+    }
+
+    /// One stage of a request took `seconds` (`<prefix>_stage_duration_seconds{stage=…}`):
+    /// where the time of a multi-stage route goes.
+    pub fn observe_stage(&self, stage: &'static str, seconds: f64) {
+        lock(&self.stages)
+            .entry(stage)
+            .or_insert_with(|| Histogram::new(LATENCY_BUCKETS.to_vec()))
+            .observe(seconds);
     }
 
     /// Sets `<prefix>_<name>` (e.g. the latest drift share) to `value`.
@@ -318,6 +330,20 @@ impl Metrics {
             "Requests scored together by the micro-batcher.",
         );
         lock(&self.batch_sizes).render_series(&name, "", &mut out);
+        let stages = lock(&self.stages);
+        if !stages.is_empty() {
+            let name = format!("{p}_stage_duration_seconds");
+            header(
+                &mut out,
+                &name,
+                "histogram",
+                "Latency of each stage of a request.",
+            );
+            for (stage, h) in stages.iter() {
+                h.render_series(&name, &format!("stage=\"{stage}\","), &mut out);
+            }
+        }
+        drop(stages);
         self.render_versions(&mut out);
         for (name, (kind, help, value)) in lock(&self.values).iter() {
             header(&mut out, &format!("{p}_{name}"), kind, help);

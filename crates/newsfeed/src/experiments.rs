@@ -402,6 +402,20 @@ fn feedback_loop(cfg: &SimConfig) -> Result<Vec<LoopDay>> {
     Ok(days)
 }
 
+/// Training rows of days `from..to` of a service's own log (every row sees only its past).
+pub fn training_rows(service: &Service, from: u32, to: u32) -> TrainingSet {
+    let mut replay = Replay::new(service);
+    let mut set = TrainingSet::default();
+    let (start, end) = (i64::from(from) * DAY, i64::from(to) * DAY);
+    for imp in &service.log.impressions {
+        if imp.time >= start && imp.time < end {
+            set.push(rows_of(&replay.counters, imp), &imp.shown);
+        }
+        replay.counters.update(imp);
+    }
+    set
+}
+
 /// Training rows from a service's own log, replayed once in order (each row sees only its
 /// past), a day at a time.
 struct Replay {

@@ -22,6 +22,14 @@
 //!    simulator protocol on [`service`] (the simulated service day by day): logged clicks vs
 //!    true relevance, objectives, position bias, diversity, the feedback loop; [`ab`] — A/B
 //!    vs interleaving
+//! 6. [`artifact`] — ranker + funnel settings + the service's snapshot + the monitoring
+//!    reference, versioned
+//! 7. [`batch`] — every known user's candidate pool, precomputed; [`serve`] — the feed at
+//!    open time, new articles and engagement events applied at once
+//! 8. [`monitor`] — served topic mix, CTR by position, freshness, hides, flagged articles
+//!
+//! [`pipeline`] chains the stages (read it first); [`bench`] is the production-shaped
+//! traffic of the serving benchmark.
 //!
 
 mod error;
@@ -34,6 +42,12 @@ pub mod evaluate;
 pub mod service;
 pub mod experiments;
 pub mod ab;
+pub mod artifact;
+pub mod batch;
+pub mod serve;
+pub mod monitor;
+pub mod pipeline;
+pub mod bench;
 
 pub use error::{Error, Result};
 

@@ -97,6 +97,11 @@ impl Service {
         }
     }
 
+    /// The catalogue as the service knows it, in publication order.
+    pub fn listings(&self) -> &[Listing] {
+        &self.listings
+    }
+
     /// Serves every feed open of `day` with `policy`; the users react, the service learns.
     pub fn run_day(&mut self, world: &World, day: u32, policy: Policy) -> DayStats {
         self.run_sessions(

@@ -47,8 +47,9 @@ pub struct WorldConfig {
     /// Share of articles that break the rules; flagged `integrity_delay_hours` after publishing.
     pub integrity_rate: f64,
     pub integrity_delay_hours: f64,
-    /// A breaking-news surge: from this day, this topic gets `surge_factor` × its articles and
-    /// users' interest in it rises (the drift scenario). `None` = an ordinary month.
+    /// A breaking-news surge `(day, topic)`: from that day half of the articles are on the
+    /// topic and every user's interest in it rises by 0.4 (the drift scenario). `None` = an
+    /// ordinary month.
     pub surge: Option<(u32, usize)>,
 }
 
@@ -187,8 +188,8 @@ impl World {
                 let publisher = active[rng.gen_range(0..active.len())];
                 let p = self.publishers[publisher as usize];
                 let topic = match surge {
-                    // Talking point: breaking news — a third of the day's articles on one topic.
-                    Some(t) if rng.gen::<f64>() < 0.33 => t as u16,
+                    // Talking point: breaking news — half of the day's articles on one topic.
+                    Some(t) if rng.gen::<f64>() < 0.5 => t as u16,
                     _ => rng.gen_range(0..cfg.topics) as u16,
                 };
                 Article {
