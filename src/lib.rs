@@ -9,7 +9,8 @@
 //! | `crates/recommender` | the recommender design: MovieLens loader and a seeded shop → splits → popularity, co-occurrence, BPR, MF → two-stage retrieve → rank → rules → both published protocols and a time split → batch snapshot → registry version → real-time API → drift monitoring |
 //! | `crates/sentiment` | the sentiment design: rt-polarity and labelled-text loaders, synthetic reviews → text pipeline → VADER, MNB, SVM, NBSVM, LR → 10-fold CV, calibration → registry version → batch job and API (stream ingest, live SSE feed, cache, micro-batching) → text drift |
 //! | `crates/maintenance` | the maintenance design: C-MAPSS, AI4I and a seeded fleet simulator → windowed sensor features → RUL baselines (mean, Weibull) and regressors, AI4I rules vs classifiers → published protocols → cost-based policies → registry version → per-machine online state, batch schedule and API (readings, NDJSON stream, alerts, events) → sensor drift and health |
-//! | `crates/tabular` | the tabular models fraud and maintenance share: scaler, classifiers, regressors (ridge, a forest, boosting), undersampling, thresholds |
+//! | `crates/newsfeed` | the news-feed design: the MIND format and a seeded news service that knows true relevance → point-in-time counters → baselines and a multi-task ranker → the funnel (sources, ranking, re-ranking, exploration) → the MIND protocol and the simulator's experiments → registry version → batch pools and the feed API → topic-mix monitoring |
+//! | `crates/tabular` | the tabular models fraud, maintenance and the news feed share: scaler, classifiers (incl. Newton logistic regression), regressors (ridge, a forest, boosting), undersampling, thresholds |
 //! | `src/cli.rs`, `src/cli/` | the `mlsd` command line (a thin layer over the crates): `cli.rs` dispatches, one module per design with the same items, and the shared `common`, `bench`, `models`, `demo` |
 //! | `tests/` | one integration-test binary: CLI end to end, corrupted input, model behaviour, each design's HTTP API, and one contract every server keeps |
 //! | `benches/` | criterion benchmarks per design: features and prediction, re-ranking vs lookup, vectorising, drift checks |
@@ -49,9 +50,13 @@
 //! | baselines a plant already has (life table, physics rules) vs models | `crates/maintenance/src/models.rs`, `evaluate.rs` |
 //! | decisions, not scores: cost-based thresholds, capacity, three policies priced | `crates/maintenance/src/policy.rs` |
 //! | sensor drift on clustered data, sensor health, realised error under censoring | `crates/maintenance/src/monitor.rs` |
+//! | one value from several engagements (click, read, share, hide); clickbait | `crates/newsfeed/src/models.rs` (`Weights`), `experiments.rs` |
+//! | the funnel: candidate sources → ranking → re-ranking (MMR, caps, freshness, integrity, exploration) | `crates/newsfeed/src/feed.rs` |
+//! | offline metrics on logged clicks vs true relevance; position bias (PAL) | `crates/newsfeed/src/experiments.rs`, `simulate.rs` (`relevance`) |
+//! | feedback loops and exploration; A/B tests vs interleaving | `crates/newsfeed/src/experiments.rs` (`feedback_loop`), `ab.rs` |
 //! | retraining: never vs schedule vs trigger, over simulated months with delayed labels | `crates/mlsd-core/src/operate/`, each design's `operate.rs`, `mlsd operate` |
 //! | performance before labels land (CBPE) and where it fails (concept drift) | `crates/mlsd-core/src/estimate.rs` |
-//! | safe rollout: shadow, canary by entity, automatic rollback, decision log — every server | `crates/mlsd-core/src/lifecycle.rs`, `crates/mlsd-core/src/server/rollout.rs` |
+//! | safe rollout: shadow, canary by entity, automatic rollback, decision log — every server but the news feed's | `crates/mlsd-core/src/lifecycle.rs`, `crates/mlsd-core/src/server/rollout.rs` |
 //!
 //! `rg "Talking point"` lists every spot in the code where one is made.
 

@@ -170,6 +170,15 @@ fn run_evaluate(
     bar.finish_and_clear();
     let run_dir = RunDir::create(runs_dir, &format!("newsfeed-evaluate-{name}"))?;
     mlsd_core::report::write_json(&run_dir.file("evaluation.json"), &value)?;
+    if let Some(days) = value.get("feedback_loop") {
+        let days: Vec<newsfeed::experiments::LoopDay> = serde_json::from_value(days.clone())?;
+        let chart = feedback_chart(&days);
+        mlsd_core::report::atomic_write(
+            &run_dir.file("feedback_loop.svg"),
+            chart.to_svg().as_bytes(),
+        )?;
+        mlsd_core::report::atomic_write(&run_dir.file("feedback_loop.png"), &chart.to_png())?;
+    }
     if json {
         println!("{value}");
     } else {
@@ -208,8 +217,11 @@ fn print_tuning(runs: &[(evaluate::MindSettings, evaluate::MindReport)]) -> Resu
         {
             rows.push(vec![
                 format!(
-                    "{} / {} h / {}",
-                    cfg.features.co_strength, cfg.warmup_hours, cfg.logistic_alpha
+                    "{} / {} / {} h / {}",
+                    cfg.features.co_strength,
+                    cfg.features.history_cap,
+                    cfg.warmup_hours,
+                    cfg.logistic_alpha
                 ),
                 m.name.clone(),
                 f(m.auc),
@@ -218,7 +230,7 @@ fn print_tuning(runs: &[(evaluate::MindSettings, evaluate::MindReport)]) -> Resu
         }
     }
     let headers = [
-        "co strength / warm-up / LR alpha",
+        "co strength / history / warm-up / LR alpha",
         "model",
         "AUC",
         "nDCG@10",
@@ -576,4 +588,37 @@ pub fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
         },
         line,
     )
+}
+
+/// Coverage and engagement per day of the feedback loop, with and without exploration.
+fn feedback_chart(days: &[newsfeed::experiments::LoopDay]) -> mlsd_core::plot::Chart {
+    use mlsd_core::plot::{Chart, Series};
+    let series =
+        |explore: bool, what: &str, f: fn(&newsfeed::experiments::LoopDay) -> f64| Series {
+            name: format!(
+                "{what}, {}",
+                if explore {
+                    "exploration"
+                } else {
+                    "no exploration"
+                }
+            ),
+            points: days
+                .iter()
+                .filter(|d| d.exploration == explore)
+                .map(|d| (f64::from(d.day), f(d)))
+                .collect(),
+        };
+    Chart {
+        title: "Feedback loop: retrained daily on its own log".into(),
+        x_label: "day".into(),
+        y_label: "coverage (share of alive articles served) / reads per session".into(),
+        log_y: false,
+        series: vec![
+            series(false, "coverage", |d| d.coverage),
+            series(true, "coverage", |d| d.coverage),
+            series(false, "reads/session", |d| d.engagement),
+            series(true, "reads/session", |d| d.engagement),
+        ],
+    }
 }

@@ -163,23 +163,32 @@ pub fn mind(log: &Log, quarantined: usize, seed: u64) -> Result<MindReport> {
     mind_with(log, &MindSettings::default(), quarantined, seed)
 }
 
-/// The settings [`tune_mind`] compares: collaborative prior strength × warm-up × L2 penalty
-/// (history 50: it won over 20 at every strength in a first run).
+/// The settings [`tune_mind`] compares: collaborative prior strength × history length ×
+/// warm-up at the default penalty, then the L2 penalty at the default features.
 pub fn tune_grid() -> Vec<MindSettings> {
+    let base = MindSettings::default();
     let mut grid = Vec::new();
-    for co_strength in [20.0, 50.0] {
-        for warmup_hours in [0, 24] {
-            for logistic_alpha in [0.1, 1.0, 10.0] {
+    for co_strength in [5.0, 20.0, 50.0] {
+        for history_cap in [20, 50] {
+            for warmup_hours in [0, 24] {
+                let features = FeatureConfig {
+                    co_strength,
+                    history_cap,
+                    ..base.features.clone()
+                };
                 grid.push(MindSettings {
-                    features: FeatureConfig {
-                        co_strength,
-                        ..FeatureConfig::default()
-                    },
+                    features,
                     warmup_hours,
-                    logistic_alpha,
+                    ..base.clone()
                 });
             }
         }
+    }
+    for logistic_alpha in [0.1, 10.0] {
+        grid.push(MindSettings {
+            logistic_alpha,
+            ..base.clone()
+        });
     }
     grid
 }

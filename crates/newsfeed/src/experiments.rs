@@ -89,7 +89,7 @@ pub struct OnlineRow {
 }
 
 /// One day of the feedback loop.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct LoopDay {
     pub day: u32,
     pub exploration: bool,

@@ -28,11 +28,12 @@
 //!    open time, new articles and engagement events applied at once
 //! 8. [`monitor`] — served topic mix, CTR by position, freshness, hides, flagged articles
 //!
-//! [`pipeline`] chains the stages (read it first); [`bench`] is the production-shaped
+//! [`pipeline`] chains the stages (read it first); [`config`] groups the settings; [`bench`] is the production-shaped
 //! traffic of the serving benchmark.
 //!
 
 mod error;
+pub mod config;
 pub mod data;
 pub mod simulate;
 pub mod features;
