@@ -108,13 +108,15 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
                 println!(
-                    "{} slots served over two days against {}'s reference days: topic mix Jensen-Shannon distance {:.3} ({}; threshold {}), rising topic {:?}; hide rate {:.3}; mean age {:.1} h",
+                    "{} slots served over two days against {}'s reference days: topic mix Jensen-Shannon distance {:.3} ({}; threshold {}), clicked mix {:.3}, rising topic {:?}; topic entropy {:.2} bits; hide rate {:.3}; mean age {:.1} h",
                     r.current.slots,
                     current.version,
                     r.topic_distance,
                     if r.topic_drift { "drift" } else { "no drift" },
                     newsfeed::monitor::TOPIC_DRIFT,
+                    r.clicked_topic_distance.unwrap_or(f64::NAN),
                     r.rising_topic.map(|(t, d)| format!("topic {t} {:+.1} points", 100.0 * d)),
+                    r.current.topic_entropy,
                     r.current.hide_rate,
                     r.current.mean_age_hours
                 );
@@ -307,7 +309,7 @@ fn sim_tables(r: &newsfeed::experiments::SimReport) -> String {
         .collect();
     let e = &r.experiment;
     format!(
-        "News simulator: {} training rows, {} logged test lists; {:.1} s\n\nOffline (the test day's logged lists re-ordered; true = the simulator's relevance):\n\n{}\nOnline (per session, the same users and sessions):\n\n{}\nPosition bias (click heads, against true relevance):\n\n{}\nDiversity (multi-objective boosting, MMR strength):\n\n{}\nFeedback loop (retrained daily on its own log; reads per session = engagement):\n\n{}\nExperiment, {} vs {} over {} days: A/B reads per user {:.3} vs {:.3} (sd {:.3}) → {:.0} users for 80 % power; interleaving prefers A for {:.0} % of deciding users (mean credit {:.3}, sd {:.3}) → {:.0} users; ratio {:.1}×\n",
+        "News simulator: {} training rows, {} logged test lists; {:.1} s\n\nOffline (the test day's logged lists re-ordered; true = the simulator's relevance):\n\n{}\nOnline (per session, the same users and sessions):\n\n{}\nPosition bias (click heads; true = the click probability once the user looks, free of the slot):\n\n{}\nDiversity (multi-objective boosting, MMR strength):\n\n{}\nFeedback loop (retrained daily on its own log; reads per session = engagement):\n\n{}\nExperiment, {} vs {} over {} days: A/B reads per user {:.3} vs {:.3} (sd {:.3}) → {:.0} users for 80 % power; interleaving prefers A for {:.0} % of deciding users (mean credit {:.3}, sd {:.3}) → {:.0} users; ratio {:.1}×\n",
         r.train_rows,
         r.test_impressions,
         r.seconds,

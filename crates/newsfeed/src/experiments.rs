@@ -262,6 +262,17 @@ fn offline(
     world: &World,
     lists: &[LoggedList],
     name: &str,
+    score: impl FnMut(&[[f64; crate::features::WIDTH]]) -> Vec<f64>,
+) -> SimModelRow {
+    offline_against(world, lists, name, World::relevance, score)
+}
+
+/// [`offline`] against another truth (`truth(world, user, article, time)`).
+fn offline_against(
+    world: &World,
+    lists: &[LoggedList],
+    name: &str,
+    truth_of: fn(&World, u32, &crate::simulate::Article, i64) -> f64,
     mut score: impl FnMut(&[[f64; crate::features::WIDTH]]) -> Vec<f64>,
 ) -> SimModelRow {
     let (mut logged, mut truth) = (Vec::<ListMetrics>::new(), Vec::new());
@@ -271,7 +282,7 @@ fn offline(
         let rel: Vec<f64> = l
             .items
             .iter()
-            .map(|&i| world.relevance(l.user, &world.articles[i as usize], l.time))
+            .map(|&i| truth_of(world, l.user, &world.articles[i as usize], l.time))
             .collect();
         truth.extend(ndcg_at(&rel, &s, 10));
     }
@@ -316,7 +327,8 @@ pub fn online_row(name: &str, stats: &[DayStats]) -> OnlineRow {
 }
 
 /// Naive (position ignored) vs corrected (position a training-only feature), click heads of
-/// both families, scored against true relevance on the test lists.
+/// both families, scored on the test lists against what a click head should estimate: the
+/// true click probability once the user looks (`World::p_click`, free of the slot).
 // Talking point: position bias — the logged click on slot 1 is partly the slot's doing.
 fn position_bias(
     world: &World,
@@ -340,7 +352,9 @@ fn position_bias(
                     "naive"
                 }
             );
-            rows.push(offline(world, test, &name, |r| m.score(r)));
+            rows.push(offline_against(world, test, &name, World::p_click, |r| {
+                m.score(r)
+            }));
         }
     }
     Ok(rows)

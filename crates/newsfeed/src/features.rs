@@ -297,7 +297,8 @@ impl Counters {
     }
 }
 
-/// Share of each topic among the given ones, smoothed toward uniform-free zero.
+/// Share of each topic among the given ones, divided by n + 1 (one click of shrinkage: a
+/// single click on a topic is not a 100 % affinity).
 fn topic_shares(topics: impl Iterator<Item = u16>) -> HashMap<u16, f64> {
     let mut counts: HashMap<u16, f64> = HashMap::new();
     let mut total = 0.0;

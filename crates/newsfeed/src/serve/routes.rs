@@ -311,12 +311,13 @@ pub async fn drift(State(state): Shared) -> Result<Json<DriftResponse>, ApiError
 fn drift_now(state: &AppState) -> DriftResponse {
     let serving = state.models.get();
     let window = state.served.snapshot();
+    let clicked = state.clicked.snapshot();
     DriftResponse::check(
         &serving.version,
         &window,
         state.config.server.drift_min,
         |w| {
-            let r = monitor::report(&serving.model.reference, w);
+            let r = monitor::report(&serving.model.reference, w, &clicked);
             state.kit.metrics.set_gauge(
                 "topic_mix_js",
                 "Jensen-Shannon distance of the served topic mix to the reference, latest check.",
