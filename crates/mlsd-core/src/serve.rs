@@ -120,6 +120,29 @@ where
     }
 }
 
+/// The `key=value` pairs of a raw query string, in order (empty pairs skipped; a key without
+/// `=` has an empty value).
+pub fn query_pairs(raw: Option<&str>) -> impl Iterator<Item = (&str, &str)> {
+    raw.unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+}
+
+/// A list length `k` from a query value: a whole number from 1 to `max_k`, or a 422
+/// `invalid_k` naming the bound.
+pub fn parse_k(value: &str, max_k: usize) -> Result<usize, ApiError> {
+    whole_text(value)
+        .and_then(|k| usize::try_from(k).ok())
+        .filter(|k| (1..=max_k).contains(k))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "invalid_k",
+                format!("k must be 1 to {max_k}, got {value:?}"),
+            )
+        })
+}
+
 /// [`whole`] for text (a path segment or query value): `13`, `13.0` and `1.3e1` are 13.
 pub fn whole_text(text: &str) -> Option<u64> {
     text.parse::<u64>().ok().or_else(|| {

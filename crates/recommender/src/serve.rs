@@ -366,20 +366,9 @@ pub struct RecommendationsResponse {
 
 fn parse_query(raw: Option<&str>, max_k: usize) -> Result<(usize, Mode), ApiError> {
     let (mut k, mut mode) = (10usize, Mode::Batch);
-    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+    for (key, value) in mlsd_core::serve::query_pairs(raw) {
         match key {
-            "k" => {
-                k = mlsd_core::serve::whole_text(value)
-                    .and_then(|k| usize::try_from(k).ok())
-                    .filter(|k| (1..=max_k).contains(k))
-                    .ok_or_else(|| {
-                        ApiError::invalid(
-                            "invalid_k",
-                            format!("k must be 1 to {max_k}, got {value:?}"),
-                        )
-                    })?;
-            }
+            "k" => k = mlsd_core::serve::parse_k(value, max_k)?,
             "mode" => {
                 mode = match value {
                     "batch" => Mode::Batch,

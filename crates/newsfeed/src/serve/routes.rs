@@ -33,20 +33,9 @@ pub struct FeedResponse {
 
 fn parse_k(raw: Option<&str>, max_k: usize) -> Result<usize, ApiError> {
     let mut k = 10usize.min(max_k);
-    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+    for (key, value) in mlsd_core::serve::query_pairs(raw) {
         match key {
-            "k" => {
-                k = mlsd_core::serve::whole_text(value)
-                    .and_then(|k| usize::try_from(k).ok())
-                    .filter(|k| (1..=max_k).contains(k))
-                    .ok_or_else(|| {
-                        ApiError::invalid(
-                            "invalid_k",
-                            format!("k must be 1 to {max_k}, got {value:?}"),
-                        )
-                    })?;
-            }
+            "k" => k = mlsd_core::serve::parse_k(value, max_k)?,
             other => {
                 return Err(ApiError::invalid(
                     "unknown_parameter",
@@ -332,67 +321,33 @@ fn drift_now(state: &AppState) -> DriftResponse {
 pub fn request_constraints(state: &AppState, api: &mut utoipa::openapi::OpenApi) {
     use mlsd_core::server::contract::{item_range, number_range, Target};
     let path = "/v1/newsfeed/users/{user_id}/feed";
-    number_range(
-        api,
-        Target::Param(path, "user_id"),
-        0.0,
-        f64::from(u32::MAX),
-    );
+    let (ids, time) = (f64::from(u32::MAX), MAX_TIME as f64);
+    number_range(api, Target::Param(path, "user_id"), 0.0, ids);
     number_range(
         api,
         Target::Param(path, "k"),
         1.0,
         state.config.max_k as f64,
     );
-    let topics = read(&state.live).topics;
-    // Any id parses; one the catalogue does not hold is a 404 (the catalogue grows while the
-    // server runs, so no bound stated at start would stay true).
-    number_range(
-        api,
-        Target::Field("EventIn", "article_id"),
-        0.0,
-        f64::from(u32::MAX),
-    );
-    number_range(
-        api,
-        Target::Field("ArticleIn", "topic"),
-        0.0,
-        topics.saturating_sub(1) as f64,
-    );
-    number_range(
-        api,
-        Target::Field("ArticleIn", "published"),
-        0.0,
-        MAX_TIME as f64,
-    );
-    number_range(
-        api,
-        Target::Field("ArticleIn", "publisher"),
-        0.0,
-        f64::from(u32::MAX),
-    );
-    number_range(
-        api,
-        Target::Field("EventIn", "user_id"),
-        0.0,
-        f64::from(u32::MAX),
-    );
-    number_range(
-        api,
-        Target::Field("EventIn", "timestamp"),
-        0.0,
-        MAX_TIME as f64,
-    );
+    let last_topic = read(&state.live).topics.saturating_sub(1) as f64;
+    // Any article id parses; one the catalogue does not hold is a 404 (the catalogue grows
+    // while the server runs, so no bound stated at start would stay true).
+    for (schema, field, max) in [
+        ("EventIn", "user_id", ids),
+        ("EventIn", "article_id", ids),
+        ("EventIn", "timestamp", time),
+        ("ArticleIn", "topic", last_topic),
+        ("ArticleIn", "publisher", ids),
+        ("ArticleIn", "published", time),
+    ] {
+        number_range(api, Target::Field(schema, field), 0.0, max);
+    }
+    let (articles, events) = (state.config.max_articles, state.config.max_events);
     item_range(
         api,
         Target::Field("ArticlesRequest", "articles"),
         1,
-        state.config.max_articles,
+        articles,
     );
-    item_range(
-        api,
-        Target::Field("EventsRequest", "events"),
-        1,
-        state.config.max_events,
-    );
+    item_range(api, Target::Field("EventsRequest", "events"), 1, events);
 }
