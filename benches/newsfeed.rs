@@ -19,13 +19,7 @@ use rand::SeedableRng;
 fn benches(c: &mut Criterion) {
     let (model, _) = artifact::train(&TrainConfig::default()).expect("train");
     let s = &model.snapshot;
-    let from = s.as_of - (model.feed.max_age_hours * 3600.0) as i64;
-    let alive: Vec<Listing> = s
-        .listings
-        .iter()
-        .filter(|l| l.published >= from && l.published <= s.as_of)
-        .copied()
-        .collect();
+    let alive: Vec<Listing> = s.alive(model.feed.max_age_hours);
     let users: Vec<(&u32, &Vec<u32>)> = s.histories.iter().collect();
     let request = |i: usize| {
         let (user, history) = users[i % users.len()];

@@ -41,6 +41,15 @@ pub struct Snapshot {
     pub topics: usize,
 }
 
+impl Snapshot {
+    /// Articles published in the last `max_age_hours` before the cutoff.
+    pub fn alive(&self, max_age_hours: f64) -> Vec<Listing> {
+        let from = self.as_of - (max_age_hours * 3600.0) as i64;
+        let alive = |l: &&Listing| l.published >= from && l.published <= self.as_of;
+        self.listings.iter().filter(alive).copied().collect()
+    }
+}
+
 /// What the server holds.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct NewsfeedArtifact {

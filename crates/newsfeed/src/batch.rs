@@ -37,13 +37,7 @@ pub fn candidate_pools(
 ) -> (Vec<(u32, Vec<u32>)>, BatchReport) {
     let started = Instant::now();
     let s = &model.snapshot;
-    let from = s.as_of - (model.feed.max_age_hours * 3600.0) as i64;
-    let alive: Vec<_> = s
-        .listings
-        .iter()
-        .filter(|l| l.published >= from && l.published <= s.as_of)
-        .copied()
-        .collect();
+    let alive = s.alive(model.feed.max_age_hours);
     let mut candidates = 0usize;
     let pools: Vec<(u32, Vec<u32>)> = s
         .histories
