@@ -7,7 +7,7 @@
 //! A new design gets these checks by adding one arm to each `match` of [`Design`].
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use mlsd_core::loadgen::{run, Load, Target};
@@ -83,18 +83,31 @@ impl Design {
                         .expect("register");
                 }
             }
+            // Trained once per test binary (each contract test builds its own registries).
             Design::Maintenance => {
+                use maintenance::artifact;
+                type Run = (
+                    artifact::MaintenanceArtifact,
+                    maintenance::data::Fleet,
+                    artifact::Validation,
+                );
+                static RUN: OnceLock<Run> = OnceLock::new();
                 let cfg = crate::maintenance::quick_training();
+                let (model, fleet, validation) =
+                    RUN.get_or_init(|| artifact::train(&cfg).expect("train"));
                 for _ in 0..2 {
-                    maintenance::pipeline::train_and_register(&registry, &cfg, false)
+                    artifact::register(&registry, model, fleet, validation, &cfg)
                         .expect("register");
                 }
             }
             Design::Newsfeed => {
+                use newsfeed::artifact;
+                static RUN: OnceLock<(artifact::NewsfeedArtifact, artifact::Training)> =
+                    OnceLock::new();
                 let cfg = crate::newsfeed::quick_training();
+                let (model, training) = RUN.get_or_init(|| artifact::train(&cfg).expect("train"));
                 for _ in 0..2 {
-                    newsfeed::pipeline::train_and_register(&registry, &cfg, false)
-                        .expect("register");
+                    artifact::register(&registry, model, training, &cfg).expect("register");
                 }
             }
         }
