@@ -40,6 +40,17 @@ pub enum Command {
         #[arg(long)]
         no_promote: bool,
     },
+    /// Run the news simulator for N days with the logging policy (smoothed CTR, 3 exploration
+    /// slots) and print each day; with --out, write the log in the MIND format (behaviors.tsv,
+    /// news.tsv), which `evaluate --protocol mind --data-dir` reads from `<out>/mind-small-sample`.
+    Simulate {
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
+        days: u32,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// The batch candidate job: every known user's top-100 pool from the current version's
     /// snapshot (retrieved and ranked), users per second.
     Batch {
@@ -91,6 +102,7 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             );
             Ok(())
         }
+        Command::Simulate { days, seed, out } => simulate(days, seed, out.as_deref()),
         Command::Batch { pool } => {
             let current = current(registry)?;
             let (_, r) = newsfeed::batch::candidate_pools(&current.model, pool);
@@ -623,4 +635,62 @@ fn feedback_chart(days: &[newsfeed::experiments::LoopDay]) -> mlsd_core::plot::C
             series(true, "reads/session", |d| d.engagement),
         ],
     }
+}
+
+fn simulate(days: u32, seed: u64, out: Option<&Path>) -> Result<()> {
+    use newsfeed::feed::Scorer;
+    use newsfeed::models::Baseline;
+    use newsfeed::service::{Policy, Service};
+    use newsfeed::simulate::{World, WorldConfig};
+    let world = World::new(&WorldConfig {
+        seed,
+        days,
+        ..WorldConfig::default()
+    });
+    let mut service = Service::new(&world, newsfeed::features::FeatureConfig::default());
+    let logging = newsfeed::artifact::logging_feed();
+    let mut rows = Vec::new();
+    for day in 0..days {
+        let scorer = Scorer::Baseline(Baseline::SmoothedCtr);
+        let d = service.run_day(
+            &world,
+            day,
+            Policy {
+                scorer,
+                feed: &logging,
+            },
+        );
+        rows.push(vec![
+            day.to_string(),
+            d.sessions.to_string(),
+            format!("{:.3}", d.clicks_per_session()),
+            format!("{:.3}", d.reads_per_session()),
+            format!("{:.1} %", 100.0 * d.clickbait_served),
+            format!("{:.3}", d.coverage),
+            d.violations_seen.to_string(),
+        ]);
+    }
+    let headers = [
+        "day",
+        "sessions",
+        "clicks/session",
+        "reads/session",
+        "clickbait served",
+        "coverage",
+        "violations seen",
+    ];
+    println!(
+        "News simulator, seed {seed}, logging policy (smoothed CTR, 3 exploration slots):\n\n{}",
+        markdown_table(&headers, &rows)
+    );
+    if let Some(dir) = out {
+        let folder = dir.join("mind-small-sample");
+        newsfeed::data::write_mind(&service.log, &folder)?;
+        println!(
+            "{} impressions in the MIND format → {}",
+            service.log.impressions.len(),
+            folder.display()
+        );
+    }
+    Ok(())
 }

@@ -256,6 +256,56 @@ fn mind_topics(
     Ok((topics.keys, topic_of))
 }
 
+/// Writes `log` in the MIND format (`behaviors.tsv`, `news.tsv` with the topic as category) into
+/// `dir`, times counted from 2019-11-09 00:00 (the sample's first day): what `load_mind` reads.
+pub fn write_mind(log: &Log, dir: &Path) -> Result<()> {
+    use std::fmt::Write as _;
+    let io = |e: std::io::Error| Error::Read {
+        path: dir.to_path_buf(),
+        source: e,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let start = chrono::NaiveDate::from_ymd_opt(2019, 11, 9)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp())
+        .unwrap_or(0);
+    let key = |i: u32| format!("N{}", i + 1);
+    let mut behaviors = String::new();
+    for imp in &log.impressions {
+        let time = chrono::DateTime::from_timestamp(start + imp.time, 0).unwrap_or_default();
+        let history: Vec<String> = imp.history.iter().map(|&h| key(h)).collect();
+        let shown: Vec<String> = imp
+            .shown
+            .iter()
+            .map(|s| format!("{}-{}", key(s.item), u8::from(s.click)))
+            .collect();
+        let _ = writeln!(
+            behaviors,
+            "{}\tU{}\t{}\t{}\t{}",
+            imp.id + 1,
+            imp.user + 1,
+            time.format("%-m/%-d/%Y %-I:%M:%S %p"),
+            history.join(" "),
+            shown.join(" ")
+        );
+    }
+    let mut news = String::new();
+    for (i, item) in log.items.iter().enumerate() {
+        let topic = item
+            .topic
+            .and_then(|t| log.topics.get(t as usize))
+            .map_or("unknown", String::as_str);
+        let _ = writeln!(
+            news,
+            "{}\t{topic}\t{topic}\t{}\t\t\t[]\t[]",
+            key(i as u32),
+            item.key
+        );
+    }
+    std::fs::write(dir.join("behaviors.tsv"), behaviors).map_err(io)?;
+    std::fs::write(dir.join("news.tsv"), news).map_err(io)
+}
+
 fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),

@@ -98,3 +98,26 @@ fn a_malformed_behaviours_line_is_quarantined_not_dropped() {
         Some("sports")
     );
 }
+
+#[test]
+fn a_simulated_log_written_in_the_mind_format_reads_back_whole() {
+    let runs = tempfile::tempdir().expect("tempdir");
+    let out = runs.path().join("sim");
+    let out_s = out.to_str().expect("path");
+    let args = ["newsfeed", "simulate", "--days", "2", "--out", out_s];
+    let (ok, stdout, stderr) = crate::common::mlsd(&args, runs.path());
+    assert!(ok, "{stderr}");
+    let loaded = newsfeed::data::load_mind(&out.join("mind-small-sample")).expect("load");
+    assert!(
+        loaded.quarantine.is_empty(),
+        "{:?}",
+        loaded.quarantine.counts_by_reason()
+    );
+    let n = loaded.log.impressions.len();
+    assert!(
+        n > 0 && stdout.contains(&format!("{n} impressions in the MIND format")),
+        "{stdout}"
+    );
+    assert!(loaded.log.clicks() > 0);
+    assert!(loaded.log.items.iter().any(|i| i.topic.is_some()));
+}
