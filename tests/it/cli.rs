@@ -240,7 +240,7 @@ fn train_then_promote_and_rollback_move_the_current_pointer() {
         )
         .0
     );
-    for model in ["logistic_regression", "decision_tree_depth2"] {
+    for model in ["logistic_regression", "undersampled_tree_depth2"] {
         let args = with_small(&["fraud", "train", "--input", &data, "--model", model]);
         let (ok, stdout, stderr) = run(&args, dir.path());
         assert!(ok, "{stderr}");

@@ -64,7 +64,7 @@ impl Design {
             Design::Fraud => {
                 use fraud_detector::train::ModelKind;
                 fit_and_register(&registry, ModelKind::LogisticRegression);
-                fit_and_register(&registry, ModelKind::DecisionTreeDepth2);
+                fit_and_register(&registry, ModelKind::UndersampledTreeDepth2);
             }
             Design::Recommender => {
                 let world = crate::recommender::shop::small_world();
@@ -889,7 +889,7 @@ async fn shadow_and_canary_under_load_promote_a_good_candidate_and_reject_a_bad_
     for kind in [
         ModelKind::LogisticRegression,
         ModelKind::LogisticRegression,
-        ModelKind::DecisionTreeDepth2,
+        ModelKind::UndersampledTreeDepth2,
     ] {
         fit_and_register(&registry, kind);
     }

@@ -79,7 +79,7 @@ fn killed_training_promotes_and_rollbacks_never_break_the_registry() {
         "--input",
         &data,
         "--model",
-        "decision_tree_depth2",
+        "undersampled_tree_depth2",
     ]);
     // Two finished versions first, so that promote and rollback have something to move.
     for _ in 0..2 {

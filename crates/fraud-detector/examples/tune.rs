@@ -71,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..ModelConfig::default()
         };
         run(
-            ModelKind::RandomForest,
+            ModelKind::UndersampledForest,
             cfg,
             format!("trees {trees}, features {share}, legit/fraud {ratio}"),
         )?;

@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
-use mlsd_core::metrics::{average_precision, entity_precision_at_k, roc_auc, ScoredEvent};
+use mlsd_core::metrics::{average_precision, entity_precision_at_k, roc_auc, Found, ScoredEvent};
 use ndarray::Array2;
 use polars::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -62,8 +62,10 @@ pub struct Evaluation {
 pub struct PublishedRow {
     /// The row's label in the handbook.
     pub label: &'static str,
-    /// Our model that corresponds to it.
-    pub ours: &'static str,
+    /// Our model with the same configuration, if we train one. The handbook's trees and forest
+    /// see every training row and its unlimited tree outputs 0/1 leaves; ours are trained on
+    /// undersampled rows with re-estimated leaf rates — a different model, so not compared.
+    pub ours: Option<&'static str>,
     pub auc: f64,
     pub average_precision: f64,
     pub card_precision_at_100: f64,
@@ -73,7 +75,7 @@ pub struct PublishedRow {
 
 const fn row(
     label: &'static str,
-    ours: &'static str,
+    ours: Option<&'static str>,
     auc: f64,
     ap: f64,
     cp: f64,
@@ -98,7 +100,7 @@ const fn row(
 pub const PUBLISHED: [PublishedRow; 6] = [
     row(
         "logistic regression",
-        "logistic_regression",
+        Some("logistic_regression"),
         0.871,
         0.606,
         0.291,
@@ -106,7 +108,7 @@ pub const PUBLISHED: [PublishedRow; 6] = [
     ),
     row(
         "decision tree, depth 2",
-        "decision_tree_depth2",
+        None,
         0.763,
         0.496,
         0.241,
@@ -114,7 +116,7 @@ pub const PUBLISHED: [PublishedRow; 6] = [
     ),
     row(
         "decision tree, unlimited",
-        "decision_tree",
+        None,
         0.788,
         0.309,
         0.243,
@@ -122,7 +124,7 @@ pub const PUBLISHED: [PublishedRow; 6] = [
     ),
     row(
         "random forest (100 trees)",
-        "random_forest",
+        None,
         0.867,
         0.658,
         0.287,
@@ -130,13 +132,13 @@ pub const PUBLISHED: [PublishedRow; 6] = [
     ),
     row(
         "XGBoost (defaults)",
-        "gradient_boosting",
+        Some("gradient_boosting"),
         0.862,
         0.639,
         0.273,
         Some((6.96, 0.133)),
     ),
-    row("random", "random", 0.500, 0.007, 0.017, None),
+    row("random", Some("random"), 0.500, 0.007, 0.017, None),
 ];
 
 fn i64_column(df: &DataFrame, name: &str) -> Result<Vec<i64>> {
@@ -238,7 +240,7 @@ pub fn score_split(
         name: name.to_string(),
         auc: roc_auc(&y, scores)?,
         average_precision: average_precision(&y, scores)?,
-        card_precision_at_100: entity_precision_at_k(&events, top_k)?,
+        card_precision_at_100: entity_precision_at_k(&events, top_k, Found::Removed)?,
         train_seconds: 0.0,
         predict_seconds: 0.0,
     })
@@ -300,7 +302,7 @@ pub fn render_table(e: &Evaluation) -> String {
         .models
         .iter()
         .map(|m| {
-            let p = PUBLISHED.iter().find(|p| p.ours == m.name);
+            let p = PUBLISHED.iter().find(|p| p.ours == Some(m.name.as_str()));
             vec![
                 m.name.clone(),
                 format!("{:.3}", m.auc),

@@ -165,17 +165,25 @@ fn read_typed(path: &Path, quarantine: &mut Quarantine) -> Result<(DataFrame, us
     let input_rows = raw.height();
     let mut columns = Vec::with_capacity(COLUMNS.len() + 1);
     let mut cast_failed: Vec<Option<&'static str>> = vec![None; input_rows];
+    let file_names: Vec<String> = raw
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
     for (name, kind) in COLUMNS {
-        let original = raw.column(name).map_err(|_| Error::Input {
-            path: path.to_path_buf(),
-            why: format!("missing column {name:?} (expected {:?})", column_names()),
-        })?;
-        let cast = original
+        let original = find_column(&file_names, name)
+            .and_then(|i| raw.columns().get(i))
+            .ok_or_else(|| Error::Input {
+                path: path.to_path_buf(),
+                why: format!("missing column {name:?} (expected {:?})", column_names()),
+            })?;
+        let mut cast = original
             .cast(&kind.dtype()) // non-strict: a value that does not fit becomes null
             .map_err(|e| Error::Input {
                 path: path.to_path_buf(),
                 why: format!("column {name:?} cannot be read as {:?}: {e}", kind.dtype()),
             })?;
+        cast.rename(name.into());
         // A value that was there but does not fit the type is a row-level problem.
         let lost = original.is_not_null() & cast.is_null();
         for (i, l) in lost.iter().enumerate() {
@@ -208,6 +216,18 @@ fn read_typed(path: &Path, quarantine: &mut Quarantine) -> Result<(DataFrame, us
     Ok((df, input_rows))
 }
 
+/// Where schema column `name` is among a file's columns: the exact name, else the same name in
+/// another case — the Fraud-Detection-Handbook publishes its transactions with upper-case
+/// names (`TRANSACTION_ID`, `TX_DATETIME`, …), and its files are read as they are.
+fn find_column<S: AsRef<str>>(file_names: &[S], name: &str) -> Option<usize> {
+    let exact = file_names.iter().position(|n| n.as_ref() == name);
+    exact.or_else(|| {
+        file_names
+            .iter()
+            .position(|n| n.as_ref().eq_ignore_ascii_case(name))
+    })
+}
+
 fn column_names() -> Vec<&'static str> {
     COLUMNS.iter().map(|(n, _)| *n).collect()
 }
@@ -230,13 +250,10 @@ fn parse_csv(
     // Map file columns to schema columns by name, so column order does not matter.
     let mut position = Vec::with_capacity(COLUMNS.len());
     for (name, _) in COLUMNS {
-        let i = names
-            .iter()
-            .position(|n| *n == name)
-            .ok_or_else(|| Error::Input {
-                path: path.to_path_buf(),
-                why: format!("header lacks column {name:?}: got {header:?}"),
-            })?;
+        let i = find_column(&names, name).ok_or_else(|| Error::Input {
+            path: path.to_path_buf(),
+            why: format!("header lacks column {name:?}: got {header:?}"),
+        })?;
         position.push(i);
     }
     let input_rows = lines.len() + quarantine.len();

@@ -8,9 +8,9 @@
 //! |---|---|---|
 //! | `rules` | ours | the baseline every fraud team starts from: static limits and hot lists |
 //! | `logistic_regression` | linfa-logistic | fast, explainable, calibrated-ish; the handbook's workhorse |
-//! | `decision_tree_depth2` | linfa-trees | three questions a human can audit |
-//! | `decision_tree` | linfa-trees | unlimited depth: memorises, shows overfitting |
-//! | `random_forest` | linfa-ensemble | bagged trees on feature subsets: variance down |
+//! | `undersampled_tree_depth2` | linfa-trees | three questions a human can audit |
+//! | `undersampled_tree` | linfa-trees | unlimited depth: memorises, shows overfitting |
+//! | `undersampled_forest` | linfa-ensemble | bagged trees on feature subsets: variance down |
 //! | `gradient_boosting` | forust-ml | XGBoost-style boosted trees, the usual winner on tabular data |
 //!
 //! Talking points:
@@ -36,9 +36,16 @@ use crate::{Error, Result};
 pub enum ModelKind {
     Rules,
     LogisticRegression,
-    DecisionTreeDepth2,
-    DecisionTree,
-    RandomForest,
+    /// Not the handbook's "decision tree, depth 2": trained on undersampled rows (10 legit per
+    /// fraud) with each leaf's fraud rate re-estimated on all training rows. Versions
+    /// registered under the old names still load.
+    #[serde(alias = "decision_tree_depth2")]
+    UndersampledTreeDepth2,
+    #[serde(alias = "decision_tree")]
+    UndersampledTree,
+    /// linfa's forest on the undersampled rows (the handbook's forest sees every row).
+    #[serde(alias = "random_forest")]
+    UndersampledForest,
     GradientBoosting,
 }
 
@@ -46,9 +53,9 @@ impl ModelKind {
     pub const ALL: [ModelKind; 6] = [
         ModelKind::Rules,
         ModelKind::LogisticRegression,
-        ModelKind::DecisionTreeDepth2,
-        ModelKind::DecisionTree,
-        ModelKind::RandomForest,
+        ModelKind::UndersampledTreeDepth2,
+        ModelKind::UndersampledTree,
+        ModelKind::UndersampledForest,
         ModelKind::GradientBoosting,
     ];
 
@@ -56,14 +63,22 @@ impl ModelKind {
         match self {
             ModelKind::Rules => "rules",
             ModelKind::LogisticRegression => "logistic_regression",
-            ModelKind::DecisionTreeDepth2 => "decision_tree_depth2",
-            ModelKind::DecisionTree => "decision_tree",
-            ModelKind::RandomForest => "random_forest",
+            ModelKind::UndersampledTreeDepth2 => "undersampled_tree_depth2",
+            ModelKind::UndersampledTree => "undersampled_tree",
+            ModelKind::UndersampledForest => "undersampled_forest",
             ModelKind::GradientBoosting => "gradient_boosting",
         }
     }
 
+    /// The kind called `name`; the earlier names (`decision_tree_depth2`, `decision_tree`,
+    /// `random_forest`) are still understood.
     pub fn from_name(name: &str) -> Option<ModelKind> {
+        let name = match name {
+            "decision_tree_depth2" => "undersampled_tree_depth2",
+            "decision_tree" => "undersampled_tree",
+            "random_forest" => "undersampled_forest",
+            other => other,
+        };
         ModelKind::ALL.into_iter().find(|k| k.name() == name)
     }
 }
@@ -193,9 +208,9 @@ pub fn fit(
     let learner = match kind {
         ModelKind::Rules => None,
         ModelKind::LogisticRegression => Some(Learner::LogisticRegression),
-        ModelKind::DecisionTreeDepth2 => Some(Learner::DecisionTree { max_depth: Some(2) }),
-        ModelKind::DecisionTree => Some(Learner::DecisionTree { max_depth: None }),
-        ModelKind::RandomForest => Some(Learner::RandomForest),
+        ModelKind::UndersampledTreeDepth2 => Some(Learner::DecisionTree { max_depth: Some(2) }),
+        ModelKind::UndersampledTree => Some(Learner::DecisionTree { max_depth: None }),
+        ModelKind::UndersampledForest => Some(Learner::RandomForest),
         ModelKind::GradientBoosting => Some(Learner::GradientBoosting),
     };
     let estimator = match learner {

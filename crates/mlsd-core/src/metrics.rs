@@ -6,7 +6,7 @@
 //! tracks what investigators actually see) and precision@k per entity and period (what a
 //! team that can review k cases a day finds).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -160,14 +160,26 @@ pub struct ScoredEvent {
     pub label: bool,
 }
 
+/// What happens to an entity once it was found positive in an earlier period's top `k`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// It leaves the later periods (a compromised card that investigators confirmed is
+    /// blocked, so alerting on it again finds nothing new). The Fraud-Detection-Handbook's
+    /// `card_precision_top_k` (its default, `remove_detected_compromised_cards=True`).
+    Removed,
+    /// It stays and can fill the top `k` again in later periods.
+    Kept,
+}
+
 /// Entity precision@k, averaged over periods: per period, each entity gets its highest score
 /// and is positive if any of its events is; the top `k` entities are "investigated", and
-/// precision is positives found / k. With entity = card and period = day this is the
-/// Fraud-Detection-Handbook's *Card Precision@k*.
+/// precision is positives found / k. With entity = card, period = day and [`Found::Removed`]
+/// this is the Fraud-Detection-Handbook's *Card Precision@k*.
 ///
 /// Talking point: an alert budget (≈100 cards a day per team) is the real constraint, so
-/// rank cards, not transactions — five alerts on one card cost one investigation.
-pub fn entity_precision_at_k(events: &[ScoredEvent], k: usize) -> Result<f64> {
+/// rank cards, not transactions — five alerts on one card cost one investigation, and a card
+/// caught yesterday is blocked today, so finding it again is not a hit.
+pub fn entity_precision_at_k(events: &[ScoredEvent], k: usize, found: Found) -> Result<f64> {
     if k == 0 || events.is_empty() {
         return Err(Error::Metric {
             metric: "entity_precision_at_k",
@@ -192,14 +204,21 @@ pub fn entity_precision_at_k(events: &[ScoredEvent], k: usize) -> Result<f64> {
     }
     let mut periods: Vec<_> = per_period.into_iter().collect();
     periods.sort_by_key(|(p, _)| *p);
+    let mut caught: HashSet<i64> = HashSet::new();
     let mut total = 0.0;
     for (_, entities) in &periods {
-        let mut ranked: Vec<(i64, f64, bool)> =
-            entities.iter().map(|(&e, &(s, l))| (e, s, l)).collect();
+        let mut ranked: Vec<(i64, f64, bool)> = entities
+            .iter()
+            .filter(|(e, _)| !caught.contains(e))
+            .map(|(&e, &(s, l))| (e, s, l))
+            .collect();
         // Highest score first; equal scores by entity id so the metric is deterministic.
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let hits = ranked.iter().take(k).filter(|r| r.2).count();
-        total += hits as f64 / k as f64;
+        let hits: Vec<i64> = ranked.iter().take(k).filter(|r| r.2).map(|r| r.0).collect();
+        total += hits.len() as f64 / k as f64;
+        if found == Found::Removed {
+            caught.extend(hits);
+        }
     }
     Ok(total / periods.len() as f64)
 }
@@ -460,10 +479,49 @@ mod tests {
             e(1, 4, 0.6, true),
         ];
         // k = 2: day 0 → cards 1, 2 → 1 hit → 0.5; day 1 → cards 4, 1 → 1 hit → 0.5
-        let cp = entity_precision_at_k(&events, 2).expect("ok");
+        let cp = entity_precision_at_k(&events, 2, Found::Kept).expect("ok");
         assert!((cp - 0.5).abs() < 1e-12);
         // k = 1: day 0 → card 1 → 1; day 1 → card 4 → 1
-        assert!((entity_precision_at_k(&events, 1).expect("ok") - 1.0).abs() < 1e-12);
+        let cp = entity_precision_at_k(&events, 1, Found::Kept).expect("ok");
+        assert!((cp - 1.0).abs() < 1e-12);
+    }
+
+    /// The handbook's `card_precision_top_k` worked by hand: a card caught in an earlier day's
+    /// top k leaves the later days, so alerting on it again is neither a hit nor a slot used.
+    #[test]
+    fn card_precision_removes_cards_caught_on_earlier_days() {
+        let e = |period, entity, score, label| ScoredEvent {
+            period,
+            entity,
+            score,
+            label,
+        };
+        let events = [
+            // day 0: card 1 fraud 0.9, card 2 legit 0.8, card 3 fraud 0.1 → top 2 = {1, 2}:
+            // 1 hit (card 1 caught), CP 0.5
+            e(0, 1, 0.9, true),
+            e(0, 2, 0.8, false),
+            e(0, 3, 0.1, true),
+            // day 1: card 1 still scores highest and is still fraud; card 2 legit 0.7;
+            // card 3 fraud 0.6. Removed: card 1 is gone → top 2 = {2, 3} → 1 hit → 0.5.
+            // Kept: top 2 = {1, 2} → 1 hit → 0.5 as well — the difference shows on day 2.
+            e(1, 1, 0.95, true),
+            e(1, 2, 0.7, false),
+            e(1, 3, 0.6, true),
+            // day 2: cards 1 and 3 fraud at the top, card 4 legit below.
+            // Removed: both were caught → top 2 = {4} → 0 hits → 0.
+            // Kept: top 2 = {1, 3} → 2 hits → 1.
+            e(2, 1, 0.9, true),
+            e(2, 3, 0.8, true),
+            e(2, 4, 0.1, false),
+        ];
+        let removed = entity_precision_at_k(&events, 2, Found::Removed).expect("ok");
+        assert!(
+            (removed - (0.5 + 0.5 + 0.0) / 3.0).abs() < 1e-12,
+            "{removed}"
+        );
+        let kept = entity_precision_at_k(&events, 2, Found::Kept).expect("ok");
+        assert!((kept - (0.5 + 0.5 + 1.0) / 3.0).abs() < 1e-12, "{kept}");
     }
 
     #[test]

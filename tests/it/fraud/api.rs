@@ -18,7 +18,7 @@ fn registry(dir: &std::path::Path) -> Registry {
     let registry = Registry::open(dir);
     let (first, _) = fit_and_register(&registry, ModelKind::LogisticRegression);
     registry.promote("fraud", &first.version).expect("promote");
-    fit_and_register(&registry, ModelKind::DecisionTreeDepth2);
+    fit_and_register(&registry, ModelKind::UndersampledTreeDepth2);
     registry
 }
 

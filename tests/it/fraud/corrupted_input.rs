@@ -153,6 +153,61 @@ fn typed_input_is_validated(extension: &str) {
     );
 }
 
+/// The Fraud-Detection-Handbook publishes its transactions with upper-case column names,
+/// nanosecond timestamps (pandas) and the pandas index as an extra column; they are read as
+/// they are, in every format.
+#[test]
+fn the_handbooks_own_schema_is_accepted_as_published() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (df, _) = simulate(&tiny_simulation()).expect("simulate");
+    let n = df.height();
+    let mut columns: Vec<Column> = df
+        .columns()
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            if c.name() == "tx_datetime" {
+                c = c
+                    .cast(&DataType::Datetime(TimeUnit::Nanoseconds, None))
+                    .expect("ns");
+            }
+            let upper = c.name().to_uppercase();
+            c.rename(upper.into());
+            c
+        })
+        .collect();
+    columns.insert(
+        0,
+        Column::new(
+            "__index_level_0__".into(),
+            (0..n as i64).collect::<Vec<_>>(),
+        ),
+    );
+    let mut handbook = DataFrame::new_infer_height(columns).expect("frame");
+    for extension in typed_extensions() {
+        let path = dir.path().join(format!("handbook.{extension}"));
+        mlsd_core::frames::write(&mut handbook, &path).expect("write");
+        let got = ingest(&path, &config()).expect("ingest");
+        assert_eq!(got.report.accepted_rows, n, "{extension}");
+        for column in df.columns() {
+            let read = got.transactions.column(column.name()).expect("column");
+            assert!(
+                read.equals(column),
+                "{extension}: {} differs",
+                column.name()
+            );
+        }
+    }
+    // CSV with the handbook's header.
+    let (_, header, lines) = clean_csv(dir.path());
+    let path = dir.path().join("handbook.csv");
+    let text = format!("{}\n{}\n", header.to_uppercase(), lines.join("\n"));
+    std::fs::write(&path, text).expect("write");
+    let got = ingest(&path, &config()).expect("ingest");
+    assert_eq!(got.report.accepted_rows, lines.len());
+}
+
 #[test]
 fn unreadable_files_are_clear_errors() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -118,11 +118,15 @@ fn the_default_simulation_reaches_the_published_quality() {
         .map(|m| m.average_precision)
         .fold(0.0, f64::max);
     assert!(best >= 0.60, "best AP {best}");
-    // Logistic regression, forest and boosting land near the published AUC and AP.
-    for name in ["logistic_regression", "random_forest", "gradient_boosting"] {
+    // Logistic regression and boosting land near the published AUC and AP (the handbook's
+    // trees and forest are trained differently from ours, so they have no published row).
+    for name in ["logistic_regression", "gradient_boosting"] {
         let (ours, published) = (
             get(name),
-            PUBLISHED.iter().find(|p| p.ours == name).expect("row"),
+            PUBLISHED
+                .iter()
+                .find(|p| p.ours == Some(name))
+                .expect("row"),
         );
         assert!(
             (ours.auc - published.auc).abs() < 0.03,
@@ -155,7 +159,7 @@ fn calibration_fixes_the_undersampled_trees_and_the_review_threshold_meets_the_b
     let cfg = ModelConfig::default();
     // An unlimited tree trained on 10 legit rows per fraud: its leaf rates overstate fraud
     // about a hundredfold at a 0.8 % base rate.
-    let kind = ModelKind::DecisionTree;
+    let kind = ModelKind::UndersampledTree;
     let model = fit(kind, &x, &y, &names, &cfg).expect("fit");
     let budget = DecisionBudget::default();
     let (_, report) = calibrate(
