@@ -30,6 +30,11 @@ pub enum Command {
         /// Print one JSON object: {"protocol", "models": [{"name", …}]}.
         #[arg(long)]
         json: bool,
+        /// Seed of the folds (surprise) or of the split and its validation split
+        /// (recommenders); the protocols' own seeds are 0 and 42. Another seed shows how much
+        /// a number moves with the random split alone.
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// Fit the two-stage model on the seeded shop (all but the last --holdout-days), run the
     /// batch job with it, and register model, snapshot and drift reference as a new version
@@ -73,12 +78,13 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
     use recommender::movielens;
     use recommender::shop::ShopConfig;
     use recommender::two_stage::TwoStageConfig;
-    let (protocol, data_dir, json) = match cmd {
+    let (protocol, data_dir, json, seed) = match cmd {
         Command::Evaluate {
             protocol,
             data_dir,
             json,
-        } => (protocol, data_dir, json),
+            seed,
+        } => (protocol, data_dir, json, seed),
         Command::Train {
             holdout_days,
             seed,
@@ -116,7 +122,10 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
     let folder = movielens::folder(data_dir.as_deref())?;
     let data =
         movielens::load(&folder).with_context(|| format!("while loading {}", folder.display()))?;
-    let cfg = EvalConfig::default();
+    let mut cfg = EvalConfig::default();
+    if let Some(seed) = seed {
+        (cfg.fold_seed, cfg.split_seed) = (seed, seed);
+    }
     let (value, table) = match protocol {
         Protocol::Surprise => {
             let report = evaluate::surprise(&data, &cfg)?;

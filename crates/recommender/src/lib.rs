@@ -11,7 +11,8 @@
 //! 2. [`split`] — the two published protocols' splits: 5-fold CV (Surprise) and a 75/25 split
 //!    stratified by item (Microsoft Recommenders); the shop uses a time split
 //! 3. [`models`] — global mean and biases (baselines), popularity, item co-occurrence (SAR),
-//!    BPR, biased matrix factorisation (Surprise's SVD); [`ann`] — an IVF index over item
+//!    BPR, biased matrix factorisation (Surprise's SVD); [`item_item`] — EASE and RP3beta,
+//!    item-item models with no training loop; [`ann`] — an IVF index over item
 //!    embeddings; [`two_stage`] — retrieve → rank → rules, with a batch and a real-time ranker
 //! 4. [`evaluate`] — both published protocols beside the published tables, and the shop's
 //!    time split with its batch-vs-real-time replay
@@ -30,6 +31,7 @@ pub mod movielens;
 pub mod shop;
 pub mod split;
 pub mod models;
+pub mod item_item;
 pub mod ann;
 pub mod two_stage;
 pub mod evaluate;

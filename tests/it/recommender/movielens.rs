@@ -55,7 +55,7 @@ fn surprise_protocol_biased_mf_reaches_the_published_rmse_bar() {
 }
 
 #[test]
-fn recommenders_protocol_bpr_reaches_the_bar_and_rating_mf_ranks_poorly() {
+fn recommenders_protocol_item_item_models_rank_best_and_rating_mf_ranks_poorly() {
     let Some(data) = load() else { return };
     let report = evaluate::recommenders(&data, &EvalConfig::default()).expect("evaluate");
     println!("{}", evaluate::render_recommenders(&report));
@@ -78,14 +78,25 @@ fn recommenders_protocol_bpr_reaches_the_bar_and_rating_mf_ranks_poorly() {
         .iter()
         .max_by(|a, b| a.ndcg_at_10.total_cmp(&b.ndcg_at_10))
         .expect("models");
-    // The bar for the best model (published: BPR 0.442 / 0.388, SAR 0.382 / 0.331).
+    // The first bar for the best model (published: BPR 0.442 / 0.388, SAR 0.382 / 0.331).
     assert!(
         best.ndcg_at_10 >= 0.38 && best.precision_at_10 >= 0.33,
         "{best:?}"
     );
-    // The ranking objective wins; personalisation beats popularity; the rating-trained model
-    // ranks below popularity.
-    assert_eq!(best.name, "bpr");
+    // The closed-form item-item models rank best (EASE/EDLAE above BPR, published 0.442, and
+    // near BiVAE's 0.475), with settings chosen on a validation split; the random walk beats
+    // plain co-occurrence; personalisation beats popularity; the rating-trained model ranks
+    // below popularity.
+    let (rp3, ease, edlae) = (model("rp3beta"), model("ease"), model("edlae"));
+    assert!(best.name == "ease" || best.name == "edlae", "{best:?}");
+    for m in [&ease, &edlae] {
+        assert!(
+            m.ndcg_at_10 >= 0.46 && m.ndcg_at_10 > bpr.ndcg_at_10 + 0.02,
+            "{m:?}"
+        );
+        assert!(m.chosen.is_some(), "{m:?}");
+    }
+    assert!(rp3.ndcg_at_10 > sar.ndcg_at_10, "{report:?}");
     assert!(
         sar.ndcg_at_10 > pop.ndcg_at_10 && bpr.ndcg_at_10 > sar.ndcg_at_10,
         "{report:?}"
