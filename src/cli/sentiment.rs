@@ -19,10 +19,12 @@ use super::common::{positive, runtime, serve_until_signal, spinner, LimitsArgs};
 pub enum Command {
     /// Evaluate the models on the sentence-polarity data beside Wang & Manning's table.
     Evaluate {
-        /// `cv10`: 10-fold cross-validation accuracy.
+        /// `cv10`: 10-fold cross-validation accuracy. `out-of-domain`: trained on all of
+        /// rt-polarity, accuracy on VADER's human-rated Amazon and NYT snippets.
         #[arg(long, value_enum)]
         protocol: Protocol,
-        /// Folder holding `rt-polarity/` (never copied into the repository).
+        /// Folder holding `rt-polarity/` (and `vader-groundtruth/` for out-of-domain; never
+        /// copied into the repository).
         #[arg(long, env = "MLSD_DATA_DIR")]
         data_dir: Option<PathBuf>,
         /// Print one JSON object: {"protocol", "models": [{"name", "accuracy", …}]}.
@@ -68,7 +70,12 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Label every line of a text file with a registered model.
+    /// Label every line of a text file with a registered model. Prints, per non-blank line,
+    /// `label<TAB>score<TAB>text` (or with --json {"text", "label", "score", "probability"}):
+    /// label is positive, negative, or undecided (no word of the text was seen in training);
+    /// score is the decision value (> 0 positive, its size a margin); probability is the
+    /// calibrated P(positive). A line that is not UTF-8 is printed as `error` ({"line",
+    /// "error": "invalid_utf8"}) and the rest are scored.
     Predict {
         /// `current` (the registry's current sentiment version) or a path to a model.json.
         #[arg(long, default_value = "current")]
@@ -76,7 +83,7 @@ pub enum Command {
         /// One text per line.
         #[arg(long)]
         input: PathBuf,
-        /// One JSON object per line: {"text", "label", "score"}.
+        /// One JSON object per line: {"text", "label", "score", "probability"}.
         #[arg(long)]
         json: bool,
     },
@@ -85,6 +92,7 @@ pub enum Command {
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum Protocol {
     Cv10,
+    OutOfDomain,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -105,12 +113,12 @@ impl From<DomainArg> for sentiment::reviews::Domain {
 /// `mlsd sentiment …`.
 pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
     use sentiment::{data, evaluate};
-    let (data_dir, json) = match cmd {
+    let (protocol, data_dir, json) = match cmd {
         Command::Evaluate {
-            protocol: Protocol::Cv10,
+            protocol,
             data_dir,
             json,
-        } => (data_dir, json),
+        } => (protocol, data_dir, json),
         Command::Train {
             data_dir,
             labelled,
@@ -167,6 +175,37 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
         .with_context(|| format!("while loading {}", folder.display()))?;
     let run_dir = RunDir::create(runs_dir, "sentiment-evaluate")?;
     let bar = spinner(json);
+    if let Protocol::OutOfDomain = protocol {
+        use sentiment::out_of_domain;
+        let dir = data_dir
+            .as_deref()
+            .context("out-of-domain needs --data-dir")?;
+        let sets = out_of_domain::load_sets(dir).with_context(|| {
+            format!(
+                "while loading {}",
+                dir.join(out_of_domain::FOLDER).display()
+            )
+        })?;
+        bar.set_message("training on rt-polarity, scoring Amazon and NYT snippets");
+        let synthetic = sentiment::reviews::embedded().examples;
+        let report = out_of_domain::out_of_domain(&examples, &synthetic, sets);
+        bar.finish_and_clear();
+        let value = serde_json::to_value(&report)?;
+        mlsd_core::report::write_json(&run_dir.file("evaluation.json"), &value)?;
+        if json {
+            println!("{value}");
+        } else {
+            println!(
+                "Trained on {} ({} texts); scored on {}\n",
+                folder.display(),
+                examples.len(),
+                dir.join(out_of_domain::FOLDER).display()
+            );
+            println!("{}", out_of_domain::render(&report));
+            println!("Report: {}", run_dir.path.display());
+        }
+        return Ok(());
+    }
     bar.set_message("10-fold cross-validation");
     let report = evaluate::cv10(&examples, &evaluate::Cv10Config::default());
     bar.finish_and_clear();
@@ -193,6 +232,9 @@ fn train(
     let source = data.source.clone();
     let quarantined = data.quarantined;
     let (manifest, artifact, holdout) = train_and_register(registry, data, !no_promote)?;
+    if artifact.synthetic_only {
+        eprintln!("{}", sentiment::artifact::SYNTHETIC_WARNING);
+    }
     println!(
         "{} nbsvm_bigram on {} texts from {} ({} quarantined; {} n-grams); hold-out (every 10th text): accuracy {:.4}, calibration error {:.3}{}",
         manifest.version,
@@ -212,19 +254,40 @@ fn predict(registry: &Registry, model: &str, input: &Path, json: bool) -> Result
     let (_, artifact) = load_model(registry, model)?;
     let bytes =
         std::fs::read(input).with_context(|| format!("while reading {}", input.display()))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|e| anyhow::anyhow!("{} is not UTF-8: {e}", input.display()))?;
     use std::io::Write as _;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for line in sentiment::data::lines(&text) {
-        let p = artifact.predict(line);
-        if json {
-            writeln!(out, "{}", serde_json::to_string(&p)?)?;
-        } else {
-            writeln!(out, "{}\t{:+.3}\t{}", p.label, p.score, p.text)?;
+    let mut invalid = Vec::new();
+    // As the batch job does: a line that is not UTF-8 is marked where it stands, the rest
+    // are scored.
+    for (n, raw) in sentiment::batch::numbered_lines(&bytes) {
+        match std::str::from_utf8(raw) {
+            Ok(line) => {
+                let p = artifact.predict(line);
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(&p)?)?;
+                } else {
+                    writeln!(out, "{}\t{:+.3}\t{}", p.label, p.score, p.text)?;
+                }
+            }
+            Err(_) => {
+                invalid.push(n);
+                if json {
+                    let record = serde_json::json!({"line": n, "error": "invalid_utf8"});
+                    writeln!(out, "{record}")?;
+                } else {
+                    writeln!(out, "error\t\tline {n} is not UTF-8")?;
+                }
+            }
         }
     }
     out.flush()?;
+    if !invalid.is_empty() {
+        eprintln!(
+            "{} line(s) of {} are not UTF-8 and were not scored: {invalid:?}",
+            invalid.len(),
+            input.display()
+        );
+    }
     Ok(())
 }
 
@@ -249,17 +312,23 @@ pub struct ServeArgs {
 
 /// The model a command names: the registry's current version or a model.json file.
 fn load_model(registry: &Registry, model: &str) -> Result<(String, SentimentArtifact)> {
-    if model == "current" {
-        return SentimentArtifact::load_current(registry).with_context(|| {
+    let loaded = if model == "current" {
+        SentimentArtifact::load_current(registry).with_context(|| {
             "no current sentiment model: run `mlsd sentiment train` (embedded reviews, a second) or `mlsd demo`"
-        });
+        })?
+    } else {
+        let path = Path::new(model);
+        let bytes =
+            std::fs::read(path).with_context(|| format!("while reading {}", path.display()))?;
+        (
+            path.display().to_string(),
+            SentimentArtifact::from_bytes(&bytes, path)?,
+        )
+    };
+    if loaded.1.synthetic_only {
+        eprintln!("{}", sentiment::artifact::SYNTHETIC_WARNING);
     }
-    let path = Path::new(model);
-    let bytes = std::fs::read(path).with_context(|| format!("while reading {}", path.display()))?;
-    Ok((
-        path.display().to_string(),
-        SentimentArtifact::from_bytes(&bytes, path)?,
-    ))
+    Ok(loaded)
 }
 
 pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
@@ -276,6 +345,11 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
         ..args.limits.apply(config.server)?
     };
     let idle = args.limits.idle_timeout();
+    if let Ok((_, current)) = SentimentArtifact::load_current(&registry) {
+        if current.synthetic_only {
+            eprintln!("{}", sentiment::artifact::SYNTHETIC_WARNING);
+        }
+    }
     runtime("server")?.block_on(async move {
         let state = serve::state(registry, config).context(
             "no current sentiment model: run `mlsd sentiment train` (embedded reviews, a second) or `mlsd demo`",
@@ -435,7 +509,8 @@ pub fn print_demo(demo: &Demo) {
     let d = demo;
     println!(
         "\nSentiment (embedded synthetic reviews: {} texts, every 10th held out)\n  \
-         {} nbsvm_bigram on {} texts, {} n-grams: hold-out accuracy {:.3}, calibration error {:.3}; registered and promoted",
+         {} nbsvm_bigram on {} texts, {} n-grams: hold-out accuracy {:.3}, calibration error {:.3}; registered and promoted\n  \
+         (synthetic-only: at chance on real text; `mlsd sentiment evaluate --protocol out-of-domain` measures it)",
         d.trained_on + d.holdout.texts,
         d.version,
         d.trained_on,

@@ -33,7 +33,18 @@ pub struct SentimentArtifact {
     /// older artifacts, which then report no drift).
     #[serde(default)]
     pub reference_texts: Vec<String>,
+    /// Trained on the embedded synthetic reviews only: on real text (Amazon reviews, NYT
+    /// editorials) such a model is at chance (`mlsd sentiment evaluate --protocol
+    /// out-of-domain`), so the CLI and the server say so when they use it.
+    #[serde(default)]
+    pub synthetic_only: bool,
 }
+
+/// What the CLI and the server print when a model trained on synthetic reviews only is used.
+pub const SYNTHETIC_WARNING: &str = "warning: this sentiment model was trained on the embedded \
+synthetic reviews only and is at chance on real text (measured by \
+`mlsd sentiment evaluate --protocol out-of-domain`). Train it on real labelled text (--data-dir with \
+rt-polarity, or --labelled FILE) before trusting it on anything but the demo.";
 
 /// Reference texts kept in the artifact for drift checks.
 pub const REFERENCE_TEXTS: usize = 1_000;
@@ -48,12 +59,38 @@ pub struct Holdout {
     pub ece: f64,
 }
 
+/// What a prediction says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Label {
+    Positive,
+    Negative,
+    /// No word or word pair of the text was seen in training: the model has no evidence, its
+    /// score is the bias alone.
+    Undecided,
+}
+
+impl Label {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Label::Positive => "positive",
+            Label::Negative => "negative",
+            Label::Undecided => "undecided",
+        }
+    }
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One prediction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
     pub text: String,
-    /// `positive` or `negative`.
-    pub label: String,
+    pub label: Label,
     /// The model's decision value (> 0: positive); its size is the margin, not a probability.
     pub score: f64,
     /// P(positive), calibrated on held-out texts: what aggregates average.
@@ -83,6 +120,7 @@ impl SentimentArtifact {
             calibration: Platt::default(),
             trained_on: examples.len(),
             reference_texts: Vec::new(),
+            synthetic_only: false,
         }
     }
 
@@ -153,10 +191,20 @@ impl SentimentArtifact {
     }
 
     pub fn predict(&self, text: &str) -> Prediction {
-        let score = self.score(text);
+        let features = self.vectorizer.transform(text);
+        let score = self.model.score(&features);
+        // Talking point: "I don't know" is an answer. A text with no known feature gets the
+        // bias alone, which used to be read as a confident "negative".
+        let label = if features.is_empty() {
+            Label::Undecided
+        } else if score > 0.0 {
+            Label::Positive
+        } else {
+            Label::Negative
+        };
         Prediction {
             text: text.to_string(),
-            label: if score > 0.0 { "positive" } else { "negative" }.to_string(),
+            label,
             score,
             probability: self.calibration.probability(score),
         }

@@ -25,6 +25,18 @@ pub struct BatchSummary {
     pub texts_per_second: f64,
 }
 
+/// The non-blank lines of a file with their 1-based line numbers, as raw bytes (split on `\n`,
+/// a trailing `\r` dropped): a line that is not UTF-8 is the caller's to mark, not a reason to
+/// refuse the file.
+pub fn numbered_lines(bytes: &[u8]) -> Vec<(usize, &[u8])> {
+    bytes
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.strip_suffix(b"\r").unwrap_or(l)))
+        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
+        .collect()
+}
+
 /// Scores every non-empty line of `input` into `output` (`{"text", "label", "score",
 /// "probability"}` per line, input order).
 pub fn score_file(
@@ -38,12 +50,7 @@ pub fn score_file(
         path: input.to_path_buf(),
         source,
     })?;
-    let lines: Vec<(usize, &[u8])> = bytes
-        .split(|&b| b == b'\n')
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.strip_suffix(b"\r").unwrap_or(l)))
-        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
-        .collect();
+    let lines = numbered_lines(&bytes);
     let workers = workers.clamp(1, 64);
     let chunk = lines.len().div_ceil(workers).max(1);
     let parts: Vec<(String, usize)> = std::thread::scope(|scope| -> Result<_> {

@@ -16,7 +16,9 @@
 //!    ratios scaling the SVM), logistic regression on TF-IDF, Platt calibration, all sparse;
 //!    [`lexicon`] — the rule-based baseline (VADER's lexicon)
 //! 4. [`evaluate`] — 10-fold cross-validation beside Wang & Manning's published table, with
-//!    confusion matrices, calibration and error examples
+//!    confusion matrices, calibration and error examples; [`out_of_domain`] — trained on movie
+//!    reviews, scored on Amazon reviews and NYT editorials rated by people, beside the VADER
+//!    lexicon and the shipped default model
 //! 5. [`artifact`] — vectoriser + NBSVM + calibration + drift reference, versioned together
 //! 6. [`batch`] — a file of texts scored on every core; [`serve`] — single, batch, NDJSON
 //!    stream ingest, a Server-Sent-Events feed of per-topic rolling windows with alerts,
@@ -37,6 +39,7 @@ pub mod text;
 pub mod models;
 pub mod lexicon;
 pub mod evaluate;
+pub mod out_of_domain;
 pub mod artifact;
 pub mod batch;
 pub mod serve;

@@ -21,6 +21,8 @@ pub struct TrainingData {
     pub source: String,
     pub sha256: String,
     pub quarantined: usize,
+    /// The embedded synthetic reviews (the model will be marked synthetic-only).
+    pub synthetic: bool,
 }
 
 /// `labelled` (JSON Lines or CSV), else rt-polarity from `data_dir`, else the embedded reviews.
@@ -32,6 +34,7 @@ pub fn training_data(data_dir: Option<&Path>, labelled: Option<&Path>) -> Result
             sha256: sha256_file(path)?,
             quarantined: loaded.quarantine.len(),
             examples: loaded.examples,
+            synthetic: false,
         });
     }
     if let Some(dir) = data_dir {
@@ -45,6 +48,7 @@ pub fn training_data(data_dir: Option<&Path>, labelled: Option<&Path>) -> Result
                 sha256_file(&folder.join("rt-polarity.neg"))?
             ),
             quarantined: 0,
+            synthetic: false,
         });
     }
     let loaded = crate::reviews::embedded();
@@ -53,6 +57,7 @@ pub fn training_data(data_dir: Option<&Path>, labelled: Option<&Path>) -> Result
         sha256: sha256_hex(crate::reviews::EMBEDDED_JSONL.as_bytes()),
         quarantined: loaded.quarantine.len(),
         examples: loaded.examples,
+        synthetic: true,
     })
 }
 
@@ -76,7 +81,9 @@ pub fn train_and_register(
             data.quarantined
         )));
     }
-    let (artifact, holdout) = SentimentArtifact::train_with_holdout(&data.examples, &config.text);
+    let (mut artifact, holdout) =
+        SentimentArtifact::train_with_holdout(&data.examples, &config.text);
+    artifact.synthetic_only = data.synthetic;
     let manifest = artifact.register(
         registry,
         data.sha256,

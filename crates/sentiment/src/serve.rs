@@ -123,7 +123,7 @@ impl Default for ServeConfig {
 /// A prediction without its text.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Scored {
-    /// `positive` or `negative`.
+    /// `positive`, `negative`, or `undecided` (no word of the text was seen in training).
     pub label: Label,
     /// NBSVM's decision value (> 0: positive).
     pub score: f64,
@@ -131,12 +131,7 @@ pub struct Scored {
     pub probability: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Label {
-    Positive,
-    Negative,
-}
+pub use crate::artifact::Label;
 
 /// A two-generation cache: lookups promote entries from the old map to the new one; when the
 /// new one is full, the old one is dropped whole. Memory stays under `capacity` entries and
@@ -311,11 +306,7 @@ fn compare(
 fn score(model: &SentimentArtifact, text: &str) -> Scored {
     let p = model.predict(text);
     Scored {
-        label: if p.score > 0.0 {
-            Label::Positive
-        } else {
-            Label::Negative
-        },
+        label: p.label,
         score: p.score,
         probability: p.probability,
     }
