@@ -70,6 +70,20 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Text drift from files: compare the lines of --current with the model's reference texts
+    /// (held-out training texts saved in the version) on vocabulary, length, words,
+    /// predictions and a domain classifier — the checks `GET /v1/sentiment/drift` runs on live
+    /// traffic, without a server. Lines that are not UTF-8 are counted and skipped.
+    Monitor {
+        #[arg(long, default_value = "current")]
+        model: String,
+        /// One text per line.
+        #[arg(long)]
+        current: PathBuf,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Label every line of a text file with a registered model. Prints, per non-blank line,
     /// `label<TAB>score<TAB>text` (or with --json {"text", "label", "score", "probability"}):
     /// label is positive, negative, or undecided (no word of the text was seen in training);
@@ -169,6 +183,11 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             return Ok(());
         }
         Command::Predict { model, input, json } => return predict(registry, &model, &input, json),
+        Command::Monitor {
+            model,
+            current,
+            json,
+        } => return monitor(registry, &model, &current, json),
     };
     let folder = data::folder(data_dir.as_deref())?;
     let examples = data::load_rt_polarity(&folder)
@@ -287,6 +306,58 @@ fn predict(registry: &Registry, model: &str, input: &Path, json: bool) -> Result
             invalid.len(),
             input.display()
         );
+    }
+    Ok(())
+}
+
+/// `mlsd sentiment monitor`.
+fn monitor(registry: &Registry, model: &str, current: &Path, json: bool) -> Result<()> {
+    use sentiment::monitor;
+    let (version, artifact) = load_model(registry, model)?;
+    if artifact.reference_texts.is_empty() {
+        anyhow::bail!(
+            "{version} keeps no reference texts (trained before drift checks existed): retrain it"
+        );
+    }
+    let bytes =
+        std::fs::read(current).with_context(|| format!("while reading {}", current.display()))?;
+    let mut invalid = 0usize;
+    let texts: Vec<String> = sentiment::batch::numbered_lines(&bytes)
+        .into_iter()
+        .filter_map(|(_, raw)| match std::str::from_utf8(raw) {
+            Ok(t) => Some(t.to_string()),
+            Err(_) => {
+                invalid += 1;
+                None
+            }
+        })
+        .collect();
+    if texts.is_empty() {
+        anyhow::bail!("{} holds no text lines to compare", current.display());
+    }
+    let report = monitor::check(
+        &artifact,
+        &artifact.reference_texts,
+        &texts,
+        &monitor::TextDriftConfig::default(),
+    );
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "{} texts of {} vs {}'s {} reference texts{}\n",
+            texts.len(),
+            current.display(),
+            version,
+            artifact.reference_texts.len(),
+            if invalid > 0 {
+                format!(" ({invalid} lines not UTF-8, skipped)")
+            } else {
+                String::new()
+            }
+        );
+        println!("{}", monitor::render(&report));
+        println!("drift: {}", report.drifted);
     }
     Ok(())
 }

@@ -621,3 +621,48 @@ fn a_sentiment_model_trained_on_synthetic_reviews_is_flagged_at_train_and_predic
     assert!(!run(&["sentiment", "train", "--labelled", file]).contains(warning));
     assert!(!run(&["sentiment", "predict", "--input", input]).contains(warning));
 }
+
+/// `mlsd sentiment monitor --current FILE`: the text-drift checks from files, without a
+/// server — hotel reviews drift from the gadget reviews the model learned, fresh gadget
+/// reviews do not, and a bad byte is skipped, not fatal.
+#[test]
+fn sentiment_monitor_checks_text_drift_from_a_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, _, stderr) = mlsd(
+        &["sentiment", "train", "--labelled", &{
+            let f = dir.path().join("labelled.jsonl");
+            std::fs::write(&f, sentiment::reviews::EMBEDDED_JSONL).expect("write");
+            f.to_str().expect("path").to_string()
+        }],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    let texts = |domain, seed| {
+        let mut out: Vec<u8> = sentiment::reviews::generate(domain, 300, seed)
+            .iter()
+            .flat_map(|r| format!("{}\n", r.text).into_bytes())
+            .collect();
+        out.extend_from_slice(b"caf\xe9\n");
+        let path = dir.path().join(format!("{domain:?}.txt"));
+        std::fs::write(&path, out).expect("write");
+        path
+    };
+    use sentiment::reviews::Domain;
+    for (domain, drifted) in [(Domain::Travel, true), (Domain::Gadgets, false)] {
+        let path = texts(domain, 7);
+        let (ok, stdout, stderr) = mlsd(
+            &[
+                "sentiment",
+                "monitor",
+                "--current",
+                path.to_str().expect("path"),
+                "--json",
+            ],
+            dir.path(),
+        );
+        assert!(ok, "{stderr}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+        assert_eq!(report["current_texts"], 300, "the bad line is skipped");
+        assert_eq!(report["drifted"], drifted, "{domain:?}: {stdout}");
+    }
+}
