@@ -12,7 +12,8 @@
 //! 1. [`ingest`] — read Arrow streams/CSV (Parquet as a feature), validate, quarantine bad rows with reasons
 //! 2. [`features`] — the 15 windowed features (polars), label delay respected
 //! 3. [`train`] — rules baseline, logistic regression, trees, random forest, boosting
-//! 4. [`evaluate`] — chapter-3 protocol: AUC, AP, Card Precision@100, timings
+//! 4. [`evaluate`] — chapter-3 protocol: AUC, AP, Card Precision@100, timings;
+//!    [`model_selection`] — chapter 5: prequential folds, grid search on validation weeks
 //! 5. [`artifact`] — model + feature spec + reference profile → the registry
 //! 6. [`online`] — the same features, one transaction at a time, for real-time scoring
 //! 7. [`batch`] — score a whole period from files with the same artifact
@@ -34,6 +35,7 @@ pub mod ingest;
 pub mod features;
 pub mod train;
 pub mod evaluate;
+pub mod model_selection;
 pub mod artifact;
 pub mod online;
 pub mod batch;

@@ -26,7 +26,7 @@ use crate::config::{DecisionBudget, ModelConfig, ProtocolConfig, SimulationConfi
 use crate::evaluate::{chapter3_split, evaluate, labels, render_table, Evaluation};
 use crate::features::{self, to_matrix, FeatureSpec};
 use crate::ingest::{ingest, IngestConfig};
-use crate::simulate::{simulate, write_transactions, SimulationSummary};
+use crate::simulate::{epoch_ms_to_date, simulate, write_transactions, SimulationSummary};
 use crate::train::ModelKind;
 use crate::{Error, Result, DESIGN};
 
@@ -234,12 +234,6 @@ pub struct ServedReplay {
     pub agreement: crate::replay::Agreement,
     /// The server's own drift check over the replayed traffic (`GET /v1/fraud/drift`).
     pub live_drift: serde_json::Value,
-}
-
-fn epoch_ms_to_date(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
 }
 
 /// Starts the API in-process on a free loopback port, warms its online store with the history

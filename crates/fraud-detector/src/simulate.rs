@@ -79,6 +79,13 @@ pub fn date_to_epoch_ms(date: &str) -> Result<i64> {
         .unwrap_or_default())
 }
 
+/// Epoch milliseconds → `YYYY-MM-DD` (UTC); empty for a time chrono cannot represent.
+pub fn epoch_ms_to_date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
 fn check(cfg: &SimulationConfig) -> Result<()> {
     let bad = |what: &str| Err(Error::Config(what.to_string()));
     if cfg.n_customers == 0 || cfg.n_terminals == 0 || cfg.n_days == 0 {

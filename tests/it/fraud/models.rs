@@ -185,3 +185,64 @@ fn calibration_fixes_the_undersampled_trees_and_the_review_threshold_meets_the_b
     );
     assert!(report.thresholds.review <= report.thresholds.block);
 }
+
+/// The chapter-5 protocol's mechanics on the small world (its 140 days end 2018-08-19, so the
+/// folds start earlier than the handbook's): every setting is validated on four weekly folds,
+/// each family's best by mean validation AP is the one tested, on four later folds.
+#[test]
+fn chapter5_chooses_each_familys_setting_on_validation_folds_only() {
+    use fraud_detector::model_selection::{chapter5, Candidate, Chapter5Config};
+    let names = FeatureSpec::default().names();
+    let base = ModelConfig::default();
+    let boosting = |depth, rounds, rate| Candidate {
+        kind: ModelKind::GradientBoosting,
+        setting: format!("{depth}/{rounds}/{rate}"),
+        config: ModelConfig {
+            boosting_max_depth: depth,
+            boosting_iterations: rounds,
+            boosting_learning_rate: rate,
+            ..base.clone()
+        },
+    };
+    let grid = vec![
+        Candidate {
+            kind: ModelKind::LogisticRegression,
+            setting: "default".into(),
+            config: base.clone(),
+        },
+        boosting(1, 5, 0.3),
+        boosting(3, 30, 0.1),
+    ];
+    let cfg = Chapter5Config {
+        start: "2018-06-20".into(),
+        ..Chapter5Config::default()
+    };
+    let report = chapter5(small_featured(), &names, &cfg, &grid, |_| {}).expect("chapter 5");
+    assert_eq!(
+        report.validation_starts,
+        ["2018-06-06", "2018-05-30", "2018-05-23", "2018-05-16"]
+    );
+    assert_eq!(
+        report.test_starts,
+        ["2018-07-11", "2018-07-04", "2018-06-27", "2018-06-20"]
+    );
+    assert_eq!(report.tried.len(), 3);
+    assert_eq!(report.models.len(), 2);
+    let chosen = report
+        .models
+        .iter()
+        .find(|m| m.model == "gradient_boosting")
+        .expect("boosting");
+    let best_validation = report
+        .tried
+        .iter()
+        .filter(|t| t.model == "gradient_boosting")
+        .map(|t| t.validation.average_precision.mean)
+        .fold(f64::MIN, f64::max);
+    assert_eq!(chosen.validation.average_precision.mean, best_validation);
+    for m in &report.models {
+        let ap = m.test.average_precision;
+        assert!(ap.mean > 0.1 && ap.mean < 1.0 && ap.std >= 0.0, "{m:?}");
+        assert!(m.test.auc.mean > 0.6, "{m:?}");
+    }
+}
