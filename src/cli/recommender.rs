@@ -35,6 +35,12 @@ pub enum Command {
         /// a number moves with the random split alone.
         #[arg(long)]
         seed: Option<u64>,
+        /// With --test: the rating models fitted on this file and scored on --test (both in
+        /// the `u.data` format, e.g. MovieLens's u1.base / u1.test) instead of the 5 folds.
+        #[arg(long, requires = "test")]
+        train: Option<PathBuf>,
+        #[arg(long, requires = "train")]
+        test: Option<PathBuf>,
     },
     /// Fit the two-stage model on the seeded shop (all but the last --holdout-days), run the
     /// batch job with it, and register model, snapshot and drift reference as a new version
@@ -78,13 +84,15 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
     use recommender::movielens;
     use recommender::shop::ShopConfig;
     use recommender::two_stage::TwoStageConfig;
-    let (protocol, data_dir, json, seed) = match cmd {
+    let (protocol, data_dir, json, seed, pair) = match cmd {
         Command::Evaluate {
             protocol,
             data_dir,
             json,
             seed,
-        } => (protocol, data_dir, json, seed),
+            train,
+            test,
+        } => (protocol, data_dir, json, seed, train.zip(test)),
         Command::Train {
             holdout_days,
             seed,
@@ -120,6 +128,35 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
         return Ok(());
     }
     let folder = movielens::folder(data_dir.as_deref())?;
+    if let Some((train, test)) = pair {
+        let [(train_rows, train_report), (test_rows, test_report)] =
+            movielens::load_pair(&folder, &train, &test)?;
+        let report = evaluate::rating_pair(train_rows, test_rows, &EvalConfig::default())?;
+        bar.finish_and_clear();
+        let value = serde_json::json!({
+            "report": report,
+            "train_file": train_report,
+            "test_file": test_report,
+        });
+        mlsd_core::report::write_json(&run_dir.file("evaluation.json"), &value)?;
+        if json {
+            println!("{value}");
+        } else {
+            for (path, r) in [(&train, &train_report), (&test, &test_report)] {
+                println!(
+                    "{}: {} lines, {} ratings accepted, {} quarantined {:?}",
+                    path.display(),
+                    r.input_rows,
+                    r.accepted_rows,
+                    r.quarantined_rows,
+                    r.quarantined_by_reason
+                );
+            }
+            println!("\n{}", evaluate::render_surprise(&report));
+            println!("Report: {}", run_dir.path.display());
+        }
+        return Ok(());
+    }
     let data =
         movielens::load(&folder).with_context(|| format!("while loading {}", folder.display()))?;
     let mut cfg = EvalConfig::default();

@@ -253,6 +253,35 @@ pub fn load(folder: &Path) -> Result<Dataset> {
     })
 }
 
+/// A user-supplied train/test pair in the `u.data` format (e.g. MovieLens's own `u1.base` /
+/// `u1.test`), checked against the users and items of the dataset in `folder`; bad lines are
+/// quarantined and counted per file.
+pub fn load_pair(
+    folder: &Path,
+    train: &Path,
+    test: &Path,
+) -> Result<[(Vec<Rating>, ValidationReport); 2]> {
+    let data = load(folder)?;
+    let users: HashSet<u32> = data.users.iter().map(|u| u.id).collect();
+    let items: HashSet<u32> = data.items.iter().map(|i| i.id).collect();
+    let one = |path: &Path| -> Result<(Vec<Rating>, ValidationReport)> {
+        let text = latin1(&read(path)?);
+        let mut quarantine = Quarantine::default();
+        let (ratings, input) = parse_ratings(&text, &users, &items, &mut quarantine);
+        if ratings.is_empty() {
+            return Err(Error::Input {
+                path: path.to_path_buf(),
+                why: format!(
+                    "no usable rating in {input} lines (user<TAB>item<TAB>rating<TAB>timestamp)"
+                ),
+            });
+        }
+        let report = ValidationReport::new(input, ratings.len(), &quarantine)?;
+        Ok((ratings, report))
+    };
+    Ok([one(train)?, one(test)?])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

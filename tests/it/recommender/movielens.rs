@@ -116,7 +116,10 @@ fn the_evaluate_command_prints_the_documented_json() {
     let runs = tempfile::tempdir().expect("tempdir");
     let dir = dir.to_string_lossy().to_string();
     for (protocol, fields) in [
-        ("surprise", &["name", "rmse", "mae", "seconds"][..]),
+        (
+            "surprise",
+            &["name", "rmse", "mae", "split_rmse", "seconds"][..],
+        ),
         (
             "recommenders",
             &[
@@ -168,4 +171,73 @@ fn without_a_data_directory_the_command_says_what_to_set() {
         stderr.contains("MLSD_DATA_DIR") && stderr.contains("--data-dir"),
         "{stderr}"
     );
+}
+
+/// `--train FILE --test FILE`: the rating models on a split of the reader's choosing, bad lines
+/// quarantined and counted per file, one RMSE per split.
+#[test]
+fn the_rating_models_run_on_a_user_supplied_train_test_pair() {
+    let Some(dir) = data_dir("movielens-100k") else {
+        return;
+    };
+    let runs = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(dir.join("movielens-100k/u.data")).expect("u.data");
+    let lines: Vec<&str> = text.lines().collect();
+    let (train, test) = (runs.path().join("my.base"), runs.path().join("my.test"));
+    std::fs::write(&train, lines[..80_000].join("\n")).expect("write");
+    std::fs::write(
+        &test,
+        format!("{}\nnot\ta rating\n", lines[80_000..].join("\n")),
+    )
+    .expect("write");
+    let dir = dir.to_string_lossy().to_string();
+    let (ok, stdout, stderr) = mlsd(
+        &[
+            "recommender",
+            "evaluate",
+            "--protocol",
+            "surprise",
+            "--data-dir",
+            &dir,
+            "--train",
+            train.to_str().expect("path"),
+            "--test",
+            test.to_str().expect("path"),
+            "--json",
+        ],
+        runs.path(),
+    );
+    assert!(ok, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(v["train_file"]["accepted_rows"], 80_000);
+    assert_eq!(v["test_file"]["accepted_rows"], 20_000);
+    assert_eq!(v["test_file"]["quarantined_rows"], 1);
+    assert_eq!(v["report"]["protocol"], "pair");
+    let mf = v["report"]["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .find(|m| m["name"] == "biased_mf")
+        .expect("biased_mf")
+        .clone();
+    assert_eq!(mf["split_rmse"].as_array().map(Vec::len), Some(1));
+    assert!(
+        mf["rmse"].as_f64().is_some_and(|r| r > 0.85 && r < 1.0),
+        "{mf}"
+    );
+    // --train alone is refused by the argument parser.
+    let (ok, _, stderr) = mlsd(
+        &[
+            "recommender",
+            "evaluate",
+            "--protocol",
+            "surprise",
+            "--data-dir",
+            &dir,
+            "--train",
+            "x",
+        ],
+        runs.path(),
+    );
+    assert!(!ok && stderr.contains("--test"), "{stderr}");
 }
