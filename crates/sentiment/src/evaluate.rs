@@ -13,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::data::Example;
+use crate::ensemble::{Ensemble, EnsembleConfig};
 use crate::lexicon::{Polarity, Vader};
 use crate::models::{
     fit_svm, probability_of_log_odds, Classifier, LogisticRegression, NaiveBayes, NbSvm, Platt,
@@ -33,6 +34,9 @@ pub struct Cv10Config {
     /// Logistic regression's C (liblinear's objective; 1 is its default) and its passes.
     pub lr_c: f64,
     pub lr_iterations: usize,
+    /// Also run the word + character NBSVM ensemble (C and β chosen by inner CV inside each
+    /// training fold; about a minute).
+    pub ensemble: bool,
 }
 
 impl Default for Cv10Config {
@@ -45,6 +49,7 @@ impl Default for Cv10Config {
             svm: SvmConfig::default(),
             lr_c: 1.0,
             lr_iterations: 300,
+            ensemble: true,
         }
     }
 }
@@ -68,6 +73,12 @@ pub struct ModelRow {
     pub calibration_raw: Option<Calibrated>,
     /// Calibration after Platt scaling fitted on the pooled out-of-fold scores.
     pub calibration_platt: Option<Calibrated>,
+    /// Per outer fold, the setting the inner folds chose (searched models only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub chosen: Vec<String>,
+    /// (fit seconds per fold with its search, µs to score one text) for searched models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<(f64, f64)>,
 }
 
 /// Counts of (truth, prediction) pairs; positive is the positive class.
@@ -294,7 +305,12 @@ pub fn cv10(examples: &[Example], cfg: &Cv10Config) -> Cv10Report {
             confusion: Confusion::of(&predicted, &truth),
             calibration_raw: calibration_raw.flatten(),
             calibration_platt: calibrated(&truth, &p),
+            chosen: Vec::new(),
+            cost: None,
         });
+    }
+    if cfg.ensemble {
+        models.push(ensemble_row(examples, &in_fold, folds, &truth));
     }
     // The rule-based baseline needs no training: scored on the same test folds, all at once.
     let t = Instant::now();
@@ -335,6 +351,8 @@ pub fn cv10(examples: &[Example], cfg: &Cv10Config) -> Cv10Report {
             confusion: Confusion::of(&predicted, &truth),
             calibration_raw: None,
             calibration_platt: None,
+            chosen: Vec::new(),
+            cost: None,
         });
     }
     Cv10Report {
@@ -344,6 +362,62 @@ pub fn cv10(examples: &[Example], cfg: &Cv10Config) -> Cv10Report {
         models,
         mistakes,
         escalation,
+    }
+}
+
+/// The word + character NBSVM ensemble on the same outer folds; each training fold chooses
+/// its own (C, β) on inner folds of itself.
+fn ensemble_row(examples: &[Example], in_fold: &[usize], folds: usize, truth: &[bool]) -> ModelRow {
+    let t = Instant::now();
+    let cfg = EnsembleConfig::default();
+    let mut accuracies = Vec::with_capacity(folds);
+    let mut out_of_fold = vec![0.0; examples.len()];
+    let mut chosen = Vec::with_capacity(folds);
+    let (mut fit_s, mut predict_s, mut scored) = (0.0, 0.0, 0usize);
+    for f in 0..folds {
+        let train: Vec<&Example> = examples
+            .iter()
+            .zip(in_fold)
+            .filter(|(_, &g)| g != f)
+            .map(|(e, _)| e)
+            .collect();
+        let fit_t = Instant::now();
+        let model = Ensemble::fit(&train, &cfg);
+        fit_s += fit_t.elapsed().as_secs_f64();
+        chosen.push(format!("C {}, β {}", model.c, model.beta));
+        let mut correct = 0usize;
+        let mut n = 0usize;
+        let predict_t = Instant::now();
+        for (i, (e, &g)) in examples.iter().zip(in_fold).enumerate() {
+            if g == f {
+                let score = model.score(&e.text);
+                out_of_fold[i] = score;
+                correct += usize::from((score > 0.0) == e.positive);
+                n += 1;
+            }
+        }
+        predict_s += predict_t.elapsed().as_secs_f64();
+        scored += n;
+        accuracies.push(correct as f64 / n.max(1) as f64);
+    }
+    let mean = accuracies.iter().sum::<f64>() / accuracies.len().max(1) as f64;
+    let predicted: Vec<Option<bool>> = out_of_fold.iter().map(|&s| Some(s > 0.0)).collect();
+    let platt = Platt::fit(&out_of_fold, truth);
+    let p: Vec<f64> = out_of_fold.iter().map(|&s| platt.probability(s)).collect();
+    ModelRow {
+        name: "nbsvm_word_char_ensemble".into(),
+        accuracy: mean,
+        fold_std: fold_std(&accuracies, mean),
+        seconds: t.elapsed().as_secs_f64(),
+        no_decision: 0.0,
+        confusion: Confusion::of(&predicted, truth),
+        calibration_raw: None,
+        calibration_platt: calibrated(truth, &p),
+        chosen,
+        cost: Some((
+            fit_s / folds.max(1) as f64,
+            1e6 * predict_s / scored.max(1) as f64,
+        )),
     }
 }
 
@@ -408,6 +482,28 @@ pub fn render(report: &Cv10Report) -> String {
             published,
             m.seconds
         ));
+    }
+    for m in report.models.iter().filter(|m| !m.chosen.is_empty()) {
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for c in &m.chosen {
+            match counts.iter_mut().find(|(s, _)| s == c) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((c.clone(), 1)),
+            }
+        }
+        let chosen: Vec<String> = counts.iter().map(|(s, n)| format!("{s} in {n}")).collect();
+        out.push_str(&format!(
+            "\n{}: settings chosen by 3-fold CV inside each training fold: {} of {} folds",
+            m.name,
+            chosen.join(", "),
+            m.chosen.len()
+        ));
+        if let Some((fit, micros)) = m.cost {
+            out.push_str(&format!(
+                "; {fit:.1} s to search and fit per fold, {micros:.0} µs to score one text"
+            ));
+        }
+        out.push('\n');
     }
     out.push_str(
         "\nPooled over the test folds: confusion (positive = the positive class) and calibration \

@@ -14,7 +14,8 @@
 //!    minimum document frequency or feature hashing → sparse binary vectors
 //! 3. [`models`] — multinomial naive Bayes, a linear SVM, NBSVM (naive-Bayes log-count
 //!    ratios scaling the SVM), logistic regression on TF-IDF, Platt calibration, all sparse;
-//!    [`lexicon`] — the rule-based baseline (VADER's lexicon)
+//!    [`ensemble`] — word + character NBSVM with C and β chosen by inner CV (the best classical
+//!    model here); [`lexicon`] — the rule-based baseline (VADER's lexicon)
 //! 4. [`evaluate`] — 10-fold cross-validation beside Wang & Manning's published table, with
 //!    confusion matrices, calibration and error examples; [`out_of_domain`] — trained on movie
 //!    reviews, scored on Amazon reviews and NYT editorials rated by people, beside the VADER
@@ -37,6 +38,7 @@ pub mod data;
 pub mod reviews;
 pub mod text;
 pub mod models;
+pub mod ensemble;
 pub mod lexicon;
 pub mod evaluate;
 pub mod out_of_domain;

@@ -190,6 +190,22 @@ impl NbSvm {
         beta: f64,
         svm: &SvmConfig,
     ) -> NbSvm {
+        let mut one = NbSvm::fit_betas(xs, ys, dims, alpha, &[beta], svm);
+        one.pop().unwrap_or(NbSvm {
+            weights: Vec::new(),
+            b: 0.0,
+        })
+    }
+
+    /// One SVM fit, one model per interpolation β (β only mixes the fitted weights).
+    pub fn fit_betas(
+        xs: &[Vec<u32>],
+        ys: &[bool],
+        dims: usize,
+        alpha: f64,
+        betas: &[f64],
+        svm: &SvmConfig,
+    ) -> Vec<NbSvm> {
         let (r, _) = log_count_ratio(xs, ys, dims, alpha);
         let rows: Vec<Vec<(u32, f64)>> = xs
             .iter()
@@ -197,12 +213,18 @@ impl NbSvm {
             .collect();
         let m = LinearSvm::fit(&rows, ys, dims, svm);
         let mean = m.w.iter().map(|w| w.abs()).sum::<f64>() / dims.max(1) as f64;
-        let weights =
-            m.w.iter()
-                .zip(&r)
-                .map(|(w, r)| ((1.0 - beta) * mean + beta * w) * r)
-                .collect();
-        NbSvm { weights, b: m.b }
+        betas
+            .iter()
+            .map(|beta| NbSvm {
+                weights: m
+                    .w
+                    .iter()
+                    .zip(&r)
+                    .map(|(w, r)| ((1.0 - beta) * mean + beta * w) * r)
+                    .collect(),
+                b: m.b,
+            })
+            .collect()
     }
 }
 

@@ -26,6 +26,11 @@ pub struct TextConfig {
     pub min_df: usize,
     /// `Some(bits)`: hash n-grams into 2^bits ids instead of fitting a vocabulary.
     pub hashing_bits: Option<u32>,
+    /// `Some((lo, hi))`: character n-grams of lengths lo..=hi inside each token padded by a
+    /// space (scikit-learn's `char_wb`) instead of word n-grams — spelling variants, word
+    /// pieces and unseen inflections still share features.
+    #[serde(default)]
+    pub char_ngrams: Option<(usize, usize)>,
 }
 
 impl Default for TextConfig {
@@ -36,6 +41,7 @@ impl Default for TextConfig {
             negation: false,
             min_df: 1,
             hashing_bits: None,
+            char_ngrams: None,
         }
     }
 }
@@ -90,10 +96,33 @@ pub fn ngrams(text: &str, config: &TextConfig) -> Vec<String> {
     if config.negation {
         mark_negation(&mut tokens);
     }
+    if let Some((lo, hi)) = config.char_ngrams {
+        return char_ngrams(&tokens, lo.max(1), hi);
+    }
     let mut out = Vec::with_capacity(tokens.len() * config.ngrams.max(1));
     for n in 1..=config.ngrams.max(1) {
         for window in tokens.windows(n) {
             out.push(window.join(" "));
+        }
+    }
+    out
+}
+
+/// Character n-grams of each token padded by a space (` good ` → ` g`, `go`, …, `od `); a
+/// padded token shorter than `n` is one n-gram of its own.
+fn char_ngrams(tokens: &[String], lo: usize, hi: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in tokens {
+        let padded: Vec<char> = std::iter::once(' ')
+            .chain(t.chars())
+            .chain(std::iter::once(' '))
+            .collect();
+        for n in lo..=hi {
+            if padded.len() <= n {
+                out.push(padded.iter().collect());
+                break;
+            }
+            out.extend(padded.windows(n).map(|w| w.iter().collect::<String>()));
         }
     }
     out
