@@ -32,6 +32,7 @@ pub mod shop;
 pub mod split;
 pub mod models;
 pub mod item_item;
+pub mod ratings;
 pub mod ann;
 pub mod two_stage;
 pub mod evaluate;

@@ -7,7 +7,7 @@
 //! | [`CategoryPopularity`] | the same, plus each user's categories | best sellers of the user's categories | barely personal; global popularity for users with no history |
 //! | [`ItemCooccurrence`] (SAR) | items seen together, recency-weighted | "people who liked X also liked Y" | explainable, no training loop; only items with history |
 //! | [`Bpr`] | who interacted with what (pairs: taken ≻ not taken) | the ranking objective itself; needs negative sampling and more epochs |
-//! | [`BiasedMf`] (Surprise's SVD) | ratings | a rating for any (user, item) | best RMSE here, yet ranks poorly: it learns *how much* a user likes what they chose to rate, not *what* they choose |
+//! | [`BiasedMf`] (Surprise's SVD) | ratings | a rating for any (user, item) | a good RMSE (the blend in [`crate::ratings`] is better), yet ranks poorly: it learns *how much* a user likes what they chose to rate, not *what* they choose |
 //!
 //! Talking point: explicit vs implicit feedback. Which items a user rated at all carries most
 //! of the ranking signal; a model trained to predict the stars ignores it.
