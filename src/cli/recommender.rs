@@ -41,6 +41,10 @@ pub enum Command {
         train: Option<PathBuf>,
         #[arg(long, requires = "train")]
         test: Option<PathBuf>,
+        /// Shop protocol: candidates from EASE in the two-stage model's retrieval (0: off, the
+        /// default — on the shop it adds recall but not list quality; see the design doc).
+        #[arg(long, default_value_t = TwoStageConfig::default().ease_candidates)]
+        ease_candidates: usize,
     },
     /// Fit the two-stage model on the seeded shop (all but the last --holdout-days), run the
     /// batch job with it, and register model, snapshot and drift reference as a new version
@@ -83,8 +87,7 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
     use recommender::evaluate::{self, EvalConfig};
     use recommender::movielens;
     use recommender::shop::ShopConfig;
-    use recommender::two_stage::TwoStageConfig;
-    let (protocol, data_dir, json, seed, pair) = match cmd {
+    let (protocol, data_dir, json, seed, pair, ease_candidates) = match cmd {
         Command::Evaluate {
             protocol,
             data_dir,
@@ -92,7 +95,15 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             seed,
             train,
             test,
-        } => (protocol, data_dir, json, seed, train.zip(test)),
+            ease_candidates,
+        } => (
+            protocol,
+            data_dir,
+            json,
+            seed,
+            train.zip(test),
+            ease_candidates,
+        ),
         Command::Train {
             holdout_days,
             seed,
@@ -115,7 +126,11 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
     bar.set_message("training and evaluating");
     if let Protocol::Shop = protocol {
         let shop = recommender::shop::Shop::generate(&ShopConfig::default())?;
-        let (report, _) = evaluate::shop(&shop, SHOP_TEST_DAYS, &TwoStageConfig::default(), 10)?;
+        let two_stage = TwoStageConfig {
+            ease_candidates,
+            ..TwoStageConfig::default()
+        };
+        let (report, _) = evaluate::shop(&shop, SHOP_TEST_DAYS, &two_stage, 10)?;
         bar.finish_and_clear();
         let value = serde_json::to_value(&report)?;
         mlsd_core::report::write_json(&run_dir.file("evaluation.json"), &value)?;

@@ -808,6 +808,14 @@ pub fn shop(
     let (m, s) =
         timed(&|| Ok(Box::new(Bpr::fit(train, n_users, n_items, &cfg.bpr)?) as Box<dyn Ranker>))?;
     fits.push(("bpr", m, s));
+    let (m, s) = timed(&|| {
+        let ease = ItemItemConfig::Ease {
+            lambda: cfg.ease_lambda,
+            emphasis: 0.0,
+        };
+        Ok(Box::new(ItemItem::fit(train, n_users, n_items, ease)?) as Box<dyn Ranker>)
+    })?;
+    fits.push(("ease", m, s));
 
     let mut rows = Vec::new();
     for (name, model, train_seconds) in &fits {

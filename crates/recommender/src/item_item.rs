@@ -104,6 +104,39 @@ impl Ranker for ItemItem {
     }
 }
 
+/// EASE's weights kept sparse: for each item, its `keep` largest positive weights towards
+/// other items (row `i`: what having item `i` adds to each neighbour's score).
+///
+/// Simplification: a dense item × item table is 9 MB for the shop's 1,530 products and would
+/// be saved with every version; the top 50 per item keep the retrieval and fit in ~0.6 MB.
+pub fn ease_neighbours(
+    train: &[Rating],
+    n_items: usize,
+    lambda: f64,
+    keep: usize,
+) -> Result<Vec<Vec<(u32, f32)>>> {
+    if let Some(r) = train.iter().find(|r| r.item as usize >= n_items) {
+        return Err(Error::Config(format!(
+            "item {} is outside the {n_items} items",
+            r.item
+        )));
+    }
+    let weights = ease_weights(&histories(train), n_items, lambda, 0.0)?;
+    Ok((0..n_items)
+        .map(|i| {
+            let mut row: Vec<(u32, f32)> = weights[i * n_items..(i + 1) * n_items]
+                .iter()
+                .enumerate()
+                .filter(|(_, &w)| w > 0.0)
+                .map(|(j, &w)| (j as u32, w))
+                .collect();
+            row.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            row.truncate(keep);
+            row
+        })
+        .collect())
+}
+
 /// Each user's distinct items, sorted.
 fn histories(train: &[Rating]) -> HashMap<u32, Vec<u32>> {
     let mut history: HashMap<u32, Vec<u32>> = HashMap::new();

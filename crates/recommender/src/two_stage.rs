@@ -77,6 +77,23 @@ pub struct TwoStageConfig {
     /// Diversity rule: at most this many items of one category in a list.
     pub max_per_category: usize,
     pub seed: u64,
+    /// Candidates from EASE over the user's whole history (0: the source is off, as in
+    /// versions trained before it existed).
+    #[serde(default)]
+    pub ease_candidates: usize,
+    /// EASE's L2 penalty and the neighbours kept per item.
+    #[serde(default = "default_ease_lambda")]
+    pub ease_lambda: f64,
+    #[serde(default = "default_ease_neighbours")]
+    pub ease_neighbours: usize,
+}
+
+fn default_ease_lambda() -> f64 {
+    200.0
+}
+
+fn default_ease_neighbours() -> usize {
+    50
 }
 
 impl Default for TwoStageConfig {
@@ -105,6 +122,9 @@ impl Default for TwoStageConfig {
             next_item_examples: 4_000,
             max_per_category: 4,
             seed: 42,
+            ease_candidates: 0,
+            ease_lambda: default_ease_lambda(),
+            ease_neighbours: default_ease_neighbours(),
         }
     }
 }
@@ -205,6 +225,8 @@ pub enum Source {
     Taste,
     Session,
     Cooccurrence,
+    /// EASE's item-item weights summed over the user's whole history.
+    Ease,
     Popular,
 }
 
@@ -220,6 +242,9 @@ struct Retrieval {
     popular_by_category: Vec<Vec<u32>>,
     /// Users the embeddings know (had events before `now`).
     known_user: Vec<bool>,
+    /// EASE's strongest neighbours per item (empty: the source is off).
+    #[serde(default)]
+    ease: Vec<Vec<(u32, f32)>>,
 }
 
 impl Retrieval {
@@ -238,6 +263,16 @@ impl Retrieval {
         pairs.sort_by_key(|r| (r.user, r.item));
         let bpr = Bpr::fit(&pairs, n_users, n_items, &cfg.bpr)?;
         let sar = ItemCooccurrence::fit(&pairs, n_users, n_items, &cfg.cooccurrence)?;
+        let ease = if cfg.ease_candidates > 0 {
+            crate::item_item::ease_neighbours(
+                &pairs,
+                n_items,
+                cfg.ease_lambda,
+                cfg.ease_neighbours,
+            )?
+        } else {
+            Vec::new()
+        };
         // Talking point: maximum inner product search through cosine clusters: the item bias is
         // one more coordinate (the query's is 1).
         let dims = bpr.factors() + 1;
@@ -285,6 +320,7 @@ impl Retrieval {
             popular,
             popular_by_category,
             known_user,
+            ease,
         })
     }
 }
@@ -606,6 +642,22 @@ impl TwoStage {
         for &recent in state.recent.iter().rev() {
             for (i, _) in r.sar.similar(recent, cfg.neighbours_per_item) {
                 add(i, Source::Cooccurrence, &mut out);
+            }
+        }
+        if !r.ease.is_empty() && cfg.ease_candidates > 0 {
+            // Talking point: a closed-form item-item model as one more retrieval source —
+            // it reads the whole history, where the session sources read the last items.
+            let mut scores: HashMap<u32, f32> = HashMap::new();
+            for &j in &state.seen {
+                for &(i, w) in r.ease.get(j as usize).map_or(&[][..], Vec::as_slice) {
+                    *scores.entry(i).or_insert(0.0) += w;
+                }
+            }
+            let mut ranked: Vec<(u32, f32)> =
+                scores.into_iter().filter(|&(i, _)| !skip(i)).collect();
+            top(&mut ranked, cfg.ease_candidates);
+            for (i, _) in ranked {
+                add(i, Source::Ease, &mut out);
             }
         }
         // Cold start and freshness: what sells now, overall and in the user's two favourite

@@ -37,6 +37,7 @@ fn the_two_stage_model_beats_every_single_model_and_real_time_beats_the_snapshot
         "popularity_by_category",
         "item_cooccurrence",
         "bpr",
+        "ease",
     ] {
         assert!(
             ndcg["two_stage"] > ndcg[single] * 1.1,
@@ -46,6 +47,8 @@ fn the_two_stage_model_beats_every_single_model_and_real_time_beats_the_snapshot
         );
     }
     assert!(ndcg["bpr"] > ndcg["popularity"]);
+    // EASE, one matrix inverse, beats the learned embeddings and co-occurrence alone here.
+    assert!(ndcg["ease"] > ndcg["bpr"] && ndcg["ease"] > ndcg["item_cooccurrence"]);
     assert!(ndcg["popularity_by_category"] > ndcg["popularity"]);
     let r = &report.replay;
     assert!(r.events > 1_000, "{r:?}");
@@ -177,4 +180,30 @@ fn drift_checks_flag_a_trend_shift_and_not_an_ordinary_week_over_ten_seeds() {
         "{false_alarms} false alarms in 10 ordinary weeks"
     );
     assert!(detections >= 9, "{detections} of 10 trend shifts detected");
+}
+
+/// EASE as a fifth candidate source (`--ease-candidates`): it proposes items the other
+/// sources missed, so the candidates hold at least as many of the items users went on to take.
+#[test]
+fn ease_as_a_candidate_source_adds_recall() {
+    let shop = recommender::shop::Shop::generate(&small_shop()).expect("shop");
+    let recall = |ease_candidates| {
+        let cfg = TwoStageConfig {
+            ease_candidates,
+            ..TwoStageConfig::default()
+        };
+        let (report, model) = evaluate::shop(&shop, TEST_DAYS, &cfg, 10).expect("eval");
+        let from_ease = (1..model.users.len() as u32)
+            .flat_map(|u| model.candidates(u, &model.state(u)))
+            .filter(|(_, s)| *s == recommender::two_stage::Source::Ease)
+            .count();
+        (report.two_stage.candidate_recall, from_ease)
+    };
+    let (without, none) = recall(0);
+    let (with, some) = recall(50);
+    assert_eq!(none, 0);
+    assert!(
+        some > 0 && with >= without,
+        "{with} vs {without}, {some} from EASE"
+    );
 }
