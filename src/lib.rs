@@ -27,6 +27,7 @@
 //! | point-in-time features, label delay | `crates/fraud-detector/src/features.rs` |
 //! | class imbalance, model choice and trade-offs | `crates/fraud-detector/src/train.rs` |
 //! | time-based split, AP and Card Precision@100 | `crates/fraud-detector/src/evaluate.rs`, `crates/mlsd-core/src/metrics.rs` |
+//! | hyper-parameters on validation weeks, results as mean ± spread over test weeks | `crates/fraud-detector/src/model_selection.rs` |
 //! | training/serving skew (spec + scaler saved with the model) | `crates/fraud-detector/src/artifact.rs` |
 //! | model and data versioning, rollback | `crates/mlsd-core/src/registry.rs` |
 //! | drift statistics and monitoring | `crates/mlsd-core/src/drift.rs`, `crates/fraud-detector/src/monitor.rs` |
@@ -39,11 +40,13 @@
 //! | batch vs real-time agreement, end to end | `crates/fraud-detector/src/replay.rs` |
 //! | explicit vs implicit feedback; ranking metrics (nDCG, MAP) | `crates/recommender/src/models.rs`, `evaluate.rs`, `crates/mlsd-core/src/metrics.rs` (`top_k`) |
 //! | candidate generation vs ranking, ANN retrieval, business rules | `crates/recommender/src/two_stage.rs`, `ann.rs` |
+//! | simple closed-form models vs deep ones; blending models that err differently | `crates/recommender/src/item_item.rs` (EASE, RP3beta), `ratings.rs` (SVD++, kNN, blend) |
 //! | batch precompute vs real-time freshness, caching, cold start | `crates/recommender/src/batch.rs`, `serve.rs`, `evaluate.rs` (replay) |
 //! | drift with a permutation null (popularity, activity, new items) | `crates/recommender/src/monitor.rs` |
 //! | latency percentiles, coordinated omission, saturation | `crates/mlsd-core/src/loadgen.rs`, `mlsd bench serve` |
 //! | rule-based baseline vs learned models; text features (negation, n-grams) | `crates/sentiment/src/lexicon.rs`, `text.rs`, `models.rs` |
 //! | published-protocol evaluation (10-fold CV) and calibration | `crates/sentiment/src/evaluate.rs`, `artifact.rs` (Platt on the hold-out) |
+//! | nested CV for settings; out-of-domain accuracy before trusting a model; "undecided" | `crates/sentiment/src/ensemble.rs`, `out_of_domain.rs`, `artifact.rs` |
 //! | streaming vs request/response, windowed aggregates, alerts with a false-alarm budget, caching | `crates/sentiment/src/serve.rs` |
 //! | drift in language (vocabulary, length, words, predictions, a domain classifier) | `crates/sentiment/src/monitor.rs` |
 //! | censored labels, splits by machine, leakage (a failure-mode guard) | `crates/maintenance/src/data.rs`, `features.rs` (`table`), `tests/it/maintenance/data.rs` |
