@@ -161,3 +161,20 @@ pub async fn serve_until_signal(
     println!("stopped after draining in-flight requests");
     Ok(())
 }
+
+/// The end of every `evaluate` command: the report saved as `evaluation.json` in the run
+/// folder, then printed as one JSON object (`--json`) or as `text()` and the folder's path.
+pub fn emit_evaluation(
+    run_dir: &mlsd_core::report::RunDir,
+    value: &serde_json::Value,
+    json: bool,
+    text: impl FnOnce() -> String,
+) -> Result<()> {
+    mlsd_core::report::write_json(&run_dir.file("evaluation.json"), value)?;
+    if json {
+        println!("{value}");
+    } else {
+        println!("{}\nReport: {}", text(), run_dir.path.display());
+    }
+    Ok(())
+}

@@ -13,7 +13,7 @@ use mlsd_core::registry::Registry;
 use mlsd_core::report::{markdown_table, RunDir};
 
 use super::bench::{report_bench, run_post_modes, BenchServeArgs};
-use super::common::{positive, runtime, serve_until_signal, spinner, LimitsArgs};
+use super::common::{emit_evaluation, positive, runtime, serve_until_signal, spinner, LimitsArgs};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -289,13 +289,7 @@ fn run_evaluate(
     };
     bar.finish_and_clear();
     let run_dir = RunDir::create(runs_dir, &format!("maintenance-evaluate-{name}"))?;
-    mlsd_core::report::write_json(&run_dir.file("evaluation.json"), &value)?;
-    if json {
-        println!("{value}");
-    } else {
-        println!("{table}\nReport: {}", run_dir.path.display());
-    }
-    Ok(())
+    emit_evaluation(&run_dir, &value, json, || table)
 }
 
 /// A markdown table of `items`, one row each.

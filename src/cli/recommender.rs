@@ -14,7 +14,7 @@ use recommender::shop::ShopConfig;
 use recommender::two_stage::TwoStageConfig;
 
 use super::bench::{report_bench, run_modes, sweep_plan, BenchServeArgs};
-use super::common::{positive, runtime, serve_until_signal, spinner, LimitsArgs};
+use super::common::{emit_evaluation, positive, runtime, serve_until_signal, spinner, LimitsArgs};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -133,14 +133,7 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
         let (report, _) = evaluate::shop(&shop, SHOP_TEST_DAYS, &two_stage, 10)?;
         bar.finish_and_clear();
         let value = serde_json::to_value(&report)?;
-        mlsd_core::report::write_json(&run_dir.file("evaluation.json"), &value)?;
-        if json {
-            println!("{value}");
-        } else {
-            println!("{}", evaluate::render_shop(&report));
-            println!("Report: {}", run_dir.path.display());
-        }
-        return Ok(());
+        return emit_evaluation(&run_dir, &value, json, || evaluate::render_shop(&report));
     }
     let folder = movielens::folder(data_dir.as_deref())?;
     if let Some((train, test)) = pair {
@@ -153,24 +146,20 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             "train_file": train_report,
             "test_file": test_report,
         });
-        mlsd_core::report::write_json(&run_dir.file("evaluation.json"), &value)?;
-        if json {
-            println!("{value}");
-        } else {
+        return emit_evaluation(&run_dir, &value, json, || {
+            let mut text = String::new();
             for (path, r) in [(&train, &train_report), (&test, &test_report)] {
-                println!(
-                    "{}: {} lines, {} ratings accepted, {} quarantined {:?}",
+                text.push_str(&format!(
+                    "{}: {} lines, {} ratings accepted, {} quarantined {:?}\n",
                     path.display(),
                     r.input_rows,
                     r.accepted_rows,
                     r.quarantined_rows,
                     r.quarantined_by_reason
-                );
+                ));
             }
-            println!("\n{}", evaluate::render_surprise(&report));
-            println!("Report: {}", run_dir.path.display());
-        }
-        return Ok(());
+            format!("{text}\n{}", evaluate::render_surprise(&report))
+        });
     }
     let data =
         movielens::load(&folder).with_context(|| format!("while loading {}", folder.display()))?;
@@ -196,24 +185,18 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
         }
     };
     bar.finish_and_clear();
-    mlsd_core::report::write_json(&run_dir.file("evaluation.json"), &value)?;
-    if json {
-        println!("{value}");
-        return Ok(());
-    }
-    let r = &data.report;
-    println!(
-        "MovieLens-100k from {}: {} ratings read, {} accepted, {} quarantined; {} users, {} items\n",
-        folder.display(),
-        r.input_rows,
-        r.accepted_rows,
-        r.quarantined_rows,
-        data.users.len(),
-        data.items.len()
-    );
-    println!("{table}");
-    println!("Report: {}", run_dir.path.display());
-    Ok(())
+    emit_evaluation(&run_dir, &value, json, || {
+        let r = &data.report;
+        format!(
+            "MovieLens-100k from {}: {} ratings read, {} accepted, {} quarantined; {} users, {} items\n\n{table}",
+            folder.display(),
+            r.input_rows,
+            r.accepted_rows,
+            r.quarantined_rows,
+            data.users.len(),
+            data.items.len()
+        )
+    })
 }
 
 #[derive(Args)]

@@ -13,7 +13,7 @@ use sentiment::artifact::SentimentArtifact;
 use sentiment::pipeline::{train_and_register, training_data};
 
 use super::bench::{report_bench, run_post_modes, BenchServeArgs};
-use super::common::{positive, runtime, serve_until_signal, spinner, LimitsArgs};
+use super::common::{emit_evaluation, positive, runtime, serve_until_signal, spinner, LimitsArgs};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -210,34 +210,27 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
         let report = out_of_domain::out_of_domain(&examples, &synthetic, sets);
         bar.finish_and_clear();
         let value = serde_json::to_value(&report)?;
-        mlsd_core::report::write_json(&run_dir.file("evaluation.json"), &value)?;
-        if json {
-            println!("{value}");
-        } else {
-            println!(
-                "Trained on {} ({} texts); scored on {}\n",
+        return emit_evaluation(&run_dir, &value, json, || {
+            format!(
+                "Trained on {} ({} texts); scored on {}\n\n{}",
                 folder.display(),
                 examples.len(),
-                dir.join(out_of_domain::FOLDER).display()
-            );
-            println!("{}", out_of_domain::render(&report));
-            println!("Report: {}", run_dir.path.display());
-        }
-        return Ok(());
+                dir.join(out_of_domain::FOLDER).display(),
+                out_of_domain::render(&report)
+            )
+        });
     }
     bar.set_message("10-fold cross-validation");
     let report = evaluate::cv10(&examples, &evaluate::Cv10Config::default());
     bar.finish_and_clear();
     let value = serde_json::to_value(&report)?;
-    mlsd_core::report::write_json(&run_dir.file("evaluation.json"), &value)?;
-    if json {
-        println!("{value}");
-        return Ok(());
-    }
-    println!("Sentence polarity from {}\n", folder.display());
-    println!("{}", evaluate::render(&report));
-    println!("Report: {}", run_dir.path.display());
-    Ok(())
+    emit_evaluation(&run_dir, &value, json, || {
+        format!(
+            "Sentence polarity from {}\n\n{}",
+            folder.display(),
+            evaluate::render(&report)
+        )
+    })
 }
 
 /// `mlsd sentiment train`.

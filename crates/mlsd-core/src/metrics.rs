@@ -459,14 +459,17 @@ mod tests {
         assert!((precision_at_k(&LABELS, &SCORES, 3).expect("ok") - 2.0 / 3.0).abs() < 1e-12);
     }
 
-    #[test]
-    fn entity_precision_takes_each_entitys_max_and_averages_periods() {
-        let e = |period, entity, score, label| ScoredEvent {
+    fn e(period: i64, entity: i64, score: f64, label: bool) -> ScoredEvent {
+        ScoredEvent {
             period,
             entity,
             score,
             label,
-        };
+        }
+    }
+
+    #[test]
+    fn entity_precision_takes_each_entitys_max_and_averages_periods() {
         let events = [
             // day 0: card 1 (fraud) max 0.9; card 2 (legit) 0.8 twice; card 3 (fraud) 0.1
             e(0, 1, 0.2, true),
@@ -490,12 +493,6 @@ mod tests {
     /// top k leaves the later days, so alerting on it again is neither a hit nor a slot used.
     #[test]
     fn card_precision_removes_cards_caught_on_earlier_days() {
-        let e = |period, entity, score, label| ScoredEvent {
-            period,
-            entity,
-            score,
-            label,
-        };
         let events = [
             // day 0: card 1 fraud 0.9, card 2 legit 0.8, card 3 fraud 0.1 → top 2 = {1, 2}:
             // 1 hit (card 1 caught), CP 0.5

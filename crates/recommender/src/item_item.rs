@@ -65,15 +65,7 @@ impl ItemItem {
         n_items: usize,
         cfg: ItemItemConfig,
     ) -> Result<ItemItem> {
-        if let Some(r) = train
-            .iter()
-            .find(|r| r.user as usize >= n_users || r.item as usize >= n_items)
-        {
-            return Err(Error::Config(format!(
-                "rating of user {} for item {} is outside {n_users} users × {n_items} items",
-                r.user, r.item
-            )));
-        }
+        crate::models::check_ids(train, n_users, n_items)?;
         let history = histories(train);
         let weights = match cfg {
             ItemItemConfig::Ease { lambda, emphasis } => {

@@ -56,7 +56,7 @@ pub fn recommend(
 }
 
 /// Refuses interactions whose ids do not fit the model's tables (instead of panicking on them).
-fn check_ids(train: &[Rating], n_users: usize, n_items: usize) -> Result<()> {
+pub(crate) fn check_ids(train: &[Rating], n_users: usize, n_items: usize) -> Result<()> {
     match train
         .iter()
         .find(|r| r.user as usize >= n_users || r.item as usize >= n_items)
@@ -297,15 +297,68 @@ impl Default for MfConfig {
     }
 }
 
-pub struct BiasedMf {
-    k: usize,
-    mean: f32,
-    user_bias: Vec<f32>,
-    item_bias: Vec<f32>,
-    user_factors: Vec<f32>,
-    item_factors: Vec<f32>,
+/// The part every rating model shares: μ + b_u + b_i, and which users and items training saw.
+pub(crate) struct Biases {
+    pub mean: f32,
+    pub user: Vec<f32>,
+    pub item: Vec<f32>,
     known_user: Vec<bool>,
     known_item: Vec<bool>,
+}
+
+impl Biases {
+    /// Zero biases around the mean rating of `train`, with its users and items marked known.
+    pub fn new(train: &[Rating], n_users: usize, n_items: usize) -> Biases {
+        let mut b = Biases {
+            mean: train.iter().map(|r| r.rating).sum::<f32>() / train.len().max(1) as f32,
+            user: vec![0.0; n_users],
+            item: vec![0.0; n_items],
+            known_user: vec![false; n_users],
+            known_item: vec![false; n_items],
+        };
+        for r in train {
+            b.known_user[r.user as usize] = true;
+            b.known_item[r.item as usize] = true;
+        }
+        b
+    }
+
+    /// One SGD step of both biases on an error.
+    pub fn step(&mut self, u: usize, i: usize, err: f32, lr: f32, reg: f32) {
+        self.user[u] += lr * (err - reg * self.user[u]);
+        self.item[i] += lr * (err - reg * self.item[i]);
+    }
+
+    /// μ + the known biases + `interaction()` when both are known, clipped to 1–5: unknown
+    /// users or items fall back to what is known (the global mean at worst).
+    pub fn predict(&self, user: u32, item: u32, interaction: impl FnOnce() -> f32) -> f32 {
+        let (u, i) = (user as usize, item as usize);
+        let known_u = self.known_user.get(u).copied().unwrap_or(false);
+        let known_i = self.known_item.get(i).copied().unwrap_or(false);
+        let mut r = self.mean;
+        if known_u {
+            r += self.user[u];
+        }
+        if known_i {
+            r += self.item[i];
+        }
+        if known_u && known_i {
+            r += interaction();
+        }
+        r.clamp(1.0, 5.0)
+    }
+}
+
+/// The factor tables' dot product for one (user, item).
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+pub struct BiasedMf {
+    k: usize,
+    biases: Biases,
+    user_factors: Vec<f32>,
+    item_factors: Vec<f32>,
 }
 
 impl BiasedMf {
@@ -322,18 +375,10 @@ impl BiasedMf {
             |n: usize| -> Vec<f32> { (0..n * k).map(|_| normal.sample(&mut rng)).collect() };
         let mut m = BiasedMf {
             k,
-            mean: train.iter().map(|r| r.rating).sum::<f32>() / train.len() as f32,
-            user_bias: vec![0.0; n_users],
-            item_bias: vec![0.0; n_items],
+            biases: Biases::new(train, n_users, n_items),
             user_factors: init(n_users),
             item_factors: init(n_items),
-            known_user: vec![false; n_users],
-            known_item: vec![false; n_items],
         };
-        for r in train {
-            m.known_user[r.user as usize] = true;
-            m.known_item[r.item as usize] = true;
-        }
         let (lr, reg) = (cfg.learning_rate, cfg.regularisation);
         for _ in 0..cfg.epochs {
             // Simplification: Surprise's order — the training ratings as given, every epoch.
@@ -341,10 +386,9 @@ impl BiasedMf {
                 let (u, i) = (r.user as usize, r.item as usize);
                 let pu = &mut m.user_factors[u * k..(u + 1) * k];
                 let qi = &mut m.item_factors[i * k..(i + 1) * k];
-                let dot: f32 = pu.iter().zip(qi.iter()).map(|(a, b)| a * b).sum();
-                let err = r.rating - (m.mean + m.user_bias[u] + m.item_bias[i] + dot);
-                m.user_bias[u] += lr * (err - reg * m.user_bias[u]);
-                m.item_bias[i] += lr * (err - reg * m.item_bias[i]);
+                let b = &m.biases;
+                let err = r.rating - (b.mean + b.user[u] + b.item[i] + dot(pu, qi));
+                m.biases.step(u, i, err, lr, reg);
                 for (p, q) in pu.iter_mut().zip(qi.iter_mut()) {
                     let (p0, q0) = (*p, *q);
                     *p += lr * (err * q0 - reg * p0);
@@ -358,25 +402,13 @@ impl BiasedMf {
     /// The predicted rating, clipped to the 1–5 scale. Unknown users or items fall back to
     /// the parts that are known (the global mean at worst).
     pub fn predict(&self, user: u32, item: u32) -> f32 {
-        let (u, i) = (user as usize, item as usize);
-        let known_u = self.known_user.get(u).copied().unwrap_or(false);
-        let known_i = self.known_item.get(i).copied().unwrap_or(false);
-        let mut r = self.mean;
-        if known_u {
-            r += self.user_bias[u];
-        }
-        if known_i {
-            r += self.item_bias[i];
-        }
-        if known_u && known_i {
-            let k = self.k;
-            r += self.user_factors[u * k..(u + 1) * k]
-                .iter()
-                .zip(&self.item_factors[i * k..(i + 1) * k])
-                .map(|(a, b)| a * b)
-                .sum::<f32>();
-        }
-        r.clamp(1.0, 5.0)
+        let (u, i, k) = (user as usize, item as usize, self.k);
+        self.biases.predict(user, item, || {
+            dot(
+                &self.user_factors[u * k..(u + 1) * k],
+                &self.item_factors[i * k..(i + 1) * k],
+            )
+        })
     }
 }
 
@@ -603,7 +635,7 @@ mod tests {
         assert!(mf.predict(1, 5) > 4.0 && mf.predict(2, 5) < 2.0);
         assert_eq!(
             mf.predict(99, 99),
-            mf.mean.clamp(1.0, 5.0),
+            mf.biases.mean.clamp(1.0, 5.0),
             "unknown user and item"
         );
     }

@@ -19,7 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use serde::Serialize;
 
-use crate::models::{BiasedMf, MfConfig};
+use crate::models::{dot, BiasedMf, Biases, MfConfig};
 use crate::movielens::Rating;
 use crate::{Error, Result};
 
@@ -50,31 +50,18 @@ impl Default for SvdPpConfig {
 /// SVD++ fitted by SGD, one user at a time.
 pub struct SvdPlusPlus {
     k: usize,
-    mean: f32,
-    user_bias: Vec<f32>,
-    item_bias: Vec<f32>,
+    biases: Biases,
     p: Vec<f32>,
     q: Vec<f32>,
     /// Each user's p_u + |N(u)|^−½ Σ y_j, computed once after training.
     user_vector: Vec<f32>,
-    known_user: Vec<bool>,
-    known_item: Vec<bool>,
 }
 
 fn check(train: &[Rating], n_users: usize, n_items: usize) -> Result<()> {
     if train.is_empty() {
         return Err(Error::Config("no ratings to train on".into()));
     }
-    match train
-        .iter()
-        .find(|r| r.user as usize >= n_users || r.item as usize >= n_items)
-    {
-        Some(r) => Err(Error::Config(format!(
-            "rating of user {} for item {} is outside {n_users} users × {n_items} items",
-            r.user, r.item
-        ))),
-        None => Ok(()),
-    }
+    crate::models::check_ids(train, n_users, n_items)
 }
 
 /// Each user's ratings (in input order).
@@ -103,20 +90,12 @@ impl SvdPlusPlus {
         let (p, q, mut y) = (init(n_users), init(n_items), init(n_items));
         let mut m = SvdPlusPlus {
             k,
-            mean: train.iter().map(|r| r.rating).sum::<f32>() / train.len() as f32,
-            user_bias: vec![0.0; n_users],
-            item_bias: vec![0.0; n_items],
+            biases: Biases::new(train, n_users, n_items),
             p,
             q,
             user_vector: vec![0.0; n_users * k],
-            known_user: vec![false; n_users],
-            known_item: vec![false; n_items],
         };
         let users = by_user(train, n_users);
-        for r in train {
-            m.known_user[r.user as usize] = true;
-            m.known_item[r.item as usize] = true;
-        }
         let (lr, reg) = (cfg.learning_rate, cfg.regularisation);
         let mut order: Vec<usize> = (0..n_users).filter(|&u| !users[u].is_empty()).collect();
         let mut z = vec![0.0f32; k];
@@ -139,14 +118,14 @@ impl SvdPlusPlus {
                     let i = i as usize;
                     let pu = &mut m.p[u * k..(u + 1) * k];
                     let qi = &mut m.q[i * k..(i + 1) * k];
-                    let dot: f32 = qi
+                    let interaction: f32 = qi
                         .iter()
                         .zip(pu.iter().zip(&z))
                         .map(|(q, (p, z))| q * (p + z))
                         .sum();
-                    let err = rating - (m.mean + m.user_bias[u] + m.item_bias[i] + dot);
-                    m.user_bias[u] += lr * (err - reg * m.user_bias[u]);
-                    m.item_bias[i] += lr * (err - reg * m.item_bias[i]);
+                    let b = &m.biases;
+                    let err = rating - (b.mean + b.user[u] + b.item[i] + interaction);
+                    m.biases.step(u, i, err, lr, reg);
                     for f in 0..k {
                         let (p0, q0) = (pu[f], qi[f]);
                         pu[f] += lr * (err * q0 - reg * p0);
@@ -181,23 +160,12 @@ impl SvdPlusPlus {
     /// The predicted rating, clipped to 1–5; unknown users or items use what is known.
     pub fn predict(&self, user: u32, item: u32) -> f32 {
         let (u, i, k) = (user as usize, item as usize, self.k);
-        let known_u = self.known_user.get(u).copied().unwrap_or(false);
-        let known_i = self.known_item.get(i).copied().unwrap_or(false);
-        let mut r = self.mean;
-        if known_u {
-            r += self.user_bias[u];
-        }
-        if known_i {
-            r += self.item_bias[i];
-        }
-        if known_u && known_i {
-            r += self.user_vector[u * k..(u + 1) * k]
-                .iter()
-                .zip(&self.q[i * k..(i + 1) * k])
-                .map(|(a, b)| a * b)
-                .sum::<f32>();
-        }
-        r.clamp(1.0, 5.0)
+        self.biases.predict(user, item, || {
+            dot(
+                &self.user_vector[u * k..(u + 1) * k],
+                &self.q[i * k..(i + 1) * k],
+            )
+        })
     }
 }
 

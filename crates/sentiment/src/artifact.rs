@@ -100,12 +100,7 @@ pub struct Prediction {
 impl SentimentArtifact {
     /// NBSVM with bigrams (α = 1, β = 0.25, C = 1) on `examples`.
     pub fn train(examples: &[Example], text: &TextConfig) -> SentimentArtifact {
-        let vectorizer = Vectorizer::fit(examples.iter().map(|e| e.text.as_str()), text);
-        let xs: Vec<Vec<u32>> = examples
-            .iter()
-            .map(|e| vectorizer.transform(&e.text))
-            .collect();
-        let ys: Vec<bool> = examples.iter().map(|e| e.positive).collect();
+        let (vectorizer, xs, ys) = Vectorizer::fit_examples(examples, text);
         let model = NbSvm::fit(
             &xs,
             &ys,

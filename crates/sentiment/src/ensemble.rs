@@ -81,15 +81,15 @@ impl Ensemble {
 
     /// Chooses (C, β) on inner folds of `train`, then fits both views on all of it.
     pub fn fit(train: &[&Example], cfg: &EnsembleConfig) -> Ensemble {
-        let ys: Vec<bool> = train.iter().map(|e| e.positive).collect();
         // Simplification: each vocabulary is fitted once on all training texts and reused by
         // the inner folds — vocabulary is unsupervised; the label-dependent NB ratios and SVM
         // weights are refitted on each inner training part.
+        let mut ys = Vec::new();
         let views: Vec<(Vectorizer, Vec<Vec<u32>>)> = [&cfg.word, &cfg.chars]
             .into_iter()
             .map(|text| {
-                let v = Vectorizer::fit(train.iter().map(|e| e.text.as_str()), text);
-                let xs = train.iter().map(|e| v.transform(&e.text)).collect();
+                let (v, xs, labels) = Vectorizer::fit_examples(train.iter().copied(), text);
+                ys = labels;
                 (v, xs)
             })
             .collect();

@@ -249,12 +249,7 @@ pub fn cv10(examples: &[Example], cfg: &Cv10Config) -> Cv10Report {
                     train.push(e);
                 }
             }
-            let vectorizer = Vectorizer::fit(train.iter().map(|e| e.text.as_str()), &text);
-            let xs: Vec<Vec<u32>> = train
-                .iter()
-                .map(|e| vectorizer.transform(&e.text))
-                .collect();
-            let ys: Vec<bool> = train.iter().map(|e| e.positive).collect();
+            let (vectorizer, xs, ys) = Vectorizer::fit_examples(train.iter().copied(), &text);
             let dims = vectorizer.dims();
             let model = match kind {
                 Kind::Mnb => Fitted::Linear(Box::new(NaiveBayes::fit(&xs, &ys, dims, cfg.alpha))),

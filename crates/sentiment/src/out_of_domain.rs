@@ -232,12 +232,7 @@ impl FittedLinear {
 }
 
 fn fit_linear(kind: Linear, examples: &[Example], text: &TextConfig) -> FittedLinear {
-    let vectorizer = Vectorizer::fit(examples.iter().map(|e| e.text.as_str()), text);
-    let xs: Vec<Vec<u32>> = examples
-        .iter()
-        .map(|e| vectorizer.transform(&e.text))
-        .collect();
-    let ys: Vec<bool> = examples.iter().map(|e| e.positive).collect();
+    let (vectorizer, xs, ys) = Vectorizer::fit_examples(examples, text);
     let dims = vectorizer.dims();
     let svm = SvmConfig::default();
     let model: Box<dyn Classifier> = match kind {

@@ -171,6 +171,26 @@ impl Vectorizer {
         }
     }
 
+    /// Fits the vocabulary on `examples` and returns it with their feature sets and labels —
+    /// what every model's training starts from.
+    pub fn fit_examples<'a, I>(
+        examples: I,
+        config: &TextConfig,
+    ) -> (Vectorizer, Vec<Vec<u32>>, Vec<bool>)
+    where
+        I: IntoIterator<Item = &'a crate::data::Example> + Clone,
+    {
+        let vectorizer = Vectorizer::fit(
+            examples.clone().into_iter().map(|e| e.text.as_str()),
+            config,
+        );
+        let (xs, ys) = examples
+            .into_iter()
+            .map(|e| (vectorizer.transform(&e.text), e.positive))
+            .unzip();
+        (vectorizer, xs, ys)
+    }
+
     /// Number of feature ids.
     pub fn dims(&self) -> usize {
         match self.config.hashing_bits {
