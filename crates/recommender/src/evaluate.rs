@@ -5,7 +5,12 @@
 //!   run per model (Surprise 1.1.2's README table);
 //! - `recommenders`: 75/25 split stratified by item, seed 42; top-10 per user with items seen in
 //!   training removed; precision@10, recall@10, nDCG@10, MAP (divided by the number of
-//!   relevant items) and catalogue coverage (Microsoft Recommenders' benchmark notebook).
+//!   relevant items) and catalogue coverage (Microsoft Recommenders' benchmark notebook);
+//! - the shop's time split ([`shop`]).
+//!
+//! This file holds the settings, the ranking protocol and what the protocols share; the
+//! rating protocol and its models' blend are in `evaluate/ratings_protocol.rs`, the shop's in
+//! `evaluate/shop_protocol.rs`.
 //!
 //! Talking points: pick the metric that matches the product (RMSE for "how many stars", ranking
 //! metrics for "what to show"); the best RMSE model is not the best ranker.
@@ -14,40 +19,26 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use mlsd_core::metrics::top_k;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::item_item::{ItemItem, ItemItemConfig};
 use crate::models::{
-    recommend, BiasedMf, Bpr, BprConfig, CategoryPopularity, CooccurrenceConfig, ItemCooccurrence,
-    MfConfig, Popularity, Ranker,
+    recommend, BiasedMf, Bpr, BprConfig, CooccurrenceConfig, ItemCooccurrence, MfConfig,
+    Popularity, Ranker,
 };
 use crate::movielens::{Dataset, Rating};
-use crate::ratings::{Blend, ItemKnn, KnnConfig, SvdPlusPlus, SvdPpConfig};
-use crate::split::{kfold, stratified_by_item};
+use crate::ratings::{KnnConfig, SvdPpConfig};
+use crate::split::stratified_by_item;
 use crate::Result;
 
-/// One explicit-rating model under the Surprise protocol.
-#[derive(Debug, Clone, Serialize)]
-pub struct RatingRow {
-    pub name: String,
-    pub rmse: f64,
-    pub mae: f64,
-    /// RMSE of each split (fold) alone; `rmse` pools every split's predictions.
-    pub split_rmse: Vec<f64>,
-    /// Whole run over every split: fit and test.
-    pub seconds: f64,
-}
+mod ratings_protocol;
+mod shop_protocol;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct SurpriseReport {
-    pub protocol: &'static str,
-    pub folds: usize,
-    pub ratings: usize,
-    pub models: Vec<RatingRow>,
-}
+pub use ratings_protocol::{
+    rating_pair, render_surprise, surprise, RatingRow, SurpriseReport, PUBLISHED_SURPRISE,
+    RATING_MODELS,
+};
+pub use shop_protocol::{render_shop, shop, ShopReport, REPLAY_STRIDE};
 
 /// One ranking model under the Recommenders protocol.
 #[derive(Debug, Clone, Serialize)]
@@ -74,16 +65,6 @@ pub struct RecommendersReport {
     pub users: usize,
     pub models: Vec<RankingRow>,
 }
-
-/// Published Surprise 1.1.2 numbers: (our model name, published algorithm, RMSE, MAE, time).
-/// Surprise's KNNBaseline row (0.931) is user-based with MSD similarity; our `item_knn` is
-/// item-based on shrunk Pearson-baseline similarity — a different configuration, so no row.
-pub const PUBLISHED_SURPRISE: [(&str, &str, f64, f64, &str); 4] = [
-    ("global_mean", "—", f64::NAN, f64::NAN, "—"),
-    ("baseline", "BaselineOnly", 0.944, 0.748, "0:02"),
-    ("biased_mf", "SVD", 0.934, 0.737, "0:06"),
-    ("svdpp", "SVD++", 0.919, 0.721, "1:39"),
-];
 
 /// A published Microsoft Recommenders row: (our model, published algorithm, MAP, nDCG@10,
 /// P@10, R@10).
@@ -167,231 +148,6 @@ impl Default for EvalConfig {
                 .collect(),
         }
     }
-}
-
-/// The Surprise protocol: every model on the same folds.
-pub fn surprise(data: &Dataset, cfg: &EvalConfig) -> Result<SurpriseReport> {
-    let ratings = &data.ratings;
-    let folds = kfold(ratings.len(), cfg.folds, cfg.fold_seed);
-    let mut in_test = vec![usize::MAX; ratings.len()];
-    for (f, rows) in folds.iter().enumerate() {
-        for &i in rows {
-            in_test[i] = f;
-        }
-    }
-    let splits: Vec<(Vec<Rating>, Vec<Rating>)> = folds
-        .iter()
-        .enumerate()
-        .map(|(f, test)| {
-            let train = ratings
-                .iter()
-                .zip(&in_test)
-                .filter(|(_, &fold)| fold != f)
-                .map(|(r, _)| *r)
-                .collect();
-            (train, test.iter().map(|&i| ratings[i]).collect())
-        })
-        .collect();
-    Ok(SurpriseReport {
-        protocol: "surprise",
-        folds: cfg.folds,
-        ratings: ratings.len(),
-        models: rating_rows(&splits, n_users_items(ratings), cfg)?,
-    })
-}
-
-/// The rating models on a train/test pair the user chose (e.g. MovieLens's own `u1.base` /
-/// `u1.test`): one split, so a number can be checked on a split of the reader's choosing.
-pub fn rating_pair(
-    train: Vec<Rating>,
-    test: Vec<Rating>,
-    cfg: &EvalConfig,
-) -> Result<SurpriseReport> {
-    let all: Vec<Rating> = train.iter().chain(&test).copied().collect();
-    let ratings = all.len();
-    let split = [(train, test)];
-    Ok(SurpriseReport {
-        protocol: "pair",
-        folds: 1,
-        ratings,
-        models: rating_rows(&split, n_users_items(&all), cfg)?,
-    })
-}
-
-/// A fitted rating model: (user, item) → predicted stars.
-type Predict = Box<dyn Fn(u32, u32) -> f32>;
-
-/// The rating models of the table, in order.
-pub const RATING_MODELS: [&str; 7] = [
-    "global_mean",
-    "baseline",
-    "biased_mf",
-    "svdpp",
-    "item_knn",
-    "user_knn",
-    "blend",
-];
-
-/// Fits the rating model `name` on `train`.
-fn fit_rating_model(
-    name: &str,
-    train: &[Rating],
-    (n_users, n_items): (usize, usize),
-    cfg: &EvalConfig,
-) -> Result<Predict> {
-    Ok(match name {
-        "global_mean" => {
-            let mean = train.iter().map(|r| r.rating).sum::<f32>() / train.len().max(1) as f32;
-            Box::new(move |_, _| mean)
-        }
-        "baseline" => {
-            let bias_only = MfConfig {
-                factors: 0,
-                ..MfConfig::default()
-            };
-            let m = BiasedMf::fit(train, n_users, n_items, &bias_only)?;
-            Box::new(move |u, i| m.predict(u, i))
-        }
-        "biased_mf" => {
-            let m = BiasedMf::fit(train, n_users, n_items, &cfg.mf)?;
-            Box::new(move |u, i| m.predict(u, i))
-        }
-        "svdpp" => {
-            let m = SvdPlusPlus::fit(train, n_users, n_items, &cfg.svdpp)?;
-            Box::new(move |u, i| m.predict(u, i))
-        }
-        "item_knn" => {
-            let m = ItemKnn::fit(train, n_users, n_items, &cfg.knn)?;
-            Box::new(move |u, i| m.predict(u, i))
-        }
-        "user_knn" => {
-            // The same neighbourhood model with the roles swapped: similar *users'* residuals
-            // on this item.
-            let swapped: Vec<Rating> = train
-                .iter()
-                .map(|r| Rating {
-                    user: r.item,
-                    item: r.user,
-                    ..*r
-                })
-                .collect();
-            let m = ItemKnn::fit(&swapped, n_items, n_users, &cfg.knn)?;
-            Box::new(move |u, i| m.predict(i, u))
-        }
-        "blend" => fit_blend(train, (n_users, n_items), cfg)?,
-        other => return Err(crate::Error::Config(format!("no rating model {other:?}"))),
-    })
-}
-
-/// The models blended and the share of the training rows held out to fit the blend on.
-const BLENDED: [&str; 4] = ["biased_mf", "svdpp", "item_knn", "user_knn"];
-const BLEND_HOLDOUT: f64 = 0.1;
-
-/// Stacking: the blended models are fitted on 90 % of `train`, their predictions of the other
-/// 10 % fit the blend's weights, then the models are refitted on all of `train`. The weights
-/// may depend on how much the user and the item were rated (feature-weighted linear stacking,
-/// Sill et al. 2009): each prediction also enters multiplied by ln(1 + ratings of the user) and
-/// by ln(1 + ratings of the item), so the blend can trust the neighbourhood models more where
-/// there are many neighbours and the factors more where there are few.
-///
-/// Talking point: blend weights must come from ratings the models did not see, or the blend
-/// trusts whichever model overfits most.
-fn fit_blend(train: &[Rating], dims: (usize, usize), cfg: &EvalConfig) -> Result<Predict> {
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(
-        cfg.fold_seed.wrapping_add(7),
-    ));
-    let cut = ((1.0 - BLEND_HOLDOUT) * train.len() as f64).round() as usize;
-    let fit_part: Vec<Rating> = order[..cut].iter().map(|&i| train[i]).collect();
-    let held: Vec<Rating> = order[cut..].iter().map(|&i| train[i]).collect();
-    let partial: Vec<Predict> = BLENDED
-        .iter()
-        .map(|m| fit_rating_model(m, &fit_part, dims, cfg))
-        .collect::<Result<_>>()?;
-    let support = Support::of(&fit_part, dims);
-    let rows: Vec<Vec<f32>> = held
-        .iter()
-        .map(|r| support.features(&partial, r.user, r.item))
-        .collect();
-    let truth: Vec<f32> = held.iter().map(|r| r.rating).collect();
-    let blend = Blend::fit(&rows, &truth, 1.0)?;
-    let full: Vec<Predict> = BLENDED
-        .iter()
-        .map(|m| fit_rating_model(m, train, dims, cfg))
-        .collect::<Result<_>>()?;
-    let support = Support::of(train, dims);
-    Ok(Box::new(move |u, i| {
-        blend.predict(&support.features(&full, u, i))
-    }))
-}
-
-/// ln(1 + ratings) per user and per item of a training set: the blend's meta-features.
-struct Support {
-    user: Vec<f32>,
-    item: Vec<f32>,
-}
-
-impl Support {
-    fn of(train: &[Rating], (n_users, n_items): (usize, usize)) -> Support {
-        let (mut user, mut item) = (vec![0.0f32; n_users], vec![0.0f32; n_items]);
-        for r in train {
-            user[r.user as usize] += 1.0;
-            item[r.item as usize] += 1.0;
-        }
-        for v in user.iter_mut().chain(item.iter_mut()) {
-            *v = v.ln_1p();
-        }
-        Support { user, item }
-    }
-
-    /// Each model's prediction, alone and times each support.
-    fn features(&self, models: &[Predict], u: u32, i: u32) -> Vec<f32> {
-        let su = self.user.get(u as usize).copied().unwrap_or(0.0);
-        let si = self.item.get(i as usize).copied().unwrap_or(0.0);
-        models
-            .iter()
-            .flat_map(|p| {
-                let v = p(u, i);
-                [v, v * su, v * si]
-            })
-            .collect()
-    }
-}
-
-/// Every rating model fitted on each split's training rows and scored on its test rows.
-fn rating_rows(
-    splits: &[(Vec<Rating>, Vec<Rating>)],
-    dims: (usize, usize),
-    cfg: &EvalConfig,
-) -> Result<Vec<RatingRow>> {
-    let mut rows = Vec::new();
-    for name in RATING_MODELS {
-        let t = Instant::now();
-        let (mut se, mut ae, mut n) = (0.0f64, 0.0f64, 0usize);
-        let mut split_rmse = Vec::with_capacity(splits.len());
-        for (train, test) in splits {
-            let predict = fit_rating_model(name, train, dims, cfg)?;
-            let mut split_se = 0.0f64;
-            for r in test {
-                let e = f64::from(predict(r.user, r.item) - r.rating);
-                split_se += e * e;
-                ae += e.abs();
-            }
-            se += split_se;
-            n += test.len();
-            split_rmse.push((split_se / test.len().max(1) as f64).sqrt());
-        }
-        // Talking point: Surprise averages RMSE over folds; with equal-size folds the pooled
-        // RMSE differs from that mean only in the fourth decimal.
-        rows.push(RatingRow {
-            name: name.to_string(),
-            rmse: (se / n.max(1) as f64).sqrt(),
-            mae: ae / n.max(1) as f64,
-            split_rmse,
-            seconds: t.elapsed().as_secs_f64(),
-        });
-    }
-    Ok(rows)
 }
 
 /// Averages the top-k metrics of `list_for(user)` over `users` against their relevant items,
@@ -623,48 +379,6 @@ fn cell(v: f64) -> String {
     }
 }
 
-/// Our Surprise-protocol table beside the published one.
-pub fn render_surprise(report: &SurpriseReport) -> String {
-    let rows: Vec<Vec<String>> = report
-        .models
-        .iter()
-        .map(|m| {
-            // A user-supplied pair is not the published protocol: no published column.
-            let p = PUBLISHED_SURPRISE
-                .iter()
-                .find(|p| p.0 == m.name && report.protocol == "surprise");
-            vec![
-                m.name.clone(),
-                cell(m.rmse),
-                p.map_or("–".into(), |p| cell(p.2)),
-                cell(m.mae),
-                p.map_or("–".into(), |p| cell(p.3)),
-                m.split_rmse
-                    .iter()
-                    .map(|r| format!("{r:.3}"))
-                    .collect::<Vec<_>>()
-                    .join(" / "),
-                format!("{:.1}", m.seconds),
-                p.filter(|p| p.1 != "—")
-                    .map_or("–".into(), |p| format!("{} ({})", p.4, p.1)),
-            ]
-        })
-        .collect();
-    mlsd_core::report::markdown_table(
-        &[
-            "model",
-            "RMSE",
-            "pub. RMSE",
-            "MAE",
-            "pub. MAE",
-            "RMSE per split",
-            "s (all splits)",
-            "pub. time (algorithm)",
-        ],
-        &rows,
-    )
-}
-
 /// Our Recommenders-protocol table beside the published one.
 pub fn render_recommenders(report: &RecommendersReport) -> String {
     let rows: Vec<Vec<String>> = report
@@ -723,194 +437,4 @@ pub fn render_recommenders(report: &RecommendersReport) -> String {
         ],
         &rows,
     )
-}
-
-/// The shop protocol: train on everything before the last `test_days`, recommend 10 new items
-/// per user, compare with what each user took in the test days (items they had not seen).
-///
-/// Talking point: a *time* split, as production has — the models never see the test week,
-/// new products arrive in it, and the two-stage ranker's label window is the week before.
-#[derive(Debug, Clone, Serialize)]
-pub struct ShopReport {
-    pub protocol: &'static str,
-    pub train_events: usize,
-    pub test_events: usize,
-    pub users: usize,
-    pub models: Vec<RankingRow>,
-    pub two_stage: crate::two_stage::TrainingReport,
-    /// The test week replayed event by event: batch snapshot vs real-time lists.
-    pub replay: crate::monitor::ReplayReport,
-}
-
-/// Every how many new-to-the-user events of the test week the replay scores (bounds its cost).
-pub const REPLAY_STRIDE: usize = 4;
-
-/// Runs the shop protocol (see [`ShopReport`]).
-pub fn shop(
-    shop: &crate::shop::Shop,
-    test_days: u32,
-    cfg: &crate::two_stage::TwoStageConfig,
-    k: usize,
-) -> Result<(ShopReport, crate::two_stage::TwoStage)> {
-    use crate::two_stage::TwoStage;
-    let until = shop.day_start(shop.config.days.saturating_sub(test_days));
-    let train = shop.between(i64::MIN, until);
-    let test = shop.between(until, i64::MAX);
-    let (n_users, n_items) = (shop.n_users(), shop.n_items());
-    let mut seen: HashMap<u32, HashSet<u32>> = HashMap::new();
-    for r in train {
-        seen.entry(r.user).or_default().insert(r.item);
-    }
-    let mut relevant: HashMap<u32, HashSet<u32>> = HashMap::new();
-    for r in test {
-        if !seen.get(&r.user).is_some_and(|s| s.contains(&r.item)) {
-            relevant.entry(r.user).or_default().insert(r.item);
-        }
-    }
-    let mut users: Vec<u32> = relevant.keys().copied().collect();
-    users.sort_unstable();
-    // Products not on sale at the cutoff cannot be recommended by anyone.
-    let cutoff_day = shop.config.days.saturating_sub(test_days);
-    let mut unavailable: HashSet<u32> = shop
-        .products
-        .iter()
-        .filter(|p| p.added_day > cutoff_day)
-        .map(|p| p.id)
-        .collect();
-    unavailable.insert(0);
-
-    let t = Instant::now();
-    let (two_stage, training) = TwoStage::fit(shop, until, cfg)?;
-    let two_stage_seconds = t.elapsed().as_secs_f64();
-    // (name, model, training seconds) for the single models.
-    let mut fits: Vec<(&str, Box<dyn Ranker>, f64)> = Vec::new();
-    let timed = |f: &dyn Fn() -> Result<Box<dyn Ranker>>| -> Result<(Box<dyn Ranker>, f64)> {
-        let t = Instant::now();
-        let m = f()?;
-        Ok((m, t.elapsed().as_secs_f64()))
-    };
-    let (m, s) = timed(&|| Ok(Box::new(Popularity::fit(train, n_items)) as Box<dyn Ranker>))?;
-    fits.push(("popularity", m, s));
-    let (m, s) = timed(&|| {
-        let category = shop.products.iter().map(|p| p.category).collect();
-        Ok(Box::new(CategoryPopularity::fit(train, n_users, category)?) as Box<dyn Ranker>)
-    })?;
-    fits.push(("popularity_by_category", m, s));
-    let (m, s) = timed(&|| {
-        Ok(Box::new(ItemCooccurrence::fit(
-            train,
-            n_users,
-            n_items,
-            &cfg.cooccurrence,
-        )?) as Box<dyn Ranker>)
-    })?;
-    fits.push(("item_cooccurrence", m, s));
-    let (m, s) =
-        timed(&|| Ok(Box::new(Bpr::fit(train, n_users, n_items, &cfg.bpr)?) as Box<dyn Ranker>))?;
-    fits.push(("bpr", m, s));
-    let (m, s) = timed(&|| {
-        let ease = ItemItemConfig::Ease {
-            lambda: cfg.ease_lambda,
-            emphasis: 0.0,
-        };
-        Ok(Box::new(ItemItem::fit(train, n_users, n_items, ease)?) as Box<dyn Ranker>)
-    })?;
-    fits.push(("ease", m, s));
-
-    let mut rows = Vec::new();
-    for (name, model, train_seconds) in &fits {
-        rows.push(ranking_row(
-            name,
-            &users,
-            &relevant,
-            k,
-            n_items - 1,
-            *train_seconds,
-            |u| {
-                let mut skip = seen.get(&u).cloned().unwrap_or_default();
-                skip.extend(unavailable.iter().copied());
-                recommend(model.as_ref(), u, n_items, &skip, k)
-            },
-        ));
-    }
-    // The two-stage model applies its own rules (seen items, products not on sale).
-    rows.push(ranking_row(
-        "two_stage",
-        &users,
-        &relevant,
-        k,
-        n_items - 1,
-        two_stage_seconds,
-        |u| {
-            let state = two_stage.state(u);
-            two_stage
-                .recommend(u, &state, k, crate::two_stage::Mode::Batch)
-                .into_iter()
-                .map(|r| r.item)
-                .collect()
-        },
-    ));
-    Ok((
-        ShopReport {
-            protocol: "shop",
-            train_events: train.len(),
-            test_events: test.len(),
-            users: users.len(),
-            models: rows,
-            two_stage: training,
-            replay: crate::monitor::replay(&two_stage, test, k, REPLAY_STRIDE),
-        },
-        two_stage,
-    ))
-}
-
-fn weights(w: &[(String, f64)]) -> String {
-    w.iter()
-        .map(|(n, w)| format!("{n} {w:+.2}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The shop protocol's table, with how the two-stage ranker was trained.
-pub fn render_shop(report: &ShopReport) -> String {
-    let mut out = format!(
-        "Seeded shop, time split: {} training events, {} test events, {} users with new items in the test week\n\n\
-         | model | P@10 | R@10 | nDCG@10 | MAP | coverage | train s |\n|---|---|---|---|---|---|---|\n",
-        report.train_events, report.test_events, report.users
-    );
-    for m in &report.models {
-        out.push_str(&format!(
-            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} |\n",
-            m.name,
-            m.precision_at_10,
-            m.recall_at_10,
-            m.ndcg_at_10,
-            m.map,
-            m.coverage,
-            m.train_seconds
-        ));
-    }
-    let r = &report.replay;
-    out.push_str(&format!(
-        "\nReplay of the test week ({} events, each scored before it is applied): the next item was in the list {:.1} % of the time for the batch snapshot, {:.1} % for real-time, {:.1} % for popularity.\n",
-        r.events,
-        100.0 * r.batch_hit_rate,
-        100.0 * r.realtime_hit_rate,
-        100.0 * r.popularity_hit_rate
-    ));
-    let t = &report.two_stage;
-    out.push_str(&format!(
-        "\nTwo-stage: {:.0} candidates per user hold {:.1} % of the items users went on to take \
-         (label week); IVF recall@100 vs exact search {:.3}; rankers trained on {} rows ({} positive) \
-         from {} users.\nBatch ranker (next week), standardised weights: {}\nReal-time ranker (next event): {}\n",
-        t.candidates_per_user,
-        100.0 * t.candidate_recall,
-        t.ann_recall_at_100,
-        t.rows,
-        t.positives,
-        t.users,
-        weights(&t.batch_weights),
-        weights(&t.realtime_weights),
-    ));
-    out
 }
