@@ -349,6 +349,29 @@ impl Biases {
     }
 }
 
+/// Refuses an empty training set, and ratings whose ids do not fit the tables.
+pub(crate) fn check_ratings(train: &[Rating], n_users: usize, n_items: usize) -> Result<()> {
+    if train.is_empty() {
+        return Err(Error::Config("no ratings to train on".into()));
+    }
+    check_ids(train, n_users, n_items)
+}
+
+/// N(0, std²), the initial distribution of factor tables.
+pub(crate) fn init_normal(std: f32) -> Result<Normal<f32>> {
+    Normal::new(0.0f32, std).map_err(|e| Error::Config(format!("init_std: {e}")))
+}
+
+/// A `rows` × `k` factor table drawn from `normal` (row-major, in draw order).
+pub(crate) fn factor_table(
+    rng: &mut ChaCha8Rng,
+    normal: &Normal<f32>,
+    rows: usize,
+    k: usize,
+) -> Vec<f32> {
+    (0..rows * k).map(|_| normal.sample(rng)).collect()
+}
+
 /// The factor tables' dot product for one (user, item).
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -363,21 +386,17 @@ pub struct BiasedMf {
 
 impl BiasedMf {
     pub fn fit(train: &[Rating], n_users: usize, n_items: usize, cfg: &MfConfig) -> Result<Self> {
-        if train.is_empty() {
-            return Err(Error::Config("no ratings to train on".into()));
-        }
-        check_ids(train, n_users, n_items)?;
+        check_ratings(train, n_users, n_items)?;
         let k = cfg.factors;
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-        let normal = Normal::new(0.0f32, cfg.init_std)
-            .map_err(|e| Error::Config(format!("init_std: {e}")))?;
-        let mut init =
-            |n: usize| -> Vec<f32> { (0..n * k).map(|_| normal.sample(&mut rng)).collect() };
+        let normal = init_normal(cfg.init_std)?;
+        let user_factors = factor_table(&mut rng, &normal, n_users, k);
+        let item_factors = factor_table(&mut rng, &normal, n_items, k);
         let mut m = BiasedMf {
             k,
             biases: Biases::new(train, n_users, n_items),
-            user_factors: init(n_users),
-            item_factors: init(n_items),
+            user_factors,
+            item_factors,
         };
         let (lr, reg) = (cfg.learning_rate, cfg.regularisation);
         for _ in 0..cfg.epochs {

@@ -16,12 +16,11 @@ use std::collections::HashMap;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Normal};
 use serde::Serialize;
 
-use crate::models::{dot, BiasedMf, Biases, MfConfig};
+use crate::models::{check_ratings, dot, factor_table, init_normal, BiasedMf, Biases, MfConfig};
 use crate::movielens::Rating;
-use crate::{Error, Result};
+use crate::Result;
 
 /// SVD++ settings (Surprise 1.1's `SVDpp` defaults).
 #[derive(Debug, Clone, Serialize)]
@@ -57,13 +56,6 @@ pub struct SvdPlusPlus {
     user_vector: Vec<f32>,
 }
 
-fn check(train: &[Rating], n_users: usize, n_items: usize) -> Result<()> {
-    if train.is_empty() {
-        return Err(Error::Config("no ratings to train on".into()));
-    }
-    crate::models::check_ids(train, n_users, n_items)
-}
-
 /// Each user's ratings (in input order).
 fn by_user(train: &[Rating], n_users: usize) -> Vec<Vec<(u32, f32)>> {
     let mut out = vec![Vec::new(); n_users];
@@ -80,14 +72,13 @@ impl SvdPlusPlus {
         n_items: usize,
         cfg: &SvdPpConfig,
     ) -> Result<Self> {
-        check(train, n_users, n_items)?;
+        check_ratings(train, n_users, n_items)?;
         let k = cfg.factors;
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-        let normal = Normal::new(0.0f32, cfg.init_std)
-            .map_err(|e| Error::Config(format!("init_std: {e}")))?;
-        let mut init =
-            |n: usize| -> Vec<f32> { (0..n * k).map(|_| normal.sample(&mut rng)).collect() };
-        let (p, q, mut y) = (init(n_users), init(n_items), init(n_items));
+        let normal = init_normal(cfg.init_std)?;
+        let p = factor_table(&mut rng, &normal, n_users, k);
+        let q = factor_table(&mut rng, &normal, n_items, k);
+        let mut y = factor_table(&mut rng, &normal, n_items, k);
         let mut m = SvdPlusPlus {
             k,
             biases: Biases::new(train, n_users, n_items),
@@ -201,7 +192,7 @@ pub struct ItemKnn {
 
 impl ItemKnn {
     pub fn fit(train: &[Rating], n_users: usize, n_items: usize, cfg: &KnnConfig) -> Result<Self> {
-        check(train, n_users, n_items)?;
+        check_ratings(train, n_users, n_items)?;
         let baseline = BiasedMf::fit(
             train,
             n_users,
