@@ -45,7 +45,10 @@ echo "training small models into $work"
 "$bin" maintenance train >/dev/null
 "$bin" newsfeed train >/dev/null
 
-# Starts `mlsd serve <design> …` and prints its bound address once it listens.
+# Starts `mlsd serve <design> …` and sets `url` to its bound address once it listens. It runs
+# in this shell, not in a `$(…)` subshell: the PID must reach `pids`, or cleanup stops nothing
+# and the servers outlive the run.
+url=""
 start() {
     local design="$1"; shift
     "$bin" serve "$design" --addr 127.0.0.1:0 --admin-token-file "$work/token" "$@" \
@@ -53,7 +56,7 @@ start() {
     pids+=("$!")
     for _ in $(seq 1 300); do
         if grep -q "listening on" "$work/$design.out" 2>/dev/null; then
-            sed -n 's/^listening on //p' "$work/$design.out"
+            url="$(sed -n 's/^listening on //p' "$work/$design.out")"
             return 0
         fi
         sleep 0.1
@@ -75,7 +78,10 @@ for design in fraud recommender sentiment maintenance newsfeed; do
     if [ "$design" = maintenance ] || [ "$design" = newsfeed ]; then
         config=(--config-file "scripts/contract/$design.toml")
     fi
-    url="$(start "$design" "${extra[@]}")"
+    if ! start "$design" "${extra[@]}"; then
+        failed=1
+        break
+    fi
     echo
     echo "=== $design at $url: $examples examples per operation"
     if ! SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$PWD/scripts/contract" \
