@@ -284,8 +284,7 @@ fn predict(registry: &Registry, model: &str, input: &Path, json: bool) -> Result
             Err(_) => {
                 invalid.push(n);
                 if json {
-                    let record = serde_json::json!({"line": n, "error": "invalid_utf8"});
-                    writeln!(out, "{record}")?;
+                    writeln!(out, "{}", sentiment::batch::invalid_line(n))?;
                 } else {
                     writeln!(out, "error\t\tline {n} is not UTF-8")?;
                 }

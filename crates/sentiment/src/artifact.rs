@@ -71,6 +71,20 @@ pub enum Label {
 }
 
 impl Label {
+    /// The label of a text with feature set `features` and decision value `score`.
+    ///
+    /// Talking point: "I don't know" is an answer. A text with no known feature gets the bias
+    /// alone, which used to be read as a confident "negative".
+    pub fn of(features: &[u32], score: f64) -> Label {
+        if features.is_empty() {
+            Label::Undecided
+        } else if score > 0.0 {
+            Label::Positive
+        } else {
+            Label::Negative
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Label::Positive => "positive",
@@ -188,18 +202,9 @@ impl SentimentArtifact {
     pub fn predict(&self, text: &str) -> Prediction {
         let features = self.vectorizer.transform(text);
         let score = self.model.score(&features);
-        // Talking point: "I don't know" is an answer. A text with no known feature gets the
-        // bias alone, which used to be read as a confident "negative".
-        let label = if features.is_empty() {
-            Label::Undecided
-        } else if score > 0.0 {
-            Label::Positive
-        } else {
-            Label::Negative
-        };
         Prediction {
             text: text.to_string(),
-            label,
+            label: Label::of(&features, score),
             score,
             probability: self.calibration.probability(score),
         }

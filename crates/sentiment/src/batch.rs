@@ -37,6 +37,11 @@ pub fn numbered_lines(bytes: &[u8]) -> Vec<(usize, &[u8])> {
         .collect()
 }
 
+/// The record written in place of line `n` when it is not UTF-8 (by `batch` and `predict`).
+pub fn invalid_line(n: usize) -> serde_json::Value {
+    serde_json::json!({"line": n, "error": "invalid_utf8"})
+}
+
 /// Scores every non-empty line of `input` into `output` (`{"text", "label", "score",
 /// "probability"}` per line, input order).
 pub fn score_file(
@@ -65,9 +70,7 @@ pub fn score_file(
                             Ok(text) => serde_json::to_string(&model.predict(text)),
                             Err(_) => {
                                 invalid += 1;
-                                serde_json::to_string(&serde_json::json!({
-                                    "line": n, "error": "invalid_utf8"
-                                }))
+                                serde_json::to_string(&invalid_line(n))
                             }
                         };
                         out.push_str(&record.unwrap_or_default());

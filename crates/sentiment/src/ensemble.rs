@@ -84,12 +84,11 @@ impl Ensemble {
         // Simplification: each vocabulary is fitted once on all training texts and reused by
         // the inner folds — vocabulary is unsupervised; the label-dependent NB ratios and SVM
         // weights are refitted on each inner training part.
-        let mut ys = Vec::new();
+        let ys: Vec<bool> = train.iter().map(|e| e.positive).collect();
         let views: Vec<(Vectorizer, Vec<Vec<u32>>)> = [&cfg.word, &cfg.chars]
             .into_iter()
             .map(|text| {
-                let (v, xs, labels) = Vectorizer::fit_examples(train.iter().copied(), text);
-                ys = labels;
+                let (v, xs, _) = Vectorizer::fit_examples(train.iter().copied(), text);
                 (v, xs)
             })
             .collect();
@@ -146,6 +145,11 @@ fn choose(views: &[(Vectorizer, Vec<Vec<u32>>)], ys: &[bool], cfg: &EnsembleConf
     for f in 0..folds {
         let (fit_rows, held): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| fold_of[i] != f);
         let fit_ys: Vec<bool> = fit_rows.iter().map(|&i| ys[i]).collect();
+        // Each view's rows of this inner training part, gathered once for every C.
+        let fit_views: Vec<Vec<Vec<u32>>> = views
+            .iter()
+            .map(|(_, xs)| fit_rows.iter().map(|&i| xs[i].clone()).collect())
+            .collect();
         for (ci, &c) in cfg.c_grid.iter().enumerate() {
             let svm = SvmConfig {
                 c,
@@ -154,12 +158,12 @@ fn choose(views: &[(Vectorizer, Vec<Vec<u32>>)], ys: &[bool], cfg: &EnsembleConf
             // Per view: one model per β, each with its training spread.
             let per_view: Vec<Vec<(NbSvm, f64)>> = views
                 .iter()
-                .map(|(v, xs)| {
-                    let fit_xs: Vec<Vec<u32>> = fit_rows.iter().map(|&i| xs[i].clone()).collect();
-                    NbSvm::fit_betas(&fit_xs, &fit_ys, v.dims(), cfg.alpha, &cfg.beta_grid, &svm)
+                .zip(&fit_views)
+                .map(|((v, _), fit_xs)| {
+                    NbSvm::fit_betas(fit_xs, &fit_ys, v.dims(), cfg.alpha, &cfg.beta_grid, &svm)
                         .into_iter()
                         .map(|m| {
-                            let s = spread(&m, &fit_xs);
+                            let s = spread(&m, fit_xs);
                             (m, s)
                         })
                         .collect()
