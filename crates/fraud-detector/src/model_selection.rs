@@ -262,8 +262,13 @@ pub fn chapter5(
 
     let mut tried = Vec::new();
     let mut models = Vec::new();
-    let mut families: Vec<ModelKind> = grid.iter().map(|c| c.kind).collect();
-    families.dedup();
+    // Each family once, in the grid's order (its candidates need not be adjacent).
+    let mut families: Vec<ModelKind> = Vec::new();
+    for c in grid {
+        if !families.contains(&c.kind) {
+            families.push(c.kind);
+        }
+    }
     for kind in families {
         let candidates: Vec<&Candidate> = grid.iter().filter(|c| c.kind == kind).collect();
         let mut best: Option<(&Candidate, FoldScores)> = None;
