@@ -89,7 +89,7 @@ fn predict_and_train(c: &mut Criterion) {
 
 fn online_and_drift(c: &mut Criterion) {
     use fraud_detector::artifact::reference_profile;
-    use fraud_detector::online::{warm_up, FeatureStore, InMemoryFeatureStore};
+    use fraud_detector::online::{warm_up, FeatureStore, InMemoryFeatureStore, RedisFeatureStore};
     use fraud_detector::replay::plan;
     use mlsd_core::drift::SlidingWindow;
 
@@ -115,7 +115,7 @@ fn online_and_drift(c: &mut Criterion) {
     let mut group = c.benchmark_group("online");
     group.throughput(Throughput::Elements(1));
     let store = InMemoryFeatureStore::new(spec.clone());
-    warm_up(&store, &week.history);
+    warm_up(&store, &week.history).expect("in memory");
     // The week replays forever, a week later each time round, so time moves forward and
     // the store expires old payments as it would in production.
     let mut next = 0usize;
@@ -128,6 +128,20 @@ fn online_and_drift(c: &mut Criterion) {
         tx
     };
     group.bench_function("observe", |b| b.iter(|| store.observe(&payment())));
+    // The same payments through the Redis store: one script round trip each on loopback
+    // (MLSD_REDIS_URL, e.g. from `scripts/redis.sh start`; skipped without it).
+    if let Ok(url) = std::env::var("MLSD_REDIS_URL") {
+        let prefix = format!("mlsd-bench:fraud:{}", std::process::id());
+        let timeout = std::time::Duration::from_secs(1);
+        let redis = RedisFeatureStore::open(spec.clone(), &url, &prefix, timeout).expect("url");
+        warm_up(&redis, &week.history).expect("load the week's history into Redis");
+        group.bench_function("observe_redis", |b| {
+            b.iter(|| redis.observe(&payment()).expect("redis"))
+        });
+        let _ = mlsd_core::online_state::delete_prefix(redis.redis(), &prefix);
+    } else {
+        eprintln!("SKIPPED online/observe_redis: MLSD_REDIS_URL is unset");
+    }
     // One hot card paying at one hot terminal: 61,000 payments in its windows (issue 15's
     // flood), then one more every 40 s, so the windows stay that full.
     let hot = InMemoryFeatureStore::new(spec.clone());

@@ -107,6 +107,10 @@ enum BenchCommand {
     /// and at fractions of saturation (latency corrected for coordinated omission), plus the
     /// offline batch job. Writes bench.json and bench.csv into a run folder.
     Serve(bench::BenchServeArgs),
+    /// One open-loop run at a fixed rate against a running server or load balancer (--url):
+    /// every request's fate counted (2xx, 503, other status, failed connection). For failover
+    /// runs (`scripts/scale-out.sh` kills a replica in the middle of one).
+    Load(bench::BenchLoadArgs),
 }
 
 /// Every server also answers GET /health, /ready, /metrics, /openapi.json, /docs, /v1/models
@@ -182,5 +186,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve(ServeCommand::Maintenance(args)) => maintenance::serve(registry, &args),
         Command::Serve(ServeCommand::Newsfeed(args)) => newsfeed::serve(registry, &args),
         Command::Bench(BenchCommand::Serve(args)) => bench::run(runs_dir, &args),
+        Command::Bench(BenchCommand::Load(args)) => bench::load(&args),
     }
 }

@@ -111,6 +111,66 @@ impl BenchServeArgs {
     }
 }
 
+#[derive(Args)]
+pub struct BenchLoadArgs {
+    /// The design whose traffic is sent (fraud: its default world's test week, one payment
+    /// per POST /v1/fraud/score).
+    #[arg(long, value_enum)]
+    pub design: Design,
+    /// The server or balancer on loopback, e.g. http://127.0.0.1:8080.
+    #[arg(long, value_parser = loopback_url)]
+    pub url: std::net::SocketAddr,
+    /// Requests per second, on a fixed schedule (open loop).
+    #[arg(long, default_value_t = 500.0)]
+    pub rate: f64,
+    /// How long, in seconds (at most 600).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub seconds: u64,
+    /// Keep-alive connections the schedule is spread over.
+    #[arg(long, default_value_t = 32, value_parser = positive)]
+    pub connections: usize,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mlsd bench load`: one open-loop run; prints what happened to every request.
+pub fn load(args: &BenchLoadArgs) -> Result<()> {
+    use mlsd_core::loadgen::{run, Load, Target};
+    let (path, bodies) = match args.design {
+        Design::Fraud => ("/v1/fraud/score", super::fraud::live_bodies()?),
+        _ => bail!(
+            "bench load sends fraud traffic only so far; use bench serve --url for the others"
+        ),
+    };
+    let target = Target::post(args.url, path, Arc::new(bodies));
+    let load = Load::Open {
+        rate: args.rate,
+        duration: Duration::from_secs(args.seconds),
+        connections: args.connections,
+    };
+    // Scripts wait for this line before they act during the run (a replica killed under load).
+    eprintln!("load started: {} req/s for {} s", args.rate, args.seconds);
+    let (report, _) = runtime("load")?.block_on(run(&target, load, false))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "{} requests in {:.1} s ({:.0}/s): {} ok, {} shed (503), {} errors {:?}; p50 {:.2} ms, p99 {:.2} ms",
+            report.sent,
+            report.seconds,
+            report.rps,
+            report.ok,
+            report.shed,
+            report.errors,
+            report.error_statuses,
+            report.p50_ms,
+            report.p99_ms
+        );
+    }
+    Ok(())
+}
+
 /// `mlsd bench serve`: the design's traffic against its modes.
 pub fn run(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
     if args.url.is_some() && args.simulated_model().is_some() {

@@ -13,6 +13,7 @@ use fraud_detector::ingest::{ingest, write_accepted, IngestConfig};
 use fraud_detector::pipeline::{self, PipelineConfig};
 use fraud_detector::simulate::{date_to_epoch_ms, simulate, write_transactions};
 use fraud_detector::train::ModelKind;
+use mlsd_core::online_state::StateBackend;
 use mlsd_core::registry::Registry;
 use mlsd_core::report::{sha256_file, RunDir};
 use mlsd_core::serve::MicroBatchConfig;
@@ -546,9 +547,18 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 50_000)]
     drift_window: usize,
     /// Bootstrap the online feature store from this transactions file before serving (the
-    /// history a new replica needs; without it, windows start empty).
+    /// history a new replica needs; without it, windows start empty). With a shared `--state`
+    /// that another replica has loaded already, it is not loaded again.
     #[arg(long)]
     warm_from: Option<PathBuf>,
+    /// Where the card and terminal windows live: `memory` (this process) or a Redis URL
+    /// (`redis://127.0.0.1:6379`, shared by every replica given the same URL).
+    #[arg(long, default_value = "memory", env = "MLSD_STATE")]
+    state: String,
+    /// The budget of one round trip to the state store, in ms; past it the request is shed
+    /// with 503 (state_unavailable) instead of holding the time budget hostage.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    state_timeout_ms: u64,
     /// The simulated world whose cards and terminals are known.
     #[command(flatten)]
     sim: SimArgs,
@@ -560,6 +570,12 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
     let sim = args.sim.config();
     let mut config = serve::ServeConfig {
         thresholds: args.thresholds.get(),
+        state: StateBackend::parse(
+            &args.state,
+            "fraud",
+            Duration::from_millis(args.state_timeout_ms),
+        )
+        .map_err(anyhow::Error::msg)?,
         ..serve::ServeConfig::new(IngestConfig::for_simulation(&sim)?)
     };
     config.server = ServerConfig {
@@ -582,13 +598,37 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
     runtime("server")?.block_on(async move {
         let state =
             serve::state(registry, config).context("while loading the current fraud model")?;
-        if !history.is_empty() {
-            state.warm_up(&history);
-            eprintln!("online store warmed with {} payments", history.len());
+        let shared = state.config().state.describe();
+        match state.warm_up(&history) {
+            Ok(true) => eprintln!(
+                "online store ({shared}) loaded with {} payments",
+                history.len()
+            ),
+            Ok(false) => eprintln!("online store ({shared}) already loaded by another replica"),
+            Err(e) => bail!("cannot load the online store ({shared}): {e}"),
+        }
+        if state.config().state != StateBackend::InMemory {
+            state.keep_loaded(Arc::new(history), Duration::from_secs(1));
         }
         state.watch_registry();
         serve_until_signal(args.addr, serve::router(state), idle, || {}).await
     })
+}
+
+/// One `/v1/fraud/score` body per payment of the default world's test week (what `mlsd serve
+/// fraud` knows the cards and terminals of), without training anything.
+pub fn live_bodies() -> Result<Vec<Vec<u8>>> {
+    let sim = SimulationConfig::default();
+    let (transactions, _) = simulate(&sim)?;
+    let protocol = fraud_detector::config::ProtocolConfig::default();
+    let from = protocol.test_start_ms()?;
+    let plan = fraud_detector::replay::plan(
+        &transactions,
+        from,
+        from + i64::from(protocol.test_days) * 86_400_000,
+        0,
+    )?;
+    Ok(fraud_detector::bench::single_bodies(&plan.live)?)
 }
 
 /// What `mlsd demo` shows of the fraud design: the offline pipeline, the online replay, the
@@ -786,7 +826,7 @@ pub fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
             };
             let state = serve::state(registry.clone(), config)?;
             // Every server starts with the card and terminal windows of the history.
-            state.warm_up(&world.plan.history);
+            state.warm_up(&world.plan.history)?;
             Ok(serve::router(state))
         },
         &bar,

@@ -15,7 +15,9 @@
 //! 4. [`evaluate`] — chapter-3 protocol: AUC, AP, Card Precision@100, timings;
 //!    [`model_selection`] — chapter 5: prequential folds, grid search on validation weeks
 //! 5. [`artifact`] — model + feature spec + reference profile → the registry
-//! 6. [`online`] — the same features, one transaction at a time, for real-time scoring
+//! 6. [`online`] — the same features, one transaction at a time, for real-time scoring, in
+//!    memory or in Redis (shared by replicas); [`stream`] — payments and labels as events on a
+//!    Redis Stream, applied by consumers in a group (at-least-once, idempotent)
 //! 7. [`batch`] — score a whole period from files with the same artifact
 //! 8. [`monitor`] — drift of current traffic against the model's reference profile
 //! 9. [`serve`] — the real-time scoring API (axum): micro-batching, drift over live traffic,
@@ -38,6 +40,7 @@ pub mod evaluate;
 pub mod model_selection;
 pub mod artifact;
 pub mod online;
+pub mod stream;
 pub mod batch;
 pub mod monitor;
 pub mod serve;

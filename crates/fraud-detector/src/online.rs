@@ -32,13 +32,17 @@ use serde::{Deserialize, Serialize};
 use crate::features::{to_cents, FeatureSpec};
 use crate::schema::{CUSTOMER_ID, TERMINAL_ID, TRANSACTION_ID, TX_AMOUNT, TX_DATETIME, TX_FRAUD};
 use crate::{Error, Result};
+use mlsd_core::online_state::StateError;
 
-const DAY_MS: i64 = 86_400_000;
+mod redis_store;
+pub use redis_store::RedisFeatureStore;
+
+pub(crate) const DAY_MS: i64 = 86_400_000;
 /// Independently locked shards per table (cards, terminals, transaction ids).
 const SHARDS: usize = 64;
 /// History is kept this much longer than the longest window, so a payment that arrives up to
 /// this late still finds all of its window (one arriving later may miss its oldest part).
-const MAX_LATENESS_MS: i64 = 7 * DAY_MS;
+pub(crate) const MAX_LATENESS_MS: i64 = 7 * DAY_MS;
 
 /// A payment as the scorer receives it (already parsed and validated at the edge).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -52,14 +56,41 @@ pub struct Transaction {
 }
 
 /// Where serving gets features from. Implementations must compute exactly what
-/// [`crate::features::add_features`] computes for the same history.
+/// [`crate::features::add_features`] computes for the same history, and apply a payment seen
+/// before (a retry, a redelivered event) only once: its id is its idempotency key.
+///
+/// Two backends: [`InMemoryFeatureStore`] (the default: one process) and
+/// [`RedisFeatureStore`] (`--state redis://…`: replicas share it, restarts keep it).
 pub trait FeatureStore: Send + Sync {
-    /// Records `tx` and returns its features (in [`FeatureSpec::names`] order), computed over
-    /// the history up to and including `tx`.
-    fn observe(&self, tx: &Transaction) -> Vec<f64>;
-    /// A confirmed label for an earlier transaction (fraud or not). Unknown ids are ignored
-    /// and reported as `false`.
-    fn record_label(&self, transaction_id: i64, fraud: bool) -> bool;
+    /// Records `tx` (unless its id was seen already) and returns its features (in
+    /// [`FeatureSpec::names`] order), computed over the history up to and including `tx`.
+    fn observe(&self, tx: &Transaction) -> Result<Vec<f64>, StateError>;
+    /// [`FeatureStore::observe`] for each payment in order (one round trip for a remote store).
+    fn observe_all(&self, txs: &[Transaction]) -> Result<Vec<Vec<f64>>, StateError> {
+        txs.iter().map(|tx| self.observe(tx)).collect()
+    }
+    /// A confirmed label for an earlier transaction (fraud or not; applying it twice changes
+    /// nothing). Unknown ids are ignored and reported as `false`.
+    fn record_label(&self, transaction_id: i64, fraud: bool) -> Result<bool, StateError>;
+    /// Loads history, in time order (see [`warm_up`]).
+    fn load_history(&self, ordered: &[&(Transaction, bool)]) -> Result<(), StateError> {
+        for (tx, fraud) in ordered {
+            self.observe(tx)?;
+            if *fraud {
+                self.record_label(tx.transaction_id, true)?;
+            }
+        }
+        Ok(())
+    }
+    /// Whether this store still needs [`warm_up`] (a shared store another replica warmed
+    /// does not).
+    fn is_cold(&self) -> Result<bool, StateError> {
+        Ok(true)
+    }
+    /// Whether it can answer now (what `/ready` reports).
+    fn ready(&self) -> Result<(), StateError> {
+        Ok(())
+    }
 }
 
 /// A card's payments within the longest customer window (+ the lateness allowance), in time order, each with the
@@ -171,56 +202,35 @@ impl InMemoryFeatureStore {
         }
     }
 
-    fn customer_horizon(&self) -> i64 {
-        self.spec
-            .customer_windows
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(0) as i64
-            * DAY_MS
-            + MAX_LATENESS_MS
-    }
-
-    fn terminal_horizon(&self) -> i64 {
-        let longest = self
-            .spec
-            .terminal_windows
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(0);
-        (self.spec.delay_days + longest) as i64 * DAY_MS + MAX_LATENESS_MS
-    }
-
-    /// The card's count and average amount per customer window, (t − n days, t].
-    fn card_features(&self, tx: &Transaction, out: &mut Vec<f64>) {
+    /// The card's payment count and total cents per customer window, (t − n days, t].
+    fn card_windows(&self, tx: &Transaction, fresh: bool) -> Vec<(i64, i64)> {
         let t = tx.datetime_ms;
         let mut cards = self.cards.shard(tx.customer_id);
         let card = cards.entry(tx.customer_id).or_default();
-        card.insert(t, to_cents(tx.amount));
-        card.expire(t - self.customer_horizon());
-        for &w in &self.spec.customer_windows {
-            let (n, cents) = card.window(t - w as i64 * DAY_MS, t);
-            let n = n as f64;
-            out.push(n);
-            // The same operations, in the same order, as the polars expression.
-            out.push(if n > 0.0 {
-                cents as f64 / (n * 100.0)
-            } else {
-                0.0
-            });
+        if fresh {
+            card.insert(t, to_cents(tx.amount));
         }
+        card.expire(t - customer_horizon(&self.spec));
+        self.spec
+            .customer_windows
+            .iter()
+            .map(|&w| {
+                let (n, cents) = card.window(t - w as i64 * DAY_MS, t);
+                (n as i64, cents)
+            })
+            .collect()
     }
 
-    /// The terminal's count and fraud rate per terminal window; returns the ids of payments
+    /// The terminal's payment and fraud counts per terminal window, and the ids of payments
     /// that left its horizon.
-    fn terminal_features(&self, tx: &Transaction, out: &mut Vec<f64>) -> Vec<i64> {
+    fn terminal_windows(&self, tx: &Transaction, fresh: bool) -> (Vec<(i64, i64)>, Vec<i64>) {
         let t = tx.datetime_ms;
-        let until = t - self.terminal_horizon();
+        let until = t - terminal_horizon(&self.spec);
         let mut terminals = self.terminals.shard(tx.terminal_id);
         let terminal = terminals.entry(tx.terminal_id).or_default();
-        insert_sorted(&mut terminal.payments, (t, tx.transaction_id));
+        if fresh {
+            insert_sorted(&mut terminal.payments, (t, tx.transaction_id));
+        }
         let mut expired = Vec::new();
         while let Some(&(ti, id)) = terminal.payments.front() {
             if ti > until {
@@ -235,48 +245,44 @@ impl InMemoryFeatureStore {
         // Talking point: late labels online — the terminal's windows end at t − d, so only
         // payments whose labels have had time to arrive count: (t − d − n, t − d].
         let end = t - self.spec.delay_days as i64 * DAY_MS;
-        for &w in &self.spec.terminal_windows {
-            let from = end - w as i64 * DAY_MS;
-            let n = count_in(&terminal.payments, from, end) as f64;
-            let frauds = count_in(&terminal.frauds, from, end) as f64;
-            out.push(n);
-            out.push(if n > 0.0 { frauds / n } else { 0.0 });
-        }
-        expired
+        let counts = self
+            .spec
+            .terminal_windows
+            .iter()
+            .map(|&w| {
+                let from = end - w as i64 * DAY_MS;
+                let n = count_in(&terminal.payments, from, end) as i64;
+                (n, count_in(&terminal.frauds, from, end) as i64)
+            })
+            .collect();
+        (counts, expired)
     }
-}
 
-/// Weekend (Saturday or Sunday, UTC) and night (hour ≤ 6) flags of an epoch time.
-pub fn calendar_flags(datetime_ms: i64) -> (f64, f64) {
-    let days = datetime_ms.div_euclid(DAY_MS);
-    // 1970-01-01 was a Thursday; Monday = 0 … Sunday = 6.
-    let weekday = (days + 3).rem_euclid(7);
-    let hour = datetime_ms.rem_euclid(DAY_MS) / 3_600_000;
-    (
-        f64::from(u8::from(weekday >= 5)),
-        f64::from(u8::from(hour <= 6)),
-    )
-}
-
-impl FeatureStore for InMemoryFeatureStore {
-    fn observe(&self, tx: &Transaction) -> Vec<f64> {
-        let mut out = Vec::with_capacity(
-            3 + 2 * (self.spec.customer_windows.len() + self.spec.terminal_windows.len()),
-        );
-        let (weekend, night) = calendar_flags(tx.datetime_ms);
-        out.extend([tx.amount, weekend, night]);
-        self.card_features(tx, &mut out);
-        self.seen
-            .shard(tx.transaction_id)
-            .insert(tx.transaction_id, (tx.terminal_id, tx.datetime_ms));
+    /// [`FeatureStore::observe`], which cannot fail in process.
+    pub fn observe(&self, tx: &Transaction) -> Vec<f64> {
+        // Talking point: idempotency key — a payment seen before (a client's retry, an event
+        // delivered twice) is scored again but counted once.
+        let fresh = {
+            let mut seen = self.seen.shard(tx.transaction_id);
+            match seen.entry(tx.transaction_id) {
+                std::collections::hash_map::Entry::Occupied(_) => false,
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert((tx.terminal_id, tx.datetime_ms));
+                    true
+                }
+            }
+        };
+        let cards = self.card_windows(tx, fresh);
         // One shard lock at a time: never two held together, so no lock order to get wrong.
-        for id in self.terminal_features(tx, &mut out) {
+        let (terminals, expired) = self.terminal_windows(tx, fresh);
+        for id in expired {
             self.seen.shard(id).remove(&id);
         }
-        out
+        assemble(tx, &cards, &terminals)
     }
 
-    fn record_label(&self, transaction_id: i64, fraud: bool) -> bool {
+    /// [`FeatureStore::record_label`], which cannot fail in process.
+    pub fn record_label(&self, transaction_id: i64, fraud: bool) -> bool {
         let Some((terminal_id, t)) = self
             .seen
             .shard(transaction_id)
@@ -297,6 +303,44 @@ impl FeatureStore for InMemoryFeatureStore {
         }
         true
     }
+}
+
+impl FeatureStore for InMemoryFeatureStore {
+    fn observe(&self, tx: &Transaction) -> Result<Vec<f64>, StateError> {
+        Ok(InMemoryFeatureStore::observe(self, tx))
+    }
+
+    fn record_label(&self, transaction_id: i64, fraud: bool) -> Result<bool, StateError> {
+        Ok(InMemoryFeatureStore::record_label(
+            self,
+            transaction_id,
+            fraud,
+        ))
+    }
+}
+
+/// How far back a card's payments are kept: the longest customer window + the lateness allowance.
+pub(crate) fn customer_horizon(spec: &FeatureSpec) -> i64 {
+    spec.customer_windows.iter().copied().max().unwrap_or(0) as i64 * DAY_MS + MAX_LATENESS_MS
+}
+
+/// How far back a terminal's payments (and their labels) are kept: the label delay + the
+/// longest terminal window + the lateness allowance.
+pub(crate) fn terminal_horizon(spec: &FeatureSpec) -> i64 {
+    let longest = spec.terminal_windows.iter().copied().max().unwrap_or(0);
+    (spec.delay_days + longest) as i64 * DAY_MS + MAX_LATENESS_MS
+}
+
+/// Weekend (Saturday or Sunday, UTC) and night (hour ≤ 6) flags of an epoch time.
+pub fn calendar_flags(datetime_ms: i64) -> (f64, f64) {
+    let days = datetime_ms.div_euclid(DAY_MS);
+    // 1970-01-01 was a Thursday; Monday = 0 … Sunday = 6.
+    let weekday = (days + 3).rem_euclid(7);
+    let hour = datetime_ms.rem_euclid(DAY_MS) / 3_600_000;
+    (
+        f64::from(u8::from(weekday >= 5)),
+        f64::from(u8::from(hour <= 6)),
+    )
 }
 
 /// The payments of a transactions frame, in frame order, each with its fraud label
@@ -354,15 +398,42 @@ pub fn transactions_of(frame: &DataFrame) -> Result<Vec<(Transaction, bool)>> {
 /// the offline store (here: a transactions file) before it takes traffic. Recording a label
 /// right after its payment is safe: terminal risk only looks at payments older than the
 /// label delay.
-pub fn warm_up(store: &dyn FeatureStore, history: &[(Transaction, bool)]) {
+pub fn warm_up(
+    store: &dyn FeatureStore,
+    history: &[(Transaction, bool)],
+) -> Result<(), StateError> {
     let mut ordered: Vec<&(Transaction, bool)> = history.iter().collect();
     ordered.sort_by_key(|(tx, _)| (tx.datetime_ms, tx.transaction_id));
-    for (tx, fraud) in ordered {
-        store.observe(tx);
-        if *fraud {
-            store.record_label(tx.transaction_id, true);
-        }
+    store.load_history(&ordered)
+}
+
+/// The features of a payment from the amount, the calendar and the window sums a store
+/// returns: per customer window (count, total cents), per terminal window (count, frauds).
+/// One function, so both stores do the same floating-point operations in the same order.
+pub(crate) fn assemble(
+    tx: &Transaction,
+    cards: &[(i64, i64)],
+    terminals: &[(i64, i64)],
+) -> Vec<f64> {
+    let (weekend, night) = calendar_flags(tx.datetime_ms);
+    let mut out = Vec::with_capacity(3 + 2 * (cards.len() + terminals.len()));
+    out.extend([tx.amount, weekend, night]);
+    for &(n, cents) in cards {
+        let n = n as f64;
+        out.push(n);
+        // The same operations, in the same order, as the polars expression.
+        out.push(if n > 0.0 {
+            cents as f64 / (n * 100.0)
+        } else {
+            0.0
+        });
     }
+    for &(n, frauds) in terminals {
+        let (n, frauds) = (n as f64, frauds as f64);
+        out.push(n);
+        out.push(if n > 0.0 { frauds / n } else { 0.0 });
+    }
+    out
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ use ndarray::Array2;
 use crate::artifact::{calibrate, FraudArtifact};
 use crate::config::{DecisionBudget, DriftInjection, ModelConfig, SimulationConfig};
 use crate::features::FeatureSpec;
-use crate::online::{transactions_of, FeatureStore, InMemoryFeatureStore, Transaction};
+use crate::online::{transactions_of, InMemoryFeatureStore, Transaction};
 use crate::simulate::simulate;
 use crate::train::{fit, ModelKind};
 use crate::{Error, Result};

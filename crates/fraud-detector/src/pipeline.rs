@@ -256,7 +256,9 @@ pub fn replay_through_the_api(
         .map_err(|e| mlsd_core::Error::io("starting the demo's runtime", e))?;
     let (answers, live_drift, url, version) = runtime.block_on(async {
         let state = serve::state(registry.clone(), serve::ServeConfig::new(limits))?;
-        state.warm_up(&plan.history);
+        state
+            .warm_up(&plan.history)
+            .map_err(|e| mlsd_core::Error::Config(e.to_string()))?;
         let server = mlsd_core::serve::Running::start(
             std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             serve::router(state.clone()),

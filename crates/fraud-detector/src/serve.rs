@@ -40,8 +40,9 @@ use crate::artifact::FraudServed;
 use crate::batch::{Decision, ThresholdOverride};
 use crate::ingest::IngestConfig;
 use crate::monitor::DRIFT_SHARE;
-use crate::online::{self, FeatureStore, InMemoryFeatureStore, Transaction};
+use crate::online::{self, FeatureStore, InMemoryFeatureStore, RedisFeatureStore, Transaction};
 use crate::{Error, Result};
+use mlsd_core::online_state::{StateBackend, StateError};
 
 /// Server settings with their defaults.
 #[derive(Debug, Clone)]
@@ -55,6 +56,9 @@ pub struct ServeConfig {
     pub max_batch: usize,
     /// Known ids and amount limits (the same rules as ingestion).
     pub limits: IngestConfig,
+    /// Where the card and terminal windows live: in memory (default) or in Redis, shared by
+    /// every replica.
+    pub state: StateBackend,
 }
 
 impl ServeConfig {
@@ -70,6 +74,7 @@ impl ServeConfig {
             thresholds: ThresholdOverride::default(),
             max_batch: 1_000,
             limits,
+            state: StateBackend::InMemory,
         }
     }
 }
@@ -92,7 +97,9 @@ impl Scorer {
     fn score(&self, txs: &[Transaction]) -> std::result::Result<Vec<ScoreResponse>, ApiError> {
         let route = self.models.route();
         let serving = &route.primary;
-        let rows: Vec<Vec<f64>> = txs.iter().map(|tx| self.store.observe(tx)).collect();
+        // Talking point: a store that is down or slow sheds (503, retried by the balancer);
+        // it never becomes a 500 or an answer from empty state.
+        let rows = self.store.observe_all(txs)?;
         let width = rows.first().map_or(0, Vec::len);
         let x = Array2::from_shape_vec((rows.len(), width), rows.concat())
             .map_err(ApiError::internal)?;
@@ -277,9 +284,18 @@ pub fn state(registry: Registry, config: ServeConfig) -> Result<Arc<AppState>> {
     config
         .thresholds
         .apply(models.get().model.artifact.thresholds())?;
-    let store = Box::new(InMemoryFeatureStore::new(
-        models.get().model.artifact.spec.clone(),
-    ));
+    let spec = models.get().model.artifact.spec.clone();
+    let store: Box<dyn FeatureStore> = match &config.state {
+        StateBackend::InMemory => Box::new(InMemoryFeatureStore::new(spec)),
+        StateBackend::Redis {
+            url,
+            prefix,
+            timeout,
+        } => Box::new(
+            RedisFeatureStore::open(spec, url, prefix, *timeout)
+                .map_err(|e| Error::Config(e.to_string()))?,
+        ),
+    };
     // Every scoring path goes through `Models::route`: shadow and canary work here.
     models.enable_rollouts();
     let window = Arc::new(Mutex::new(SlidingWindow::new(config.server.drift_window)));
@@ -306,14 +322,62 @@ pub fn state(registry: Registry, config: ServeConfig) -> Result<Arc<AppState>> {
 }
 
 impl AppState {
-    /// Bootstraps the online feature store from history (see [`online::warm_up`]).
-    pub fn warm_up(&self, history: &[(Transaction, bool)]) {
-        online::warm_up(self.scorer.store.as_ref(), history);
+    /// Bootstraps the online feature store from history (see [`online::warm_up`]) unless it
+    /// is a shared store another replica has loaded already. Returns whether it loaded.
+    pub fn warm_up(
+        &self,
+        history: &[(Transaction, bool)],
+    ) -> std::result::Result<bool, StateError> {
+        let store = self.scorer.store.as_ref();
+        if !store.is_cold()? {
+            return Ok(false);
+        }
+        online::warm_up(store, history)?;
+        Ok(true)
     }
 
     /// The serving model, its registry and its rollouts (what the admin routes act on).
     pub fn models(&self) -> &Arc<Models<FraudServed>> {
         &self.scorer.models
+    }
+
+    /// Reloads `history` whenever the shared store turns out empty (Redis restarted without
+    /// its data), checking every `every`; until it is loaded again the server sheds (503) and
+    /// `/ready` says why. Several replicas may reload at once: payments are idempotent.
+    pub fn keep_loaded(
+        self: &Arc<Self>,
+        history: Arc<Vec<(Transaction, bool)>>,
+        every: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let state = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let (state, history) = (Arc::clone(&state), Arc::clone(&history));
+                let reloaded =
+                    tokio::task::spawn_blocking(move || match state.scorer.store.ready() {
+                        Err(StateError::Cold(_)) => state
+                            .warm_up(&history)
+                            .map(|loaded| loaded.then_some(history.len())),
+                        _ => Ok(None),
+                    })
+                    .await;
+                match reloaded {
+                    Ok(Ok(Some(n))) => {
+                        tracing::warn!(target: "mlsd::state", payments = n, "online state was empty: reloaded")
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(target: "mlsd::state", error = %e, "online state could not be reloaded")
+                    }
+                    _ => {}
+                }
+            }
+        })
+    }
+
+    /// The settings it serves with.
+    pub fn config(&self) -> &ServeConfig {
+        &self.config
     }
 
     /// The version serving now.
@@ -533,7 +597,7 @@ async fn label(
     if !state
         .scorer
         .store
-        .record_label(req.transaction_id, req.fraud)
+        .record_label(req.transaction_id, req.fraud)?
     {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -604,7 +668,13 @@ pub struct ApiDoc;
 /// The fraud routes plus every design's operational ones, with the common layers.
 pub fn router(state: Arc<AppState>) -> Router {
     let ops = Ops::new(state.scorer.models.clone(), &state.kit, ApiDoc::openapi())
-        .constraints(&state, request_constraints);
+        .constraints(&state, request_constraints)
+        .readiness(&state, |s| Ok(s.scorer.store.ready()?))
+        .ready_details(&state, |s| {
+            let mut details = serde_json::Map::new();
+            details.insert("state".into(), s.config.state.describe().into());
+            details
+        });
     let routes = OpenApiRouter::new()
         .routes(routes!(score))
         .routes(routes!(score_batch))

@@ -27,6 +27,8 @@
 //! | [`accelerator`] | a simulated heavier model: calls costing `per_call + rows × per_row`, one at a time, off the runtime | overload and shedding, when micro-batching pays |
 //! | [`loadgen`] | keep-alive HTTP client; open-loop (coordinated-omission corrected) and closed-loop load | latency budget, p99, saturation |
 //! | [`plot`] | line charts as SVG and PNG for benchmark reports | |
+//! | [`online_state`] | online state in Redis: pooled connections, a time budget per round trip, 503 instead of empty state | shared state vs routing by key, dependency failure |
+//! | [`events`] | an event log on Redis Streams: consumer groups, acknowledgements, takeover of a dead consumer's events, dead letters | at-least-once delivery, idempotent consumers |
 //!
 //! Everything here is a library: errors are one [`Error`] enum, never a panic on data.
 
@@ -47,5 +49,7 @@ pub mod estimate;
 pub mod accelerator;
 pub mod loadgen;
 pub mod plot;
+pub mod online_state;
+pub mod events;
 
 pub use error::{Error, Result};

@@ -14,7 +14,7 @@ use mlsd_core::server::ServerConfig;
 use crate::common::{admin_token, fit_and_register, http, post_admin, post_json, small_simulation};
 
 /// A registry with two versions (logistic regression, promoted; a depth-2 tree, not).
-fn registry(dir: &std::path::Path) -> Registry {
+pub(super) fn registry(dir: &std::path::Path) -> Registry {
     let registry = Registry::open(dir);
     let (first, _) = fit_and_register(&registry, ModelKind::LogisticRegression);
     registry.promote("fraud", &first.version).expect("promote");
@@ -22,7 +22,7 @@ fn registry(dir: &std::path::Path) -> Registry {
     registry
 }
 
-fn config() -> ServeConfig {
+pub(super) fn config() -> ServeConfig {
     let mut config = ServeConfig {
         max_batch: 100,
         ..ServeConfig::new(IngestConfig::for_simulation(&small_simulation()).expect("limits"))
@@ -49,7 +49,10 @@ async fn start(registry: Registry) -> SocketAddr {
     start_with(registry, config()).await.0
 }
 
-async fn start_with(registry: Registry, config: ServeConfig) -> (SocketAddr, Arc<serve::AppState>) {
+pub(super) async fn start_with(
+    registry: Registry,
+    config: ServeConfig,
+) -> (SocketAddr, Arc<serve::AppState>) {
     let state = serve::state(registry, config).expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -65,7 +68,7 @@ async fn start_with(registry: Registry, config: ServeConfig) -> (SocketAddr, Arc
     (addr, state)
 }
 
-fn payment(id: i64, amount: &str) -> String {
+pub(super) fn payment(id: i64, amount: &str) -> String {
     format!(
         r#"{{"transaction_id": {id}, "tx_datetime": "2018-08-20 12:00:00", "customer_id": 3, "terminal_id": 7, "tx_amount": {amount}}}"#
     )
@@ -464,7 +467,7 @@ async fn a_week_replayed_through_the_api_gets_the_batch_scores() {
     )
     .expect("plan");
     let (addr, state) = start_with(registry.clone(), config()).await;
-    state.warm_up(&plan.history);
+    state.warm_up(&plan.history).expect("warm up");
     let answers = replay::replay(addr, &plan.live).await.expect("replay");
     let loaded = fraud_detector::artifact::load(&registry, Some("v0001")).expect("load");
     let agreement =
@@ -515,7 +518,7 @@ async fn the_live_drift_window_flags_drifted_traffic_and_not_unshifted_traffic()
             s.drift_min = 1_000;
         });
         let (addr, state) = start_with(registry.clone(), config).await;
-        state.warm_up(&plan.history);
+        state.warm_up(&plan.history).expect("warm up");
         let (_, before) = http(addr, "GET", "/v1/fraud/drift", None, b"").await;
         let before: serde_json::Value = serde_json::from_str(&before).expect("json");
         assert!(

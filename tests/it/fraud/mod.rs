@@ -4,5 +4,6 @@ mod corrupted_input;
 mod data;
 mod models;
 mod online;
+mod redis_state;
 mod monitor;
 pub mod api;

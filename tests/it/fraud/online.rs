@@ -29,21 +29,29 @@ fn floats(df: &DataFrame, name: &str) -> Vec<f64> {
 
 /// One replayed payment: its online features, and whether its card paid twice in that second
 /// (offline windows cannot order such payments, so they see each other; online ones do not).
-struct Replayed {
-    features: Vec<f64>,
-    same_second_tie: bool,
+pub(super) struct Replayed {
+    pub features: Vec<f64>,
+    pub same_second_tie: bool,
 }
 
 /// Replays a featured, time-sorted frame through a fresh online store, delivering each label
 /// exactly when its delay has passed, as investigators would.
 fn replay(featured: &DataFrame, spec: &FeatureSpec) -> Vec<Replayed> {
+    replay_through(&InMemoryFeatureStore::new(spec.clone()), featured, spec)
+}
+
+/// [`replay`] through `store` (the Redis store's parity test replays through both).
+pub(super) fn replay_through(
+    store: &dyn FeatureStore,
+    featured: &DataFrame,
+    spec: &FeatureSpec,
+) -> Vec<Replayed> {
     let payments = transactions_of(featured).expect("transactions");
     let second = |tx: &Transaction| (tx.customer_id, tx.datetime_ms / 1000);
     let mut per_card_second: HashMap<(i64, i64), usize> = HashMap::new();
     for (tx, _) in &payments {
         *per_card_second.entry(second(tx)).or_default() += 1;
     }
-    let store = InMemoryFeatureStore::new(spec.clone());
     let delay_ms = spec.delay_days as i64 * 86_400_000;
     let mut pending: VecDeque<(i64, i64, bool)> = VecDeque::new();
     payments
@@ -51,9 +59,9 @@ fn replay(featured: &DataFrame, spec: &FeatureSpec) -> Vec<Replayed> {
         .map(|(tx, fraud)| {
             while pending.front().is_some_and(|p| p.0 <= tx.datetime_ms) {
                 let (_, id, fraud) = pending.pop_front().expect("front");
-                assert!(store.record_label(id, fraud));
+                assert!(store.record_label(id, fraud).expect("label"));
             }
-            let features = store.observe(tx);
+            let features = store.observe(tx).expect("observe");
             pending.push_back((tx.datetime_ms + delay_ms, tx.transaction_id, *fraud));
             Replayed {
                 features,

@@ -249,6 +249,7 @@ pub struct Ready {
 }
 
 type ReadyDetails = Box<dyn Fn() -> serde_json::Map<String, serde_json::Value> + Send + Sync>;
+type ReadyCheck = Box<dyn Fn() -> Result<(), ApiError> + Send + Sync>;
 type BeforeRender = Box<dyn Fn(&Metrics) + Send + Sync>;
 type Constraints = Box<dyn FnOnce(&mut utoipa::openapi::OpenApi) + Send + Sync>;
 
@@ -259,6 +260,7 @@ pub struct Ops {
     admin_token: Option<AdminToken>,
     openapi: utoipa::openapi::OpenApi,
     details: ReadyDetails,
+    check: ReadyCheck,
     before_render: BeforeRender,
     constraints: Option<Constraints>,
 }
@@ -286,6 +288,7 @@ impl Ops {
             admin_token: kit.config.admin_token.clone(),
             openapi,
             details: Box::new(serde_json::Map::new),
+            check: Box::new(|| Ok(())),
             before_render: Box::new(|_| {}),
             constraints: None,
         }
@@ -300,6 +303,19 @@ impl Ops {
     ) -> Ops {
         let state = Arc::downgrade(state);
         self.details = Box::new(move || state.upgrade().map(|s| details(&s)).unwrap_or_default());
+        self
+    }
+
+    /// What must hold for `/ready` to answer 200 besides a loaded model (its online state
+    /// reachable and loaded, …); an error is answered as it is (a 503), so a load balancer
+    /// stops sending this replica traffic until it holds again.
+    pub fn readiness<T: Send + Sync + 'static>(
+        mut self,
+        state: &Arc<T>,
+        check: fn(&T) -> Result<(), ApiError>,
+    ) -> Ops {
+        let state = Arc::downgrade(state);
+        self.check = Box::new(move || state.upgrade().map_or(Ok(()), |s| check(&s)));
         self
     }
 
@@ -394,16 +410,18 @@ async fn index() -> impl IntoResponse {
     Redirect::to("/docs")
 }
 
-/// Readiness: a verified model is loaded (the server does not listen before that).
+/// Readiness: a verified model is loaded (the server does not listen before that) and what the
+/// design needs besides is there (e.g. its online state in Redis); 503 otherwise.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, description = "Ready", body = Ready), Shed))]
-async fn ready(State(ops): State<Arc<Ops>>) -> Json<Ready> {
+async fn ready(State(ops): State<Arc<Ops>>) -> Result<Json<Ready>, ApiError> {
+    (ops.check)()?;
     let (model_version, model) = ops.models.serving();
-    Json(Ready {
+    Ok(Json(Ready {
         status: "ready".into(),
         model_version,
         model,
         details: (ops.details)(),
-    })
+    }))
 }
 
 /// Prometheus metrics: requests by route and status, latency, scores, micro-batch sizes, the

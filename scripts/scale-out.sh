@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Serving past one process, measured: fraud replicas (`mlsd serve fraud`) with their card and
+# terminal windows in memory or in one Redis, behind HAProxy (health checks on /ready, retries
+# on a failed connection or a 503), all on 127.0.0.1, every process stopped by PID at exit.
+#
+#   scripts/scale-out.sh [--quick] [--rate N] [--saturate N] [--seconds S]
+#
+# Runs, each an open-loop `mlsd bench load` at the same rate (fraud traffic, one payment per
+# request), and prints one line each:
+#   1. one replica, in-memory state, direct          2. one replica, Redis state, direct
+#   3. HAProxy → 1 Redis replica                     4. HAProxy → 2 Redis replicas (round robin)
+#   5. HAProxy → 2 in-memory replicas, routed by card (hash of customer_id in the body)
+#   6. saturation: HAProxy → 1 vs 2 Redis replicas offered --saturate req/s (goodput = 2xx/s)
+#   7. a replica SIGKILLed a third into a run through HAProxy → 2 Redis replicas: every request
+#      answered 2xx (retried on the other) or counted; how long HAProxy took to mark it DOWN
+#   8. Redis stopped under the replicas (/ready and scoring → 503), started again with its
+#      append-only file (→ 200, no replica restarted)
+# docs/benchmarks.md ("Serving past one process") quotes a run. On 2 cores the balancer, the
+# replicas, Redis and the load generator share the cores: it shows overhead, not scaling.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rate=300 saturate=4000 seconds=15
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) seconds=4 ;;
+        --rate) rate="$2"; shift ;;
+        --saturate) saturate="$2"; shift ;;
+        --seconds) seconds="$2"; shift ;;
+        *) sed -n '2,20p' "$0"; exit 2 ;;
+    esac
+    shift
+done
+
+bin="${MLSD_BIN:-${CARGO_TARGET_DIR:-target}/release/mlsd}"
+if [ -z "${MLSD_BIN:-}" ]; then
+    cargo build --release --locked --quiet
+fi
+scripts/redis.sh install >/dev/null
+work=$(mktemp -d)
+pids=()
+redis_port=""
+cleanup() {
+    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    [ -n "$redis_port" ] && MLSD_PARTS_DIR="$work/parts" scripts/redis.sh stop "$redis_port" || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+now_ms() { date +%s%3N; }
+
+export MLSD_RUNS_DIR="$work/runs" RUST_LOG=warn
+"$bin" fraud generate --out "$work/tx.arrows" >/dev/null
+"$bin" fraud train --input "$work/tx.arrows" --model logistic_regression >/dev/null
+
+# The parts' binaries stay in the shared cache; this run's Redis data lives in $work.
+mkdir -p "$work/parts"
+ln -s "${MLSD_PARTS_DIR:-$HOME/.cache/mlsd-parts}/root" "$work/parts/root"
+redis_port=$(free_port)
+redis_url=$(MLSD_PARTS_DIR="$work/parts" MLSD_REDIS_AOF=1 scripts/redis.sh start "$redis_port")
+
+# replica NAME STATE: starts `mlsd serve fraud`, sets $addr and $pid.
+replica() {
+    "$bin" serve fraud --addr 127.0.0.1:0 --state "$2" >"$work/$1.out" 2>"$work/$1.err" &
+    pid=$!
+    disown "$pid" # no "Killed" line from bash when it is killed on purpose
+    pids+=("$pid")
+    for _ in $(seq 300); do
+        grep -q "listening on" "$work/$1.out" 2>/dev/null && break
+        kill -0 "$pid" 2>/dev/null || { cat "$work/$1.err" >&2; return 1; }
+        sleep 0.1
+    done
+    addr=$(sed -n 's/^listening on http:\/\///p' "$work/$1.out")
+}
+
+# balancer NAME BALANCE ADDR…: starts HAProxy in front of the replicas, sets $lb and $stats.
+balancer() {
+    local name="$1" balance="$2" port stats_port server i=0
+    shift 2
+    port=$(free_port) stats_port=$(free_port)
+    {
+        cat <<CFG
+global
+    maxconn 2048
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 30s
+    timeout server 5s
+    # A request whose replica refused the connection, closed it without an answer or shed
+    # it (503) goes to another replica, up to twice; its body is buffered for that.
+    retries 2
+    option redispatch 1
+    retry-on conn-failure empty-response 503
+    option http-buffer-request
+frontend stats
+    bind 127.0.0.1:$stats_port
+    stats enable
+    stats uri /stats
+frontend api
+    bind 127.0.0.1:$port
+    default_backend replicas
+backend replicas
+    balance $balance
+    option httpchk GET /ready
+    http-check expect status 200
+    default-server inter 250ms fall 2 rise 2
+CFG
+        for server in "$@"; do
+            echo "    server r$i $server check"
+            i=$((i + 1))
+        done
+    } >"$work/$name.cfg"
+    scripts/redis.sh run haproxy -f "$work/$name.cfg" -db >"$work/$name.log" 2>&1 &
+    pids+=("$!")
+    disown "$!"
+    lb="127.0.0.1:$port" stats="127.0.0.1:$stats_port"
+    for _ in $(seq 100); do
+        [ "$(up_servers)" = "$#" ] && return 0
+        sleep 0.1
+    done
+    echo "HAProxy did not see $# replicas up" >&2
+    return 1
+}
+up_servers() { curl -s "http://$stats/stats;csv" 2>/dev/null | awk -F, '$1=="replicas" && $2!="BACKEND" && $18=="UP"' | wc -l; }
+
+# load LABEL ADDR [RATE]: one open-loop run, one line.
+load() {
+    local out
+    out=$("$bin" bench load --design fraud --url "http://$2" --rate "${3:-$rate}" --seconds "$seconds" --json 2>/dev/null)
+    python3 - "$1" "$out" <<'PY'
+import json, sys
+r = json.loads(sys.argv[2])
+print(f"{sys.argv[1]:<46} {r['sent']:>6} sent  {r['ok']:>6} ok  {r['shed']:>4} 503  {r['errors']:>3} errors  "
+      f"{r['ok_rps']:>6.0f} ok/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms")
+PY
+}
+
+echo "fraud replicas on 127.0.0.1, open loop at $rate req/s for $seconds s per run ($(nproc) cores shared by all)"
+replica mem memory; mem="$addr"
+replica a "$redis_url"; a="$addr"; pid_a="$pid"
+replica b "$redis_url"; b="$addr"; pid_b="$pid"
+load "1. in-memory state, direct" "$mem"
+load "2. Redis state, direct" "$a"
+balancer one roundrobin "$a"; load "3. HAProxy -> 1 Redis replica" "$lb"; one_lb="$lb"
+balancer two roundrobin "$a" "$b"; load "4. HAProxy -> 2 Redis replicas" "$lb"; two_lb="$lb"
+replica mem2 memory; mem2="$addr"
+balancer hashed "hash req.body,json_query('\$.customer_id')" "$mem" "$mem2"
+load "5. HAProxy by card -> 2 in-memory replicas" "$lb"
+load "6. saturation: HAProxy -> 1 Redis replica" "$one_lb" "$saturate"
+load "6. saturation: HAProxy -> 2 Redis replicas" "$two_lb" "$saturate"
+
+# 7. A replica killed under load.
+lb="$two_lb" stats=$(awk '/frontend stats/{getline; print $2}' "$work/two.cfg")
+"$bin" bench load --design fraud --url "http://$lb" --rate "$rate" --seconds "$seconds" --json \
+    >"$work/kill.json" 2>"$work/kill.err" &
+load_pid=$!
+pids+=("$load_pid")
+for _ in $(seq 600); do
+    grep -q "load started" "$work/kill.err" 2>/dev/null && break
+    sleep 0.05
+done
+sleep "$(python3 -c "print($seconds / 3)")"
+killed_at=$(now_ms)
+kill -9 "$pid_b"
+down_at=""
+for _ in $(seq 200); do
+    if [ "$(up_servers)" = 1 ]; then down_at=$(now_ms); break; fi
+    sleep 0.02
+done
+wait "$load_pid"
+python3 - "$(cat "$work/kill.json")" "$killed_at" "${down_at:-0}" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1]); killed, down = int(sys.argv[2]), int(sys.argv[3])
+print(f"{'7. replica b SIGKILLed under load':<46} {r['sent']:>6} sent  {r['ok']:>6} ok  {r['shed']:>4} 503  {r['errors']:>3} errors  "
+      f"p99 {r['p99_ms']:.2f} ms  max {r['max_ms']:.1f} ms; marked DOWN {down - killed} ms after the kill" if down else "; never marked DOWN")
+PY
+
+# 8. Redis stopped and started again under a live replica.
+status() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+body='{"transaction_id": 99000001, "tx_datetime": "2018-08-20 12:00:00", "customer_id": 3, "terminal_id": 7, "tx_amount": 12.5}'
+score() { status -X POST -H 'content-type: application/json' -d "$body" "http://$a/v1/fraud/score"; }
+MLSD_PARTS_DIR="$work/parts" scripts/redis.sh stop "$redis_port"
+echo "8. Redis stopped:   /ready $(status "http://$a/ready"), score $(score)"
+MLSD_PARTS_DIR="$work/parts" MLSD_REDIS_AOF=1 scripts/redis.sh start "$redis_port" >/dev/null
+sleep 0.5
+echo "   Redis restarted (append-only file): /ready $(status "http://$a/ready"), score $(score)"
