@@ -11,7 +11,9 @@
 //!   a broken registry or a torn file
 //! - `fraud`: corrupted input loses nothing, no leakage (`data`), model behaviour and
 //!   calibration (`models`), online = offline features (`online`), drift rates over 20 seeds
-//!   (`monitor`), the scoring API over HTTP (`api`)
+//!   (`monitor`), the scoring API over HTTP (`api`), the windows in Redis = in memory, a dead
+//!   and a slow Redis, replicas sharing it, a consumer killed mid-stream (`redis_state`; needs
+//!   `MLSD_REDIS_URL`, SKIPPED without)
 //! - `recommender`: MovieLens-100k from `MLSD_DATA_DIR` (`movielens`), the seeded shop —
 //!   two-stage vs single models, rules, batch job, freshness, drift (`shop`), the API (`api`)
 //! - `sentiment`: rt-polarity from `MLSD_DATA_DIR` — loader, 10-fold CV bars, text drift on
