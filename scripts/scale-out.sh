@@ -15,6 +15,9 @@
 #      answered 2xx (retried on the other) or counted; how long HAProxy took to mark it DOWN
 #   8. Redis stopped under the replicas (/ready and scoring → 503), started again with its
 #      append-only file (→ 200, no replica restarted)
+#   9. the event log: 20,000 payments appended to a Redis Stream (`mlsd fraud produce`), an
+#      aggregator process (`mlsd fraud consume`) SIGKILLed mid-stream, a second one takes over
+#      its unacknowledged events: payments in the store vs appended, events left pending
 # docs/benchmarks.md ("Serving past one process") quotes a run. On 2 cores the balancer, the
 # replicas, Redis and the load generator share the cores: it shows overhead, not scaling.
 set -euo pipefail
@@ -204,3 +207,22 @@ echo "8. Redis stopped:   /ready $(status "http://$a/ready"), score $(score)"
 MLSD_PARTS_DIR="$work/parts" MLSD_REDIS_AOF=1 scripts/redis.sh start "$redis_port" >/dev/null
 sleep 0.5
 echo "   Redis restarted (append-only file): /ready $(status "http://$a/ready"), score $(score)"
+
+# 9. An aggregator killed mid-stream (its own Redis database, so the replicas' keys stay apart).
+stream_url="${redis_url}/1"
+"$bin" fraud produce --state "$stream_url" --payments 20000 >/dev/null
+"$bin" fraud consume --state "$stream_url" --name a >/dev/null 2>"$work/consumer-a.err" &
+consumer=$!
+disown "$consumer"
+pids+=("$consumer")
+applied() { tail -1 "$work/consumer-a.err" 2>/dev/null | sed -n 's/.*: \([0-9]*\) events applied/\1/p'; }
+for _ in $(seq 500); do
+    [ "$(applied)" -ge 8000 ] 2>/dev/null && break # about 40 % of the stream
+    sleep 0.01
+done
+kill -9 "$consumer"
+applied_a=$(applied)
+pending=$(scripts/redis.sh run redis-cli -p "$redis_port" -n 1 xpending mlsd:fraud:events aggregators | head -1)
+summary=$("$bin" fraud consume --state "$stream_url" --name b --claim-after-ms 0 --until-idle 2>/dev/null)
+stored=$(scripts/redis.sh run redis-cli -p "$redis_port" -n 1 hlen mlsd:fraud:seen)
+echo "9. consumer a SIGKILLed after applying and acknowledging $applied_a events, holding $pending unacknowledged; $summary; payments in the store: $stored of 20000"

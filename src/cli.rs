@@ -22,6 +22,7 @@ mod bench;
 mod models;
 mod demo;
 mod fraud;
+mod fraud_stream;
 mod recommender;
 mod sentiment;
 mod maintenance;

@@ -122,6 +122,12 @@ pub enum Command {
         #[arg(long)]
         fail_on_drift: bool,
     },
+    /// Append the default world's test-week payments (and their fraud labels) to the event
+    /// log on Redis Streams (`<prefix>:events`).
+    Produce(super::fraud_stream::ProduceArgs),
+    /// Apply the event log to the Redis feature store as one consumer of a group, taking over
+    /// what dead consumers left unacknowledged; acknowledges after applying.
+    Consume(super::fraud_stream::ConsumeArgs),
 }
 
 /// Operator overrides of a version's approve / review / block thresholds.
@@ -259,6 +265,8 @@ pub fn ingest_file(
 /// `mlsd fraud …`.
 pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
     match cmd {
+        Command::Produce(args) => super::fraud_stream::produce(&args),
+        Command::Consume(args) => super::fraud_stream::consume(&args),
         Command::Generate { out, sim, drift } => {
             mlsd_core::frames::writable(&out)?;
             let mut cfg = sim.config();

@@ -5,7 +5,7 @@
 //! test on 07-25..07-31 — all before the real test period. `ModelConfig`'s defaults for
 //! boosting come from this run (the cheapest setting within 0.005 AP of the best).
 //!
-//! Run: `cargo run --release -p fraud-detector --example tune`
+//! Run: `cargo run --release --example tune`
 
 use fraud_detector::config::{ModelConfig, ProtocolConfig, SimulationConfig};
 use fraud_detector::evaluate::{chapter3_split, labels, score_split};

@@ -433,3 +433,48 @@ async fn two_replicas_on_one_redis_share_the_cards_windows() {
     assert_eq!(card, 2);
     delete_prefix(&redis, &prefix).expect("cleanup");
 }
+
+/// `mlsd fraud produce` then `mlsd fraud consume`: every payment reaches the store, nothing
+/// stays pending. (scripts/scale-out.sh kills a consumer process with SIGKILL midway.)
+#[test]
+fn the_cli_appends_the_week_and_a_consumer_applies_every_event() {
+    let Some(url) = test_url("redis cli stream") else {
+        return;
+    };
+    // Database 9 is this test's alone (the CLI's keys have the design's fixed prefix).
+    let url = format!("{}/9", url.trim_end_matches('/'));
+    let redis = mlsd_core::online_state::RedisState::open(&url, BUDGET, Vec::new()).expect("open");
+    redis
+        .run(|con| mlsd_core::online_state::redis::cmd("FLUSHDB").query::<()>(con))
+        .expect("flush");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, out, err) = crate::common::mlsd(
+        &["fraud", "produce", "--state", &url, "--payments", "3000"],
+        dir.path(),
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("(3000 payments)"), "{out}");
+    let (ok, out, err) = crate::common::mlsd(
+        &[
+            "fraud",
+            "consume",
+            "--state",
+            &url,
+            "--name",
+            "a",
+            "--until-idle",
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("; 0 pending in group aggregators"), "{out}");
+    let payments: usize = redis
+        .run(|con| {
+            mlsd_core::online_state::redis::cmd("HLEN")
+                .arg("mlsd:fraud:seen")
+                .query(con)
+        })
+        .expect("hlen");
+    assert_eq!(payments, 3000);
+    let _ = redis.run(|con| mlsd_core::online_state::redis::cmd("FLUSHDB").query::<()>(con));
+}
