@@ -197,11 +197,15 @@ impl RedisFeatureStore {
 
 impl FeatureStore for RedisFeatureStore {
     fn observe(&self, tx: &Transaction) -> Result<Vec<f64>, StateError> {
-        self.observe_all(std::slice::from_ref(tx))
-            .map(|mut rows| rows.pop().unwrap_or_default())
+        self.observe_all(std::slice::from_ref(tx))?
+            .pop()
+            .ok_or_else(|| StateError::Malformed("no reply to the observe script".into()))
     }
 
     fn observe_all(&self, txs: &[Transaction]) -> Result<Vec<Vec<f64>>, StateError> {
+        if txs.is_empty() {
+            return Ok(Vec::new());
+        }
         let replies: Vec<Vec<i64>> = self.redis.run(|con| {
             let mut pipe = redis::pipe();
             for tx in txs {
@@ -209,6 +213,13 @@ impl FeatureStore for RedisFeatureStore {
             }
             pipe.query(con)
         })?;
+        if replies.len() != txs.len() {
+            return Err(StateError::Malformed(format!(
+                "{} replies to {} payments",
+                replies.len(),
+                txs.len()
+            )));
+        }
         txs.iter()
             .zip(&replies)
             .map(|(tx, reply)| self.features(tx, reply))
