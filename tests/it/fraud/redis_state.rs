@@ -478,3 +478,50 @@ fn the_cli_appends_the_week_and_a_consumer_applies_every_event() {
     assert_eq!(payments, 3000);
     let _ = redis.run(|con| mlsd_core::online_state::redis::cmd("FLUSHDB").query::<()>(con));
 }
+
+/// Redis restarted without its data under a running replica: it sheds (`state_cold`) until
+/// `keep_loaded` has reloaded its history, then answers again, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_reloads_its_history_when_redis_comes_back_empty() {
+    let Some(url) = test_url("redis reload") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prefix = unique_prefix("reload");
+    let mut config = config();
+    config.state = StateBackend::Redis {
+        url: url.clone(),
+        prefix: prefix.clone(),
+        timeout: BUDGET,
+    };
+    let (addr, state) = start_with(registry(dir.path()), config).await;
+    assert!(state.warm_up(&[]).expect("loads"));
+    assert_eq!(
+        post_json(addr, "/v1/fraud/score", &payment(7, "10.0"))
+            .await
+            .0,
+        200
+    );
+    let redis = mlsd_core::online_state::RedisState::open(&url, BUDGET, Vec::new()).expect("open");
+    delete_prefix(&redis, &prefix).expect("Redis loses its data");
+    let (status, body) = post_json(addr, "/v1/fraud/score", &payment(8, "10.0")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("state_cold"), "{body}");
+    state.keep_loaded(Arc::new(Vec::new()), Duration::from_millis(50));
+    let mut ready = 0;
+    for _ in 0..100 {
+        ready = http(addr, "GET", "/ready", None, b"").await.0;
+        if ready == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ready, 200, "reloaded within 5 s");
+    assert_eq!(
+        post_json(addr, "/v1/fraud/score", &payment(8, "10.0"))
+            .await
+            .0,
+        200
+    );
+    delete_prefix(&redis, &prefix).expect("cleanup");
+}
