@@ -626,16 +626,8 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
 /// One `/v1/fraud/score` body per payment of the default world's test week (what `mlsd serve
 /// fraud` knows the cards and terminals of), without training anything.
 pub fn live_bodies() -> Result<Vec<Vec<u8>>> {
-    let sim = SimulationConfig::default();
-    let (transactions, _) = simulate(&sim)?;
-    let protocol = fraud_detector::config::ProtocolConfig::default();
-    let from = protocol.test_start_ms()?;
-    let plan = fraud_detector::replay::plan(
-        &transactions,
-        from,
-        from + i64::from(protocol.test_days) * 86_400_000,
-        0,
-    )?;
+    let (transactions, _) = simulate(&SimulationConfig::default())?;
+    let plan = fraud_detector::replay::test_period(&transactions, &Default::default(), 0)?;
     Ok(fraud_detector::bench::single_bodies(&plan.live)?)
 }
 

@@ -57,19 +57,13 @@ pub struct ProduceArgs {
 pub fn produce(args: &ProduceArgs) -> Result<()> {
     let (_, log) = args.stream.open()?;
     let (transactions, _) = fraud_detector::simulate::simulate(&SimulationConfig::default())?;
-    let protocol = ProtocolConfig::default();
-    let from = protocol.test_start_ms()?;
-    let to = from + i64::from(protocol.test_days) * 86_400_000;
-    let plan = fraud_detector::replay::plan(&transactions, from, to, 0)?;
-    let frauds = fraud_detector::online::transactions_of(&transactions)?
-        .into_iter()
-        .filter(|(_, fraud)| *fraud)
-        .map(|(tx, _)| tx.transaction_id)
-        .collect::<std::collections::HashSet<i64>>();
+    let plan = fraud_detector::replay::test_period(&transactions, &ProtocolConfig::default(), 0)?;
+    // The period's own rows with their labels (no history before it: they are `plan.live`).
+    let payments = fraud_detector::online::transactions_of(&plan.frame)?;
     let mut events = Vec::new();
-    for tx in plan.live.iter().take(args.payments) {
+    for (tx, fraud) in payments.iter().take(args.payments) {
         events.push(FraudEvent::Payment(*tx));
-        if frauds.contains(&tx.transaction_id) {
+        if *fraud {
             events.push(FraudEvent::Label {
                 transaction_id: tx.transaction_id,
                 fraud: true,
@@ -82,7 +76,7 @@ pub fn produce(args: &ProduceArgs) -> Result<()> {
     println!(
         "appended {} events ({} payments) to {}; {} entries in it now",
         events.len(),
-        args.payments.min(plan.live.len()),
+        args.payments.min(payments.len()),
         log.stream(),
         log.entries()?
     );

@@ -40,14 +40,7 @@ pub fn world(simulation: &SimulationConfig, registry: &Registry) -> Result<Bench
     let (_, manifest) =
         pipeline::evaluate_and_register(&featured, &data, &cfg, registry, true, |_| {})?;
     drop(featured);
-    let p = &cfg.protocol;
-    let from = p.test_start_ms()?;
-    let plan = replay::plan(
-        &transactions,
-        from,
-        from + i64::from(p.test_days) * 86_400_000,
-        cfg.features.history_days(),
-    )?;
+    let plan = replay::test_period(&transactions, &cfg.protocol, cfg.features.history_days())?;
     Ok(BenchWorld {
         limits: IngestConfig::for_simulation(simulation)?,
         plan,

@@ -41,6 +41,18 @@ pub struct ReplayPlan {
     pub from_ms: i64,
 }
 
+/// [`plan`] for the protocol's test period (the live traffic of the benchmarks, the load
+/// client and the event producer), with `history_days` before it as history.
+pub fn test_period(
+    transactions: &DataFrame,
+    protocol: &crate::config::ProtocolConfig,
+    history_days: u32,
+) -> Result<ReplayPlan> {
+    let from = protocol.test_start_ms()?;
+    let to = from + i64::from(protocol.test_days) * 86_400_000;
+    plan(transactions, from, to, history_days)
+}
+
 /// Cuts `[from_ms, to_ms)` as the live period and the `history_days` before it as history.
 pub fn plan(
     transactions: &DataFrame,
