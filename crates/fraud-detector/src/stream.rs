@@ -83,6 +83,8 @@ pub fn apply_batch(
     claim_after: Duration,
 ) -> Result<Applied, StateError> {
     let mut applied = Applied::default();
+    // Talking point: at-least-once — a dead consumer's unacknowledged events come first, and
+    // are applied again (harmless: idempotent by event id); acknowledged only after applying.
     let mut deliveries = consumer.claim_stale(claim_after, batch)?;
     applied.reclaimed = deliveries.len();
     if deliveries.is_empty() {
