@@ -17,12 +17,12 @@ use clap::{Parser, Subcommand};
 use mlsd_core::registry::Registry;
 
 mod common;
+mod streams;
 mod logs;
 mod bench;
 mod models;
 mod demo;
 mod fraud;
-mod fraud_stream;
 mod recommender;
 mod sentiment;
 mod maintenance;

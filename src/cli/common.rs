@@ -23,6 +23,31 @@ pub fn loopback_url(s: &str) -> Result<std::net::SocketAddr, String> {
     Ok(addr)
 }
 
+/// Where a server keeps its online state: the flags every design with live state shares.
+#[derive(Args)]
+pub struct StateArgs {
+    /// Where online state lives: `memory` (this process) or a Redis URL
+    /// (`redis://127.0.0.1:6379`, shared by every replica given the same URL).
+    #[arg(long, default_value = "memory", env = "MLSD_STATE")]
+    state: String,
+    /// The budget of one round trip to the state store, in ms; past it the request is shed
+    /// with 503 (state_unavailable) instead of holding the time budget hostage.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    state_timeout_ms: u64,
+}
+
+impl StateArgs {
+    /// The backend, with `design`'s key prefix.
+    pub fn backend(&self, design: &str) -> Result<mlsd_core::online_state::StateBackend> {
+        mlsd_core::online_state::StateBackend::parse(
+            &self.state,
+            design,
+            Duration::from_millis(self.state_timeout_ms),
+        )
+        .map_err(anyhow::Error::msg)
+    }
+}
+
 /// A count that must be at least 1 (batch sizes, workers).
 pub fn positive(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {

@@ -20,7 +20,9 @@ use mlsd_core::serve::MicroBatchConfig;
 use mlsd_core::server::ServerConfig;
 
 use super::bench::{report_bench, run_post_modes, BenchServeArgs};
-use super::common::{positive, runtime, serve_until_signal, spinner, DriftFound, LimitsArgs};
+use super::common::{
+    positive, runtime, serve_until_signal, spinner, DriftFound, LimitsArgs, StateArgs,
+};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -124,10 +126,10 @@ pub enum Command {
     },
     /// Append the default world's test-week payments (and their fraud labels) to the event
     /// log on Redis Streams (`<prefix>:events`).
-    Produce(super::fraud_stream::ProduceArgs),
+    Produce(super::streams::ProduceArgs),
     /// Apply the event log to the Redis feature store as one consumer of a group, taking over
     /// what dead consumers left unacknowledged; acknowledges after applying.
-    Consume(super::fraud_stream::ConsumeArgs),
+    Consume(super::streams::ConsumeArgs),
 }
 
 /// Operator overrides of a version's approve / review / block thresholds.
@@ -265,8 +267,8 @@ pub fn ingest_file(
 /// `mlsd fraud …`.
 pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
     match cmd {
-        Command::Produce(args) => super::fraud_stream::produce(&args),
-        Command::Consume(args) => super::fraud_stream::consume(&args),
+        Command::Produce(args) => super::streams::produce(&args),
+        Command::Consume(args) => super::streams::consume(&args),
         Command::Generate { out, sim, drift } => {
             mlsd_core::frames::writable(&out)?;
             let mut cfg = sim.config();
@@ -559,14 +561,9 @@ pub struct ServeArgs {
     /// that another replica has loaded already, it is not loaded again.
     #[arg(long)]
     warm_from: Option<PathBuf>,
-    /// Where the card and terminal windows live: `memory` (this process) or a Redis URL
-    /// (`redis://127.0.0.1:6379`, shared by every replica given the same URL).
-    #[arg(long, default_value = "memory", env = "MLSD_STATE")]
-    state: String,
-    /// The budget of one round trip to the state store, in ms; past it the request is shed
-    /// with 503 (state_unavailable) instead of holding the time budget hostage.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
-    state_timeout_ms: u64,
+    /// Where the card and terminal windows live.
+    #[command(flatten)]
+    state: StateArgs,
     /// The simulated world whose cards and terminals are known.
     #[command(flatten)]
     sim: SimArgs,
@@ -578,12 +575,7 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
     let sim = args.sim.config();
     let mut config = serve::ServeConfig {
         thresholds: args.thresholds.get(),
-        state: StateBackend::parse(
-            &args.state,
-            "fraud",
-            Duration::from_millis(args.state_timeout_ms),
-        )
-        .map_err(anyhow::Error::msg)?,
+        state: args.state.backend("fraud")?,
         ..serve::ServeConfig::new(IngestConfig::for_simulation(&sim)?)
     };
     config.server = ServerConfig {

@@ -14,7 +14,9 @@ use recommender::shop::ShopConfig;
 use recommender::two_stage::TwoStageConfig;
 
 use super::bench::{report_bench, run_modes, sweep_plan, BenchServeArgs};
-use super::common::{emit_evaluation, positive, runtime, serve_until_signal, spinner, LimitsArgs};
+use super::common::{
+    emit_evaluation, positive, runtime, serve_until_signal, spinner, LimitsArgs, StateArgs,
+};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -69,6 +71,12 @@ pub enum Command {
         #[arg(long, default_value_t = 2, value_parser = positive)]
         workers: usize,
     },
+    /// Append the default shop's events after the serving model's cutoff to the event log on
+    /// Redis Streams (`<prefix>:events`).
+    Produce(super::streams::ShopProduceArgs),
+    /// Record the event log in the Redis sessions as one consumer of a group, taking over what
+    /// dead consumers left unacknowledged; acknowledges after recording.
+    Consume(super::streams::ShopConsumeArgs),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -120,6 +128,8 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             return train(registry, &config, !no_promote);
         }
         Command::Batch { out, workers } => return batch(registry, &out, workers),
+        Command::Produce(args) => return super::streams::shop_produce(registry, &args),
+        Command::Consume(args) => return super::streams::shop_consume(registry, &args),
     };
     let run_dir = RunDir::create(runs_dir, "recommender-evaluate")?;
     let bar = spinner(json);
@@ -214,6 +224,9 @@ pub struct ServeArgs {
     /// Live sessions kept at most; past it the least recently active are evicted.
     #[arg(long, default_value_t = recommender::serve::ServeConfig::default().max_sessions)]
     max_sessions: usize,
+    /// Where the live sessions are.
+    #[command(flatten)]
+    state: StateArgs,
     #[command(flatten)]
     limits: LimitsArgs,
 }
@@ -249,6 +262,7 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
     let mut config = serve::ServeConfig {
         cache_ttl: Duration::from_secs(args.cache_ttl_s),
         max_sessions: args.max_sessions,
+        state: args.state.backend(recommender::DESIGN)?,
         ..serve::ServeConfig::default()
     };
     config.server = args.limits.apply(config.server)?;
@@ -260,7 +274,11 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
             state.load_snapshot(path)?;
             eprintln!("snapshot loaded from {}", path.display());
         }
-        eprintln!("serving recommender {}", state.serving_version());
+        eprintln!(
+            "serving recommender {} (sessions: {})",
+            state.serving_version(),
+            args.state.backend(recommender::DESIGN)?.describe()
+        );
         state.watch_registry();
         serve_until_signal(args.addr, serve::router(state), idle, || {}).await
     })
@@ -470,6 +488,7 @@ async fn demo_serving(
             item_id: item,
             kind: EventKind::View,
             timestamp: None,
+            event_id: None,
         })
         .await?;
     }
@@ -484,6 +503,7 @@ async fn demo_serving(
             item_id: e.item,
             kind: EventKind::from_weight(e.rating).unwrap_or(EventKind::View),
             timestamp: Some(e.timestamp),
+            event_id: None,
         })
         .await?;
         events_posted += 1;

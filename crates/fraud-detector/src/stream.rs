@@ -73,26 +73,24 @@ impl Applied {
     }
 }
 
-/// One step of an aggregator: take over events another consumer left pending for
-/// `claim_after`, or read up to `batch` new ones; apply them in stream order; acknowledge.
-/// Returns what it did (nothing: the stream is drained for now).
+/// One step of an aggregator ([`Consumer::step`] with [`apply`]): take over events another
+/// consumer left pending for `claim_after`, or read up to `batch` new ones; apply them in
+/// stream order; acknowledge. Returns what it did (nothing: the stream is drained for now).
 pub fn apply_batch(
     consumer: &Consumer,
     store: &dyn FeatureStore,
     batch: usize,
     claim_after: Duration,
 ) -> Result<Applied, StateError> {
-    let mut applied = Applied::default();
-    // Talking point: at-least-once — a dead consumer's unacknowledged events come first, and
-    // are applied again (harmless: idempotent by event id); acknowledged only after applying.
-    let mut deliveries = consumer.claim_stale(claim_after, batch)?;
-    applied.reclaimed = deliveries.len();
-    if deliveries.is_empty() {
-        deliveries = consumer.read(batch)?;
-    }
-    apply(consumer, store, &deliveries, &mut applied)?;
-    consumer.ack(&deliveries)?;
-    Ok(applied)
+    let step = consumer.step(batch, claim_after, |consumer, deliveries| {
+        let mut applied = Applied::default();
+        apply(consumer, store, deliveries, &mut applied)?;
+        Ok(applied)
+    })?;
+    Ok(Applied {
+        reclaimed: step.reclaimed,
+        ..step.applied
+    })
 }
 
 /// Applies deliveries in order without acknowledging them (what a consumer does before it

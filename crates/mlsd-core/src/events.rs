@@ -207,6 +207,33 @@ impl Consumer {
         }
     }
 
+    /// One step of an aggregator: take over up to `batch` events another consumer left
+    /// pending for `claim_after` (presumed dead), or else read up to `batch` new ones; `apply`
+    /// them in stream order; acknowledge them. Returns how many were taken over, how many
+    /// were handled, and what `apply` returned. Nothing handled: the stream is drained for now.
+    pub fn step<T>(
+        &self,
+        batch: usize,
+        claim_after: Duration,
+        apply: impl FnOnce(&Consumer, &[Delivery]) -> Result<T, StateError>,
+    ) -> Result<Step<T>, StateError> {
+        // Talking point: at-least-once — a dead consumer's unacknowledged events come first
+        // and are applied again (harmless when applying is idempotent by event id); events
+        // are acknowledged only after they were applied.
+        let mut deliveries = self.claim_stale(claim_after, batch)?;
+        let reclaimed = deliveries.len();
+        if deliveries.is_empty() {
+            deliveries = self.read(batch)?;
+        }
+        let applied = apply(self, &deliveries)?;
+        self.ack(&deliveries)?;
+        Ok(Step {
+            reclaimed,
+            handled: deliveries.len(),
+            applied,
+        })
+    }
+
     /// Acknowledges entries (applied, or dead-lettered): they will not be delivered again.
     pub fn ack(&self, deliveries: &[Delivery]) -> Result<usize, StateError> {
         if deliveries.is_empty() {
@@ -249,6 +276,17 @@ impl Consumer {
                 .query::<()>(con)
         })
     }
+}
+
+/// What one [`Consumer::step`] did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step<T> {
+    /// Events taken over from a consumer that stopped acknowledging (delivered again).
+    pub reclaimed: usize,
+    /// Events applied or dead-lettered, then acknowledged.
+    pub handled: usize,
+    /// What the design's `apply` reported.
+    pub applied: T,
 }
 
 fn delivery(entry: String, map: &std::collections::HashMap<String, redis::Value>) -> Delivery {

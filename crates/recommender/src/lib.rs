@@ -19,7 +19,8 @@
 //! 5. [`batch`] — every user's top N precomputed into a snapshot (the batch-serving path);
 //!    [`artifact`] — the fitted model, its snapshot and drift reference as a registry version
 //! 6. [`serve`] — the HTTP API: snapshot lookups, real-time re-ranking with the live session,
-//!    TTL cache, cold start
+//!    TTL cache, cold start; [`sessions`] — the live sessions, in memory or in Redis;
+//!    [`stream`] — shop events on Redis Streams, recorded by consumers in a group
 //! 7. [`monitor`] — item-popularity and user-activity drift, new items, the online proxy
 //!
 //! [`pipeline`] chains them for the CLI, the demo, the benchmarks and the tests (read it
@@ -38,6 +39,8 @@ pub mod two_stage;
 pub mod evaluate;
 pub mod batch;
 pub mod artifact;
+pub mod sessions;
+pub mod stream;
 pub mod serve;
 pub mod monitor;
 pub mod pipeline;

@@ -16,27 +16,29 @@
 //! its hits and misses as counters on `/metrics`), cold start, bad input → 4xx with a JSON
 //! body, overload → 503.
 //!
-//! Simplification: session state lives in this process (one `RwLock`ed map), and it only
-//! grows (one entry per user who posted an event, 1–2 KB each) until the next model version
-//! is swapped in. With several replicas behind a load balancer it would live in a shared store
-//! with a TTL (Redis), or the balancer would route a user to the same replica (consistent
-//! hashing on the user id).
+//! Sessions live in a [`SessionStore`]: this process's memory by default (bounded, least
+//! recently active evicted), or Redis (`state: StateBackend::Redis`) so that replicas behind a
+//! load balancer answer a user alike. A Redis that is down or slow sheds with 503.
+//!
+//! Simplification: the cache and the drift window stay per replica (a cached list is at most
+//! `cache_ttl` old; drift is a sample, and each replica's is one).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::{Json, Router};
 use mlsd_core::design::Versioned;
+use mlsd_core::online_state::StateBackend;
 use mlsd_core::registry::Registry;
 use mlsd_core::serve::{
     ApiError, ApiJson, ErrorBody, JsonErrors, Metrics, MicroBatcher, Shed, Slot,
 };
 use mlsd_core::server::{
-    app, Bounded, CacheStats, Candidate, DriftResponse, Kit, Models, OpenApiRouter, Ops, Recent,
-    Route, ServerConfig,
+    app, CacheStats, Candidate, DriftResponse, Kit, Models, OpenApiRouter, Ops, Recent, Route,
+    ServerConfig,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -46,6 +48,7 @@ use crate::artifact::RecommenderServed;
 use crate::batch::Snapshot;
 use crate::monitor::{self, MonitorConfig};
 use crate::movielens::Rating;
+use crate::sessions::{InMemorySessions, RedisSessions, SessionStore, ShopEvent};
 use crate::shop::{EventKind, DAY};
 use crate::two_stage::{Mode, Recommendation, TwoStage, UserState};
 
@@ -61,9 +64,13 @@ pub struct ServeConfig {
     /// Cached lists kept at most (expired entries are dropped first; when still full, new
     /// lists are not cached).
     pub cache_capacity: usize,
-    /// Live sessions kept at most (a user state is a few kB at most: seen and bought items
-    /// are bounded by the catalog).
+    /// Live sessions kept at most in memory (a user state is a few kB at most: seen and
+    /// bought items are bounded by the catalog).
     pub max_sessions: usize,
+    /// Where sessions live: this process (the default) or a Redis shared by replicas.
+    pub state: StateBackend,
+    /// How long a session in Redis outlives its last event.
+    pub session_ttl: Duration,
 }
 
 impl Default for ServeConfig {
@@ -81,6 +88,8 @@ impl Default for ServeConfig {
             cache_ttl: Duration::from_secs(30),
             cache_capacity: 100_000,
             max_sessions: 100_000,
+            state: StateBackend::InMemory,
+            session_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -100,10 +109,8 @@ pub struct AppState {
     models: Arc<Models<RecommenderServed>>,
     /// A newer batch run of the serving version (`--snapshot`); the version's own otherwise.
     snapshot: Slot<Option<Arc<Snapshot>>>,
-    /// Users' states including every event received since the model's cutoff; at most
-    /// `max_sessions`, the least recently active evicted first (they fall back to the
-    /// model's state as of its cutoff).
-    sessions: Arc<RwLock<Bounded<u32, UserState>>>,
+    /// Users' live sessions: every event received since the model's cutoff.
+    sessions: Arc<dyn SessionStore>,
     cache: Arc<Mutex<HashMap<(u32, usize), Cached>>>,
     cache_stats: CacheStats,
     /// Events received, for drift checks against the model's last training week.
@@ -118,7 +125,17 @@ pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppSt
     let (kit, models) = Kit::open::<RecommenderServed>(registry, config.server.clone())?;
     // The recommendations route goes through `Models::route`: shadow and canary work here.
     models.enable_rollouts();
-    let sessions = Arc::new(RwLock::new(Bounded::new(config.max_sessions)));
+    let sessions: Arc<dyn SessionStore> = match &config.state {
+        StateBackend::InMemory => Arc::new(InMemorySessions::new(config.max_sessions)),
+        StateBackend::Redis {
+            url,
+            prefix,
+            timeout,
+        } => Arc::new(
+            RedisSessions::open(url, prefix, config.session_ttl, *timeout)
+                .map_err(|e| crate::Error::Config(e.to_string()))?,
+        ),
+    };
     let cache = Arc::new(Mutex::new(HashMap::new()));
     let window = Arc::new(Recent::new(config.server.drift_window));
     let (stale_sessions, stale_cache, stale_events) =
@@ -126,10 +143,7 @@ pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppSt
     // Simplification: a swap drops live sessions and cached lists (they grew from the old
     // model's user states) and the drift window; the new model knows users as of its cutoff.
     models.on_swap(move |_| {
-        stale_sessions
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        stale_sessions.model_swapped();
         stale_cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -212,15 +226,15 @@ impl AppState {
             ("model_as_of".to_string(), serving.model.model.now.into()),
             ("snapshot_users".to_string(), users.into()),
             ("snapshot_seconds".to_string(), snapshot.seconds.into()),
+            ("state".to_string(), self.config.state.describe().into()),
         ])
     }
 
     /// The cache's counts and the live sessions, for `/metrics`.
     fn set_gauges(&self, m: &Metrics) {
         self.cache_stats.export(m, "Real-time lists");
-        let (sessions, evicted) = {
-            let table = self.sessions.read().unwrap_or_else(|p| p.into_inner());
-            (table.len(), table.evicted())
+        let Some((sessions, evicted)) = self.sessions.counts() else {
+            return;
         };
         m.set_gauge(
             "live_sessions",
@@ -266,13 +280,22 @@ pub struct EventRequest {
     #[serde(default)]
     #[serde(deserialize_with = "mlsd_core::serve::whole_opt")]
     pub timestamp: Option<i64>,
+    /// The client's id for this event (1–128 bytes): a retry with the same id is recorded
+    /// once.
+    #[serde(default)]
+    pub event_id: Option<String>,
 }
+
+/// The longest `event_id` accepted.
+const MAX_EVENT_ID: usize = 128;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EventResponse {
     pub user_id: u32,
-    /// Events this server holds for the user since the model's cutoff.
+    /// Events in the user's session since the model's cutoff.
     pub session_events: u32,
+    /// The `event_id` was recorded before: this one changed nothing.
+    pub duplicate: bool,
 }
 
 /// Records a view, cart or purchase: the user's next real-time list sees it.
@@ -296,23 +319,36 @@ async fn event(
             format!("item {} is not a product on sale", req.item_id),
         ));
     }
+    if req
+        .event_id
+        .as_ref()
+        .is_some_and(|id| id.is_empty() || id.len() > MAX_EVENT_ID)
+    {
+        return Err(ApiError::invalid(
+            "invalid_event_id",
+            format!("event_id is 1 to {MAX_EVENT_ID} bytes"),
+        ));
+    }
     let timestamp = req.timestamp.unwrap_or(model.now);
-    let session_events = {
-        let mut sessions = state.sessions.write().unwrap_or_else(|p| p.into_inner());
-        let s = sessions.touch(req.user_id, || model.state(req.user_id));
-        s.observe(
-            req.item_id,
-            req.kind,
-            &model.catalog,
-            model.config.recent_items,
-        );
-        s.events.saturating_sub(
-            model
-                .users
-                .get(req.user_id as usize)
-                .map_or(0, |u| u.events),
-        )
+    let shop_event = ShopEvent {
+        event_id: req.event_id.clone(),
+        user_id: req.user_id,
+        item_id: req.item_id,
+        kind: req.kind,
     };
+    let recorded = state
+        .sessions
+        .record(model, &serving.version, &shop_event)?;
+    if recorded.duplicate {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(EventResponse {
+                user_id: req.user_id,
+                session_events: recorded.session_events,
+                duplicate: true,
+            }),
+        ));
+    }
     // Talking point: cache invalidation — the user's own event makes their cached lists stale.
     // (One removal per possible k: constant work per event, whatever the cache holds.)
     {
@@ -331,7 +367,8 @@ async fn event(
         StatusCode::ACCEPTED,
         Json(EventResponse {
             user_id: req.user_id,
-            session_events,
+            session_events: recorded.session_events,
+            duplicate: false,
         }),
     ))
 }
@@ -427,7 +464,7 @@ async fn recommendations(
                 ),
             }
         }
-        Mode::Realtime => realtime(&state, model, user_id, k).await?,
+        Mode::Realtime => realtime(&state, model, &serving.version, user_id, k).await?,
     };
     // Talking point: canary by user — one shopper sees one model's lists.
     let (source, items, answered_by) = match route
@@ -436,7 +473,7 @@ async fn recommendations(
         .filter(|c| c.percent > 0 && c.answers(u64::from(user_id)))
     {
         Some(canary) => {
-            let list = state.canary_list(canary, user_id, k, mode, &items);
+            let list = state.canary_list(canary, &serving.version, user_id, k, mode, &items)?;
             (ListSource::Canary, list, &canary.model)
         }
         None => {
@@ -467,28 +504,33 @@ fn lists_differ(a: &[Recommendation], b: &[Recommendation]) -> bool {
 }
 
 impl AppState {
-    /// The user's live session, or what `model` knew of them at its cutoff.
-    fn user_state(&self, model: &TwoStage, user_id: u32) -> UserState {
-        self.sessions
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&user_id)
-            .cloned()
-            .unwrap_or_else(|| model.state(user_id))
+    /// The user's live session, or what `model` (serving as `version`) knew of them at its
+    /// cutoff.
+    fn user_state(
+        &self,
+        model: &TwoStage,
+        version: &str,
+        user_id: u32,
+    ) -> Result<UserState, ApiError> {
+        Ok(self.sessions.state(model, version, user_id)?)
     }
 
     /// The canary's list for a user it answers, compared with the primary's `primary` list.
+    /// The session is the one recorded under the primary's `version`, folded onto the
+    /// canary's own state of the user.
     fn canary_list(
         &self,
         canary: &Candidate<RecommenderServed>,
+        version: &str,
         user_id: u32,
         k: usize,
         mode: Mode,
         primary: &[Recommendation],
-    ) -> Vec<Recommendation> {
+    ) -> Result<Vec<Recommendation>, ApiError> {
         let started = Instant::now();
         let model = &canary.model.model.model;
-        let list = candidate_list(model, user_id, &self.user_state(model, user_id), k, mode);
+        let live = self.user_state(model, version, user_id)?;
+        let list = candidate_list(model, user_id, &live, k, mode);
         compare(
             canary,
             "canary",
@@ -497,7 +539,7 @@ impl AppState {
             &list,
             started.elapsed(),
         );
-        list
+        Ok(list)
     }
 
     /// Shadow: a candidate in shadow ranks the same user on the mirror thread; only the
@@ -513,7 +555,11 @@ impl AppState {
         let Some(candidate) = route.candidate.clone().filter(|c| c.percent == 0) else {
             return;
         };
-        let live = self.user_state(&candidate.model.model.model, user_id);
+        // A shadow that cannot read the session is skipped: it must never fail the request.
+        let version = &route.primary.version;
+        let Ok(live) = self.user_state(&candidate.model.model.model, version, user_id) else {
+            return;
+        };
         let (theirs, metrics) = (primary.to_vec(), self.kit.metrics.clone());
         self.models.mirror(move || {
             let started = Instant::now();
@@ -586,6 +632,7 @@ fn cold_start(model: &TwoStage, state: &UserState, k: usize) -> Vec<Recommendati
 async fn realtime(
     state: &AppState,
     model: &TwoStage,
+    version: &str,
     user_id: u32,
     k: usize,
 ) -> Result<(ListSource, Vec<Recommendation>), ApiError> {
@@ -602,7 +649,7 @@ async fn realtime(
         }
     }
     state.cache_stats.record(false);
-    let user_state = state.user_state(model, user_id);
+    let user_state = state.user_state(model, version, user_id)?;
     if user_state.events == 0 {
         return Ok((ListSource::ColdStart, cold_start(model, &user_state, k)));
     }
@@ -704,6 +751,7 @@ pub struct ApiDoc;
 /// The recommender routes plus every design's operational ones, with the common layers.
 pub fn router(state: Arc<AppState>) -> Router {
     let ops = Ops::new(state.models.clone(), &state.kit, ApiDoc::openapi())
+        .readiness(&state, |s| Ok(s.sessions.ready()?))
         .ready_details(&state, AppState::ready_details)
         .gauges(&state, AppState::set_gauges)
         .constraints(&state, request_constraints);

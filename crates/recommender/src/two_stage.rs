@@ -131,7 +131,7 @@ impl Default for TwoStageConfig {
 
 /// What is known about a shopper at a moment: the inputs of the profile and session features.
 /// Updated by every event — from the log for the batch snapshot, live for real-time serving.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UserState {
     pub seen: HashSet<u32>,
     pub bought: HashSet<u32>,

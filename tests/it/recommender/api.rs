@@ -35,7 +35,7 @@ pub fn registered_small_world() -> &'static (tempfile::TempDir, Registry, Shop) 
 }
 
 /// The small shop's model behind a server; returns the shop for building requests.
-async fn start(config: ServeConfig) -> (SocketAddr, Arc<AppState>, Shop) {
+pub(super) async fn start(config: ServeConfig) -> (SocketAddr, Arc<AppState>, Shop) {
     let (_, registry, shop) = registered_small_world();
     let state = serve::state(registry.clone(), config).expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -51,13 +51,13 @@ async fn start(config: ServeConfig) -> (SocketAddr, Arc<AppState>, Shop) {
     (addr, state, shop.clone())
 }
 
-async fn get_json(addr: SocketAddr, path: &str) -> (u16, Value) {
+pub(super) async fn get_json(addr: SocketAddr, path: &str) -> (u16, Value) {
     let (status, body) = http(addr, "GET", path, None, b"").await;
     let value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"));
     (status, value)
 }
 
-fn items(v: &Value) -> Vec<u64> {
+pub(super) fn items(v: &Value) -> Vec<u64> {
     v["items"]
         .as_array()
         .expect("items")
@@ -66,7 +66,7 @@ fn items(v: &Value) -> Vec<u64> {
         .collect()
 }
 
-fn event(user: u32, item: u32, kind: &str) -> String {
+pub(super) fn event(user: u32, item: u32, kind: &str) -> String {
     format!(r#"{{"user_id": {user}, "item_id": {item}, "kind": "{kind}"}}"#)
 }
 

@@ -3,3 +3,4 @@
 mod movielens;
 pub mod shop;
 mod api;
+mod redis_state;
