@@ -13,7 +13,9 @@ use sentiment::artifact::SentimentArtifact;
 use sentiment::pipeline::{train_and_register, training_data};
 
 use super::bench::{report_bench, run_post_modes, BenchServeArgs};
-use super::common::{emit_evaluation, positive, runtime, serve_until_signal, spinner, LimitsArgs};
+use super::common::{
+    emit_evaluation, positive, runtime, serve_until_signal, spinner, LimitsArgs, StateArgs,
+};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -101,6 +103,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Append generated reviews with their topics to the texts' log on Redis Streams
+    /// (`<prefix>:texts`).
+    Produce(super::streams::TextProduceArgs),
+    /// Score the texts' log with the current model into the Redis topic windows as one
+    /// consumer of a group, taking over what dead consumers left unacknowledged.
+    Consume(super::streams::TextConsumeArgs),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -128,6 +136,8 @@ impl From<DomainArg> for sentiment::reviews::Domain {
 pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
     use sentiment::{data, evaluate};
     let (protocol, data_dir, json) = match cmd {
+        Command::Produce(args) => return super::streams::text_produce(&args),
+        Command::Consume(args) => return super::streams::text_consume(registry, &args),
         Command::Evaluate {
             protocol,
             data_dir,
@@ -371,6 +381,9 @@ pub struct ServeArgs {
     live_max_secs: u64,
     #[command(flatten)]
     limits: LimitsArgs,
+    /// Where the per-topic windows live.
+    #[command(flatten)]
+    state: StateArgs,
 }
 
 /// The model a command names: the registry's current version or a model.json file.
@@ -399,6 +412,7 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
     let mut config = serve::ServeConfig {
         cache_capacity: args.cache_capacity,
         live_max: Duration::from_secs(args.live_max_secs),
+        state: args.state.backend(sentiment::DESIGN)?,
         ..serve::ServeConfig::default()
     };
     config.server = mlsd_core::server::ServerConfig {
@@ -417,7 +431,11 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
         let state = serve::state(registry, config).context(
             "no current sentiment model: run `mlsd sentiment train` (embedded reviews, a second) or `mlsd demo`",
         )?;
-        eprintln!("serving sentiment model {}", state.serving_version());
+        eprintln!(
+            "serving sentiment model {} (topic windows: {})",
+            state.serving_version(),
+            args.state.backend(sentiment::DESIGN)?.describe()
+        );
         state.watch_registry();
         let closing = state.clone();
         serve_until_signal(args.addr, serve::router(state), idle, move || {

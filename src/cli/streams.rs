@@ -269,3 +269,98 @@ pub fn shop_consume(registry: &Registry, args: &ShopConsumeArgs) -> Result<()> {
         Ok((step, applied.dead_letters))
     })
 }
+
+impl StreamArgs {
+    /// The sentiment topic windows and the texts' log (`<prefix>:texts`).
+    fn sentiment(&self) -> Result<(sentiment::topics::RedisTopics, EventLog)> {
+        let (url, prefix, timeout) = self.redis(sentiment::DESIGN)?;
+        let config = sentiment::serve::ServeConfig::default();
+        let horizon = config.windows.iter().max().copied().unwrap_or_default();
+        let topics = sentiment::topics::RedisTopics::open(&url, &prefix, horizon, timeout)?;
+        let log = EventLog::new(Arc::clone(topics.redis()), format!("{prefix}:texts"));
+        Ok((topics, log))
+    }
+}
+
+#[derive(Args)]
+pub struct TextProduceArgs {
+    #[command(flatten)]
+    stream: StreamArgs,
+    /// Texts to append: generated gadget reviews with their topics, ids `text:<n>`.
+    #[arg(long, default_value_t = 10_000, value_parser = positive)]
+    texts: usize,
+    /// Seed of the generated reviews.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+}
+
+/// `mlsd sentiment produce`.
+pub fn text_produce(args: &TextProduceArgs) -> Result<()> {
+    use sentiment::reviews::{generate, Domain};
+    use sentiment::stream::TextEvent;
+    let (_, log) = args.stream.sentiment()?;
+    let events: Vec<(String, TextEvent)> = generate(Domain::Gadgets, args.texts, args.seed)
+        .into_iter()
+        .enumerate()
+        .map(|(n, e)| {
+            let topic = e.topic.unwrap_or_else(|| "general".into());
+            (
+                format!("text:{n}"),
+                TextEvent {
+                    text: e.text,
+                    topic,
+                },
+            )
+        })
+        .collect();
+    for chunk in events.chunks(1_000) {
+        log.append(chunk)?;
+    }
+    println!(
+        "appended {} texts to {}; {} entries in it now",
+        events.len(),
+        log.stream(),
+        log.entries()?
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct TextConsumeArgs {
+    #[command(flatten)]
+    stream: StreamArgs,
+    #[command(flatten)]
+    consumer: ConsumerArgs,
+}
+
+/// `mlsd sentiment consume`: texts scored by the current model into the Redis topic windows
+/// that `mlsd serve sentiment --state` replicas read.
+pub fn text_consume(registry: &Registry, args: &TextConsumeArgs) -> Result<()> {
+    use sentiment::artifact::SentimentArtifact;
+    let (topics, log) = args.stream.sentiment()?;
+    let (_, model) = SentimentArtifact::load_current(registry)
+        .context("no current sentiment model: run `mlsd sentiment train`")?;
+    let config = sentiment::serve::ServeConfig::default();
+    let limits = sentiment::stream::Limits {
+        max_text_chars: config.max_text_chars,
+        max_topic_chars: config.max_topic_chars,
+    };
+    let c = &args.consumer;
+    let consumer = log.consumer(&c.group, &c.name);
+    c.drive(&log, || {
+        let applied = sentiment::stream::apply_batch(
+            &consumer,
+            &topics,
+            &model,
+            limits,
+            c.batch,
+            c.claim_after(),
+        )?;
+        let step = Step {
+            reclaimed: applied.reclaimed,
+            handled: applied.events(),
+            applied: (),
+        };
+        Ok((step, applied.dead_letters))
+    })
+}

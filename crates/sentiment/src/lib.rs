@@ -23,7 +23,8 @@
 //! 5. [`artifact`] — vectoriser + NBSVM + calibration + drift reference, versioned together
 //! 6. [`batch`] — a file of texts scored on every core; [`serve`] — single, batch, NDJSON
 //!    stream ingest, a Server-Sent-Events feed of per-topic rolling windows with alerts,
-//!    micro-batching, a text cache, limits
+//!    micro-batching, a text cache, limits; [`topics`] — the per-topic windows, in memory or
+//!    in Redis; [`stream`] — texts on Redis Streams, counted by consumers in a group
 //! 7. [`monitor`] — drift in language: vocabulary, length, words, predictions, a domain
 //!    classifier, each against a permutation null or chance
 //!
@@ -44,6 +45,8 @@ pub mod evaluate;
 pub mod out_of_domain;
 pub mod artifact;
 pub mod batch;
+pub mod topics;
+pub mod stream;
 pub mod serve;
 pub mod monitor;
 pub mod pipeline;

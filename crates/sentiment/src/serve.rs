@@ -18,11 +18,13 @@
 //! rate on `/metrics`; limits (text length, batch size, body size, topics, subscribers) with
 //! 4xx JSON errors; overload → 503.
 //!
-//! Simplification: aggregates live in this process. With several replicas, each would publish
-//! its per-second buckets to a shared stream (Kafka) and one aggregator per topic would sum
-//! them — the buckets add up, which is why they are counts and sums, not averages.
+//! The per-topic windows live in a [`TopicStore`]: this process's memory by default, or Redis
+//! (`state: StateBackend::Redis`) so that every replica's texts count in one topic's windows.
+//! A Redis that is down or slow sheds the requests that carry a topic with 503 (the text is
+//! not lost: the client retries it), and a stream line it could not count is counted by that
+//! reason in the stream's summary.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -35,6 +37,7 @@ use axum::{Json, Router};
 use futures_util::Stream;
 use mlsd_core::design::Versioned;
 use mlsd_core::lifecycle::entity_of;
+use mlsd_core::online_state::{StateBackend, StateError};
 use mlsd_core::registry::Registry;
 use mlsd_core::serve::{
     check_batch_size, ApiError, ApiJson, ErrorBody, JsonErrors, Metrics, MicroBatcher, Shed,
@@ -52,6 +55,9 @@ use utoipa_axum::routes;
 use crate::artifact::SentimentArtifact;
 use crate::data::TextProblem;
 use crate::monitor::{self, TextDriftConfig};
+use crate::topics::{
+    Bucket, InMemoryTopics, RedisTopics, TopicStore, TopicText, PROBABILITY_UNITS,
+};
 
 /// Server settings with their defaults.
 #[derive(Debug, Clone)]
@@ -75,14 +81,17 @@ pub struct ServeConfig {
     pub max_streams: usize,
     pub max_stream_bytes: usize,
     pub stream_idle: Duration,
-    /// Distinct topics tracked (a new one past the limit evicts the stalest), and the
-    /// longest topic name.
+    /// Distinct topics tracked in memory (a new one past the limit evicts the stalest), and
+    /// the longest topic name.
     pub max_topics: usize,
     pub max_topic_chars: usize,
     /// An alert needs this many texts in the short window and a departure of this many
     /// standard errors from the long window's share of positives.
     pub alert_min_count: usize,
     pub alert_z: f64,
+    /// Where the topic windows live: this process (the default) or a Redis shared by
+    /// replicas.
+    pub state: StateBackend,
 }
 
 impl Default for ServeConfig {
@@ -116,6 +125,7 @@ impl Default for ServeConfig {
             // Four standard errors: the feed re-tests every second, so a 3σ rule would
             // fire by chance every few minutes on a busy topic.
             alert_z: 4.0,
+            state: StateBackend::InMemory,
         }
     }
 }
@@ -186,15 +196,6 @@ impl TextCache {
     }
 }
 
-/// One second of a topic's texts. Counts and sums, so buckets (and replicas) add up.
-#[derive(Debug, Clone, Copy, Default)]
-struct Bucket {
-    second: u64,
-    count: u64,
-    positives: u64,
-    probability_sum: f64,
-}
-
 /// One rolling window of a topic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct WindowAggregate {
@@ -218,6 +219,41 @@ pub struct TopicAggregate {
     pub alert: Option<String>,
 }
 
+/// The longest window: how long buckets are kept.
+fn horizon(windows: &[Duration]) -> Duration {
+    let longest = windows.iter().map(|w| w.as_secs()).max().unwrap_or(1);
+    Duration::from_secs(longest.max(1))
+}
+
+/// Now, in whole Unix seconds (the bucket a text scored now goes to).
+fn unix_second() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Each window's aggregate at second `now` from the topic's `buckets`.
+fn windows(windows: &[Duration], buckets: &[Bucket], now: u64) -> Vec<WindowAggregate> {
+    windows
+        .iter()
+        .map(|w| {
+            let seconds = w.as_secs().max(1);
+            let (mut count, mut positives, mut units) = (0u64, 0u64, 0u64);
+            for b in buckets.iter().filter(|b| b.second + seconds > now) {
+                count += b.count;
+                positives += b.positives;
+                units += b.probability_units;
+            }
+            WindowAggregate {
+                seconds,
+                count,
+                share_positive: positives as f64 / count.max(1) as f64,
+                mean_probability: units as f64 / PROBABILITY_UNITS / count.max(1) as f64,
+            }
+        })
+        .collect()
+}
+
 /// What every handler is given: the server's state.
 type Shared = State<Arc<AppState>>;
 
@@ -227,11 +263,9 @@ pub struct AppState {
     models: Arc<Models<SentimentArtifact>>,
     cache: Arc<TextCache>,
     batcher: Option<MicroBatcher<String, Scored>>,
-    topics: Mutex<HashMap<String, (u64, VecDeque<Bucket>)>>,
-    /// Topics evicted to admit new ones (`topics_evicted_total` on `/metrics`).
-    topics_evicted: std::sync::atomic::AtomicU64,
+    /// Per-topic buckets of the live feed.
+    topics: Arc<dyn TopicStore>,
     recent: Arc<Recent<String>>,
-    started: Instant,
     streams: Arc<Semaphore>,
     subscribers: Arc<Semaphore>,
     /// Flips to true when the server shuts down: live feeds end so draining can finish.
@@ -254,6 +288,18 @@ pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppSt
         stale_cache.clear();
         stale_texts.clear();
     });
+    let horizon = horizon(&config.windows);
+    let topics: Arc<dyn TopicStore> = match &config.state {
+        StateBackend::InMemory => Arc::new(InMemoryTopics::new(config.max_topics, horizon)),
+        StateBackend::Redis {
+            url,
+            prefix,
+            timeout,
+        } => Arc::new(
+            RedisTopics::open(url, prefix, horizon, *timeout)
+                .map_err(|e| crate::Error::Config(e.to_string()))?,
+        ),
+    };
     let m = models.clone();
     let batcher = kit
         .micro_batcher(move |texts: Vec<String>| {
@@ -266,10 +312,8 @@ pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppSt
         models,
         cache,
         batcher,
-        topics: Mutex::new(HashMap::new()),
-        topics_evicted: Default::default(),
+        topics,
         recent,
-        started: Instant::now(),
         streams: Arc::new(Semaphore::new(config.max_streams)),
         subscribers: Arc::new(Semaphore::new(config.max_live_subscribers)),
         closing: watch::Sender::new(false),
@@ -418,103 +462,48 @@ impl AppState {
         });
     }
 
-    /// Records a scored text: the drift window, the score histogram, the topic's buckets.
-    fn record(&self, text: &str, topic: Option<&str>, scored: Scored) {
-        self.kit.metrics.observe_score(scored.probability);
-        self.recent.extend([text.to_string()]);
-        let Some(topic) = topic else { return };
-        // Talking point: windowed aggregates in per-second buckets of counts and sums — memory
-        // bounded by the longest window, not the traffic, and buckets from replicas add up.
-        let second = self.started.elapsed().as_secs();
-        let horizon = self.horizon_seconds();
-        let mut topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
-        if !topics.contains_key(topic) {
-            // Talking point: a table clients can grow is bounded, and a flood of junk topics
-            // cannot lock real ones out: a new topic over the limit evicts the one whose
-            // latest text is the oldest (its aggregates restart if it comes back).
-            if topics.len() >= self.config.max_topics {
-                let stalest = topics
-                    .iter()
-                    .min_by_key(|(_, (_, buckets))| buckets.back().map_or(0, |b| b.second))
-                    .map(|(name, _)| name.clone());
-                if let Some(stalest) = stalest {
-                    topics.remove(&stalest);
-                    self.topics_evicted
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-            }
-            topics.insert(topic.to_string(), Default::default());
+    /// Records scored texts: the drift window, the score histogram, the topic's buckets (one
+    /// round trip for all of them with Redis). A topic store that cannot count them is a 503:
+    /// the client retries, and the texts are not lost from the windows.
+    fn record(
+        &self,
+        texts: &[&str],
+        topic: Option<&str>,
+        scored: &[Scored],
+    ) -> Result<(), ApiError> {
+        for (text, s) in texts.iter().zip(scored) {
+            self.kit.metrics.observe_score(s.probability);
+            self.recent.extend([text.to_string()]);
         }
-        let Some((total, buckets)) = topics.get_mut(topic) else {
-            return;
-        };
-        *total += 1;
-        if buckets.back().is_none_or(|b| b.second != second) {
-            buckets.push_back(Bucket {
-                second,
-                ..Bucket::default()
-            });
-        }
-        if let Some(b) = buckets.back_mut() {
-            b.count += 1;
-            b.positives += u64::from(scored.label == Label::Positive);
-            b.probability_sum += scored.probability;
-        }
-        while buckets
-            .front()
-            .is_some_and(|b| b.second + horizon <= second)
-        {
-            buckets.pop_front();
-        }
-    }
-
-    fn horizon_seconds(&self) -> u64 {
-        self.config
-            .windows
+        let Some(topic) = topic else { return Ok(()) };
+        let second = unix_second();
+        let texts: Vec<TopicText> = scored
             .iter()
-            .map(|w| w.as_secs().max(1))
-            .max()
-            .unwrap_or(1)
+            .map(|s| TopicText {
+                topic: topic.to_string(),
+                second,
+                positive: s.label == Label::Positive,
+                probability: s.probability,
+                id: None,
+            })
+            .collect();
+        self.topics.record(&texts)?;
+        Ok(())
     }
 
     /// The topic's rolling windows now (zeros for a topic not seen yet).
-    pub fn aggregate(&self, topic: &str) -> TopicAggregate {
-        let now = self.started.elapsed().as_secs();
-        let topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
-        let (total, buckets) = topics.get(topic).map_or((0, None), |(t, b)| (*t, Some(b)));
-        let windows: Vec<WindowAggregate> = self
-            .config
-            .windows
-            .iter()
-            .map(|w| {
-                let seconds = w.as_secs().max(1);
-                let (mut count, mut positives, mut sum) = (0u64, 0u64, 0.0);
-                for b in buckets
-                    .into_iter()
-                    .flatten()
-                    .rev()
-                    .take_while(|b| b.second + seconds > now)
-                {
-                    count += b.count;
-                    positives += b.positives;
-                    sum += b.probability_sum;
-                }
-                WindowAggregate {
-                    seconds,
-                    count,
-                    share_positive: positives as f64 / count.max(1) as f64,
-                    mean_probability: sum / count.max(1) as f64,
-                }
-            })
-            .collect();
-        drop(topics);
+    pub fn aggregate(&self, topic: &str) -> Result<TopicAggregate, StateError> {
+        let now = unix_second();
+        let horizon = horizon(&self.config.windows).as_secs();
+        let (total, buckets) = self.topics.buckets(topic, now, horizon)?;
+        let windows = windows(&self.config.windows, &buckets, now);
         let alert = self.alert(topic, &windows);
-        TopicAggregate {
+        Ok(TopicAggregate {
             topic: topic.to_string(),
             total,
             windows,
             alert,
-        }
+        })
     }
 
     /// Talking point: an alert with a false-alarm budget. "Sentiment dropped" must be more
@@ -572,11 +561,10 @@ impl AppState {
     /// The cache's hits and misses and the topics tracked, for `/metrics`.
     fn set_gauges(&self, m: &Metrics) {
         self.cache.stats.export(m, "Predictions");
-        let topics = self.topics.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let Some((topics, evicted)) = self.topics.counts() else {
+            return;
+        };
         m.set_gauge("topics", "Topics with live aggregates.", topics as f64);
-        let evicted = self
-            .topics_evicted
-            .load(std::sync::atomic::Ordering::Relaxed);
         m.set_counter(
             "topics_evicted_total",
             "Topics evicted (the stalest) to admit a new one.",
@@ -623,7 +611,7 @@ async fn predict(
             .first()
             .copied()
             .ok_or_else(|| ApiError::internal("no answer"))?;
-        state.record(&req.text, topic, scored);
+        state.record(&[&req.text], topic, &[scored])?;
         return Ok(Json(SentimentResponse {
             scored,
             cached: false,
@@ -633,7 +621,7 @@ async fn predict(
     let serving = &route.primary;
     let (scored, cached) = state.score_one(&serving.model, &req.text).await?;
     state.shadow(&route, vec![req.text.clone()], &[scored]);
-    state.record(&req.text, topic, scored);
+    state.record(&[&req.text], topic, &[scored])?;
     Ok(Json(SentimentResponse {
         scored,
         cached,
@@ -701,9 +689,8 @@ async fn predict_batch(
             (predictions, &serving.version)
         }
     };
-    for (text, &scored) in req.texts.iter().zip(&predictions) {
-        state.record(text, topic, scored);
-    }
+    let texts: Vec<&str> = req.texts.iter().map(String::as_str).collect();
+    state.record(&texts, topic, &predictions)?;
     Ok(Json(BatchResponse {
         predictions,
         model_version: version.clone(),
@@ -838,7 +825,12 @@ impl AppState {
                 s
             }
         };
-        self.record(&req.text, topic, scored);
+        // A line the topic store could not count is rejected by that reason (the producer
+        // can resend it), never counted as accepted.
+        if let Err(e) = self.record(&[&req.text], topic, &[scored]) {
+            summary.reject(line_no, e.code);
+            return;
+        }
         summary.accepted += 1;
         summary.positive += u64::from(scored.label == Label::Positive);
     }
@@ -890,11 +882,15 @@ async fn live(
                 _ = closing.changed() => return None,
                 _ = tokio::time::sleep_until(deadline) => return None,
             }
-            let aggregate = state.aggregate(&topic);
-            let event = Event::default()
-                .event("aggregate")
-                .json_data(&aggregate)
-                .unwrap_or_else(|_| Event::default().comment("unserialisable aggregate"));
+            // A store that cannot answer now gives an `unavailable` event, and the feed goes
+            // on: the next tick may find it back.
+            let event = match state.aggregate(&topic) {
+                Ok(aggregate) => Event::default()
+                    .event("aggregate")
+                    .json_data(&aggregate)
+                    .unwrap_or_else(|_| Event::default().comment("unserialisable aggregate")),
+                Err(e) => Event::default().event("unavailable").data(e.to_string()),
+            };
             Some((Ok(event), (state, topic, interval, closing, permit)))
         },
     );
@@ -969,10 +965,14 @@ pub struct ApiDoc;
 /// their own bounds instead of the per-request time budget.
 pub fn router(state: Arc<AppState>) -> Router {
     let ops = Ops::new(state.models.clone(), &state.kit, ApiDoc::openapi())
+        .readiness(&state, |s| Ok(s.topics.ready()?))
         .ready_details(&state, |s| {
             // n-grams in the model's vocabulary.
             let features = s.models.get().model.vectorizer.dims();
-            serde_json::Map::from_iter([("features".to_string(), features.into())])
+            serde_json::Map::from_iter([
+                ("features".to_string(), features.into()),
+                ("state".to_string(), s.config.state.describe().into()),
+            ])
         })
         .gauges(&state, AppState::set_gauges)
         .constraints(&state, text_constraints);

@@ -32,11 +32,11 @@ pub fn registry() -> &'static (tempfile::TempDir, Registry, Arc<SentimentArtifac
 }
 
 /// The registered model (to compute expected answers).
-fn model() -> Arc<SentimentArtifact> {
+pub(super) fn model() -> Arc<SentimentArtifact> {
     registry().2.clone()
 }
 
-async fn start(config: ServeConfig) -> (mlsd_core::serve::Running, Arc<AppState>) {
+pub(super) async fn start(config: ServeConfig) -> (mlsd_core::serve::Running, Arc<AppState>) {
     let state = serve::state(registry().1.clone(), config).expect("state");
     let server = mlsd_core::serve::Running::start(
         "127.0.0.1:0".parse().expect("addr"),
@@ -51,7 +51,7 @@ fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
 
-async fn stream(addr: SocketAddr, ndjson: &[u8]) -> (u16, Value) {
+pub(super) async fn stream(addr: SocketAddr, ndjson: &[u8]) -> (u16, Value) {
     let (status, body) = http(
         addr,
         "POST",

@@ -2,3 +2,4 @@
 
 mod rt_polarity;
 mod api;
+mod redis_state;
