@@ -10,7 +10,10 @@
 //! - `realtime_users/<n>`: real-time lists for n users in one call, per user (no per-call cost
 //!   to amortise: the same per-user time at every size);
 //! - `batch_job/users`: the whole snapshot (every user's top 50) on one thread, per user;
-//! - `monitor/check/<events>`: one drift check (JS with its permutation null) of a window.
+//! - `monitor/check/<events>`: one drift check (JS with its permutation null) of a window;
+//! - `sessions/record`, `sessions/state_20_events`: one event into a session, and a user's
+//!   state read back after 20 session events — in memory, and with `MLSD_REDIS_URL` set, in
+//!   Redis (`…_redis`: one round trip each, on loopback).
 //!
 //! Run: `cargo bench --bench recommender` (add `-- --quick` for a fast, rougher pass).
 
@@ -18,6 +21,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use recommender::batch::precompute;
 use recommender::monitor::{check, MonitorConfig};
 use recommender::pipeline::World;
+use recommender::sessions::{InMemorySessions, RedisSessions, SessionStore, ShopEvent};
 use recommender::shop::{EventKind, Shop, ShopConfig};
 use recommender::two_stage::{Mode, TwoStageConfig};
 
@@ -100,6 +104,55 @@ fn benches(c: &mut Criterion) {
         });
     }
     group.finish();
+    sessions(c, &world);
+}
+
+/// The session store's two calls, in memory and in Redis.
+fn sessions(c: &mut Criterion, world: &World) {
+    let model = &world.model;
+    let items = model.popular(&model.state(1_000_000), 20);
+    let event = |n: usize, user: u32| ShopEvent {
+        event_id: None,
+        user_id: user,
+        item_id: items[n % items.len()],
+        kind: EventKind::View,
+    };
+    let mut group = c.benchmark_group("sessions");
+    let mut stores: Vec<(&str, Box<dyn SessionStore>)> =
+        vec![("", Box::new(InMemorySessions::new(100_000)))];
+    let prefix = format!("mlsd-bench:recommender:{}", std::process::id());
+    match std::env::var("MLSD_REDIS_URL") {
+        Ok(url) => {
+            let day = std::time::Duration::from_secs(86_400);
+            let timeout = std::time::Duration::from_secs(1);
+            let redis = RedisSessions::open(&url, &prefix, day, timeout).expect("url");
+            stores.push(("_redis", Box::new(redis)));
+        }
+        Err(_) => eprintln!("SKIPPED sessions/*_redis: MLSD_REDIS_URL is unset"),
+    }
+    for (suffix, store) in &stores {
+        // One reader with a 20-event session; the writer spreads over 2,000 users.
+        for n in 0..20 {
+            store.record(model, "bench", &event(n, 7)).expect("record");
+        }
+        let mut n = 0;
+        group.bench_function(format!("record{suffix}"), |b| {
+            b.iter(|| {
+                n += 1;
+                store.record(model, "bench", &event(n, 10 + (n % 2_000) as u32))
+            })
+        });
+        group.bench_function(format!("state_20_events{suffix}"), |b| {
+            b.iter(|| store.state(model, "bench", 7).expect("state"))
+        });
+    }
+    group.finish();
+    if let Ok(url) = std::env::var("MLSD_REDIS_URL") {
+        let timeout = std::time::Duration::from_secs(1);
+        if let Ok(state) = mlsd_core::online_state::RedisState::open(&url, timeout, Vec::new()) {
+            let _ = mlsd_core::online_state::delete_prefix(&state, &prefix);
+        }
+    }
 }
 
 criterion_group!(recommender_benches, benches);

@@ -1,36 +1,41 @@
 #!/usr/bin/env bash
-# Serving past one process, measured: fraud replicas (`mlsd serve fraud`) with their card and
-# terminal windows in memory or in one Redis, behind HAProxy (health checks on /ready, retries
-# on a failed connection or a 503), all on 127.0.0.1, every process stopped by PID at exit.
+# Serving past one process, measured: a design's replicas (`mlsd serve <design>`) with their
+# online state in memory or in one Redis (fraud: card and terminal windows; recommender:
+# sessions; sentiment: topic windows), behind HAProxy (health checks on /ready, retries on a
+# failed connection or a 503), all on 127.0.0.1, every process stopped by PID at exit.
 #
-#   scripts/scale-out.sh [--quick] [--rate N] [--saturate N] [--seconds S]
+#   scripts/scale-out.sh [--design fraud|recommender|sentiment] [--quick] [--rate N]
+#                        [--saturate N] [--seconds S]
 #
-# Runs, each an open-loop `mlsd bench load` at the same rate (fraud traffic, one payment per
-# request), and prints one line each:
+# Runs, each an open-loop `mlsd bench load` at the same rate (the design's state path: one
+# payment scored, one shop event recorded, one text scored into its topic), and prints one
+# line each:
 #   1. one replica, in-memory state, direct          2. one replica, Redis state, direct
 #   3. HAProxy → 1 Redis replica                     4. HAProxy → 2 Redis replicas (round robin)
-#   5. HAProxy → 2 in-memory replicas, routed by card (hash of customer_id in the body)
+#   5. HAProxy → 2 in-memory replicas, routed by key (a hash of the body's customer_id,
+#      user_id or topic)
 #   6. saturation: HAProxy → 1 vs 2 Redis replicas offered --saturate req/s (goodput = 2xx/s)
 #   7. a replica SIGKILLed a third into a run through HAProxy → 2 Redis replicas: every request
 #      answered 2xx (retried on the other) or counted; how long HAProxy took to mark it DOWN
-#   8. Redis stopped under the replicas (/ready and scoring → 503), started again with its
-#      append-only file (→ 200, no replica restarted)
-#   9. the event log: 20,000 payments appended to a Redis Stream (`mlsd fraud produce`), an
-#      aggregator process (`mlsd fraud consume`) SIGKILLed mid-stream, a second one takes over
-#      its unacknowledged events: payments in the store vs appended, events left pending
+#   8. Redis stopped under the replicas (/ready and the state path → 503), started again with
+#      its append-only file (→ 200, no replica restarted)
+#   9. the event log: 20,000 events appended to a Redis Stream (`mlsd <design> produce`), a
+#      consumer process (`mlsd <design> consume`) SIGKILLed mid-stream, a second one takes
+#      over its unacknowledged events: events in the state vs appended, events left pending
 # docs/benchmarks.md ("Serving past one process") quotes a run. On 2 cores the balancer, the
 # replicas, Redis and the load generator share the cores: it shows overhead, not scaling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rate=300 saturate=30000 seconds=15
+design=fraud rate=300 saturate=30000 seconds=15
 while [ $# -gt 0 ]; do
     case "$1" in
+        --design) design="$2"; shift ;;
         --quick) seconds=4 ;;
         --rate) rate="$2"; shift ;;
         --saturate) saturate="$2"; shift ;;
         --seconds) seconds="$2"; shift ;;
-        *) sed -n '2,20p' "$0"; exit 2 ;;
+        *) sed -n '2,24p' "$0"; exit 2 ;;
     esac
     shift
 done
@@ -53,8 +58,32 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 now_ms() { date +%s%3N; }
 
 export MLSD_RUNS_DIR="$work/runs" RUST_LOG=warn
-"$bin" fraud generate --out "$work/tx.arrows" >/dev/null
-"$bin" fraud train --input "$work/tx.arrows" --model logistic_regression >/dev/null
+# What differs by design: the model, the key a balancer routes by, a request on the state
+# path (step 8), the stream and how many events its consumers put in the state (step 9).
+case "$design" in
+fraud)
+    "$bin" fraud generate --out "$work/tx.arrows" >/dev/null
+    "$bin" fraud train --input "$work/tx.arrows" --model logistic_regression >/dev/null
+    key=customer_id stream=mlsd:fraud:events produce="fraud produce --payments 20000"
+    unit="payments recorded (labels are events too)"
+    probe=(-X POST -H 'content-type: application/json' /v1/fraud/score
+        -d '{"transaction_id": 99000001, "tx_datetime": "2018-08-20 12:00:00", "customer_id": 3, "terminal_id": 7, "tx_amount": 12.5}')
+    ;;
+recommender)
+    "$bin" recommender train >/dev/null
+    key=user_id stream=mlsd:recommender:events produce="recommender produce --events 20000"
+    unit="events in sessions"
+    probe=('/v1/recommender/users/3/recommendations?mode=realtime')
+    ;;
+sentiment)
+    "$bin" sentiment train >/dev/null
+    key=topic stream=mlsd:sentiment:texts produce="sentiment produce --texts 20000"
+    unit="texts counted in topics"
+    probe=(-X POST -H 'content-type: application/json' /v1/sentiment
+        -d '{"text": "the battery lasts for days", "topic": "battery"}')
+    ;;
+*) echo "--design fraud, recommender or sentiment" >&2; exit 2 ;;
+esac
 
 # The parts' binaries stay in the shared cache; this run's Redis data lives in $work.
 mkdir -p "$work/parts"
@@ -62,9 +91,9 @@ ln -s "${MLSD_PARTS_DIR:-$HOME/.cache/mlsd-parts}/root" "$work/parts/root"
 redis_port=$(free_port)
 redis_url=$(MLSD_PARTS_DIR="$work/parts" MLSD_REDIS_AOF=1 scripts/redis.sh start "$redis_port")
 
-# replica NAME STATE: starts `mlsd serve fraud`, sets $addr and $pid.
+# replica NAME STATE: starts `mlsd serve <design>`, sets $addr and $pid.
 replica() {
-    "$bin" serve fraud --addr 127.0.0.1:0 --state "$2" >"$work/$1.out" 2>"$work/$1.err" &
+    "$bin" serve "$design" --addr 127.0.0.1:0 --state "$2" >"$work/$1.out" 2>"$work/$1.err" &
     pid=$!
     disown "$pid" # no "Killed" line from bash when it is killed on purpose
     pids+=("$pid")
@@ -130,7 +159,7 @@ up_servers() { curl -s "http://$stats/stats;csv" 2>/dev/null | awk -F, '$1=="rep
 # load LABEL ADDR [RATE]: one open-loop run, one line.
 load() {
     local out
-    out=$("$bin" bench load --design fraud --url "http://$2" --rate "${3:-$rate}" --seconds "$seconds" --json 2>/dev/null)
+    out=$("$bin" bench load --design "$design" --url "http://$2" --rate "${3:-$rate}" --seconds "$seconds" --json 2>/dev/null)
     python3 - "$1" "$out" <<'PY'
 import json, sys
 r = json.loads(sys.argv[2])
@@ -139,7 +168,7 @@ print(f"{sys.argv[1]:<46} {r['sent']:>6} sent  {r['ok']:>6} ok  {r['shed']:>4} 5
 PY
 }
 
-echo "fraud replicas on 127.0.0.1, open loop at $rate req/s for $seconds s per run ($(nproc) cores shared by all)"
+echo "$design replicas on 127.0.0.1, open loop at $rate req/s for $seconds s per run ($(nproc) cores shared by all)"
 replica mem memory; mem="$addr"
 replica a "$redis_url"; a="$addr"; pid_a="$pid"
 replica b "$redis_url"; b="$addr"; pid_b="$pid"
@@ -148,28 +177,49 @@ load "2. Redis state, direct" "$a"
 balancer one roundrobin "$a"; load "3. HAProxy -> 1 Redis replica" "$lb"; one_lb="$lb"
 balancer two roundrobin "$a" "$b"; load "4. HAProxy -> 2 Redis replicas" "$lb"; two_lb="$lb"
 replica mem2 memory; mem2="$addr"
-balancer hashed "hash req.body,json_query('\$.customer_id')" "$mem" "$mem2"
-load "5. HAProxy by card -> 2 in-memory replicas" "$lb"
+balancer hashed "hash req.body,json_query('\$.$key')" "$mem" "$mem2"
+load "5. HAProxy by $key -> 2 in-memory replicas" "$lb"
 # Offered far more than 2 cores can answer: goodput (2xx/s) is the capacity; the latency of
 # these runs is the load generator's queue (coordinated omission corrected), not the servers'.
 load "6. saturation: in-memory replica, direct" "$mem" "$saturate"
 load "6. saturation: Redis replica, direct" "$a" "$saturate"
 load "6. saturation: HAProxy -> 1 Redis replica" "$one_lb" "$saturate"
 load "6. saturation: HAProxy -> 2 Redis replicas" "$two_lb" "$saturate"
-# What one payment costs Redis itself (its own accounting), and what the state weighs.
+# What one request costs Redis itself (its own accounting), and what the state weighs.
 redis_cli() { scripts/redis.sh run redis-cli -p "$redis_port" "$@"; }
-python3 - "$(redis_cli info commandstats)" "$(redis_cli info memory)" "$(redis_cli hlen mlsd:fraud:seen)" <<'PY'
+# in_state DB: events the design's state holds in Redis database DB (payments recorded,
+# session events, texts counted in topics), summed server-side.
+in_state() {
+    local lua="local n, c = 0, '0'
+repeat
+  local r = redis.call('SCAN', c, 'MATCH', ARGV[1], 'COUNT', 1000)
+  c = r[1]
+  for _, k in ipairs(r[2]) do
+    if ARGV[2] == 'hlen' then n = n + redis.call('HLEN', k)
+    elseif ARGV[2] == 'llen' then
+      if string.sub(k, -4) ~= ':ids' then n = n + redis.call('LLEN', k) end
+    else n = n + tonumber(redis.call('GET', k)) end
+  end
+until c == '0'
+return n"
+    case "$design" in
+    fraud) redis_cli -n "$1" eval "$lua" 0 'mlsd:fraud:seen' hlen ;;
+    recommender) redis_cli -n "$1" eval "$lua" 0 'mlsd:recommender:session:*' llen ;;
+    sentiment) redis_cli -n "$1" eval "$lua" 0 'mlsd:sentiment:topic-total:*' get ;;
+    esac
+}
+python3 - "$(redis_cli info commandstats)" "$(redis_cli info memory)" "$(in_state 0)" <<'PY'
 import re, sys
-stats, memory, payments = sys.argv[1], sys.argv[2], int(sys.argv[3])
+stats, memory, events = sys.argv[1], sys.argv[2], int(sys.argv[3])
 evalsha = re.search(r"cmdstat_evalsha:calls=(\d+),usec=\d+,usec_per_call=([\d.]+)", stats)
 used = int(re.search(r"used_memory:(\d+)", memory).group(1))
 print(f"   Redis: {int(evalsha.group(1))} script calls at {float(evalsha.group(2)):.1f} us each (server time); "
-      f"{used / 2**20:.1f} MiB for {payments} payments in the windows ({used / max(payments, 1):.0f} bytes each, all keys)")
+      f"{used / 2**20:.1f} MiB for {events} events in the state ({used / max(events, 1):.0f} bytes each, all keys)")
 PY
 
 # 7. A replica killed under load.
 lb="$two_lb" stats=$(awk '/frontend stats/{getline; print $2}' "$work/two.cfg")
-"$bin" bench load --design fraud --url "http://$lb" --rate "$rate" --seconds "$seconds" --json \
+"$bin" bench load --design "$design" --url "http://$lb" --rate "$rate" --seconds "$seconds" --json \
     >"$work/kill.json" 2>"$work/kill.err" &
 load_pid=$!
 pids+=("$load_pid")
@@ -200,29 +250,37 @@ PY
 
 # 8. Redis stopped and started again under a live replica.
 status() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
-body='{"transaction_id": 99000001, "tx_datetime": "2018-08-20 12:00:00", "customer_id": 3, "terminal_id": 7, "tx_amount": 12.5}'
-score() { status -X POST -H 'content-type: application/json' -d "$body" "http://$a/v1/fraud/score"; }
+probe() {
+    local args=("${probe[@]}") i
+    for i in "${!args[@]}"; do
+        [[ "${args[$i]}" == /v1/* ]] && args[$i]="http://$a${args[$i]}"
+    done
+    status "${args[@]}"
+}
 MLSD_PARTS_DIR="$work/parts" scripts/redis.sh stop "$redis_port"
-echo "8. Redis stopped:   /ready $(status "http://$a/ready"), score $(score)"
+echo "8. Redis stopped:   /ready $(status "http://$a/ready"), state path $(probe)"
 MLSD_PARTS_DIR="$work/parts" MLSD_REDIS_AOF=1 scripts/redis.sh start "$redis_port" >/dev/null
 sleep 0.5
-echo "   Redis restarted (append-only file): /ready $(status "http://$a/ready"), score $(score)"
+echo "   Redis restarted (append-only file): /ready $(status "http://$a/ready"), state path $(probe)"
 
-# 9. An aggregator killed mid-stream (its own Redis database, so the replicas' keys stay apart).
+# 9. A consumer killed mid-stream (its own Redis database, so the replicas' keys stay apart).
 stream_url="${redis_url}/1"
-"$bin" fraud produce --state "$stream_url" --payments 20000 >/dev/null
-"$bin" fraud consume --state "$stream_url" --name a >/dev/null 2>"$work/consumer-a.err" &
+# shellcheck disable=SC2086 # $produce is a command line
+produced=$("$bin" $produce --state "$stream_url")
+appended=$(redis_cli -n 1 xlen "$stream")
+"$bin" "$design" consume --state "$stream_url" --name a >/dev/null 2>"$work/consumer-a.err" &
 consumer=$!
 disown "$consumer"
 pids+=("$consumer")
 applied() { tail -1 "$work/consumer-a.err" 2>/dev/null | sed -n 's/.*: \([0-9]*\) events applied/\1/p'; }
 for _ in $(seq 500); do
-    [ "$(applied)" -ge 8000 ] 2>/dev/null && break # about 40 % of the stream
+    [ "$(applied)" -ge $((appended * 2 / 5)) ] 2>/dev/null && break # about 40 % of the stream
     sleep 0.01
 done
 kill -9 "$consumer"
 applied_a=$(applied)
-pending=$(scripts/redis.sh run redis-cli -p "$redis_port" -n 1 xpending mlsd:fraud:events aggregators | head -1)
-summary=$("$bin" fraud consume --state "$stream_url" --name b --claim-after-ms 0 --until-idle 2>/dev/null)
-stored=$(scripts/redis.sh run redis-cli -p "$redis_port" -n 1 hlen mlsd:fraud:seen)
-echo "9. consumer a SIGKILLed after applying and acknowledging $applied_a events, holding $pending unacknowledged; $summary; payments in the store: $stored of 20000"
+pending=$(redis_cli -n 1 xpending "$stream" aggregators | head -1)
+summary=$("$bin" "$design" consume --state "$stream_url" --name b --claim-after-ms 0 --until-idle 2>/dev/null)
+echo "9. $produced"
+echo "   consumer a SIGKILLed after applying and acknowledging $applied_a events, holding $pending unacknowledged; $summary"
+echo "   in the state: $(in_state 1) $unit"

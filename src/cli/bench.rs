@@ -113,8 +113,10 @@ impl BenchServeArgs {
 
 #[derive(Args)]
 pub struct BenchLoadArgs {
-    /// The design whose traffic is sent (fraud: its default world's test week, one payment
-    /// per POST /v1/fraud/score).
+    /// The design whose traffic is sent: fraud, its default world's test week, one payment per
+    /// POST /v1/fraud/score; recommender, the default shop's held-out week, one event per POST
+    /// /v1/recommender/events; sentiment, generated reviews with their topics, one per POST
+    /// /v1/sentiment. Each is the path that reads and writes the design's online state.
     #[arg(long, value_enum)]
     pub design: Design,
     /// The server or balancer on loopback, e.g. http://127.0.0.1:8080.
@@ -139,8 +141,13 @@ pub fn load(args: &BenchLoadArgs) -> Result<()> {
     use mlsd_core::loadgen::{run, Load, Target};
     let (path, bodies) = match args.design {
         Design::Fraud => ("/v1/fraud/score", super::fraud::live_bodies()?),
+        Design::Recommender => (
+            "/v1/recommender/events",
+            super::recommender::event_bodies()?,
+        ),
+        Design::Sentiment => ("/v1/sentiment", super::sentiment::topic_bodies()?),
         _ => bail!(
-            "bench load sends fraud traffic only so far; use bench serve --url for the others"
+            "bench load sends fraud, recommender and sentiment traffic; use bench serve --url for the others"
         ),
     };
     let target = Target::post(args.url, path, Arc::new(bodies));

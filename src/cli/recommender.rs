@@ -715,3 +715,33 @@ pub fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
         batch_job_line,
     )
 }
+
+/// `mlsd bench load --design recommender`: the default shop's events after the default
+/// cutoff (what `mlsd recommender train` holds out) on products already on sale then (the
+/// model answers 404 for the week's new ones), one `POST /v1/recommender/events` body each.
+pub fn event_bodies() -> Result<Vec<Vec<u8>>> {
+    use recommender::shop::{EventKind, Shop, DAY};
+    let config = RecommenderConfig::default();
+    let shop = Shop::generate(&config.shop)?;
+    let cutoff = shop.start + i64::from(config.cutoff_day()) * DAY;
+    let bodies = shop
+        .events
+        .iter()
+        .filter(|e| e.timestamp >= cutoff)
+        .filter(|e| {
+            let on_sale = |p: &recommender::shop::Product| p.added_day <= config.cutoff_day();
+            shop.products.get(e.item as usize).is_some_and(on_sale)
+        })
+        .map(|e| {
+            let kind = EventKind::from_weight(e.rating).unwrap_or(EventKind::View);
+            serde_json::to_vec(&serde_json::json!({
+                "user_id": e.user, "item_id": e.item, "kind": kind
+            }))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    anyhow::ensure!(
+        !bodies.is_empty(),
+        "the default shop has no held-out events"
+    );
+    Ok(bodies)
+}

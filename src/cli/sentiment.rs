@@ -722,3 +722,18 @@ pub fn bench_serve(runs_dir: &Path, args: &BenchServeArgs) -> Result<()> {
     };
     report_bench(&run_dir, "sentiment", args, &modes, fields, batch_job_line)
 }
+
+/// `mlsd bench load --design sentiment`: 5,000 generated reviews with their topics, one
+/// `POST /v1/sentiment` body each (each counted in its topic's windows).
+pub fn topic_bodies() -> Result<Vec<Vec<u8>>> {
+    use sentiment::reviews::{generate, Domain};
+    generate(Domain::Gadgets, 5_000, 11)
+        .into_iter()
+        .map(|e| {
+            let topic = e.topic.unwrap_or_else(|| "general".into());
+            Ok(serde_json::to_vec(
+                &serde_json::json!({ "text": e.text, "topic": topic }),
+            )?)
+        })
+        .collect()
+}

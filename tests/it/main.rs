@@ -15,9 +15,13 @@
 //!   and a slow Redis, replicas sharing it, a consumer killed mid-stream (`redis_state`; needs
 //!   `MLSD_REDIS_URL`, SKIPPED without)
 //! - `recommender`: MovieLens-100k from `MLSD_DATA_DIR` (`movielens`), the seeded shop —
-//!   two-stage vs single models, rules, batch job, freshness, drift (`shop`), the API (`api`)
+//!   two-stage vs single models, rules, batch job, freshness, drift (`shop`), the API (`api`),
+//!   sessions in Redis = in memory, replicas sharing them, a dead Redis, a consumer killed
+//!   mid-stream (`redis_state`; needs `MLSD_REDIS_URL`, SKIPPED without)
 //! - `sentiment`: rt-polarity from `MLSD_DATA_DIR` — loader, 10-fold CV bars, text drift on
-//!   real text (`rt_polarity`), the API with its stream and live feed (`api`)
+//!   real text (`rt_polarity`), the API with its stream and live feed (`api`), topic windows
+//!   in Redis = in memory, replicas sharing them, a dead Redis, a consumer killed mid-stream
+//!   (`redis_state`; needs `MLSD_REDIS_URL`, SKIPPED without)
 //! - `operate`: the production loop replayed on fraud and sentiment — per retraining policy,
 //!   recovery from an injected drift, the broken candidate stopped by the gates, the estimate
 //!   vs the realised metric
