@@ -10,7 +10,7 @@ use newsfeed::artifact::{NewsfeedArtifact, TrainConfig};
 use newsfeed::evaluate::{self, ModelRow};
 
 use super::bench::{report_bench, BenchServeArgs};
-use super::common::{runtime, serve_until_signal, spinner, LimitsArgs};
+use super::common::{runtime, serve_until_signal, spinner, LimitsArgs, StateArgs};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -352,18 +352,30 @@ pub struct ServeArgs {
     addr: std::net::SocketAddr,
     #[command(flatten)]
     limits: LimitsArgs,
+    /// Where the writes go: `memory` (this process) or a Redis URL whose log every replica
+    /// applies (articles and events posted to any replica reach all of them).
+    #[command(flatten)]
+    state: StateArgs,
 }
 
+/// `mlsd serve newsfeed`.
 pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
     use newsfeed::serve;
-    let mut config = serve::ServeConfig::default();
+    let mut config = serve::ServeConfig {
+        state: args.state.backend(newsfeed::DESIGN)?,
+        ..serve::ServeConfig::default()
+    };
     config.server = args.limits.apply(config.server)?;
     let idle = args.limits.idle_timeout();
+    let shared = config.state.describe();
     runtime("server")?.block_on(async move {
         let state = serve::state(registry, config).context(
             "no current newsfeed model: run `mlsd newsfeed train` (seconds) or `mlsd demo`",
         )?;
-        eprintln!("serving newsfeed model {}", state.serving_version());
+        eprintln!(
+            "serving newsfeed model {} (writes: {shared})",
+            state.serving_version()
+        );
         state.watch_registry();
         serve_until_signal(args.addr, serve::router(state), idle, || {}).await
     })

@@ -123,6 +123,26 @@ impl EventLog {
         })
     }
 
+    /// Up to `count` entries after position `after` (`0-0`: from the start), in stream
+    /// order, for a reader outside any consumer group ([`crate::follow`]).
+    pub fn read_after(&self, after: &str, count: usize) -> Result<Vec<Delivery>, StateError> {
+        let reply: Option<StreamReadReply> = self.state.run(|con| {
+            redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(count)
+                .arg("STREAMS")
+                .arg(&self.stream)
+                .arg(after)
+                .query(con)
+        })?;
+        let entries = reply
+            .into_iter()
+            .flat_map(|r| r.keys)
+            .flat_map(|k| k.ids)
+            .map(|e| (e.id, e.map));
+        Ok(entries.map(|(entry, map)| delivery(entry, &map)).collect())
+    }
+
     /// Entries in the stream (delivered or not).
     pub fn entries(&self) -> Result<usize, StateError> {
         self.state

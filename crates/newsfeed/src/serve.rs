@@ -19,16 +19,19 @@
 //! caching with invalidation on the user's own events; per-stage latency budget; bad input →
 //! 4xx JSON.
 //!
-//! Simplification: the live state is one `RwLock` in this process; with replicas it would
-//! move to a shared store (Redis) or users would be routed by id.
+//! The live state is one `RwLock` in this process. With `state: StateBackend::Redis` the
+//! writes (articles, events) go through a log every replica applies in order
+//! ([`replicated`]), so replicas serve the same feeds and a restarted one catches up.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::{Json, Router};
+use mlsd_core::follow::{Follower, Position};
+use mlsd_core::online_state::StateBackend;
 use mlsd_core::registry::Registry;
 use mlsd_core::serve::{ApiError, ApiJson, ErrorBody, JsonErrors, Metrics, Shed};
 use mlsd_core::server::{
@@ -58,6 +61,8 @@ pub struct ServeConfig {
     pub cache_capacity: usize,
     /// Users whose live history is kept (least recently active evicted first).
     pub max_users: usize,
+    /// This process only (the default), or writes replicated through a log in Redis.
+    pub state: StateBackend,
 }
 
 impl Default for ServeConfig {
@@ -75,6 +80,7 @@ impl Default for ServeConfig {
             cache_ttl: Duration::from_secs(30),
             cache_capacity: 100_000,
             max_users: 1_000_000,
+            state: StateBackend::InMemory,
         }
     }
 }
@@ -92,6 +98,8 @@ struct Live {
     topics: usize,
     /// Per position: slots reported and clicks on them.
     by_position: [(u64, u64); monitor::POSITIONS],
+    /// The last entry of the replicated log applied (none without one).
+    log_position: Position,
 }
 
 impl Live {
@@ -108,6 +116,7 @@ impl Live {
             now: s.as_of,
             topics: s.topics,
             by_position: [(0, 0); monitor::POSITIONS],
+            log_position: Position::default(),
         }
     }
 
@@ -131,6 +140,10 @@ pub struct AppState {
     /// The slots served, and the clicked ones reported by events, for the drift check.
     served: Arc<Recent<Served>>,
     clicked: Arc<Recent<Served>>,
+    /// The replicated log's follower, with `state: StateBackend::Redis`.
+    follower: OnceLock<Follower>,
+    /// Article ids assigned by log entries, for the handlers that appended them.
+    assigned: Mutex<HashMap<Position, Vec<u32>>>,
     config: ServeConfig,
 }
 
@@ -165,7 +178,7 @@ pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppSt
         stale_served.clear();
         stale_clicked.clear();
     });
-    Ok(Arc::new(AppState {
+    let state = Arc::new(AppState {
         kit,
         models,
         live,
@@ -173,8 +186,21 @@ pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppSt
         cache_stats: CacheStats::default(),
         served,
         clicked,
+        follower: OnceLock::new(),
+        assigned: Mutex::new(HashMap::new()),
         config,
-    }))
+    });
+    if let StateBackend::Redis {
+        url,
+        prefix,
+        timeout,
+    } = &state.config.state
+    {
+        let follower = replicated::follow(&state, url, prefix, *timeout)
+            .map_err(|e| crate::Error::Config(e.to_string()))?;
+        let _ = state.follower.set(follower);
+    }
+    Ok(state)
 }
 
 impl AppState {
@@ -186,6 +212,10 @@ impl AppState {
             if live.version != serving.version {
                 let max_users = self.config.max_users;
                 *live = Live::from_snapshot(&serving.version, &serving.model.snapshot, max_users);
+                // The new state applies the whole log again (its position is back to 0).
+                if let Some(follower) = self.follower.get() {
+                    follower.rewind();
+                }
             }
         }
         serving
@@ -216,6 +246,11 @@ impl AppState {
                 live.alive(serving.model.feed.max_age_hours).len().into(),
             ),
             ("topics".to_string(), live.topics.into()),
+            ("state".to_string(), self.config.state.describe().into()),
+            (
+                "log_position".to_string(),
+                live.log_position.to_string().into(),
+            ),
         ])
     }
 
@@ -240,6 +275,7 @@ impl AppState {
     }
 }
 
+mod replicated;
 mod routes;
 
 pub use routes::{
@@ -258,6 +294,10 @@ pub struct ApiDoc;
 /// The news-feed routes plus every design's operational ones.
 pub fn router(state: Arc<AppState>) -> Router {
     let ops = Ops::new(state.models.clone(), &state.kit, ApiDoc::openapi())
+        .readiness(&state, |s| match s.follower.get() {
+            Some(follower) => Ok(follower.ready()?),
+            None => Ok(()),
+        })
         .ready_details(&state, AppState::ready_details)
         .gauges(&state, AppState::set_gauges)
         .constraints(&state, routes::request_constraints);
@@ -332,10 +372,44 @@ fn build_feed(state: &AppState, user: u32, k: usize) -> FeedResponse {
     }
 }
 
+/// Publishes checked articles: ids in catalogue order, each a candidate from its time.
+fn publish(live: &mut Live, articles: &[ArticleIn]) -> Vec<u32> {
+    let mut ids = Vec::with_capacity(articles.len());
+    for a in articles {
+        let published = a
+            .published
+            .unwrap_or(live.now)
+            .max(live.listings.last().map_or(0, |l| l.published));
+        live.now = live.now.max(published);
+        let item = live.listings.len() as u32;
+        let since = live
+            .listings
+            .iter()
+            .find(|l| l.publisher == a.publisher)
+            .map_or(published, |l| l.publisher_since);
+        live.listings.push(Listing {
+            item,
+            topic: a.topic,
+            publisher: a.publisher,
+            published,
+            flagged: None,
+            publisher_since: since,
+        });
+        live.counters.publish(item, Some(a.topic), Some(published));
+        ids.push(item);
+    }
+    ids
+}
+
 /// Applies checked events: one impression per user, in request order.
 fn apply_events(state: &AppState, events: &[EventIn]) -> usize {
     state.sync();
     let mut live = write(&state.live);
+    apply_events_to(state, &mut live, events)
+}
+
+/// [`apply_events`] on the state `live` (locked by the caller); drops the users' cached feeds.
+fn apply_events_to(state: &AppState, live: &mut Live, events: &[EventIn]) -> usize {
     let mut by_user: Vec<(u32, Vec<Shown>, i64)> = Vec::new();
     for e in events {
         let time = e.timestamp.unwrap_or(live.now);
@@ -382,7 +456,6 @@ fn apply_events(state: &AppState, events: &[EventIn]) -> usize {
         let excess = h.len().saturating_sub(cap);
         h.drain(..excess);
     }
-    drop(live);
     // Talking point: cache invalidation — a user's own events make their cached feeds stale.
     // (One removal per possible k: constant work per event, whatever the cache holds.)
     let mut cache = lock(&state.cache);

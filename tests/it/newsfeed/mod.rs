@@ -4,6 +4,7 @@
 mod data;
 mod sim;
 mod api;
+mod redis_state;
 
 use newsfeed::artifact::TrainConfig;
 use newsfeed::simulate::WorldConfig;

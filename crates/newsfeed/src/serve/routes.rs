@@ -128,8 +128,7 @@ pub async fn articles(
 ) -> Result<(StatusCode, Json<ArticlesResponse>), ApiError> {
     mlsd_core::serve::check_batch_size(req.articles.len(), state.config.max_articles, "articles")?;
     state.sync();
-    let mut live = write(&state.live);
-    let topics = live.topics;
+    let topics = read(&state.live).topics;
     for a in &req.articles {
         if usize::from(a.topic) >= topics {
             return Err(ApiError::invalid(
@@ -144,31 +143,19 @@ pub async fn articles(
             ));
         }
     }
-    let mut ids = Vec::with_capacity(req.articles.len());
-    for a in &req.articles {
-        let published = a
-            .published
-            .unwrap_or(live.now)
-            .max(live.listings.last().map_or(0, |l| l.published));
-        live.now = live.now.max(published);
-        let item = live.listings.len() as u32;
-        let since = live
-            .listings
-            .iter()
-            .find(|l| l.publisher == a.publisher)
-            .map_or(published, |l| l.publisher_since);
-        live.listings.push(Listing {
-            item,
-            topic: a.topic,
-            publisher: a.publisher,
-            published,
-            flagged: None,
-            publisher_since: since,
-        });
-        live.counters.publish(item, Some(a.topic), Some(published));
-        ids.push(item);
+    if let Some(follower) = state.follower.get() {
+        // Every replica publishes them, in log order: the ids are the same everywhere.
+        let entry = replicated::LogEntry::Articles {
+            articles: req.articles,
+        };
+        let position = replicated::append(&state, follower, &entry).await?;
+        let ids = replicated::assigned(&state, position);
+        return Ok((
+            StatusCode::CREATED,
+            Json(ArticlesResponse { article_ids: ids }),
+        ));
     }
-    drop(live);
+    let ids = publish(&mut write(&state.live), &req.articles);
     // Every cached feed predates these candidates.
     lock(&state.cache).clear();
     Ok((
@@ -281,7 +268,24 @@ pub async fn events(
             }
         }
     }
-    let users = apply_events(&state, &req.events);
+    let users = match state.follower.get() {
+        Some(follower) => {
+            let mut users: Vec<u32> = req.events.iter().map(|e| e.user_id).collect();
+            users.sort_unstable();
+            users.dedup();
+            let accepted = req.events.len();
+            let entry = replicated::LogEntry::Events { events: req.events };
+            replicated::append(&state, follower, &entry).await?;
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(EventsResponse {
+                    accepted,
+                    users: users.len(),
+                }),
+            ));
+        }
+        None => apply_events(&state, &req.events),
+    };
     Ok((
         StatusCode::ACCEPTED,
         Json(EventsResponse {

@@ -1,0 +1,193 @@
+//! Log-replicated state: every replica applies the same Redis Stream, in the same order, to its
+//! own in-memory state — so replicas converge, and a restarted one rebuilds its state by
+//! replaying the log.
+//!
+//! ```text
+//! POST on replica a ─append─► {prefix}:log ─read in order─► replica a: apply → state
+//!        └─ waits until a has applied it        └──────────► replica b: apply → state
+//! ```
+//!
+//! Talking points:
+//! - three ways to share online state, three trade-offs: a shared store (one copy, a round trip
+//!   per read — `online_state`), routing by key (one copy per key, no hop, lost with its
+//!   replica), and a replicated log (every replica holds everything, reads are local, a write
+//!   is one append and is visible everywhere after the replication lag);
+//! - exactly once by position: a follower reads entries by their position in the log (no
+//!   consumer group, nothing to acknowledge or redeliver), and the state remembers the last
+//!   position it applied, so re-reading the log (after a model swap or a restart) applies
+//!   nothing twice;
+//! - read-your-writes: the replica that took a write answers only after it has applied it.
+//!
+//! Simplification: the log is never trimmed or compacted into a snapshot (a restart replays
+//! it all); the follower polls (every `every` when there is nothing new) instead of blocking
+//! on `XREAD BLOCK`, which would exceed the per-round-trip budget.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::events::{Delivery, EventLog};
+use crate::online_state::StateError;
+
+/// A position in a stream: the entry id's `ms-seq` as numbers (`0-0` is before everything).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position(pub u64, pub u64);
+
+impl Position {
+    pub fn parse(entry: &str) -> Option<Position> {
+        let (ms, seq) = entry.split_once('-')?;
+        Some(Position(ms.parse().ok()?, seq.parse().ok()?))
+    }
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.0, self.1)
+    }
+}
+
+/// One entry as a follower hands it over.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub position: Position,
+    pub body: String,
+}
+
+struct Shared {
+    /// The latest position read and handed to `apply`.
+    read: tokio::sync::watch::Sender<Position>,
+    /// Set to start again from the log's beginning (a new state to fill).
+    rewind: AtomicBool,
+    stop: AtomicBool,
+    /// Why the last read failed, if it did.
+    error: Mutex<Option<String>>,
+}
+
+/// A thread that reads a log in order and hands every entry to `apply`; stopped when dropped.
+pub struct Follower {
+    log: EventLog,
+    shared: Arc<Shared>,
+}
+
+impl Follower {
+    /// Starts following `log` from its beginning: `apply` gets the entries in log order, in
+    /// batches of up to `batch`; when there is nothing new the follower waits `every`.
+    pub fn start(
+        log: EventLog,
+        batch: usize,
+        every: Duration,
+        mut apply: impl FnMut(&[Entry]) + Send + 'static,
+    ) -> Follower {
+        let shared = Arc::new(Shared {
+            read: tokio::sync::watch::Sender::new(Position::default()),
+            rewind: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            error: Mutex::new(None),
+        });
+        let (thread_log, thread_shared) = (log.clone(), shared.clone());
+        std::thread::spawn(move || {
+            let (log, shared) = (thread_log, thread_shared);
+            let mut after = Position::default();
+            while !shared.stop.load(Ordering::Relaxed) {
+                if shared.rewind.swap(false, Ordering::Relaxed) {
+                    after = Position::default();
+                }
+                match log.read_after(&after.to_string(), batch) {
+                    Ok(deliveries) => {
+                        *shared.error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                        let entries = entries(&deliveries);
+                        if let Some(last) = entries.last() {
+                            apply(&entries);
+                            after = last.position;
+                            shared.read.send_replace(after);
+                        } else {
+                            std::thread::sleep(every);
+                        }
+                    }
+                    Err(e) => {
+                        *shared.error.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(e.to_string());
+                        std::thread::sleep(every);
+                    }
+                }
+            }
+        });
+        Follower { log, shared }
+    }
+
+    /// Appends `event` (its id `event_id`) to the log and waits up to `timeout` until this
+    /// follower has applied it. Returns its position and whether it was applied in time (it
+    /// is in the log either way: every replica applies it).
+    pub async fn append_and_wait<T: serde::Serialize>(
+        &self,
+        event_id: &str,
+        event: &T,
+        timeout: Duration,
+    ) -> Result<(Position, bool), StateError> {
+        let ids = self.log.append(&[(event_id.to_string(), event)])?;
+        let position = ids
+            .first()
+            .and_then(|id| Position::parse(id))
+            .ok_or_else(|| StateError::Malformed(format!("entry ids {ids:?}")))?;
+        let mut read = self.shared.read.subscribe();
+        let applied = tokio::time::timeout(timeout, read.wait_for(|p| *p >= position)).await;
+        Ok((position, matches!(applied, Ok(Ok(_)))))
+    }
+
+    /// Reads the log again from its beginning (after the state was rebuilt).
+    pub fn rewind(&self) {
+        self.shared.rewind.store(true, Ordering::Relaxed);
+    }
+
+    /// The latest position applied.
+    pub fn position(&self) -> Position {
+        *self.shared.read.borrow()
+    }
+
+    /// Unavailable while the last read of the log failed.
+    pub fn ready(&self) -> Result<(), StateError> {
+        match self
+            .shared
+            .error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            Some(e) => Err(StateError::Unavailable(e)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn entries(deliveries: &[Delivery]) -> Vec<Entry> {
+    deliveries
+        .iter()
+        .filter_map(|d| {
+            Some(Entry {
+                position: Position::parse(&d.entry)?,
+                body: d.body.clone(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_order_as_the_stream_does() {
+        let p = |s| Position::parse(s).expect(s);
+        assert!(p("1700000000000-0") < p("1700000000000-1"));
+        assert!(p("1700000000000-9") < p("1700000000001-0"));
+        assert!(Position::default() < p("0-1"));
+        assert_eq!(p("12-3").to_string(), "12-3");
+        assert!(Position::parse("12").is_none() && Position::parse("a-1").is_none());
+    }
+}

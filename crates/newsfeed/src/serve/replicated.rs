@@ -1,0 +1,121 @@
+//! The feed's live state replicated by a log (`--state redis://…`): new articles and engagement
+//! events are appended to one Redis Stream, and every replica applies the stream, in order, to
+//! its own live state ([`mlsd_core::follow`]).
+//!
+//! Why a log and not a shared store here: building a feed reads the whole live state (every
+//! alive article's counters, the co-click index, the user's history) — hundreds of keys a
+//! request, too many round trips for the 200-ms budget. Every replica keeps all of it in memory
+//! instead and the writes are what is shared; article ids come out the same on every replica
+//! because every replica publishes the same articles in the same order.
+
+use mlsd_core::events::EventLog;
+use mlsd_core::follow::{Entry, Follower, Position};
+use mlsd_core::online_state::{RedisState, StateError};
+
+use super::*;
+
+/// What the log holds: a checked request, applied as a unit (a request's events are one
+/// impression per user, as without the log).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LogEntry {
+    Articles { articles: Vec<ArticleIn> },
+    Events { events: Vec<EventIn> },
+}
+
+/// Article ids assigned by applying the log, kept for the handler that appended them (the
+/// latest few; the handler reads them right after its entry is applied).
+const KEEP_ASSIGNED: usize = 1_024;
+
+/// Starts following `{prefix}:log` in `url`, applying it to `state`.
+pub(super) fn follow(
+    state: &Arc<AppState>,
+    url: &str,
+    prefix: &str,
+    timeout: Duration,
+) -> Result<Follower, StateError> {
+    let redis = Arc::new(RedisState::open(url, timeout, Vec::new())?);
+    let log = EventLog::new(redis, format!("{prefix}:log"));
+    let weak = Arc::downgrade(state);
+    Ok(Follower::start(
+        log,
+        500,
+        Duration::from_millis(10),
+        move |entries| {
+            if let Some(state) = weak.upgrade() {
+                apply(&state, entries);
+            }
+        },
+    ))
+}
+
+/// Applies entries the live state has not applied yet, in order.
+fn apply(state: &AppState, entries: &[Entry]) {
+    state.sync();
+    for entry in entries {
+        let parsed: LogEntry = match serde_json::from_str(&entry.body) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                // Only servers append, after checking: a bad entry is a bug, counted and
+                // skipped (skipping it on every replica keeps them equal).
+                eprintln!("log entry {} skipped: {e}", entry.position);
+                state.kit.metrics.add_counter(
+                    "log_entries_skipped_total",
+                    "Entries of the replicated log that did not parse.",
+                    1.0,
+                );
+                continue;
+            }
+        };
+        let mut live = write(&state.live);
+        // Talking point: exactly once by position — re-reading the log applies nothing twice.
+        if entry.position <= live.log_position {
+            continue;
+        }
+        live.log_position = entry.position;
+        match parsed {
+            LogEntry::Articles { articles } => {
+                let ids = publish(&mut live, &articles);
+                drop(live);
+                lock(&state.cache).clear();
+                let mut assigned = lock(&state.assigned);
+                if assigned.len() >= KEEP_ASSIGNED {
+                    assigned.clear();
+                }
+                assigned.insert(entry.position, ids);
+            }
+            LogEntry::Events { events } => {
+                apply_events_to(state, &mut live, &events);
+            }
+        }
+    }
+}
+
+/// Appends `entry` and waits (up to the request's time budget) until this replica applied it.
+/// 503 `state_lagging` if it did not in time: the entry is in the log and every replica will
+/// apply it, but this answer cannot show it.
+pub(super) async fn append(
+    state: &AppState,
+    follower: &Follower,
+    entry: &LogEntry,
+) -> Result<Position, ApiError> {
+    let id = match entry {
+        LogEntry::Articles { .. } => "articles",
+        LogEntry::Events { .. } => "events",
+    };
+    let budget = state.config.server.timeout;
+    let (position, applied) = follower.append_and_wait(id, entry, budget).await?;
+    if !applied {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "state_lagging",
+            format!("appended at {position}; this replica has not applied it yet"),
+        ));
+    }
+    Ok(position)
+}
+
+/// The article ids applying the entry at `position` assigned.
+pub(super) fn assigned(state: &AppState, position: Position) -> Vec<u32> {
+    lock(&state.assigned).remove(&position).unwrap_or_default()
+}
