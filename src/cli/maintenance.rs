@@ -13,7 +13,9 @@ use mlsd_core::registry::Registry;
 use mlsd_core::report::{markdown_table, RunDir};
 
 use super::bench::{report_bench, run_post_modes, BenchServeArgs};
-use super::common::{emit_evaluation, positive, runtime, serve_until_signal, spinner, LimitsArgs};
+use super::common::{
+    emit_evaluation, positive, runtime, serve_until_signal, spinner, LimitsArgs, StateArgs,
+};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -351,11 +353,20 @@ pub struct ServeArgs {
     micro_batch: bool,
     #[command(flatten)]
     limits: LimitsArgs,
+    /// Where the writes go: `memory` (this process) or a Redis URL whose log every replica
+    /// applies (readings and events posted to any replica reach all of them).
+    #[command(flatten)]
+    state: StateArgs,
 }
 
+/// `mlsd serve maintenance`.
 pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
     use maintenance::serve;
-    let mut config = serve::ServeConfig::default();
+    let mut config = serve::ServeConfig {
+        state: args.state.backend(maintenance::DESIGN)?,
+        ..serve::ServeConfig::default()
+    };
+    let shared = config.state.describe();
     config.server = mlsd_core::server::ServerConfig {
         micro_batch: args
             .micro_batch
@@ -367,7 +378,10 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
         let state = serve::state(registry, config).context(
             "no current maintenance model: run `mlsd maintenance train` (seconds) or `mlsd demo`",
         )?;
-        eprintln!("serving maintenance model {}", state.serving_version());
+        eprintln!(
+            "serving maintenance model {} (writes: {shared})",
+            state.serving_version()
+        );
         state.watch_registry();
         serve_until_signal(args.addr, serve::router(state), idle, || {}).await
     })

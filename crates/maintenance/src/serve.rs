@@ -16,17 +16,20 @@
 //! out-of-order cycle, impossible value) get 4xx JSON and are counted on `/metrics`; the alert
 //! is the cost rule stored with the model.
 //!
-//! Simplification: the per-machine state lives in this process (16 shards); with replicas it
-//! would move to a shared store or readings would be routed by machine id.
+//! The per-machine state lives in this process (16 shards). With `state: StateBackend::Redis`
+//! every write (readings, stream lines, events) goes through a log every replica applies in
+//! order ([`replicated`]), so any replica answers for any machine.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Json, Router};
+use mlsd_core::follow::{Follower, Position};
+use mlsd_core::online_state::StateBackend;
 use mlsd_core::registry::Registry;
 use mlsd_core::serve::{
     check_batch_size, ApiError, ApiJson, ErrorBody, JsonErrors, Metrics, MicroBatcher, Shed,
@@ -58,6 +61,8 @@ pub struct ServeConfig {
     pub max_streams: usize,
     pub max_stream_bytes: usize,
     pub stream_idle: std::time::Duration,
+    /// This process only (the default), or writes replicated through a log in Redis.
+    pub state: StateBackend,
 }
 
 impl Default for ServeConfig {
@@ -76,11 +81,13 @@ impl Default for ServeConfig {
             max_streams: 16,
             max_stream_bytes: 256 << 20,
             stream_idle: std::time::Duration::from_secs(10),
+            state: StateBackend::InMemory,
         }
     }
 }
 
 mod machines;
+mod replicated;
 mod score;
 mod stream;
 
@@ -114,6 +121,11 @@ pub struct AppState {
     recent_predictions: Arc<Recent<f64>>,
     batcher: Option<MicroBatcher<Vec<f64>, Assessment>>,
     streams: Arc<Semaphore>,
+    /// The replicated log's follower, with `state: StateBackend::Redis`; the last entry
+    /// applied, and what applying the latest entries did (for the handlers that appended them).
+    follower: OnceLock<Follower>,
+    log_position: Mutex<Position>,
+    outcomes: Mutex<BTreeMap<Position, replicated::Outcome>>,
     config: ServeConfig,
 }
 
@@ -135,7 +147,7 @@ pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppSt
         .micro_batcher(move |rows: Vec<Vec<f64>>| m.get().model.assess(&rows))
         .map_err(crate::Error::Config)?;
     let sensors = models.get().model.spec.sensors.len();
-    Ok(Arc::new(AppState {
+    let state = Arc::new(AppState {
         kit,
         models,
         shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
@@ -146,8 +158,22 @@ pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppSt
         recent_predictions,
         batcher,
         streams: Arc::new(Semaphore::new(config.max_streams)),
+        follower: OnceLock::new(),
+        log_position: Mutex::new(Position::default()),
+        outcomes: Mutex::new(BTreeMap::new()),
         config,
-    }))
+    });
+    if let StateBackend::Redis {
+        url,
+        prefix,
+        timeout,
+    } = &state.config.state
+    {
+        let follower = replicated::follow(&state, url, prefix, *timeout)
+            .map_err(|e| crate::Error::Config(e.to_string()))?;
+        let _ = state.follower.set(follower);
+    }
+    Ok(state)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -468,7 +494,16 @@ async fn readings(
         }
         checked.push((r.machine_id, reading));
     }
-    let (assessments, refused) = state.ingest(&route, checked);
+    let (assessments, refused) = match state.follower.get() {
+        Some(follower) => {
+            let entry = replicated::LogEntry::Readings {
+                readings: req.readings,
+            };
+            let position = replicated::append(&state, follower, &entry).await?;
+            replicated::readings_outcome(&state, position)?
+        }
+        None => state.ingest(&route, checked),
+    };
     if let Some((i, refusal)) = refused {
         let e = refusal_error(refusal, model);
         return Err(ApiError::new(
@@ -581,9 +616,20 @@ pub struct ApiDoc;
 
 pub fn router(state: Arc<AppState>) -> Router {
     let ops = Ops::new(state.models.clone(), &state.kit, ApiDoc::openapi())
+        .readiness(&state, |s| match s.follower.get() {
+            Some(follower) => Ok(follower.ready()?),
+            None => Ok(()),
+        })
         .ready_details(&state, |s| {
             let sensors = s.models.get().model.spec.sensors.clone();
-            serde_json::Map::from_iter([("sensors".to_string(), sensors.into())])
+            serde_json::Map::from_iter([
+                ("sensors".to_string(), sensors.into()),
+                ("state".to_string(), s.config.state.describe().into()),
+                (
+                    "log_position".to_string(),
+                    lock(&s.log_position).to_string().into(),
+                ),
+            ])
         })
         .gauges(&state, AppState::set_gauges)
         .constraints(&state, constraints);

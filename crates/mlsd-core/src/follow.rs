@@ -115,23 +115,36 @@ impl Follower {
         Follower { log, shared }
     }
 
-    /// Appends `event` (its id `event_id`) to the log and waits up to `timeout` until this
-    /// follower has applied it. Returns its position and whether it was applied in time (it
-    /// is in the log either way: every replica applies it).
+    /// Appends `event` (its id `event_id`) to the log; returns its position.
+    pub fn append<T: serde::Serialize>(
+        &self,
+        event_id: &str,
+        event: &T,
+    ) -> Result<Position, StateError> {
+        let ids = self.log.append(&[(event_id.to_string(), event)])?;
+        ids.first()
+            .and_then(|id| Position::parse(id))
+            .ok_or_else(|| StateError::Malformed(format!("entry ids {ids:?}")))
+    }
+
+    /// Waits up to `timeout` until this follower has applied `position`; whether it did.
+    pub async fn wait_for(&self, position: Position, timeout: Duration) -> bool {
+        let mut read = self.shared.read.subscribe();
+        let applied = tokio::time::timeout(timeout, read.wait_for(|p| *p >= position)).await;
+        matches!(applied, Ok(Ok(_)))
+    }
+
+    /// Appends `event` and waits up to `timeout` until this follower has applied it. Returns
+    /// its position and whether it was applied in time (it is in the log either way: every
+    /// replica applies it).
     pub async fn append_and_wait<T: serde::Serialize>(
         &self,
         event_id: &str,
         event: &T,
         timeout: Duration,
     ) -> Result<(Position, bool), StateError> {
-        let ids = self.log.append(&[(event_id.to_string(), event)])?;
-        let position = ids
-            .first()
-            .and_then(|id| Position::parse(id))
-            .ok_or_else(|| StateError::Malformed(format!("entry ids {ids:?}")))?;
-        let mut read = self.shared.read.subscribe();
-        let applied = tokio::time::timeout(timeout, read.wait_for(|p| *p >= position)).await;
-        Ok((position, matches!(applied, Ok(Ok(_)))))
+        let position = self.append(event_id, event)?;
+        Ok((position, self.wait_for(position, timeout).await))
     }
 
     /// Reads the log again from its beginning (after the state was rebuilt).

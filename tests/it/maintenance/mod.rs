@@ -4,6 +4,7 @@
 pub mod data;
 mod fleet;
 mod api;
+mod redis_state;
 
 use std::sync::OnceLock;
 

@@ -142,35 +142,60 @@ pub(super) async fn event(
             format!("machine {id} is not in the inventory"),
         ));
     }
-    let mut shard = lock(&state.shards[id as usize % SHARDS]);
-    let Some(t) = shard.get_mut(&id) else {
-        return Ok(Json(EventResponse {
-            machine_id: id,
-            scored: 0,
-            censored: 0,
-        }));
+    let outcome = match state.follower.get() {
+        Some(follower) => {
+            let entry = super::replicated::LogEntry::Event {
+                machine_id: id,
+                event: req,
+            };
+            let position = super::replicated::append(&state, follower, &entry).await?;
+            super::replicated::event_outcome(&state, position)?
+        }
+        None => state.close_life(&serving.model, id, &req),
     };
-    if t.state.last_cycle().is_some_and(|last| req.cycle < last) {
-        drop(shard);
-        return Err(state.refuse(
+    outcome.map(Json).ok_or_else(|| {
+        state.refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
             "out_of_order_cycle",
             "the event is before the machine's last reading".into(),
-        ));
+        )
+    })
+}
+
+impl AppState {
+    /// Closes machine `id`'s life at `req`: its predictions are scored against what
+    /// happened, and a new life starts. `None` when the event is before its last reading.
+    pub(super) fn close_life(
+        &self,
+        model: &MaintenanceArtifact,
+        id: u32,
+        req: &EventRequest,
+    ) -> Option<EventResponse> {
+        let mut shard = lock(&self.shards[id as usize % SHARDS]);
+        let Some(t) = shard.get_mut(&id) else {
+            return Some(EventResponse {
+                machine_id: id,
+                scored: 0,
+                censored: 0,
+            });
+        };
+        if t.state.last_cycle().is_some_and(|last| req.cycle < last) {
+            return None;
+        }
+        let predictions: Vec<(u32, f64)> = t.predictions.drain(..).collect();
+        t.state.renew();
+        t.latest = None;
+        drop(shard);
+        let mut one = Realised::default();
+        let (failed, end) = (req.kind == EventKind::Failure, req.cycle);
+        // A failure at cycle c means the last reading was at most c − 1: remaining life counts
+        // to the failure cycle, as in training.
+        one.close(&predictions, end, failed, model.model.cap);
+        lock(&self.realised).close(&predictions, end, failed, model.model.cap);
+        Some(EventResponse {
+            machine_id: id,
+            scored: one.scored,
+            censored: one.censored,
+        })
     }
-    let predictions: Vec<(u32, f64)> = t.predictions.drain(..).collect();
-    t.state.renew();
-    t.latest = None;
-    drop(shard);
-    let mut one = Realised::default();
-    let (failed, end) = (req.kind == EventKind::Failure, req.cycle);
-    // A failure at cycle c means the last reading was at most c − 1: remaining life counts
-    // to the failure cycle, as in training.
-    one.close(&predictions, end, failed, serving.model.model.cap);
-    lock(&state.realised).close(&predictions, end, failed, serving.model.model.cap);
-    Ok(Json(EventResponse {
-        machine_id: id,
-        scored: one.scored,
-        censored: one.censored,
-    }))
 }

@@ -24,6 +24,66 @@ struct Sink<'a> {
     /// Taken once per stream: a swap mid-stream does not mix versions in one summary.
     route: Route<MaintenanceArtifact>,
     summary: StreamSummary,
+    /// With a replicated log: checked lines not appended yet, and the entries appended.
+    pending: Vec<ReadingIn>,
+    appended: Vec<(Position, usize)>,
+}
+
+impl Sink<'_> {
+    /// Appends the pending lines as one log entry (a log that cannot take them refuses them
+    /// as `state_unavailable`).
+    fn flush(&mut self) {
+        let Some(follower) = self.state.follower.get() else {
+            return;
+        };
+        if self.pending.is_empty() {
+            return;
+        }
+        let readings = std::mem::take(&mut self.pending);
+        let n = readings.len();
+        match follower.append("lines", &replicated::LogEntry::Lines { readings }) {
+            Ok(position) => self.appended.push((position, n)),
+            Err(_) => {
+                *self
+                    .summary
+                    .rejected
+                    .entry("state_unavailable".into())
+                    .or_insert(0) += n as u64;
+            }
+        }
+    }
+
+    /// Waits until this replica applied the appended entries and counts what they did (lines
+    /// it had not applied within the stream's idle bound count as `state_lagging`: they are
+    /// in the log and every replica applies them).
+    async fn settle(&mut self) {
+        let Some(follower) = self.state.follower.get() else {
+            return;
+        };
+        self.flush();
+        if let Some(&(last, _)) = self.appended.last() {
+            follower.wait_for(last, self.state.config.stream_idle).await;
+        }
+        for (position, n) in std::mem::take(&mut self.appended) {
+            let Ok(lines) = replicated::lines_outcome(self.state, position) else {
+                *self
+                    .summary
+                    .rejected
+                    .entry("state_lagging".into())
+                    .or_insert(0) += n as u64;
+                continue;
+            };
+            for line in lines {
+                match line {
+                    Ok(alerts) => {
+                        self.summary.accepted += 1;
+                        self.summary.alerts += alerts;
+                    }
+                    Err(code) => self.reject(0, code),
+                }
+            }
+        }
+    }
 }
 
 impl StreamSink for Sink<'_> {
@@ -39,6 +99,14 @@ impl StreamSink for Sink<'_> {
             Ok(reading) => reading,
             Err(e) => return self.reject(line_no, e.code),
         };
+        if self.state.follower.get().is_some() {
+            // Applied by every replica, in log order; counted when the stream ends.
+            self.pending.push(r);
+            if self.pending.len() >= replicated::LINES_PER_ENTRY {
+                self.flush();
+            }
+            return;
+        }
         let (assessed, refused) = self
             .state
             .ingest(&self.route, vec![(r.machine_id, reading)]);
@@ -79,7 +147,10 @@ pub(super) async fn stream(
         state: &state,
         route,
         summary: StreamSummary::default(),
+        pending: Vec::new(),
+        appended: Vec::new(),
     };
     ndjson::ingest(body, limits, &mut sink).await?;
+    sink.settle().await;
     Ok(Json(sink.summary))
 }
