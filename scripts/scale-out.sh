@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Serving past one process, measured: a design's replicas (`mlsd serve <design>`) with their
 # online state in memory or in one Redis (fraud: card and terminal windows; recommender:
-# sessions; sentiment: topic windows), behind HAProxy (health checks on /ready, retries on a
+# sessions; sentiment: topic windows; newsfeed: every replica's own copy, its writes
+# replicated by a log in Redis), behind HAProxy (health checks on /ready, retries on a
 # failed connection or a 503), all on 127.0.0.1, every process stopped by PID at exit.
 #
-#   scripts/scale-out.sh [--design fraud|recommender|sentiment] [--quick] [--rate N]
+#   scripts/scale-out.sh [--design fraud|recommender|sentiment|newsfeed] [--quick] [--rate N]
 #                        [--saturate N] [--seconds S]
 #
 # Runs, each an open-loop `mlsd bench load` at the same rate (the design's state path: one
@@ -21,7 +22,8 @@
 #      its append-only file (→ 200, no replica restarted)
 #   9. the event log: 20,000 events appended to a Redis Stream (`mlsd <design> produce`), a
 #      consumer process (`mlsd <design> consume`) SIGKILLed mid-stream, a second one takes
-#      over its unacknowledged events: events in the state vs appended, events left pending
+#      over its unacknowledged events: events in the state vs appended, events left pending;
+#      newsfeed: a replica started after the runs replays the whole log (how long it took)
 # docs/benchmarks.md ("Serving past one process") quotes a run. On 2 cores the balancer, the
 # replicas, Redis and the load generator share the cores: it shows overhead, not scaling.
 set -euo pipefail
@@ -82,7 +84,14 @@ sentiment)
     probe=(-X POST -H 'content-type: application/json' /v1/sentiment
         -d '{"text": "the battery lasts for days", "topic": "battery"}')
     ;;
-*) echo "--design fraud, recommender or sentiment" >&2; exit 2 ;;
+newsfeed)
+    "$bin" newsfeed train >/dev/null
+    # Routing by key does not apply: a new article concerns every user.
+    key="" stream=mlsd:newsfeed:log produce="" unit="entries in the log"
+    probe=(-X POST -H 'content-type: application/json' /v1/newsfeed/events
+        -d '{"events": [{"user_id": 3, "article_id": 1, "kind": "click", "dwell_seconds": 30}]}')
+    ;;
+*) echo "--design fraud, recommender, sentiment or newsfeed" >&2; exit 2 ;;
 esac
 
 # The parts' binaries stay in the shared cache; this run's Redis data lives in $work.
@@ -177,8 +186,12 @@ load "2. Redis state, direct" "$a"
 balancer one roundrobin "$a"; load "3. HAProxy -> 1 Redis replica" "$lb"; one_lb="$lb"
 balancer two roundrobin "$a" "$b"; load "4. HAProxy -> 2 Redis replicas" "$lb"; two_lb="$lb"
 replica mem2 memory; mem2="$addr"
-balancer hashed "hash req.body,json_query('\$.$key')" "$mem" "$mem2"
-load "5. HAProxy by $key -> 2 in-memory replicas" "$lb"
+if [ -n "$key" ]; then
+    balancer hashed "hash req.body,json_query('\$.$key')" "$mem" "$mem2"
+    load "5. HAProxy by $key -> 2 in-memory replicas" "$lb"
+else
+    echo "5. (no routing key: every replica needs every write)"
+fi
 # Offered far more than 2 cores can answer: goodput (2xx/s) is the capacity; the latency of
 # these runs is the load generator's queue (coordinated omission corrected), not the servers'.
 load "6. saturation: in-memory replica, direct" "$mem" "$saturate"
@@ -206,14 +219,18 @@ return n"
     fraud) redis_cli -n "$1" eval "$lua" 0 'mlsd:fraud:seen' hlen ;;
     recommender) redis_cli -n "$1" eval "$lua" 0 'mlsd:recommender:session:*' llen ;;
     sentiment) redis_cli -n "$1" eval "$lua" 0 'mlsd:sentiment:topic-total:*' get ;;
+    newsfeed) redis_cli -n "$1" xlen "$stream" ;;
     esac
 }
 python3 - "$(redis_cli info commandstats)" "$(redis_cli info memory)" "$(in_state 0)" <<'PY'
 import re, sys
 stats, memory, events = sys.argv[1], sys.argv[2], int(sys.argv[3])
-evalsha = re.search(r"cmdstat_evalsha:calls=(\d+),usec=\d+,usec_per_call=([\d.]+)", stats)
+calls = re.search(r"cmdstat_evalsha:calls=(\d+),usec=\d+,usec_per_call=([\d.]+)", stats)
+what = "script calls"
+if calls is None:  # a replicated log: appends and reads
+    calls, what = re.search(r"cmdstat_xadd:calls=(\d+),usec=\d+,usec_per_call=([\d.]+)", stats), "appends"
 used = int(re.search(r"used_memory:(\d+)", memory).group(1))
-print(f"   Redis: {int(evalsha.group(1))} script calls at {float(evalsha.group(2)):.1f} us each (server time); "
+print(f"   Redis: {int(calls.group(1))} {what} at {float(calls.group(2)):.1f} us each (server time); "
       f"{used / 2**20:.1f} MiB for {events} events in the state ({used / max(events, 1):.0f} bytes each, all keys)")
 PY
 
@@ -262,6 +279,17 @@ echo "8. Redis stopped:   /ready $(status "http://$a/ready"), state path $(probe
 MLSD_PARTS_DIR="$work/parts" MLSD_REDIS_AOF=1 scripts/redis.sh start "$redis_port" >/dev/null
 sleep 0.5
 echo "   Redis restarted (append-only file): /ready $(status "http://$a/ready"), state path $(probe)"
+
+if [ "$design" = newsfeed ]; then
+    # 9. A replica started after the runs replays the whole log.
+    position() { curl -s "http://$1/ready" | python3 -c 'import json, sys; print(json.load(sys.stdin).get("log_position", ""))'; }
+    target=$(position "$a")
+    started_at=$(now_ms)
+    replica late "$redis_url"; late="$addr"
+    until [ "$(position "$late")" = "$target" ]; do sleep 0.05; done
+    echo "9. a replica started after the runs: ready and caught up with $(redis_cli xlen "$stream") log entries (position $target) $(( $(now_ms) - started_at )) ms after its start"
+    exit 0
+fi
 
 # 9. A consumer killed mid-stream (its own Redis database, so the replicas' keys stay apart).
 stream_url="${redis_url}/1"

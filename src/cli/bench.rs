@@ -116,7 +116,9 @@ pub struct BenchLoadArgs {
     /// The design whose traffic is sent: fraud, its default world's test week, one payment per
     /// POST /v1/fraud/score; recommender, the default shop's held-out week, one event per POST
     /// /v1/recommender/events; sentiment, generated reviews with their topics, one per POST
-    /// /v1/sentiment. Each is the path that reads and writes the design's online state.
+    /// /v1/sentiment; newsfeed, one engagement event per POST /v1/newsfeed/events (users 1–2,000
+    /// on the catalogue's first 500 articles). Each is the path that writes the design's online
+    /// state.
     #[arg(long, value_enum)]
     pub design: Design,
     /// The server or balancer on loopback, e.g. http://127.0.0.1:8080.
@@ -146,8 +148,9 @@ pub fn load(args: &BenchLoadArgs) -> Result<()> {
             super::recommender::event_bodies()?,
         ),
         Design::Sentiment => ("/v1/sentiment", super::sentiment::topic_bodies()?),
-        _ => bail!(
-            "bench load sends fraud, recommender and sentiment traffic; use bench serve --url for the others"
+        Design::Newsfeed => ("/v1/newsfeed/events", super::newsfeed::event_bodies()?),
+        Design::Maintenance => bail!(
+            "bench load does not send maintenance traffic (a machine's cycles must increase, so a replayed list refuses itself); use bench serve --url"
         ),
     };
     let target = Target::post(args.url, path, Arc::new(bodies));

@@ -706,3 +706,32 @@ fn simulate(days: u32, seed: u64, out: Option<&Path>) -> Result<()> {
     }
     Ok(())
 }
+
+/// `mlsd bench load --design newsfeed`: 10,000 engagement events, one per
+/// `POST /v1/newsfeed/events` body: users 1–2,000 on articles 0–499 (every trained catalogue
+/// holds them), one in five a click; the same list every run.
+pub fn event_bodies() -> Result<Vec<Vec<u8>>> {
+    // SplitMix64 of the event's index: spread, fixed, no generator state to carry.
+    let mix = |i: u64| {
+        let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    (0..10_000u64)
+        .map(|i| {
+            let r = mix(i);
+            let click = r.is_multiple_of(5);
+            let event = serde_json::json!({
+                "user_id": 1 + (r >> 8) % 2_000,
+                "article_id": (r >> 24) % 500,
+                "kind": if click { "click" } else { "impression" },
+                "position": (r >> 40) % 10,
+                "dwell_seconds": if click { 45.0 } else { 0.0 },
+            });
+            Ok(serde_json::to_vec(
+                &serde_json::json!({ "events": [event] }),
+            )?)
+        })
+        .collect()
+}

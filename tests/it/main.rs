@@ -22,6 +22,10 @@
 //!   real text (`rt_polarity`), the API with its stream and live feed (`api`), topic windows
 //!   in Redis = in memory, replicas sharing them, a dead Redis, a consumer killed mid-stream
 //!   (`redis_state`; needs `MLSD_REDIS_URL`, SKIPPED without)
+//! - `maintenance`, `newsfeed`: the published protocols from `MLSD_DATA_DIR`, the simulators'
+//!   claims, the APIs, and their writes replicated by a log in Redis — replicas agree, a late
+//!   one replays the log, a dead Redis refuses writes (`redis_state`; SKIPPED without
+//!   `MLSD_REDIS_URL`)
 //! - `operate`: the production loop replayed on fraud and sentiment — per retraining policy,
 //!   recovery from an injected drift, the broken candidate stopped by the gates, the estimate
 //!   vs the realised metric

@@ -19,11 +19,12 @@
 //! - read-your-writes: the replica that took a write answers only after it has applied it.
 //!
 //! Simplification: the log is never trimmed or compacted into a snapshot (a restart replays
-//! it all); the follower polls (every `every` when there is nothing new) instead of blocking
-//! on `XREAD BLOCK`, which would exceed the per-round-trip budget.
+//! it all); the follower polls (every `every` when there is nothing new, at once after an
+//! append in its own process) instead of blocking on `XREAD BLOCK`, which would exceed the
+//! per-round-trip budget — so another replica sees a write up to `every` later.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::events::{Delivery, EventLog};
@@ -61,6 +62,22 @@ struct Shared {
     stop: AtomicBool,
     /// Why the last read failed, if it did.
     error: Mutex<Option<String>>,
+    /// Set by this process's appends: the follower reads at once instead of at its next poll
+    /// (other replicas see the entry at their next poll).
+    poked: Mutex<bool>,
+    poke: Condvar,
+}
+
+impl Shared {
+    /// Sleeps up to `every`, or until an append in this process pokes.
+    fn idle(&self, every: Duration) {
+        let poked = self.poked.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut poked, _) = self
+            .poke
+            .wait_timeout_while(poked, every, |poked| !*poked)
+            .unwrap_or_else(|p| p.into_inner());
+        *poked = false;
+    }
 }
 
 /// A thread that reads a log in order and hands every entry to `apply`; stopped when dropped.
@@ -83,6 +100,8 @@ impl Follower {
             rewind: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             error: Mutex::new(None),
+            poked: Mutex::new(false),
+            poke: Condvar::new(),
         });
         let (thread_log, thread_shared) = (log.clone(), shared.clone());
         std::thread::spawn(move || {
@@ -101,7 +120,7 @@ impl Follower {
                             after = last.position;
                             shared.read.send_replace(after);
                         } else {
-                            std::thread::sleep(every);
+                            shared.idle(every);
                         }
                     }
                     Err(e) => {
@@ -122,6 +141,8 @@ impl Follower {
         event: &T,
     ) -> Result<Position, StateError> {
         let ids = self.log.append(&[(event_id.to_string(), event)])?;
+        *self.shared.poked.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.shared.poke.notify_one();
         ids.first()
             .and_then(|id| Position::parse(id))
             .ok_or_else(|| StateError::Malformed(format!("entry ids {ids:?}")))
@@ -175,6 +196,7 @@ impl Follower {
 impl Drop for Follower {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.poke.notify_one();
     }
 }
 

@@ -172,10 +172,7 @@ fn outcome(state: &AppState, position: Position) -> Result<Outcome, ApiError> {
 }
 
 /// What applying a `readings` entry did.
-pub(super) fn readings_outcome(
-    state: &AppState,
-    position: Position,
-) -> Result<Ingested, ApiError> {
+pub(super) fn readings_outcome(state: &AppState, position: Position) -> Result<Ingested, ApiError> {
     match outcome(state, position)? {
         Outcome::Readings(assessed, refused) => Ok((assessed, refused)),
         _ => Err(ApiError::internal("a log entry's outcome of another kind")),
