@@ -121,6 +121,24 @@ impl ConsumerArgs {
     }
 }
 
+/// A design's step report as [`ConsumerArgs::drive`] counts it.
+fn tally(reclaimed: usize, handled: usize, dead_letters: usize) -> (Step<()>, usize) {
+    let step = Step {
+        reclaimed,
+        handled,
+        applied: (),
+    };
+    (step, dead_letters)
+}
+
+/// The registry's current recommender (what the shop's events are checked against).
+fn current_recommender(
+    registry: &Registry,
+) -> Result<mlsd_core::design::Versioned<recommender::artifact::RecommenderServed>> {
+    mlsd_core::design::load(registry, None)
+        .context("while loading the current recommender (run `mlsd recommender train`)")
+}
+
 #[derive(Args)]
 pub struct ProduceArgs {
     #[command(flatten)]
@@ -181,12 +199,11 @@ pub fn consume(args: &ConsumeArgs) -> Result<()> {
     c.drive(&log, || {
         let applied =
             fraud_detector::stream::apply_batch(&consumer, &store, c.batch, c.claim_after())?;
-        let step = Step {
-            reclaimed: applied.reclaimed,
-            handled: applied.events(),
-            applied: (),
-        };
-        Ok((step, applied.dead_letters))
+        Ok(tally(
+            applied.reclaimed,
+            applied.events(),
+            applied.dead_letters,
+        ))
     })
 }
 
@@ -205,9 +222,7 @@ pub fn shop_produce(registry: &Registry, args: &ShopProduceArgs) -> Result<()> {
     use recommender::sessions::ShopEvent;
     use recommender::shop::{EventKind, Shop, ShopConfig};
     let (_, log) = args.stream.recommender()?;
-    let serving =
-        mlsd_core::design::load::<recommender::artifact::RecommenderServed>(registry, None)
-            .context("while loading the current recommender (run `mlsd recommender train`)")?;
+    let serving = current_recommender(registry)?;
     let now = serving.model.model.now;
     let shop = Shop::generate(&ShopConfig::default())?;
     let events: Vec<ShopEvent> = shop
@@ -246,9 +261,7 @@ pub struct ShopConsumeArgs {
 /// `mlsd recommender consume`: shop events into the sessions of the serving model's version.
 pub fn shop_consume(registry: &Registry, args: &ShopConsumeArgs) -> Result<()> {
     let (sessions, log) = args.stream.recommender()?;
-    let serving =
-        mlsd_core::design::load::<recommender::artifact::RecommenderServed>(registry, None)
-            .context("while loading the current recommender (run `mlsd recommender train`)")?;
+    let serving = current_recommender(registry)?;
     let model = &serving.model.model;
     let c = &args.consumer;
     let consumer = log.consumer(&c.group, &c.name);
@@ -261,12 +274,11 @@ pub fn shop_consume(registry: &Registry, args: &ShopConsumeArgs) -> Result<()> {
             c.batch,
             c.claim_after(),
         )?;
-        let step = Step {
-            reclaimed: applied.reclaimed,
-            handled: applied.events(),
-            applied: (),
-        };
-        Ok((step, applied.dead_letters))
+        Ok(tally(
+            applied.reclaimed,
+            applied.events(),
+            applied.dead_letters,
+        ))
     })
 }
 
@@ -296,23 +308,8 @@ pub struct TextProduceArgs {
 
 /// `mlsd sentiment produce`.
 pub fn text_produce(args: &TextProduceArgs) -> Result<()> {
-    use sentiment::reviews::{generate, Domain};
-    use sentiment::stream::TextEvent;
     let (_, log) = args.stream.sentiment()?;
-    let events: Vec<(String, TextEvent)> = generate(Domain::Gadgets, args.texts, args.seed)
-        .into_iter()
-        .enumerate()
-        .map(|(n, e)| {
-            let topic = e.topic.unwrap_or_else(|| "general".into());
-            (
-                format!("text:{n}"),
-                TextEvent {
-                    text: e.text,
-                    topic,
-                },
-            )
-        })
-        .collect();
+    let events = sentiment::stream::generated(args.texts, args.seed);
     for chunk in events.chunks(1_000) {
         log.append(chunk)?;
     }
@@ -356,11 +353,10 @@ pub fn text_consume(registry: &Registry, args: &TextConsumeArgs) -> Result<()> {
             c.batch,
             c.claim_after(),
         )?;
-        let step = Step {
-            reclaimed: applied.reclaimed,
-            handled: applied.events(),
-            applied: (),
-        };
-        Ok((step, applied.dead_letters))
+        Ok(tally(
+            applied.reclaimed,
+            applied.events(),
+            applied.dead_letters,
+        ))
     })
 }

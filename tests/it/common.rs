@@ -213,3 +213,30 @@ pub fn data_dir(folder: &str) -> Option<std::path::PathBuf> {
     }
     dir
 }
+
+/// Waits (up to 5 s) until the server's `/ready` reports `log_position` equal to `position`:
+/// a replica on a replicated log has applied it.
+pub async fn caught_up(addr: SocketAddr, position: &serde_json::Value) {
+    let started = std::time::Instant::now();
+    loop {
+        let (_, body) = http(addr, "GET", "/ready", None, b"").await;
+        let ready: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if &ready["log_position"] == position {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{ready}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// The Redis backend tests use: `url`, keys under `prefix`, a 500-ms budget per round trip.
+pub fn redis_backend(url: &str, prefix: &str) -> mlsd_core::online_state::StateBackend {
+    mlsd_core::online_state::StateBackend::Redis {
+        url: url.to_string(),
+        prefix: prefix.to_string(),
+        timeout: std::time::Duration::from_millis(500),
+    }
+}

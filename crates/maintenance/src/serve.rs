@@ -163,14 +163,9 @@ pub fn state(registry: Registry, config: ServeConfig) -> crate::Result<Arc<AppSt
         outcomes: Mutex::new(BTreeMap::new()),
         config,
     });
-    if let StateBackend::Redis {
-        url,
-        prefix,
-        timeout,
-    } = &state.config.state
-    {
-        let follower = replicated::follow(&state, url, prefix, *timeout)
-            .map_err(|e| crate::Error::Config(e.to_string()))?;
+    let follower = mlsd_core::follow::follow(&state, &state.config.state, replicated::apply)
+        .map_err(|e| crate::Error::Config(e.to_string()))?;
+    if let Some(follower) = follower {
         let _ = state.follower.set(follower);
     }
     Ok(state)

@@ -135,12 +135,7 @@ impl EventLog {
                 .arg(after)
                 .query(con)
         })?;
-        let entries = reply
-            .into_iter()
-            .flat_map(|r| r.keys)
-            .flat_map(|k| k.ids)
-            .map(|e| (e.id, e.map));
-        Ok(entries.map(|(entry, map)| delivery(entry, &map)).collect())
+        Ok(deliveries(reply))
     }
 
     /// Entries in the stream (delivered or not).
@@ -190,12 +185,7 @@ impl Consumer {
                 .arg(">")
                 .query(con)
         })?;
-        let entries = reply
-            .into_iter()
-            .flat_map(|r| r.keys)
-            .flat_map(|k| k.ids)
-            .map(|e| (e.id, e.map));
-        Ok(entries.map(|(entry, map)| delivery(entry, &map)).collect())
+        Ok(deliveries(reply))
     }
 
     /// Takes over up to `count` entries another consumer was given and has not acknowledged
@@ -307,6 +297,16 @@ pub struct Step<T> {
     pub handled: usize,
     /// What the design's `apply` reported.
     pub applied: T,
+}
+
+/// The entries of an `XREAD`/`XREADGROUP` reply (none for a nil reply), in stream order.
+fn deliveries(reply: Option<StreamReadReply>) -> Vec<Delivery> {
+    reply
+        .into_iter()
+        .flat_map(|r| r.keys)
+        .flat_map(|k| k.ids)
+        .map(|e| delivery(e.id, &e.map))
+        .collect()
 }
 
 fn delivery(entry: String, map: &std::collections::HashMap<String, redis::Value>) -> Delivery {

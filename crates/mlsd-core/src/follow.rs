@@ -28,7 +28,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::events::{Delivery, EventLog};
-use crate::online_state::StateError;
+use crate::online_state::{RedisState, StateBackend, StateError};
 
 /// A position in a stream: the entry id's `ms-seq` as numbers (`0-0` is before everything).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -52,6 +52,55 @@ impl std::fmt::Display for Position {
 pub struct Entry {
     pub position: Position,
     pub body: String,
+}
+
+impl Entry {
+    /// The body as a `T`, or `None` after counting it in `log_entries_skipped_total` (only
+    /// servers append, after checking: an unreadable entry is a bug, and skipping it on every
+    /// replica keeps them equal).
+    pub fn parse<T: serde::de::DeserializeOwned>(
+        &self,
+        metrics: &crate::telemetry::Metrics,
+    ) -> Option<T> {
+        match serde_json::from_str(&self.body) {
+            Ok(parsed) => Some(parsed),
+            Err(e) => {
+                eprintln!("log entry {} skipped: {e}", self.position);
+                metrics.add_counter(
+                    "log_entries_skipped_total",
+                    "Entries of the replicated log that did not parse.",
+                    1.0,
+                );
+                None
+            }
+        }
+    }
+}
+
+/// With a Redis `backend`, follows its `{prefix}:log`, applying it to `target` with `apply`
+/// (the target is held weakly: dropping it stops the applying); `None` in memory.
+pub fn follow<S: Send + Sync + 'static>(
+    target: &Arc<S>,
+    backend: &StateBackend,
+    apply: fn(&S, &[Entry]),
+) -> Result<Option<Follower>, StateError> {
+    let StateBackend::Redis {
+        url,
+        prefix,
+        timeout,
+    } = backend
+    else {
+        return Ok(None);
+    };
+    let redis = Arc::new(RedisState::open(url, *timeout, Vec::new())?);
+    let log = EventLog::new(redis, format!("{prefix}:log"));
+    let weak = Arc::downgrade(target);
+    let follower = Follower::start(log, 500, Duration::from_millis(10), move |entries| {
+        if let Some(target) = weak.upgrade() {
+            apply(&target, entries);
+        }
+    });
+    Ok(Some(follower))
 }
 
 struct Shared {
@@ -168,6 +217,23 @@ impl Follower {
         Ok((position, self.wait_for(position, timeout).await))
     }
 
+    /// [`Follower::append_and_wait`] for a request handler: the position once this replica
+    /// applied the entry, or 503 `state_lagging` when it did not within `timeout` (the entry
+    /// is in the log and every replica applies it, but this answer cannot show its outcome),
+    /// 503 `state_unavailable` when the log could not take it.
+    pub async fn append_applied<T: serde::Serialize>(
+        &self,
+        event_id: &str,
+        event: &T,
+        timeout: Duration,
+    ) -> Result<Position, crate::serve::ApiError> {
+        let (position, applied) = self.append_and_wait(event_id, event, timeout).await?;
+        if !applied {
+            return Err(lagging(position));
+        }
+        Ok(position)
+    }
+
     /// Reads the log again from its beginning (after the state was rebuilt).
     pub fn rewind(&self) {
         self.shared.rewind.store(true, Ordering::Relaxed);
@@ -191,6 +257,15 @@ impl Follower {
             None => Ok(()),
         }
     }
+}
+
+/// The 503 for an entry appended at `position` that this replica has not applied yet.
+pub fn lagging(position: Position) -> crate::serve::ApiError {
+    crate::serve::ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "state_lagging",
+        format!("appended at {position}; this replica has not applied it yet"),
+    )
 }
 
 impl Drop for Follower {

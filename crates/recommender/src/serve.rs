@@ -280,9 +280,10 @@ pub struct EventRequest {
     #[serde(default)]
     #[serde(deserialize_with = "mlsd_core::serve::whole_opt")]
     pub timestamp: Option<i64>,
-    /// The client's id for this event (1–128 bytes): a retry with the same id is recorded
-    /// once.
+    /// The client's id for this event (1–128 characters): a retry with the same id is
+    /// recorded once.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 128)]
     pub event_id: Option<String>,
 }
 
@@ -322,11 +323,11 @@ async fn event(
     if req
         .event_id
         .as_ref()
-        .is_some_and(|id| id.is_empty() || id.len() > MAX_EVENT_ID)
+        .is_some_and(|id| id.is_empty() || id.chars().count() > MAX_EVENT_ID)
     {
         return Err(ApiError::invalid(
             "invalid_event_id",
-            format!("event_id is 1 to {MAX_EVENT_ID} bytes"),
+            format!("event_id is 1 to {MAX_EVENT_ID} characters"),
         ));
     }
     let timestamp = req.timestamp.unwrap_or(model.now);

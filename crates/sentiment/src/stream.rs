@@ -32,6 +32,25 @@ pub struct TextEvent {
     pub topic: String,
 }
 
+/// `n` generated gadget reviews with their topics as `(event id, event)` pairs, ids
+/// `text:<i>` (what `mlsd sentiment produce` appends).
+pub fn generated(n: usize, seed: u64) -> Vec<(String, TextEvent)> {
+    crate::reviews::generate(crate::reviews::Domain::Gadgets, n, seed)
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let topic = e.topic.unwrap_or_else(|| "general".into());
+            (
+                format!("text:{i}"),
+                TextEvent {
+                    text: e.text,
+                    topic,
+                },
+            )
+        })
+        .collect()
+}
+
 /// What one [`apply_batch`] did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
 pub struct Applied {

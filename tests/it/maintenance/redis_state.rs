@@ -6,21 +6,13 @@
 //! the dead-Redis test.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mlsd_core::online_state::{delete_prefix, test_url, unique_prefix, RedisState, StateBackend};
 use mlsd_core::registry::Registry;
 use serde_json::{json, Value};
 
-use crate::common::http;
-
-fn redis(url: &str, prefix: &str) -> StateBackend {
-    StateBackend::Redis {
-        url: url.to_string(),
-        prefix: prefix.to_string(),
-        timeout: Duration::from_millis(500),
-    }
-}
+use crate::common::{caught_up, http, redis_backend};
 
 async fn start(registry: &Registry, state: StateBackend) -> mlsd_core::serve::Running {
     let config = maintenance::serve::ServeConfig {
@@ -57,19 +49,6 @@ fn readings(machine: u32, cycles: std::ops::RangeInclusive<u32>) -> String {
     json!({ "readings": list }).to_string()
 }
 
-/// Waits until the replica has applied the log up to `position` (as `/ready` reports it).
-async fn caught_up(addr: SocketAddr, position: &Value) {
-    let started = Instant::now();
-    loop {
-        let (_, ready) = call(addr, "GET", "/ready", "").await;
-        if &ready["log_position"] == position {
-            return;
-        }
-        assert!(started.elapsed() < Duration::from_secs(5), "{ready}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_machine_read_on_one_replica_continues_on_another_and_a_late_one_replays_it() {
     let Some(url) = test_url("maintenance replicated log") else {
@@ -79,8 +58,8 @@ async fn a_machine_read_on_one_replica_continues_on_another_and_a_late_one_repla
     let registry = Registry::open(dir.path());
     super::trained(&registry);
     let prefix = unique_prefix("maintenance-log");
-    let a = start(&registry, redis(&url, &prefix)).await;
-    let b = start(&registry, redis(&url, &prefix)).await;
+    let a = start(&registry, redis_backend(&url, &prefix)).await;
+    let b = start(&registry, redis_backend(&url, &prefix)).await;
     let (s, body) = call(
         a.addr,
         "POST",
@@ -128,7 +107,7 @@ async fn a_machine_read_on_one_replica_continues_on_another_and_a_late_one_repla
         assert_eq!(on_a, on_b, "machine {machine}");
     }
     // A replica started now replays the log to the same machines.
-    let late = start(&registry, redis(&url, &prefix)).await;
+    let late = start(&registry, redis_backend(&url, &prefix)).await;
     caught_up(late.addr, &ready_b["log_position"]).await;
     let (_, on_late) = call(late.addr, "GET", "/v1/maintenance/machines/3", "").await;
     let (_, on_a) = call(a.addr, "GET", "/v1/maintenance/machines/3", "").await;
@@ -144,7 +123,7 @@ async fn a_dead_redis_refuses_readings_with_503() {
     let registry = Registry::open(dir.path());
     super::trained(&registry);
     // Nothing listens on port 1; no Redis needed.
-    let server = start(&registry, redis("redis://127.0.0.1:1", "dead")).await;
+    let server = start(&registry, redis_backend("redis://127.0.0.1:1", "dead")).await;
     let (s, body) = call(
         server.addr,
         "POST",

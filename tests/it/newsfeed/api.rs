@@ -35,7 +35,7 @@ async fn call(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) 
     )
 }
 
-fn ids(feed: &Value) -> Vec<u64> {
+pub(super) fn ids(feed: &Value) -> Vec<u64> {
     feed["items"]
         .as_array()
         .expect("items")

@@ -12,7 +12,8 @@ use mlsd_core::registry::Registry;
 use newsfeed::serve::ServeConfig;
 use serde_json::{json, Value};
 
-use crate::common::http;
+use super::api::ids;
+use crate::common::{caught_up, http, redis_backend};
 
 fn config(state: StateBackend) -> ServeConfig {
     ServeConfig {
@@ -20,14 +21,6 @@ fn config(state: StateBackend) -> ServeConfig {
         cache_ttl: Duration::ZERO,
         state,
         ..ServeConfig::default()
-    }
-}
-
-fn redis(url: &str, prefix: &str) -> StateBackend {
-    StateBackend::Redis {
-        url: url.to_string(),
-        prefix: prefix.to_string(),
-        timeout: Duration::from_millis(500),
     }
 }
 
@@ -54,28 +47,6 @@ async fn call(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, V
     (status, value)
 }
 
-fn ids(feed: &Value) -> Vec<u64> {
-    feed["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter_map(|i| i["article_id"].as_u64())
-        .collect()
-}
-
-/// Waits until the replica has applied the log up to `position` (as `/ready` reports it).
-async fn caught_up(addr: SocketAddr, position: &str) {
-    let started = Instant::now();
-    loop {
-        let (_, ready) = call(addr, "GET", "/ready", "").await;
-        if ready["log_position"] == position {
-            return;
-        }
-        assert!(started.elapsed() < Duration::from_secs(5), "{ready}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_on_any_replica_reach_all_and_a_late_replica_replays_them() {
     let Some(url) = test_url("newsfeed replicated log") else {
@@ -86,8 +57,8 @@ async fn writes_on_any_replica_reach_all_and_a_late_replica_replays_them() {
     newsfeed::pipeline::train_and_register(&registry, &super::quick_training(), true)
         .expect("train");
     let prefix = unique_prefix("newsfeed-log");
-    let a = start(&registry, redis(&url, &prefix)).await;
-    let b = start(&registry, redis(&url, &prefix)).await;
+    let a = start(&registry, redis_backend(&url, &prefix)).await;
+    let b = start(&registry, redis_backend(&url, &prefix)).await;
     let lone = start(&registry, StateBackend::InMemory).await;
     // Three articles published on a: the same ids on b.
     let articles = json!({ "articles": [
@@ -102,7 +73,7 @@ async fn writes_on_any_replica_reach_all_and_a_late_replica_replays_them() {
     .await;
     assert_eq!(s, 201, "{published}");
     let (_, ready_a) = call(a.addr, "GET", "/ready", "").await;
-    caught_up(b.addr, ready_a["log_position"].as_str().expect("position")).await;
+    caught_up(b.addr, &ready_a["log_position"]).await;
     // User 7 reads them, as reported to b.
     let events: Vec<Value> = published["article_ids"]
         .as_array()
@@ -115,10 +86,7 @@ async fn writes_on_any_replica_reach_all_and_a_late_replica_replays_them() {
     let (s, reply) = call(b.addr, "POST", "/v1/newsfeed/events", &body).await;
     assert_eq!((s, &reply["users"]), (202, &json!(1)), "{reply}");
     let (_, ready_b) = call(b.addr, "GET", "/ready", "").await;
-    let position = ready_b["log_position"]
-        .as_str()
-        .expect("position")
-        .to_string();
+    let position = ready_b["log_position"].clone();
     caught_up(a.addr, &position).await;
     let path = "/v1/newsfeed/users/7/feed?k=20";
     let (_, on_a) = call(a.addr, "GET", path, "").await;
@@ -129,7 +97,7 @@ async fn writes_on_any_replica_reach_all_and_a_late_replica_replays_them() {
         (&on_b["now"], &ready_a["articles"])
     );
     // A replica started now replays the log to the same state.
-    let late = start(&registry, redis(&url, &prefix)).await;
+    let late = start(&registry, redis_backend(&url, &prefix)).await;
     caught_up(late.addr, &position).await;
     let (_, on_late) = call(late.addr, "GET", path, "").await;
     assert_eq!(ids(&on_late), ids(&on_a), "replayed");
@@ -151,7 +119,7 @@ async fn a_dead_redis_refuses_writes_with_503_and_feeds_are_still_served() {
     newsfeed::pipeline::train_and_register(&registry, &super::quick_training(), true)
         .expect("train");
     // Nothing listens on port 1; no Redis needed.
-    let server = start(&registry, redis("redis://127.0.0.1:1", "dead")).await;
+    let server = start(&registry, redis_backend("redis://127.0.0.1:1", "dead")).await;
     let addr = server.addr;
     let body = json!({ "events": [{ "user_id": 7, "article_id": 0, "kind": "impression" }] });
     let (s, reply) = call(addr, "POST", "/v1/newsfeed/events", &body.to_string()).await;

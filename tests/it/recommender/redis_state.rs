@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use mlsd_core::events::EventLog;
-use mlsd_core::online_state::{delete_prefix, test_url, unique_prefix, StateBackend};
+use mlsd_core::online_state::{delete_prefix, test_url, unique_prefix};
 use recommender::artifact::RecommenderServed;
 use recommender::serve::ServeConfig;
 use recommender::sessions::{InMemorySessions, RedisSessions, SessionStore, ShopEvent};
@@ -17,7 +17,7 @@ use recommender::stream::{apply, apply_batch, keyed};
 use serde_json::Value;
 
 use super::api::{event, get_json, items, registered_small_world, start};
-use crate::common::{http, post_json};
+use crate::common::{http, post_json, redis_backend};
 
 const BUDGET: Duration = Duration::from_millis(500);
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -101,11 +101,7 @@ fn redis_config(url: &str, prefix: &str) -> ServeConfig {
     ServeConfig {
         // No cache: every real-time list is computed from the session now.
         cache_ttl: Duration::ZERO,
-        state: StateBackend::Redis {
-            url: url.to_string(),
-            prefix: prefix.to_string(),
-            timeout: BUDGET,
-        },
+        state: redis_backend(url, prefix),
         ..ServeConfig::default()
     }
 }

@@ -8,14 +8,14 @@
 use std::time::Duration;
 
 use mlsd_core::events::EventLog;
-use mlsd_core::online_state::{delete_prefix, test_url, unique_prefix, StateBackend};
+use mlsd_core::online_state::{delete_prefix, test_url, unique_prefix};
 use sentiment::reviews::{generate, Domain};
 use sentiment::serve::ServeConfig;
 use sentiment::stream::{apply, apply_batch, Limits, TextEvent};
 use sentiment::topics::{InMemoryTopics, RedisTopics, TopicStore, TopicText};
 
 use super::api::{model, start, stream};
-use crate::common::{http, post_json};
+use crate::common::{http, post_json, redis_backend};
 
 const BUDGET: Duration = Duration::from_millis(500);
 const HORIZON: Duration = Duration::from_secs(300);
@@ -90,11 +90,7 @@ fn redis_topic_buckets_equal_the_in_memory_ones_exactly() {
 
 fn redis_config(url: &str, prefix: &str) -> ServeConfig {
     ServeConfig {
-        state: StateBackend::Redis {
-            url: url.to_string(),
-            prefix: prefix.to_string(),
-            timeout: BUDGET,
-        },
+        state: redis_backend(url, prefix),
         ..ServeConfig::default()
     }
 }
@@ -153,20 +149,7 @@ fn a_consumer_killed_before_acknowledging_loses_no_text_and_counts_none_twice() 
     let topics = redis_topics(&url, &prefix);
     let _cleanup = Cleanup(&topics);
     let log = EventLog::new(topics.redis().clone(), format!("{prefix}:texts"));
-    let events: Vec<(String, TextEvent)> = generate(Domain::Gadgets, 1_000, 3)
-        .into_iter()
-        .enumerate()
-        .map(|(n, e)| {
-            let topic = e.topic.unwrap_or_else(|| "general".into());
-            (
-                format!("text:{n}"),
-                TextEvent {
-                    text: e.text,
-                    topic,
-                },
-            )
-        })
-        .collect();
+    let events = sentiment::stream::generated(1_000, 3);
     log.append(&events).expect("append");
     let junk = TextEvent {
         text: String::new(),

@@ -8,9 +8,7 @@
 //! that lives best next to the model. The log makes the *order* of a machine's readings the
 //! same on every replica, so an out-of-order cycle is refused alike everywhere.
 
-use mlsd_core::events::EventLog;
 use mlsd_core::follow::{Entry, Follower, Position};
-use mlsd_core::online_state::{RedisState, StateError};
 
 use super::*;
 
@@ -48,28 +46,6 @@ const KEEP_OUTCOMES: usize = 4_096;
 /// Lines of a stream appended as one entry.
 pub(super) const LINES_PER_ENTRY: usize = 256;
 
-/// Starts following `{prefix}:log` in `url`, applying it to `state`.
-pub(super) fn follow(
-    state: &Arc<AppState>,
-    url: &str,
-    prefix: &str,
-    timeout: Duration,
-) -> Result<Follower, StateError> {
-    let redis = Arc::new(RedisState::open(url, timeout, Vec::new())?);
-    let log = EventLog::new(redis, format!("{prefix}:log"));
-    let weak = Arc::downgrade(state);
-    Ok(Follower::start(
-        log,
-        500,
-        Duration::from_millis(10),
-        move |entries| {
-            if let Some(state) = weak.upgrade() {
-                apply(&state, entries);
-            }
-        },
-    ))
-}
-
 fn reading(r: &ReadingIn) -> (u32, Reading) {
     let values = r.values.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
     (
@@ -82,22 +58,11 @@ fn reading(r: &ReadingIn) -> (u32, Reading) {
 }
 
 /// Applies entries past the state's position, in order, and keeps their outcomes.
-fn apply(state: &AppState, entries: &[Entry]) {
+pub(super) fn apply(state: &AppState, entries: &[Entry]) {
     let route = state.models.route();
     for entry in entries {
-        let parsed: LogEntry = match serde_json::from_str(&entry.body) {
-            Ok(parsed) => parsed,
-            Err(e) => {
-                // Only servers append, after checking: a bad entry is a bug, counted and
-                // skipped (skipping it on every replica keeps them equal).
-                eprintln!("log entry {} skipped: {e}", entry.position);
-                state.kit.metrics.add_counter(
-                    "log_entries_skipped_total",
-                    "Entries of the replicated log that did not parse.",
-                    1.0,
-                );
-                continue;
-            }
+        let Some(parsed) = entry.parse::<LogEntry>(&state.kit.metrics) else {
+            continue;
         };
         {
             // Talking point: exactly once by position — re-reading the log applies nothing
@@ -136,8 +101,6 @@ fn apply(state: &AppState, entries: &[Entry]) {
 }
 
 /// Appends `entry` and waits (up to the request's time budget) until this replica applied it.
-/// 503 `state_lagging` if it did not in time: the entry is in the log and every replica will
-/// apply it, but this answer cannot show its outcome.
 pub(super) async fn append(
     state: &AppState,
     follower: &Follower,
@@ -148,27 +111,15 @@ pub(super) async fn append(
         LogEntry::Lines { .. } => "lines",
         LogEntry::Event { .. } => "event",
     };
-    let (position, applied) = follower
-        .append_and_wait(id, entry, state.config.server.timeout)
-        .await?;
-    if !applied {
-        return Err(lagging(position));
-    }
-    Ok(position)
-}
-
-fn lagging(position: Position) -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "state_lagging",
-        format!("appended at {position}; this replica has not applied it yet"),
-    )
+    follower
+        .append_applied(id, entry, state.config.server.timeout)
+        .await
 }
 
 fn outcome(state: &AppState, position: Position) -> Result<Outcome, ApiError> {
     lock(&state.outcomes)
         .remove(&position)
-        .ok_or_else(|| lagging(position))
+        .ok_or_else(|| mlsd_core::follow::lagging(position))
 }
 
 /// What applying a `readings` entry did.

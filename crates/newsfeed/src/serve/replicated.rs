@@ -8,9 +8,7 @@
 //! instead and the writes are what is shared; article ids come out the same on every replica
 //! because every replica publishes the same articles in the same order.
 
-use mlsd_core::events::EventLog;
 use mlsd_core::follow::{Entry, Follower, Position};
-use mlsd_core::online_state::{RedisState, StateError};
 
 use super::*;
 
@@ -27,45 +25,12 @@ pub enum LogEntry {
 /// latest few; the handler reads them right after its entry is applied).
 const KEEP_ASSIGNED: usize = 1_024;
 
-/// Starts following `{prefix}:log` in `url`, applying it to `state`.
-pub(super) fn follow(
-    state: &Arc<AppState>,
-    url: &str,
-    prefix: &str,
-    timeout: Duration,
-) -> Result<Follower, StateError> {
-    let redis = Arc::new(RedisState::open(url, timeout, Vec::new())?);
-    let log = EventLog::new(redis, format!("{prefix}:log"));
-    let weak = Arc::downgrade(state);
-    Ok(Follower::start(
-        log,
-        500,
-        Duration::from_millis(10),
-        move |entries| {
-            if let Some(state) = weak.upgrade() {
-                apply(&state, entries);
-            }
-        },
-    ))
-}
-
 /// Applies entries the live state has not applied yet, in order.
-fn apply(state: &AppState, entries: &[Entry]) {
+pub(super) fn apply(state: &AppState, entries: &[Entry]) {
     state.sync();
     for entry in entries {
-        let parsed: LogEntry = match serde_json::from_str(&entry.body) {
-            Ok(parsed) => parsed,
-            Err(e) => {
-                // Only servers append, after checking: a bad entry is a bug, counted and
-                // skipped (skipping it on every replica keeps them equal).
-                eprintln!("log entry {} skipped: {e}", entry.position);
-                state.kit.metrics.add_counter(
-                    "log_entries_skipped_total",
-                    "Entries of the replicated log that did not parse.",
-                    1.0,
-                );
-                continue;
-            }
+        let Some(parsed) = entry.parse::<LogEntry>(&state.kit.metrics) else {
+            continue;
         };
         let mut live = write(&state.live);
         // Talking point: exactly once by position — re-reading the log applies nothing twice.
@@ -92,8 +57,6 @@ fn apply(state: &AppState, entries: &[Entry]) {
 }
 
 /// Appends `entry` and waits (up to the request's time budget) until this replica applied it.
-/// 503 `state_lagging` if it did not in time: the entry is in the log and every replica will
-/// apply it, but this answer cannot show it.
 pub(super) async fn append(
     state: &AppState,
     follower: &Follower,
@@ -103,16 +66,9 @@ pub(super) async fn append(
         LogEntry::Articles { .. } => "articles",
         LogEntry::Events { .. } => "events",
     };
-    let budget = state.config.server.timeout;
-    let (position, applied) = follower.append_and_wait(id, entry, budget).await?;
-    if !applied {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "state_lagging",
-            format!("appended at {position}; this replica has not applied it yet"),
-        ));
-    }
-    Ok(position)
+    follower
+        .append_applied(id, entry, state.config.server.timeout)
+        .await
 }
 
 /// The article ids applying the entry at `position` assigned.
