@@ -47,7 +47,7 @@
 //! | rule-based baseline vs learned models; text features (negation, n-grams) | `crates/sentiment/src/lexicon.rs`, `text.rs`, `models.rs` |
 //! | published-protocol evaluation (10-fold CV) and calibration | `crates/sentiment/src/evaluate.rs`, `artifact.rs` (Platt on the hold-out) |
 //! | nested CV for settings; out-of-domain accuracy before trusting a model; "undecided" | `crates/sentiment/src/ensemble.rs`, `out_of_domain.rs`, `artifact.rs` |
-//! | streaming vs request/response, windowed aggregates, alerts with a false-alarm budget, caching | `crates/sentiment/src/serve.rs` |
+//! | streaming vs request/response, windowed aggregates, alerts with a false-alarm budget, caching | `crates/sentiment/src/serve.rs`, `serve/stream.rs`, `topics.rs` |
 //! | drift in language (vocabulary, length, words, predictions, a domain classifier) | `crates/sentiment/src/monitor.rs` |
 //! | censored labels, splits by machine, leakage (a failure-mode guard) | `crates/maintenance/src/data.rs`, `features.rs` (`table`), `tests/it/maintenance/data.rs` |
 //! | baselines a plant already has (life table, physics rules) vs models | `crates/maintenance/src/models.rs`, `evaluate.rs` |
