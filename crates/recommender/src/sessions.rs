@@ -260,6 +260,8 @@ impl SessionStore for RedisSessions {
                 .arg(-1)
                 .query(con)
         })?;
+        // Talking point: event sourcing — the session is its events, folded by the function
+        // the in-memory store uses, so both stores give the same state.
         let mut state = model.state(user);
         let keep = model.config.recent_items;
         for entry in &entries {

@@ -59,6 +59,7 @@ pub struct TopicText {
 
 impl TopicText {
     fn units(&self) -> u64 {
+        // Talking point: integer sums add up in any order, so every replica's buckets agree.
         (self.probability.clamp(0.0, 1.0) * PROBABILITY_UNITS).round() as u64
     }
 }
