@@ -17,6 +17,9 @@ use clap::{Parser, Subcommand};
 use mlsd_core::registry::Registry;
 
 mod common;
+mod engine;
+#[cfg(feature = "spark")]
+mod spark_jobs;
 mod streams;
 mod logs;
 mod bench;

@@ -38,6 +38,7 @@
 //! | overload: admission by predicted wait, when micro-batching pays (a simulated heavier model) | `crates/mlsd-core/src/accelerator.rs`, `mlsd bench serve --sim-call-us` |
 //! | monitoring live traffic (sliding-window drift) | `crates/mlsd-core/src/drift.rs` (`SlidingWindow`), `GET /v1/fraud/drift` |
 //! | batch vs real-time agreement, end to end | `crates/fraud-detector/src/replay.rs` |
+//! | distributed processing: the batch job as SQL on Apache Spark (Spark Connect), parity-tested row by row | `crates/mlsd-core/src/sql.rs`, `crates/tabular/src/sql.rs`, each design's `export.rs`, `src/spark.rs`, `tests/it/spark.rs` |
 //! | explicit vs implicit feedback; ranking metrics (nDCG, MAP) | `crates/recommender/src/models.rs`, `evaluate.rs`, `crates/mlsd-core/src/metrics.rs` (`top_k`) |
 //! | candidate generation vs ranking, ANN retrieval, business rules | `crates/recommender/src/two_stage.rs`, `ann.rs` |
 //! | simple closed-form models vs deep ones; blending models that err differently | `crates/recommender/src/item_item.rs` (EASE, RP3beta), `ratings.rs` (SVD++, kNN, blend) |
@@ -64,3 +65,5 @@
 //! `rg "Talking point"` lists every spot in the code where one is made.
 
 pub mod cli;
+#[cfg(feature = "spark")]
+pub mod spark;

@@ -85,13 +85,18 @@ pub enum Command {
     },
     /// Score every transaction of a file with a registered model (features computed in
     /// batch), write scores and approve/review/block decisions to a file, print rows/s.
+    /// `--engine spark` runs the same job as SQL on a Spark Connect server.
     BatchScore {
         /// Transactions to score (`.arrows`, `.csv`, or `.parquet` with the `parquet` feature); validated first.
+        /// Spark reads `.csv` or `.parquet`, local or on a cluster's storage (`s3://…`).
         #[arg(long)]
         input: PathBuf,
-        /// Where scored rows go (format by extension, as for the input).
+        /// Where scored rows go (format by extension, as for the input; with Spark a Parquet
+        /// folder, quarantined rows in `<output>.quarantine`).
         #[arg(long)]
         output: PathBuf,
+        #[command(flatten)]
+        engine: super::engine::EngineArgs,
         /// Registry version to score with [default: the current one].
         #[arg(long)]
         version: Option<String>,
@@ -101,6 +106,24 @@ pub enum Command {
         sim: SimArgs,
         #[arg(long)]
         json: bool,
+    },
+    /// Print the batch job as SQL (Spark SQL): validation, the 15 windowed features, the
+    /// registered model with its calibration, and the decision tiers — to paste into a
+    /// warehouse or run on Spark. Generated from the version's own spec and weights.
+    ExportSql {
+        /// The transactions' location in the warehouse (`.csv` or `.parquet`).
+        #[arg(long, default_value = "transactions.csv")]
+        input: String,
+        /// Also write scored (and quarantined) rows there as Parquet.
+        #[arg(long)]
+        output: Option<String>,
+        /// Registry version to export [default: the current one].
+        #[arg(long)]
+        version: Option<String>,
+        #[command(flatten)]
+        thresholds: ThresholdArgs,
+        #[command(flatten)]
+        sim: SimArgs,
     },
     /// Compare the last days of a transaction file with the current model's reference
     /// profile: per-feature drift (Evidently's test choice), prediction drift, dataset drift.
@@ -264,6 +287,67 @@ pub fn ingest_file(
         .with_context(|| format!("while ingesting {}", path.display()))
 }
 
+/// `mlsd fraud batch-score --engine spark`.
+#[cfg(feature = "spark")]
+#[allow(clippy::too_many_arguments)]
+fn batch_on_spark(
+    registry: &Registry,
+    engine: &super::engine::EngineArgs,
+    input: &Path,
+    output: &Path,
+    version: Option<String>,
+    thresholds: ThresholdArgs,
+    sim: &SimArgs,
+    json: bool,
+) -> Result<()> {
+    let loaded = fraud_detector::artifact::load(registry, version.as_deref())
+        .context("while loading the model to score with")?;
+    let thresholds = thresholds.get().apply(loaded.artifact.thresholds())?;
+    let cfg = IngestConfig::for_simulation(&sim.config())?;
+    let run = super::spark_jobs::fraud_batch(
+        &engine.spark_remote,
+        input,
+        output,
+        &cfg,
+        &loaded.artifact,
+        &thresholds,
+    )?;
+    if json {
+        println!("{}", serde_json::to_string(&run)?);
+        return Ok(());
+    }
+    println!(
+        "scored {} rows with {} ({}) on Spark {} in {:.2} s ({:.0} rows/s; the session's start, {:.2} s, not included) → {}",
+        run.rows,
+        loaded.manifest.version,
+        loaded.manifest.model_name,
+        run.spark_version,
+        run.job_seconds,
+        run.rows_per_second,
+        run.session_seconds,
+        output.display()
+    );
+    let list = |kind: &str| {
+        let items: Vec<String> = run
+            .counts
+            .iter()
+            .filter(|c| c.0 == kind)
+            .map(|c| format!("{} {}", c.2, c.1))
+            .collect();
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items.join(", ")
+        }
+    };
+    println!(
+        "decisions: {}; quarantined: {}",
+        list("decision"),
+        list("quarantine")
+    );
+    Ok(())
+}
+
 /// `mlsd fraud …`.
 pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
     match cmd {
@@ -362,14 +446,51 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             );
             Ok(())
         }
-        Command::BatchScore {
+        Command::ExportSql {
             input,
             output,
             version,
             thresholds,
             sim,
+        } => {
+            let loaded = fraud_detector::artifact::load(registry, version.as_deref())
+                .context("while loading the model to export")?;
+            let thresholds = thresholds.get().apply(loaded.artifact.thresholds())?;
+            let Some(format) = fraud_detector::export::SourceFormat::of(&input) else {
+                bail!("--input must name a .csv or .parquet location, not {input}");
+            };
+            let script = fraud_detector::export::script(
+                &input,
+                format,
+                &IngestConfig::for_simulation(&sim.config())?,
+                &loaded.artifact,
+                &thresholds,
+                output.as_deref(),
+            )
+            .map_err(|why| anyhow::anyhow!("the model has no SQL form: {why}"))?;
+            println!(
+                "-- mlsd fraud batch job, model {} ({}), Spark SQL\n",
+                loaded.manifest.version, loaded.manifest.model_name
+            );
+            print!("{}", script.render());
+            Ok(())
+        }
+        Command::BatchScore {
+            input,
+            output,
+            engine,
+            version,
+            thresholds,
+            sim,
             json,
         } => {
+            #[cfg(feature = "spark")]
+            if engine.engine == super::engine::Engine::Spark {
+                return batch_on_spark(
+                    registry, &engine, &input, &output, version, thresholds, &sim, json,
+                );
+            }
+            engine.in_process_only()?;
             mlsd_core::frames::writable(&output)?;
             let loaded = fraud_detector::artifact::load(registry, version.as_deref())
                 .context("while loading the model to score with")?;

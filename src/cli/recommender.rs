@@ -63,13 +63,35 @@ pub enum Command {
     },
     /// The batch job: every user's top 50 with the registry's current version, into a
     /// snapshot file that names the version (`mlsd serve recommender --snapshot` loads it).
+    /// `--engine spark` ranks on Spark instead: stage 1 is exported as tables, the ranker and
+    /// the rules run as SQL, the lists are written as Parquet.
     Batch {
-        /// Where to write the snapshot (JSON).
+        /// Where to write the snapshot (JSON); with Spark, the lists (a `.parquet` folder).
         #[arg(long)]
         out: PathBuf,
-        /// Worker threads of the batch job.
+        /// Worker threads of the batch job (in process).
         #[arg(long, default_value_t = 2, value_parser = positive)]
         workers: usize,
+        #[command(flatten)]
+        engine: super::engine::EngineArgs,
+        /// With Spark: the folder the factor tables and candidates are written to, which the
+        /// Spark workers must be able to read [default: <out>.tables].
+        #[arg(long)]
+        tables: Option<PathBuf>,
+    },
+    /// Write the batch job's tables (BPR factors, stage 1's candidates with their features)
+    /// as CSV and print the SQL that ranks them into every user's top N (Spark SQL), to paste
+    /// into a warehouse or run on Spark. Generated from the current version.
+    ExportSql {
+        /// Folder to write users.csv, items.csv and candidates.csv into.
+        #[arg(long)]
+        tables: PathBuf,
+        /// Where the SQL reads the tables from [default: --tables, made absolute].
+        #[arg(long)]
+        location: Option<String>,
+        /// Also write the lists there as Parquet.
+        #[arg(long)]
+        output: Option<String>,
     },
     /// Append the default shop's events after the serving model's cutoff to the event log on
     /// Redis Streams (`<prefix>:events`).
@@ -127,7 +149,25 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             };
             return train(registry, &config, !no_promote);
         }
-        Command::Batch { out, workers } => return batch(registry, &out, workers),
+        Command::Batch {
+            out,
+            workers,
+            engine,
+            tables,
+        } => {
+            #[cfg(feature = "spark")]
+            if engine.engine == super::engine::Engine::Spark {
+                return batch_on_spark(registry, &engine, &out, tables);
+            }
+            engine.in_process_only()?;
+            let _ = tables;
+            return batch(registry, &out, workers);
+        }
+        Command::ExportSql {
+            tables,
+            location,
+            output,
+        } => return export_sql(registry, &tables, location, output),
         Command::Produce(args) => return super::streams::shop_produce(registry, &args),
         Command::Consume(args) => return super::streams::shop_consume(registry, &args),
     };
@@ -282,6 +322,81 @@ pub fn serve(registry: Registry, args: &ServeArgs) -> Result<()> {
         state.watch_registry();
         serve_until_signal(args.addr, serve::router(state), idle, || {}).await
     })
+}
+
+/// `mlsd recommender export-sql`.
+fn export_sql(
+    registry: &Registry,
+    tables: &Path,
+    location: Option<String>,
+    output: Option<String>,
+) -> Result<()> {
+    use recommender::artifact::RecommenderServed;
+    let serving = mlsd_core::design::load::<RecommenderServed>(registry, None)
+        .context("while loading the current recommender (run `mlsd recommender train`)")?;
+    let model = &serving.model.model;
+    let rows = recommender::export::write_tables(model, tables)?;
+    let location = match location {
+        Some(l) => l,
+        None => super::engine::spark_location(tables)?,
+    };
+    let script = recommender::export::script(
+        &location,
+        model,
+        serving.model.snapshot.k,
+        output.as_deref(),
+    )
+    .map_err(|why| anyhow::anyhow!("the ranker has no SQL form: {why}"))?;
+    println!(
+        "-- mlsd recommender batch job, model {}, Spark SQL; tables in {}: {} users, {} items, {} candidates\n",
+        serving.version,
+        tables.display(),
+        rows.users,
+        rows.items,
+        rows.candidates
+    );
+    print!("{}", script.render());
+    Ok(())
+}
+
+/// `mlsd recommender batch --engine spark`.
+#[cfg(feature = "spark")]
+fn batch_on_spark(
+    registry: &Registry,
+    engine: &super::engine::EngineArgs,
+    out: &Path,
+    tables: Option<PathBuf>,
+) -> Result<()> {
+    use recommender::artifact::RecommenderServed;
+    let serving = mlsd_core::design::load::<RecommenderServed>(registry, None)
+        .context("while loading the current recommender (run `mlsd recommender train`)")?;
+    let tables = tables.unwrap_or_else(|| PathBuf::from(format!("{}.tables", out.display())));
+    let run = super::spark_jobs::recommender_batch(
+        &engine.spark_remote,
+        &serving.model.model,
+        serving.model.snapshot.k,
+        &tables,
+        out,
+    )?;
+    println!(
+        "stage 1 in process: {} candidates for {} users exported in {:.2} s → {}",
+        run.tables.candidates,
+        run.tables.users,
+        run.export_seconds,
+        tables.display()
+    );
+    println!(
+        "ranked on Spark {} in {:.2} s ({:.0} candidates/s; the session's start, {:.2} s, not included): top {} for {} users ({} rows) → {}",
+        run.spark_version,
+        run.job_seconds,
+        run.candidates_per_second,
+        run.session_seconds,
+        serving.model.snapshot.k,
+        run.users,
+        run.list_rows,
+        out.display()
+    );
+    Ok(())
 }
 
 /// `mlsd recommender batch`: the current version's batch job, written to a file.

@@ -29,6 +29,9 @@
 //! - `operate`: the production loop replayed on fraud and sentiment — per retraining policy,
 //!   recovery from an injected drift, the broken candidate stopped by the gates, the estimate
 //!   vs the realised metric
+//! - `spark`: the batch paths as SQL on Apache Spark against the in-process pipeline, row by
+//!   row — fraud's validation, features and every model family; the recommender's lists
+//!   (needs `--features spark` and `MLSD_SPARK_REMOTE`; SKIPPED without)
 //! - `common`: shared fixtures (small worlds, HTTP helpers)
 
 mod common;
@@ -43,3 +46,4 @@ mod operate;
 mod reference;
 mod recommender;
 mod sentiment;
+mod spark;

@@ -18,7 +18,8 @@
 //! 6. [`online`] — the same features, one transaction at a time, for real-time scoring, in
 //!    memory or in Redis (shared by replicas); [`stream`] — payments and labels as events on a
 //!    Redis Stream, applied by consumers in a group (at-least-once, idempotent)
-//! 7. [`batch`] — score a whole period from files with the same artifact
+//! 7. [`batch`] — score a whole period from files with the same artifact; [`export`] — the
+//!    same batch path (validation, features, model) as SQL for a warehouse or Spark
 //! 8. [`monitor`] — drift of current traffic against the model's reference profile
 //! 9. [`serve`] — the real-time scoring API (axum): micro-batching, drift over live traffic,
 //!    hot model swap, OpenAPI document
@@ -42,6 +43,7 @@ pub mod artifact;
 pub mod online;
 pub mod stream;
 pub mod batch;
+pub mod export;
 pub mod monitor;
 pub mod serve;
 pub mod replay;

@@ -23,6 +23,7 @@
 //! - linfa's trees predict labels only, so after fitting we re-estimate each leaf's fraud
 //!   rate on the training rows (see [`ProbabilityTree`]) to get a score that ranks.
 
+use mlsd_core::sql::double_of;
 use mlsd_tabular::{Learner, Scaler};
 use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
@@ -134,6 +135,23 @@ impl RulesModel {
                 s
             })
             .collect()
+    }
+
+    /// [`RulesModel::score`] as SQL over the feature expressions `columns`, hits added in the
+    /// same order.
+    pub fn sql(&self, columns: &[String]) -> Result<String, String> {
+        let (amount, avg, risk) = (
+            &columns[self.amount],
+            &columns[self.card_avg_30d],
+            &columns[self.terminal_risk_30d],
+        );
+        Ok(format!(
+            "(0.0D + CASE WHEN {amount} > {} THEN 0.5D ELSE 0.0D END \
+             + CASE WHEN {risk} > 0.0D THEN 0.3D ELSE 0.0D END \
+             + CASE WHEN {amount} > {} * {avg} THEN 0.2D ELSE 0.0D END)",
+            double_of("the amount limit", self.amount_limit)?,
+            double_of("the spike ratio", self.spike_ratio)?
+        ))
     }
 }
 

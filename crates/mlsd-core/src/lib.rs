@@ -29,6 +29,7 @@
 //! | [`plot`] | line charts as SVG and PNG for benchmark reports | |
 //! | [`online_state`] | online state in Redis: pooled connections, a time budget per round trip, 503 instead of empty state | shared state vs routing by key, dependency failure |
 //! | [`events`] | an event log on Redis Streams: consumer groups, acknowledgements, takeover of a dead consumer's events, dead letters | at-least-once delivery, idempotent consumers |
+//! | [`sql`] | SQL text for warehouse and Spark batch paths: exact double literals, identifiers, scripts | distributed processing |
 //! | [`follow`] | log-replicated state: every replica applies the same stream in order to its own memory; read-your-writes | replicated log vs shared store vs routing by key |
 //!
 //! Everything here is a library: errors are one [`Error`] enum, never a panic on data.
@@ -53,5 +54,6 @@ pub mod plot;
 pub mod online_state;
 pub mod events;
 pub mod follow;
+pub mod sql;
 
 pub use error::{Error, Result};

@@ -17,6 +17,7 @@
 //! 4. [`evaluate`] — both published protocols beside the published tables, and the shop's
 //!    time split with its batch-vs-real-time replay
 //! 5. [`batch`] — every user's top N precomputed into a snapshot (the batch-serving path);
+//!    [`export`] — the same ranking as factor tables, candidate rows and SQL (Spark);
 //!    [`artifact`] — the fitted model, its snapshot and drift reference as a registry version
 //! 6. [`serve`] — the HTTP API: snapshot lookups, real-time re-ranking with the live session,
 //!    TTL cache, cold start; [`sessions`] — the live sessions, in memory or in Redis;
@@ -38,6 +39,7 @@ pub mod ann;
 pub mod two_stage;
 pub mod evaluate;
 pub mod batch;
+pub mod export;
 pub mod artifact;
 pub mod sessions;
 pub mod stream;

@@ -599,6 +599,38 @@ impl TwoStage {
         Some(q)
     }
 
+    /// The user's BPR factors, when the embeddings know the user (the batch job's user table).
+    pub fn user_factors(&self, user: u32) -> Option<Vec<f32>> {
+        self.taste_query(user).map(|mut q| {
+            q.pop();
+            q
+        })
+    }
+
+    /// An item's BPR factors and bias (the batch job's item table).
+    pub fn item_factors(&self, item: u32) -> Option<(&[f32], f32)> {
+        self.retrieval.bpr.item_vector(item)
+    }
+
+    /// Factors per user and item.
+    pub fn factors(&self) -> usize {
+        self.retrieval.bpr.factors()
+    }
+
+    /// Stage 1 for the batch job, as the ranker sees it: each candidate the rules keep (never
+    /// bought, never seen), with its category and its features in [`FEATURES`] order.
+    pub fn candidate_rows(&self, user: u32, state: &UserState) -> Vec<(u32, u16, Vec<f64>)> {
+        let session = self.session_vector(state);
+        self.candidates(user, state)
+            .into_iter()
+            .filter(|(item, _)| !state.bought.contains(item) && !state.seen.contains(item))
+            .map(|(item, _)| {
+                let features = self.features(user, state, session.as_deref(), item);
+                (item, self.catalog[item as usize].category, features)
+            })
+            .collect()
+    }
+
     fn session_vector(&self, state: &UserState) -> Option<Vec<f32>> {
         let k = self.retrieval.bpr.factors();
         let mut sum = vec![0.0f32; k];

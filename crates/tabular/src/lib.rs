@@ -10,6 +10,7 @@
 //! | [`estimator`] | logistic regression, a tree, a random forest, gradient boosting: fit and predict probabilities | model choice and trade-offs |
 //! | [`sampling`] | undersampling the majority class (seeded) | class imbalance |
 //! | [`decision`] | thresholds that turn a score into approve / review / block | costs of errors, alert budgets |
+//! | [`sql`] | every estimator as one SQL expression (warehouse / Spark batch scoring) | distributed processing |
 //! | [`newton`] | logistic regression by Newton's method: exact in a few steps | model choice, training cost |
 //! | [`regression`] | a number per row: mean, ridge, a random forest, gradient boosting | baselines, model choice |
 //!
@@ -24,6 +25,7 @@ pub mod estimator;
 pub mod decision;
 pub mod regression;
 pub mod newton;
+pub mod sql;
 
 pub use decision::{Decision, DecisionThresholds};
 pub use estimator::{Estimator, Learner, ModelConfig};

@@ -7,6 +7,7 @@
 //! probabilities; calibrate on held-out rows before reading them as probabilities.
 
 use linfa_trees::{DecisionTree, TreeNode};
+use mlsd_core::sql::double_of;
 use ndarray::{ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
@@ -99,6 +100,31 @@ impl ProbabilityTree {
         match self.nodes[self.leaf_of(value)] {
             Node::Leaf { probability } => probability,
             Node::Split { .. } => 0.0,
+        }
+    }
+
+    /// The tree as nested `CASE WHEN x < t THEN … ELSE … END` (see [`crate::sql`]);
+    /// `column(j)` is the SQL of feature `j`.
+    pub fn sql(&self, column: impl Fn(usize) -> String) -> Result<String, String> {
+        self.node_sql(0, &column)
+    }
+
+    fn node_sql(&self, i: usize, column: &dyn Fn(usize) -> String) -> Result<String, String> {
+        match self.nodes.get(i) {
+            Some(Node::Leaf { probability }) => double_of("a leaf rate", *probability),
+            Some(Node::Split {
+                feature,
+                threshold,
+                left,
+                right,
+            }) => Ok(format!(
+                "CASE WHEN {} < {} THEN {} ELSE {} END",
+                column(*feature),
+                double_of("a threshold", *threshold)?,
+                self.node_sql(*left, column)?,
+                self.node_sql(*right, column)?
+            )),
+            None => Err(format!("the tree has no node {i}")),
         }
     }
 
