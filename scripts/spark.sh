@@ -11,7 +11,10 @@
 #   scripts/spark.sh stop [PORT]       stop it (by the PID it wrote)
 #
 # The server runs `local[N]` (N = MLSD_SPARK_CORES, default every core) with the session time
-# zone UTC, so timestamps read from files mean what they mean to polars.
+# zone UTC, so timestamps read from files mean what they mean to polars, and with no deadline
+# on a statement's response stream: by default the server ends it after 2 minutes and expects
+# the client to reattach, which the Rust client does not (a statement longer than that would
+# look finished while it is cancelled).
 set -euo pipefail
 
 PARTS="${MLSD_PARTS_DIR:-$HOME/.cache/mlsd-parts}"
@@ -104,6 +107,7 @@ start() {
         --conf spark.driver.host=127.0.0.1 \
         --conf spark.ui.enabled=false \
         --conf spark.sql.session.timeZone=UTC \
+        --conf spark.connect.execute.reattachable.senderMaxStreamDuration=0 \
         --conf spark.sql.warehouse.dir="$dir/warehouse" \
         --conf "spark.driver.extraJavaOptions=-Duser.timezone=UTC -Dderby.system.home=$dir" \
         spark-internal >"$dir/spark.log" 2>&1 &

@@ -12,7 +12,9 @@
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
-use arrow::array::{Array, Float32Array, Float64Array, Int32Array, Int64Array, StringArray};
+use arrow::array::{
+    Array, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array, StringArray,
+};
 use arrow::record_batch::RecordBatch;
 use mlsd_core::sql::Script;
 use spark_connect::SparkSession;
@@ -91,6 +93,7 @@ pub enum Value {
     Int(i64),
     Float(f64),
     Text(String),
+    Bool(bool),
     Null,
 }
 
@@ -117,7 +120,7 @@ impl Value {
 }
 
 /// Columns by name → values, row-major, from Arrow batches (BIGINT, INT, DOUBLE, FLOAT,
-/// STRING; anything else is an error).
+/// STRING, BOOLEAN; anything else is an error).
 pub fn rows(batches: &[RecordBatch]) -> Result<(Vec<String>, Vec<Vec<Value>>)> {
     let Some(first) = batches.first() else {
         return Ok((Vec::new(), Vec::new()));
@@ -158,6 +161,9 @@ fn value(column: &dyn Array, i: usize) -> Result<Value> {
     }
     if let Some(a) = any.downcast_ref::<Float32Array>() {
         return Ok(Value::Float(f64::from(a.value(i))));
+    }
+    if let Some(a) = any.downcast_ref::<BooleanArray>() {
+        return Ok(Value::Bool(a.value(i)));
     }
     if let Some(a) = any.downcast_ref::<StringArray>() {
         return Ok(Value::Text(a.value(i).to_string()));

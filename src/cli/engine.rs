@@ -37,7 +37,7 @@ impl EngineArgs {
         if self.engine == Engine::Spark {
             bail!(
                 "this mlsd was built without Spark: run scripts/spark.sh install, then \
-                 cargo build --release --features spark (docs/benchmarks.md, \"Batch on Spark\")"
+                 cargo build --release --features spark (docs/benchmarks.md, \"Batch on Apache Spark\")"
             );
         }
         Ok(())

@@ -56,11 +56,27 @@ pub enum Command {
         no_promote: bool,
     },
     /// The nightly fleet job: score a readings CSV with the current model into a schedule.
+    /// `--engine spark` runs the same job as SQL on a Spark Connect server.
     Batch {
         #[arg(long)]
         input: PathBuf,
+        /// The schedule (CSV); with Spark a `.parquet` folder, refused lines in
+        /// `<out>.quarantine`.
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        engine: super::engine::EngineArgs,
+    },
+    /// Print the nightly fleet job as SQL (Spark SQL): parsing and checks, each machine's
+    /// window as an array, the features, the current model and the schedule — to paste into
+    /// a warehouse or run on Spark.
+    ExportSql {
+        /// The readings' location (a CSV file or folder of them).
+        #[arg(long, default_value = "readings.csv")]
+        input: String,
+        /// Also write the schedule there as Parquet.
+        #[arg(long)]
+        output: Option<String>,
     },
     /// Per-sensor drift of a simulated month of readings against the current model's training
     /// profile, with or without a recalibrated sensor.
@@ -173,8 +189,45 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             );
             Ok(())
         }
-        Command::Batch { input, out } => {
+        Command::ExportSql { input, output } => {
             let (version, model) = current(registry)?;
+            let script = maintenance::export::script(&input, &model, output.as_deref())
+                .map_err(|why| anyhow::anyhow!("the model has no SQL form: {why}"))?;
+            println!("-- mlsd maintenance fleet job, model {version}, Spark SQL\n");
+            print!("{}", script.render());
+            Ok(())
+        }
+        Command::Batch { input, out, engine } => {
+            let (version, model) = current(registry)?;
+            #[cfg(feature = "spark")]
+            if engine.engine == super::engine::Engine::Spark {
+                let run = super::spark_jobs::maintenance_batch(
+                    &engine.spark_remote,
+                    &model,
+                    &input,
+                    &out,
+                )?;
+                let list = |kind: &str| {
+                    let items: Vec<String> = run
+                        .counts
+                        .iter()
+                        .filter(|c| c.0 == kind)
+                        .map(|c| format!("{} {}", c.2, c.1))
+                        .collect();
+                    if items.is_empty() {
+                        "none".to_string()
+                    } else {
+                        items.join(", ")
+                    }
+                };
+                println!(
+                    "{} readings scored with {version} on Spark {} in {:.2} s ({:.0} readings/s; the session's start, {:.2} s, not included): {}; refused: {} → {}",
+                    run.rows, run.spark_version, run.job_seconds, run.rows_per_second, run.session_seconds,
+                    list("schedule"), list("quarantine"), out.display()
+                );
+                return Ok(());
+            }
+            engine.in_process_only()?;
             let b = maintenance::batch::score_file(&model, &input, &out)?;
             println!(
                 "{} readings of {} machines scored with {version} in {:.2} s ({:.0} readings/s, I/O included); {} alerts; {} rows quarantined → {}",

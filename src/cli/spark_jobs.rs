@@ -55,16 +55,7 @@ pub fn fraud_batch(
     let (_, summary) = rows(&spark.query(export::SUMMARY)?)?;
     spark.query("DROP VIEW IF EXISTS scored")?;
     let job_seconds = t.elapsed().as_secs_f64();
-    let counts: Vec<(String, String, i64)> = summary
-        .iter()
-        .map(|r| {
-            (
-                r[0].as_str().unwrap_or_default().to_string(),
-                r[1].as_str().unwrap_or_default().to_string(),
-                r[2].as_i64().unwrap_or_default(),
-            )
-        })
-        .collect();
+    let counts = counts(&summary);
     let scored: i64 = counts
         .iter()
         .filter(|c| c.0 == "decision")
@@ -136,4 +127,54 @@ pub fn recommender_batch(
         users: count(0),
         list_rows: count(1),
     })
+}
+
+/// `mlsd maintenance batch --engine spark`: the fleet job as SQL on Spark; the schedule to
+/// `output` (Parquet), refused lines beside it.
+pub fn maintenance_batch(
+    remote: &str,
+    artifact: &maintenance::artifact::MaintenanceArtifact,
+    input: &Path,
+    output: &Path,
+) -> Result<SparkRun> {
+    if !output.to_string_lossy().ends_with(".parquet") {
+        bail!("Spark writes a Parquet folder: give --out a name ending in .parquet");
+    }
+    let script = maintenance::export::script(
+        &spark_location(input)?,
+        artifact,
+        Some(&spark_location(output)?),
+    )
+    .map_err(|why| anyhow!("the model has no SQL form: {why}"))?;
+    let spark = Spark::connect(remote)?;
+    let t = Instant::now();
+    spark.run(&script)?;
+    let (_, summary) = rows(&spark.query(maintenance::export::SUMMARY)?)?;
+    let (_, lines) = rows(&spark.query("SELECT COUNT(*) FROM checked")?)?;
+    spark.query("DROP VIEW IF EXISTS schedule")?;
+    let job_seconds = t.elapsed().as_secs_f64();
+    let readings = lines.first().and_then(|r| r[0].as_i64()).unwrap_or(0);
+    Ok(SparkRun {
+        engine: "spark",
+        spark_version: spark.version.clone(),
+        session_seconds: spark.start_seconds,
+        job_seconds,
+        rows: readings,
+        rows_per_second: readings as f64 / job_seconds.max(1e-9),
+        counts: counts(&summary),
+    })
+}
+
+/// (kind, name, count) rows of a summary query.
+fn counts(summary: &[Vec<crate::spark::Value>]) -> Vec<(String, String, i64)> {
+    summary
+        .iter()
+        .map(|r| {
+            (
+                r[0].as_str().unwrap_or_default().to_string(),
+                r[1].as_str().unwrap_or_default().to_string(),
+                r[2].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect()
 }

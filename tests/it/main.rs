@@ -30,7 +30,8 @@
 //!   recovery from an injected drift, the broken candidate stopped by the gates, the estimate
 //!   vs the realised metric
 //! - `spark`: the batch paths as SQL on Apache Spark against the in-process pipeline, row by
-//!   row — fraud's validation, features and every model family; the recommender's lists
+//!   row — fraud's validation, features and every model family; the recommender's lists; the
+//!   maintenance fleet job's refusals, features and schedule
 //!   (needs `--features spark` and `MLSD_SPARK_REMOTE`; SKIPPED without)
 //! - `common`: shared fixtures (small worlds, HTTP helpers)
 

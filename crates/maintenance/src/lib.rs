@@ -23,7 +23,7 @@
 //!    predictive one (thresholds chosen on validation machines)
 //! 6. [`artifact`] — spec + model + risk table + alert threshold + drift reference, versioned
 //! 7. [`online`] — the per-machine state serving and batch share; [`batch`] — the nightly fleet
-//!    job; [`serve`] — readings (batch and NDJSON stream), machines, alerts, events, stateless
+//!    job; [`export`] — the same job as SQL (Spark); [`serve`] — readings (batch and NDJSON stream), machines, alerts, events, stateless
 //!    scoring, drift
 //! 8. [`monitor`] — per-sensor drift, sensor health, prediction drift, realised error as
 //!    failures and services arrive
@@ -45,6 +45,7 @@ pub mod policy;
 pub mod artifact;
 pub mod online;
 pub mod batch;
+pub mod export;
 pub mod serve;
 pub mod monitor;
 pub mod pipeline;

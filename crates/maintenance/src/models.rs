@@ -134,6 +134,30 @@ impl RulModel {
     }
 }
 
+impl RulModel {
+    // Used by the fleet job's SQL export (`export.rs`).
+    /// The predicted remaining life as SQL over the feature columns, clamped to [0, cap].
+    pub fn sql(&self, columns: &[String]) -> Result<String, String> {
+        if self.weibull.is_some() {
+            return Err("the Weibull life table has no SQL form".into());
+        }
+        let parts = self
+            .parts
+            .iter()
+            .map(|p| p.sql(columns))
+            .collect::<Result<Vec<_>, _>>()?;
+        let raw = format!(
+            "({} / {})",
+            mlsd_core::sql::sum(&parts),
+            mlsd_core::sql::double_of("the number of parts", self.parts.len().max(1) as f64)?
+        );
+        Ok(format!(
+            "LEAST(GREATEST({raw}, 0.0D), {})",
+            mlsd_core::sql::double_of("the cap", self.cap)?
+        ))
+    }
+}
+
 /// Rows as an ndarray matrix (all rows have `width` columns).
 pub fn matrix(rows: &[Vec<f64>], width: usize) -> Array2<f64> {
     let mut m = Array2::zeros((rows.len(), width));

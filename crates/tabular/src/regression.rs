@@ -236,6 +236,33 @@ enum Node {
 }
 
 impl RegressionTree {
+    /// The tree as nested `CASE WHEN x < t THEN … ELSE … END` over the SQL `columns`.
+    pub fn sql(&self, columns: &[String]) -> Result<String, String> {
+        self.node_sql(0, columns)
+    }
+
+    fn node_sql(&self, i: usize, columns: &[String]) -> Result<String, String> {
+        use mlsd_core::sql::double_of;
+        match self.nodes.get(i) {
+            Some(Node::Leaf(v)) => double_of("a leaf value", *v),
+            Some(Node::Split {
+                feature,
+                threshold,
+                left,
+                right,
+            }) => Ok(format!(
+                "CASE WHEN {} < {} THEN {} ELSE {} END",
+                columns
+                    .get(*feature)
+                    .ok_or_else(|| format!("a tree splits on feature {feature}"))?,
+                double_of("a threshold", *threshold)?,
+                self.node_sql(*left, columns)?,
+                self.node_sql(*right, columns)?
+            )),
+            None => Err(format!("the tree has no node {i}")),
+        }
+    }
+
     pub fn predict(&self, row: &[f64]) -> f64 {
         let mut i = 0;
         loop {

@@ -16,6 +16,7 @@ use forust_ml::GradientBooster;
 use mlsd_core::sql::{double_of, logistic, sum};
 
 use crate::estimator::Estimator;
+use crate::regression::Regressor;
 use crate::scaler::Scaler;
 
 impl Estimator {
@@ -77,8 +78,55 @@ impl Estimator {
     }
 }
 
+impl Regressor {
+    /// The prediction for a row whose raw features are the SQL expressions `columns`.
+    pub fn sql(&self, columns: &[String]) -> Result<String, String> {
+        Ok(match self {
+            Regressor::Mean(m) => double_of("the mean", *m)?,
+            Regressor::Ridge {
+                scaler,
+                intercept,
+                weights,
+            } => {
+                let terms = columns
+                    .iter()
+                    .enumerate()
+                    .map(|(j, c)| {
+                        Ok(format!(
+                            "(({c} - {}) / {}) * {}",
+                            double_of("a scaler mean", scaler.mean[j])?,
+                            double_of("a scaler deviation", scaler.std[j])?,
+                            double_of("a weight", weights[j])?
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                format!(
+                    "({} + {})",
+                    double_of("the intercept", *intercept)?,
+                    sum(&terms)
+                )
+            }
+            Regressor::Forest(trees) => {
+                let terms = trees
+                    .iter()
+                    .map(|t| t.sql(columns))
+                    .collect::<Result<Vec<_>, _>>()?;
+                format!(
+                    "({} / {})",
+                    sum(&terms),
+                    double_of("the forest size", trees.len().max(1) as f64)?
+                )
+            }
+            Regressor::Boosting(b) => boosting_sql(b, columns)?,
+        })
+    }
+}
+
 /// The booster's log-odds: its base score plus every tree's leaf weight, in training order.
-fn boosting_sql(booster: &GradientBooster, columns: &[String]) -> Result<String, String> {
+pub(crate) fn boosting_sql(
+    booster: &GradientBooster,
+    columns: &[String],
+) -> Result<String, String> {
     let trees = match booster.prediction_iteration {
         Some(n) => &booster.trees[..n.min(booster.trees.len())],
         None => &booster.trees[..],
@@ -119,6 +167,7 @@ fn boosted_node(
 mod tests {
     use super::*;
     use crate::estimator::{Learner, ModelConfig};
+    use crate::regression::{RegressionConfig, RegressorKind};
     use ndarray::Array2;
 
     /// Evaluates the little SQL subset the estimators emit, to check the text against
@@ -147,6 +196,30 @@ mod tests {
             ..ModelConfig::default()
         };
         let columns: Vec<String> = (0..3).map(|j| format!("x{j}")).collect();
+        for kind in [
+            RegressorKind::Mean,
+            RegressorKind::Ridge,
+            RegressorKind::RandomForest,
+            RegressorKind::GradientBoosting,
+        ] {
+            let target: Vec<f64> = x.rows().into_iter().map(|r| r[0] * 3.0 - r[2]).collect();
+            let cfg = RegressionConfig {
+                forest_trees: 5,
+                boosting_iterations: 10,
+                ..RegressionConfig::default()
+            };
+            let model = Regressor::fit(kind, &x, &target, &cfg).expect("fits");
+            let sql = model.sql(&columns).expect("sql");
+            let rust = model.predict(x.view());
+            for (i, r) in x.rows().into_iter().enumerate() {
+                let s = eval(&sql, r.as_slice().expect("row"));
+                assert!(
+                    (s - rust[i]).abs() <= 1e-12 * rust[i].abs().max(1e-300),
+                    "{kind:?} row {i}: sql {s} vs rust {}",
+                    rust[i]
+                );
+            }
+        }
         for learner in [
             Learner::LogisticRegression,
             Learner::NewtonLogistic,
