@@ -327,23 +327,10 @@ fn batch_on_spark(
         run.session_seconds,
         output.display()
     );
-    let list = |kind: &str| {
-        let items: Vec<String> = run
-            .counts
-            .iter()
-            .filter(|c| c.0 == kind)
-            .map(|c| format!("{} {}", c.2, c.1))
-            .collect();
-        if items.is_empty() {
-            "none".to_string()
-        } else {
-            items.join(", ")
-        }
-    };
     println!(
         "decisions: {}; quarantined: {}",
-        list("decision"),
-        list("quarantine")
+        run.counted("decision"),
+        run.counted("quarantine")
     );
     Ok(())
 }

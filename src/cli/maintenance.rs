@@ -207,23 +207,10 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
                     &input,
                     &out,
                 )?;
-                let list = |kind: &str| {
-                    let items: Vec<String> = run
-                        .counts
-                        .iter()
-                        .filter(|c| c.0 == kind)
-                        .map(|c| format!("{} {}", c.2, c.1))
-                        .collect();
-                    if items.is_empty() {
-                        "none".to_string()
-                    } else {
-                        items.join(", ")
-                    }
-                };
                 println!(
                     "{} readings scored with {version} on Spark {} in {:.2} s ({:.0} readings/s; the session's start, {:.2} s, not included): {}; refused: {} → {}",
                     run.rows, run.spark_version, run.job_seconds, run.rows_per_second, run.session_seconds,
-                    list("schedule"), list("quarantine"), out.display()
+                    run.counted("schedule"), run.counted("quarantine"), out.display()
                 );
                 return Ok(());
             }

@@ -29,6 +29,23 @@ pub struct SparkRun {
     pub counts: Vec<(String, String, i64)>,
 }
 
+impl SparkRun {
+    /// The counts of one kind as "n name, n name" ("none" when there are none).
+    pub fn counted(&self, kind: &str) -> String {
+        let items: Vec<String> = self
+            .counts
+            .iter()
+            .filter(|c| c.0 == kind)
+            .map(|c| format!("{} {}", c.2, c.1))
+            .collect();
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items.join(", ")
+        }
+    }
+}
+
 /// `mlsd fraud batch-score --engine spark`: validation, features, model and tiers as SQL on
 /// Spark; scored rows to `output` (a Parquet folder), quarantined ones beside it.
 pub fn fraud_batch(
