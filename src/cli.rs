@@ -102,6 +102,20 @@ enum Command {
     /// Benchmarks (loopback only, every run bounded in requests and time).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Regenerate docs/talking-points.md (the interview's talking points × every design: code
+    /// line, test, measured number, or why not built) from the code's `// Talking point [key]:`
+    /// markers and src/talking_points/cells.rs; `--check` only reports what dangles or is stale.
+    TalkingPoints(TalkingPointsArgs),
+}
+
+#[derive(clap::Args)]
+struct TalkingPointsArgs {
+    /// The repository's root (the index links relative to it).
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
+    /// Write nothing; fail when the committed file is stale or anything dangles.
+    #[arg(long)]
+    check: bool,
 }
 
 #[derive(Subcommand)]
@@ -191,5 +205,31 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve(ServeCommand::Newsfeed(args)) => newsfeed::serve(registry, &args),
         Command::Bench(BenchCommand::Serve(args)) => bench::run(runs_dir, &args),
         Command::Bench(BenchCommand::Load(args)) => bench::load(&args),
+        Command::TalkingPoints(args) => talking_points(&args),
     }
+}
+
+fn talking_points(args: &TalkingPointsArgs) -> Result<()> {
+    use crate::talking_points::{check, render, INDEX};
+    let problems = check(&args.root)?;
+    for p in &problems {
+        eprintln!("dangling: {p}");
+    }
+    let fresh = render(&args.root)?;
+    let path = args.root.join(INDEX);
+    if args.check {
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        if committed != fresh {
+            anyhow::bail!("{} is stale: run `mlsd talking-points`", path.display());
+        }
+    } else {
+        std::fs::write(&path, &fresh)?;
+        println!("wrote {}", path.display());
+    }
+    anyhow::ensure!(
+        problems.is_empty(),
+        "{} problems in the talking-point index",
+        problems.len()
+    );
+    Ok(())
 }

@@ -33,6 +33,8 @@
 //!   row — fraud's validation, features and every model family; the recommender's lists; the
 //!   maintenance fleet job's refusals, features and schedule
 //!   (needs `--features spark` and `MLSD_SPARK_REMOTE`; SKIPPED without)
+//! - `talking_points`: `docs/talking-points.md` is fresh and no link, test name, number or
+//!   command in it dangles; the check fails on each kind of dangling
 //! - `common`: shared fixtures (small worlds, HTTP helpers)
 
 mod common;
@@ -48,3 +50,4 @@ mod reference;
 mod recommender;
 mod sentiment;
 mod spark;
+mod talking_points;

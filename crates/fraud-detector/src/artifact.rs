@@ -25,7 +25,7 @@ use crate::{Error, Result, DESIGN};
 const MODEL_FILE: &str = "model.json";
 const PROFILE_FILE: &str = "profile.json";
 
-// Talking point: training/serving skew — the feature spec and the fitted scaler travel
+// Talking point [features]: training/serving skew — the feature spec and the fitted scaler travel
 // inside the artifact, so serving cannot compute features differently from training.
 /// What serving needs to score a transaction exactly as training did.
 #[derive(Debug, Serialize, Deserialize)]
@@ -87,7 +87,7 @@ pub struct CalibrationReport {
     pub reviews_per_day: f64,
 }
 
-/// Talking point: thresholds on calibrated probabilities, sized to the alert budget.
+/// Talking point [objective]: thresholds on calibrated probabilities, sized to the alert budget.
 ///
 /// The served model's scores are not probabilities (the trees' leaf rates come from
 /// undersampled rows). `kind` is refitted on each half of the training window (by time) and

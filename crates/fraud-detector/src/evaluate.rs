@@ -173,8 +173,8 @@ pub fn chapter3_split(featured: &DataFrame, p: &ProtocolConfig) -> Result<Split>
         .collect();
     let mut in_test = vec![false; ms.len()];
     for test_day in 0..test_days {
-        // Talking point: delayed labels. By test day i, the labels of day (train_days − 1 + i)
-        // have arrived; cards found compromised by then are blocked, so they leave the test.
+        // Talking point [labels]: delayed labels. By test day i, the labels of day (train_days − 1
+        // + i) have arrived; cards found compromised by then are blocked, so they leave the test.
         let known_day = train_days - 1 + test_day;
         known.extend(
             (0..ms.len())

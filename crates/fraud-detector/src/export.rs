@@ -211,6 +211,8 @@ impl FraudArtifact {
 
 /// Everything a batch run executes, in order: the source view, validation, features, the
 /// scored rows cached as `scored`, and (when `output` is given) the Parquet writes.
+/// Talking point [distributed]: the batch job as one SQL script a Spark cluster runs, exported from
+/// the registered version.
 pub fn script(
     location: &str,
     format: SourceFormat,

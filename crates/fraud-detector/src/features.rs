@@ -124,7 +124,7 @@ pub fn add_features(transactions: LazyFrame, spec: &FeatureSpec) -> PolarsResult
     ];
     for &w in &spec.customer_windows {
         let n = trailing_sum(ONE, CUSTOMER_ID, w)?;
-        // Talking point: training/serving skew hides in the last bits. Windowed sums of
+        // Talking point [features]: training/serving skew hides in the last bits. Windowed sums of
         // float amounts differ by ~1e-13 between polars' incremental rolling sum and the
         // online store's fresh sum, enough to send a payment down the other branch of a tree
         // whose threshold is a training value. Summing integer cents makes both exact.
@@ -136,7 +136,7 @@ pub fn add_features(transactions: LazyFrame, spec: &FeatureSpec) -> PolarsResult
             (total / (n * lit(100.0))).alias(format!("customer_id_avg_amount_{w}day_window")),
         );
     }
-    // Talking point: labels arrive late. Counts over (t − d − n, t] minus counts over
+    // Talking point [labels]: labels arrive late. Counts over (t − d − n, t] minus counts over
     // (t − d, t] leave (t − d − n, t − d]: only transactions whose label is known by now.
     let d = spec.delay_days;
     let n_recent = trailing_sum(ONE, TERMINAL_ID, d)?;

@@ -102,7 +102,7 @@ pub fn ingest(path: &Path, cfg: &IngestConfig) -> Result<Ingested> {
     let accepted = apply_rules(checked, &duplicates, &mut quarantine, render)?
         .drop(SOURCE_ROW)
         .map_err(Error::polars("dropping the source row column"))?;
-    // Talking point: nothing is lost — this fails unless input = accepted + quarantined.
+    // Talking point [cleaning]: nothing is lost — this fails unless input = accepted + quarantined.
     let report = ValidationReport::new(input_rows, accepted.height(), &quarantine)?;
     Ok(Ingested {
         transactions: accepted,

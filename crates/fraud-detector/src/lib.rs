@@ -29,6 +29,9 @@
 //!     retraining policies, shadow and canary gates, a broken candidate
 //!
 //! [`pipeline`] chains them; the `mlsd` binary is a thin CLI over it.
+//!
+//! Talking point [constraints]: a decision before authorisation completes, a base rate under 1 %,
+//! ~100 alerts a day per investigator team, labels a week late — each shapes a stage above.
 
 mod error;
 pub mod config;

@@ -243,6 +243,8 @@ fn score_folds(
 
 /// Runs the protocol: every candidate on the validation folds, the best of each family (by
 /// mean validation AP; ties keep the earlier candidate) on the test folds.
+/// Talking point [comparison]: settings chosen on validation weeks, the published protocol's test
+/// weeks scored once.
 pub fn chapter5(
     featured: &DataFrame,
     names: &[String],

@@ -101,8 +101,8 @@ pub fn evaluate_and_register(
         &cfg.kinds,
         progress,
     )?;
-    // Talking point: model selection by the offline metric that matches the cost (AP), with
-    // the rules baseline in the same table so the lift of ML over rules is explicit.
+    // Talking point [metrics]: model selection by the offline metric that matches the cost (AP),
+    // with the rules baseline in the same table so the lift of ML over rules is explicit.
     // `fitted[i]` matches `evaluation.models[i]`; the trailing "random" row has no model.
     let best = evaluation
         .models

@@ -146,6 +146,8 @@ fn last_days_from(featured: &DataFrame, from_ms: i64) -> Result<DataFrame> {
 }
 
 /// Scores the plan's live period in batch and compares with the API's answers.
+/// Talking point [batch-vs-real-time]: the batch job and the online store must give the same score
+/// to the same payment.
 pub fn compare(
     plan: &ReplayPlan,
     answers: &[(ScoreResponse, f64)],

@@ -97,8 +97,8 @@ impl Scorer {
     fn score(&self, txs: &[Transaction]) -> std::result::Result<Vec<ScoreResponse>, ApiError> {
         let route = self.models.route();
         let serving = &route.primary;
-        // Talking point: a store that is down or slow sheds (503, retried by the balancer);
-        // it never becomes a 500 or an answer from empty state.
+        // Talking point [load-balancing]: a store that is down or slow sheds (503, retried by the
+        // balancer); it never becomes a 500 or an answer from empty state.
         let rows = self.store.observe_all(txs)?;
         let width = rows.first().map_or(0, Vec::len);
         let x = Array2::from_shape_vec((rows.len(), width), rows.concat())
@@ -169,8 +169,8 @@ impl Scorer {
         let (candidate, x) = (candidate.clone(), x.clone());
         let (scores, decisions) = (scores.to_vec(), decisions.to_vec());
         let (thresholds, metrics) = (self.thresholds, self.metrics.clone());
-        // Talking point: shadow traffic off the answer path — a bounded queue; when it is
-        // full the copy is dropped (and counted), never the request.
+        // Talking point [experiments]: shadow traffic off the answer path — a bounded queue; when
+        // it is full the copy is dropped (and counted), never the request.
         self.models.mirror(move || {
             let started = Instant::now();
             match candidate.model.model.artifact.probabilities(x.view()) {
@@ -198,7 +198,8 @@ impl Scorer {
         x: &Array2<f64>,
         (scores, decisions): (&[f64], &[Decision]),
     ) -> Vec<(usize, f64)> {
-        // Talking point: canary by entity — the card decides, so one customer sees one model.
+        // Talking point [experiments]: canary by entity — the card decides, so one customer sees
+        // one model.
         let rows: Vec<usize> = (0..txs.len())
             .filter(|&i| candidate.percent > 0 && candidate.answers(txs[i].customer_id as u64))
             .collect();
@@ -639,7 +640,8 @@ fn drift_now(state: &AppState) -> DriftResponse {
         state.config.server.drift_min,
         |scores| {
             let r = drift_report(profile, &columns, Some(scores), DRIFT_SHARE);
-            // Talking point: drift as a metric — the latest check is a gauge an alert can watch.
+            // Talking point [drift]: drift as a metric — the latest check is a gauge an alert can
+            // watch.
             let metrics = &state.kit.metrics;
             metrics.set_gauge(
                 "drift_share",

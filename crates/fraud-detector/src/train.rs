@@ -84,7 +84,8 @@ impl ModelKind {
     }
 }
 
-/// The rules baseline: what a fraud team deploys before any model.
+/// Talking point [rules-baseline]: do we need ML? Measure the lift over the rules a bank runs
+/// without it. The rules baseline: what a fraud team deploys before any model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RulesModel {
     /// A static amount limit (the simulator's scenario-1 threshold, a limit a bank would
@@ -225,9 +226,13 @@ pub fn fit(
     let scaler = Scaler::fit(x);
     let learner = match kind {
         ModelKind::Rules => None,
+        // Talking point [baseline]: logistic regression is the model to beat — fast, calibratable,
+        // explainable.
         ModelKind::LogisticRegression => Some(Learner::LogisticRegression),
         ModelKind::UndersampledTreeDepth2 => Some(Learner::DecisionTree { max_depth: Some(2) }),
         ModelKind::UndersampledTree => Some(Learner::DecisionTree { max_depth: None }),
+        // Talking point [trade-offs]: the forest buys AP with ~100× the prediction time of logistic
+        // regression.
         ModelKind::UndersampledForest => Some(Learner::RandomForest),
         ModelKind::GradientBoosting => Some(Learner::GradientBoosting),
     };

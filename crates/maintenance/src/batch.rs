@@ -64,6 +64,8 @@ pub struct BatchReport {
 
 /// Scores `input` with `artifact`, writes the schedule to `output` (CSV) and the refused rows
 /// beside it (`quarantine.csv`).
+/// Talking point [batch-vs-real-time]: the nightly schedule from a file, the same state and model
+/// as the streaming API.
 pub fn score_file(
     artifact: &MaintenanceArtifact,
     input: &Path,

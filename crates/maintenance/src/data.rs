@@ -98,8 +98,8 @@ fn read_text(path: &Path) -> Result<String> {
         path: path.to_path_buf(),
         source,
     })?;
-    // Talking point: decode at the edge — a byte-order mark or Windows line ends never reach
-    // the parser.
+    // Talking point [cleaning]: decode at the edge — a byte-order mark or Windows line ends never
+    // reach the parser.
     let text = String::from_utf8_lossy(&bytes);
     Ok(text.trim_start_matches('\u{feff}').replace('\r', ""))
 }

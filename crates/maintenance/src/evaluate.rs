@@ -69,7 +69,8 @@ pub fn rul_errors(predicted: &[f64], truth: &[f64]) -> (f64, f64, f64) {
         let d = p - t;
         se += d * d;
         ae += d.abs();
-        // Talking point: a late prediction (d > 0: the engine fails before we said) costs more.
+        // Talking point [metrics]: a late prediction (d > 0: the engine fails before we said) costs
+        // more.
         score += if d < 0.0 {
             (-d / 13.0).exp() - 1.0
         } else {
@@ -89,8 +90,8 @@ pub fn cmapss(
     let train = data::load_cmapss(dir, CmapssSplit::Train)?;
     let test = data::load_cmapss(dir, CmapssSplit::Test)?;
     let cap = feature_cfg.rul_cap;
-    // Talking point: splits by machine — the 100 test engines are other engines, never rows
-    // of the training ones; the sensors are chosen on the training engines only.
+    // Talking point [comparison]: splits by machine — the 100 test engines are other engines, never
+    // rows of the training ones; the sensors are chosen on the training engines only.
     let spec = FeatureSpec::fit(&train.fleet, feature_cfg);
     let tr = features::table(&spec, &train.fleet, Rows::Labelled, cap);
     let te = features::table(&spec, &test.fleet, Rows::Last, cap);

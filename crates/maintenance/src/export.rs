@@ -148,6 +148,8 @@ fn sensor_features(
 
 /// The whole job: from the readings at `location` to the schedule (cached as `schedule`),
 /// written to `output` as Parquet when given.
+/// Talking point [distributed]: the fleet's batch job as SQL on Spark, exported from the registered
+/// version.
 pub fn script(
     location: &str,
     artifact: &MaintenanceArtifact,

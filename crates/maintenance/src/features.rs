@@ -202,7 +202,7 @@ pub enum Rows {
 
 /// Feature rows of `fleet` with the piecewise-linear target `min(RUL, cap)`.
 ///
-/// Talking point: censoring — a censored life (serviced, or still running) has no failure
+/// Talking point [labels]: censoring — a censored life (serviced, or still running) has no failure
 /// time, but a reading more than `cap` cycles before the censoring has a known capped target
 /// (`cap`: it was healthy). Readings closer to the censoring are left out, never labelled
 /// "no failure".

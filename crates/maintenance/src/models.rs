@@ -50,6 +50,8 @@ impl RulKind {
             RulKind::Ridge => "ridge",
             RulKind::RandomForest => "random forest",
             RulKind::GradientBoosting => "gradient boosting",
+            // Talking point [trade-offs]: two fitted models averaged: lower error for twice the
+            // prediction cost.
             RulKind::ForestBoostingAverage => "forest + boosting average",
         }
     }
@@ -172,8 +174,8 @@ pub fn matrix(rows: &[Vec<f64>], width: usize) -> Array2<f64> {
 /// A two-parameter Weibull life distribution, fitted to complete lives by maximum
 /// likelihood (Newton on the shape).
 ///
-/// Talking point: the reliability engineer's baseline — a fleet-wide life table knows only
-/// the machine's age, no sensor.
+/// Talking point [baseline]: the reliability engineer's baseline — a fleet-wide life table knows
+/// only the machine's age, no sensor.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Weibull {
     pub shape: f64,
@@ -319,8 +321,8 @@ pub fn ai4i_row(kind: &str, v: &[f64]) -> Vec<f64> {
 /// < 8.6 K and < 1,380 rpm), power outside 3,500–9,000 W, overstrain (wear × torque above
 /// 11,000 / 12,000 / 13,000 min·Nm for L / M / H).
 ///
-/// Talking point: "do we need ML?" — these three rules reproduce the HDF, PWF and OSF flags
-/// and are the baseline every model is compared with.
+/// Talking point [rules-baseline]: "do we need ML?" — these three rules reproduce the HDF, PWF and
+/// OSF flags and are the baseline every model is compared with.
 pub fn ai4i_rules(row: &[f64]) -> bool {
     let (rpm, power, gap, strain) = (row[2], row[8], row[9], row[10]);
     let limit = if row[5] > 0.5 {

@@ -34,7 +34,7 @@ pub struct MonitorReport {
 
 /// The normed Wasserstein distance at which a sensor counts as drifted.
 ///
-/// Talking point: Evidently's 0.1 assumes independent rows; a month of a fleet is ~200
+/// Talking point [drift]: Evidently's 0.1 assumes independent rows; a month of a fleet is ~200
 /// machines, each read 30 times, and the fleet's mix alone moves a sensor by up to 0.17
 /// (8 unshifted seeds, `monitor_alarms_on_a_recalibrated_sensor_and_not_on_an_unshifted_fleet`).
 /// At 0.25 no unshifted seed alarms and a 2-noise-unit recalibration of any sensor does

@@ -108,8 +108,8 @@ impl MachineState {
         let age = f64::from(reading.cycle) - f64::from(start) + 1.0;
         self.window.push_back(reading);
         self.readings += 1;
-        // Talking point: training/serving skew — the offline table's own function, on the
-        // ring buffer instead of a slice of history.
+        // Talking point [features]: training/serving skew — the offline table's own function, on
+        // the ring buffer instead of a slice of history.
         Ok(window_features(spec, self.window.iter(), age))
     }
 

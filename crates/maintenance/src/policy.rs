@@ -146,7 +146,8 @@ pub fn simulate(fleet: &FleetConfig, policy: &Policy<'_>, costs: &CostModel) -> 
             }
         };
         wanted.sort_by(|a, b| a.0.total_cmp(&b.0));
-        // Talking point: capacity — only `crews_per_day` services a day; the rest wait.
+        // Talking point [constraints]: capacity — only `crews_per_day` services a day; the rest
+        // wait.
         for &(_, i) in wanted.iter().take(costs.crews_per_day) {
             services += 1;
             down[i] = SERVICE_DOWNTIME;
@@ -187,8 +188,8 @@ pub fn best_interval(validation: &FleetConfig, costs: &CostModel, grid: &[u32]) 
 
 /// The predicted-RUL threshold with the lowest cost on `validation` among `grid`.
 ///
-/// Talking point: the threshold is chosen by expected cost on validation machines, never
-/// on the test fleet.
+/// Talking point [objective]: the threshold is chosen by expected cost on validation machines,
+/// never on the test fleet.
 pub fn best_threshold(
     validation: &FleetConfig,
     spec: &FeatureSpec,

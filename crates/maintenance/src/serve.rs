@@ -385,8 +385,8 @@ impl AppState {
         if candidate.percent == 0 {
             let (rows, theirs, metrics) =
                 (rows.to_vec(), answers.clone(), self.kit.metrics.clone());
-            // Talking point: shadow traffic off the answer path (a bounded queue; a full one
-            // drops the copy, never the request).
+            // Talking point [experiments]: shadow traffic off the answer path (a bounded queue; a
+            // full one drops the copy, never the request).
             self.models.mirror(move || {
                 let started = Instant::now();
                 let mine = candidate.model.model.assess(&rows);
@@ -401,7 +401,7 @@ impl AppState {
             });
             return (answers, versions);
         }
-        // Talking point: canary by machine — one machine is assessed by one model.
+        // Talking point [experiments]: canary by machine — one machine is assessed by one model.
         let picked: Vec<usize> = (0..rows.len())
             .filter(|&i| candidate.answers(entities[i]))
             .collect();

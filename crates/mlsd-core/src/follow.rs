@@ -214,8 +214,8 @@ impl Follower {
         timeout: Duration,
     ) -> Result<(Position, bool), StateError> {
         let position = self.append(event_id, event)?;
-        // Talking point: read-your-writes — the replica that took the write answers after it
-        // applied it; other replicas see it at their next poll.
+        // Talking point [load-balancing]: read-your-writes — the replica that took the write
+        // answers after it applied it; other replicas see it at their next poll.
         Ok((position, self.wait_for(position, timeout).await))
     }
 

@@ -70,7 +70,7 @@ pub fn writable(path: &Path) -> Result<Format> {
 /// atomically (a temporary file renamed over `path` once complete).
 pub fn write(df: &mut DataFrame, path: &Path) -> Result<()> {
     let format = writable(path)?;
-    // Talking point: a killed writer never leaves a torn file at the final path.
+    // Talking point [testing]: a killed writer never leaves a torn file at the final path.
     crate::report::atomic_write_with(path, |out| match format {
         Format::ArrowStream => IpcStreamWriter::new(out)
             .with_compression(Some(IpcCompression::ZSTD(Default::default())))

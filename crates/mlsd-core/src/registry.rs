@@ -146,6 +146,8 @@ impl Registry {
 
     /// Writes a new immutable version: files into a staging folder, manifest last, then one
     /// rename makes it visible. Returns its manifest.
+    /// Talking point [versioning]: a version is immutable and names its data (the training
+    /// file's sha256), its config and its metrics; every file is checked against it on load.
     pub fn register(&self, new: NewVersion) -> Result<Manifest> {
         // A metric that is not a number would be written as JSON `null` and the manifest
         // would never load again: refuse it here, with its name.
@@ -193,8 +195,8 @@ impl Registry {
     /// Reads a version and verifies every file against the manifest's checksums.
     pub fn load(&self, design: &str, version: &str) -> Result<LoadedVersion> {
         let dir = self.design_dir(design).join(version);
-        // Talking point: parse at the edge — only names the registry writes (`v0001`) reach
-        // the file system; `../other/v0001` is not a version, whatever exists there.
+        // Talking point: parse at the edge — only names the registry writes (`v0001`)
+        // reach the file system; `../other/v0001` is not a version, whatever exists there.
         if !is_version_name(version) || !dir.is_dir() {
             return Err(Error::VersionNotFound {
                 design: design.into(),
@@ -309,7 +311,7 @@ impl Registry {
                 design: design.into(),
             })?;
         while let Some(previous) = pointer.history.pop() {
-            // Talking point: never roll back onto a broken artifact.
+            // Talking point [rollback]: never roll back onto a broken artifact.
             if self.load(design, &previous).is_ok() {
                 pointer.current = Some(previous);
                 return Ok(pointer);

@@ -95,7 +95,7 @@ pub struct ErrorDetail {
 /// A request's integer field, read as JSON Schema defines an integer: `13`, `13.0` and `1.3e1`
 /// are the same number (serde alone refuses the last two). For `#[serde(deserialize_with)]`.
 ///
-/// Talking point: the contract is the OpenAPI document; a fuzzer that reads it (Schemathesis
+/// Talking point [api]: the contract is the OpenAPI document; a fuzzer that reads it (Schemathesis
 /// in CI) sends `13.0` for an integer, and a client library may too.
 pub fn whole<'de, D, T>(d: D) -> Result<T, D::Error>
 where

@@ -69,6 +69,8 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
 }
 
 /// Runs both designs from copies of `service` for `days` from `from`.
+/// Talking point [experiments]: an A/B test randomised by user against team-draft interleaving,
+/// users needed for the same power.
 pub fn compare(
     world: &World,
     service: &Service,

@@ -31,6 +31,8 @@ pub struct BatchReport {
 }
 
 /// Each known user's top `pool` articles at the snapshot's cutoff: (user, ids best first).
+/// Talking point [batch-vs-real-time]: candidate pools precomputed in batch, ranked in real time at
+/// open.
 pub fn candidate_pools(
     model: &NewsfeedArtifact,
     pool: usize,

@@ -152,6 +152,7 @@ fn parse_shown(field: &str, items: &mut Interner) -> Option<Vec<Shown>> {
     (!shown.is_empty()).then_some(shown)
 }
 
+/// Talking point [cleaning]: a malformed line is quarantined with its reason, never dropped.
 /// Loads `behaviors.tsv` and `news.tsv` of a MIND-format folder. A behaviour line with the
 /// wrong field count, an unreadable time, a malformed impression list or a repeated impression
 /// id is quarantined; a news line only lends its category to an id (a malformed one is

@@ -239,8 +239,8 @@ pub fn mind_with(
     let (logistic, boosting) = (fit(Family::Logistic)?, fit(Family::Boosting)?);
     rows.push(table_row(logistic.name(), &test, |r| logistic.score(r)));
     rows.push(table_row(boosting.name(), &test, |r| boosting.score(r)));
-    // Talking point: an ensemble of rankers that err differently — equal weights, fixed
-    // before looking at the test day (no weight is tuned on it).
+    // Talking point [comparison]: an ensemble of rankers that err differently — equal weights,
+    // fixed before looking at the test day (no weight is tuned on it).
     rows.push(table_row(
         "ensemble (LR + boosting + personal CTR)",
         &test,

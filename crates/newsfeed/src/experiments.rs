@@ -329,7 +329,7 @@ pub fn online_row(name: &str, stats: &[DayStats]) -> OnlineRow {
 /// Naive (position ignored) vs corrected (position a training-only feature), click heads of
 /// both families, scored on the test lists against what a click head should estimate: the
 /// true click probability once the user looks (`World::p_click`, free of the slot).
-// Talking point: position bias — the logged click on slot 1 is partly the slot's doing.
+// Talking point [labels]: position bias — the logged click on slot 1 is partly the slot's doing.
 fn position_bias(
     world: &World,
     train: &TrainingSet,
@@ -361,7 +361,7 @@ fn position_bias(
 }
 
 /// 30 days retrained daily on the system's own log, with and without exploration slots.
-// Talking point: the feedback loop — a model trained only on what it chose to show.
+// Talking point [retraining]: the feedback loop — a model trained only on what it chose to show.
 fn feedback_loop(cfg: &SimConfig) -> Result<Vec<LoopDay>> {
     let world = World::new(&WorldConfig {
         days: cfg.feedback_days,

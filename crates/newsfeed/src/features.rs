@@ -313,8 +313,8 @@ fn topic_shares(topics: impl Iterator<Item = u16>) -> HashMap<u16, f64> {
 }
 
 /// Fills the list-relative columns: each raw feature minus its mean over the list.
-// Talking point: a ranker is judged within a list, so "fresher than the other candidates"
-// says more than "6 hours old".
+// Talking point [features]: a ranker is judged within a list, so "fresher than the other
+// candidates" says more than "6 hours old".
 fn relative(rows: &mut [[f64; WIDTH]]) {
     if rows.is_empty() {
         return;

@@ -245,7 +245,7 @@ pub fn rerank(
     let mut per_topic = std::collections::HashMap::<u16, usize>::new();
     let slots = cfg.page.min(candidates.len());
     while chosen.len() < slots && !left.is_empty() {
-        // Talking point: MMR — value minus similarity to what is already on the page.
+        // Talking point [trade-offs]: MMR — value minus similarity to what is already on the page.
         let best = left
             .iter()
             .enumerate()

@@ -31,6 +31,9 @@
 //! [`pipeline`] chains the stages (read it first); [`config`] groups the settings; [`bench`] is the production-shaped
 //! traffic of the serving benchmark.
 //!
+//!
+//! Talking point [constraints]: fresh items (a half-life of hours) ranked per user at open time,
+//! well under 200 ms.
 
 mod error;
 pub mod config;

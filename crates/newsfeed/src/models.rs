@@ -25,6 +25,8 @@ use crate::features::{POSITION, WIDTH};
 use crate::{Error, Result};
 
 /// A score that needs no training.
+/// Talking point [rules-baseline]: recency, popularity and a smoothed CTR: what a feed ships before
+/// a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Baseline {
     Random,
@@ -64,6 +66,8 @@ impl Baseline {
                 Baseline::Random => rng.gen::<f64>(),
                 Baseline::Recency => -r[5],
                 Baseline::Popularity => r[2],
+                // Talking point [baseline]: the anchor's online smoothed CTR, reproduced to the
+                // third decimal.
                 Baseline::SmoothedCtr => (r[2].exp_m1() + 0.1) / (r[1].exp_m1() + 2.0),
                 Baseline::PersonalCtr => r[6],
             })
@@ -258,7 +262,7 @@ impl Ranker {
     }
 
     /// The value score of each row: Σ weight × P(engagement).
-    // Talking point: one score from several predicted engagements, weights stated.
+    // Talking point [objective]: one score from several predicted engagements, weights stated.
     pub fn score(&self, rows: &[[f64; WIDTH]]) -> Vec<f64> {
         let x = matrix(rows, false);
         let mut value = vec![0.0; rows.len()];

@@ -132,6 +132,8 @@ pub struct MonitorReport {
 
 /// A window of served slots and one of clicked slots (the same window when the slots carry
 /// their clicks, as in the simulator) against the reference.
+/// Talking point [drift]: the topic mix of what is served and clicked, against the version's
+/// reference.
 pub fn report(reference: &FeedReference, served: &[Served], clicked: &[Served]) -> MonitorReport {
     let topics = reference.topic_mix.len();
     let mut current = FeedReference::from_served(served, topics);

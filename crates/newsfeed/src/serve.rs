@@ -451,8 +451,8 @@ fn apply_events_to(state: &AppState, live: &mut Live, events: &[EventIn]) -> usi
         let excess = h.len().saturating_sub(cap);
         h.drain(..excess);
     }
-    // Talking point: cache invalidation — a user's own events make their cached feeds stale.
-    // (One removal per possible k: constant work per event, whatever the cache holds.)
+    // Talking point [caching]: cache invalidation — a user's own events make their cached feeds
+    // stale. (One removal per possible k: constant work per event, whatever the cache holds.)
     let mut cache = lock(&state.cache);
     for (user, _, _) in &by_user {
         for k in 1..=state.config.max_k {

@@ -268,7 +268,7 @@ impl World {
     }
 
     /// True relevance: the probability that the user reads the article if they look at it.
-    // Talking point: the ground truth logged data never has — what the user would value,
+    // Talking point [metrics]: the ground truth logged data never has — what the user would value,
     // independent of where (or whether) the ranker showed it.
     pub fn relevance(&self, user: u32, a: &Article, time: i64) -> f64 {
         self.p_click(user, a, time) * self.p_read(user, a, time)

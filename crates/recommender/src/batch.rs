@@ -81,7 +81,7 @@ pub fn precompute(model: &TwoStage, k: usize, workers: usize) -> Result<Snapshot
     let users: Vec<u32> = (0..model.users.len() as u32).collect();
     let workers = workers.clamp(1, users.len().max(1));
     let chunk = users.len().div_ceil(workers).max(1);
-    // Talking point: partition by user; no coordination between partitions.
+    // Talking point [distributed]: partition by user; no coordination between partitions.
     let parts: Vec<Vec<Vec<Recommendation>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = users
             .chunks(chunk)

@@ -241,8 +241,8 @@ impl Holdout {
 /// The setting of `grid` with the best nDCG@k on a validation split of `train` (a quarter of
 /// each item's training rows, stratified as the protocol is); ties keep the earlier setting.
 ///
-/// Talking point: hyper-parameters are chosen on data carved out of the training rows; the
-/// test rows are scored once, with the chosen setting.
+/// Talking point [comparison]: hyper-parameters are chosen on data carved out of the training rows;
+/// the test rows are scored once, with the chosen setting.
 fn choose_on_validation(
     train: &[Rating],
     grid: &[ItemItemConfig],

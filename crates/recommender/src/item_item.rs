@@ -176,8 +176,8 @@ fn ease_weights(
         // buy its way into every list through large weights.
         g[i * n + i] += lambda + emphasis * g[i * n + i];
     }
-    // Talking point: the whole model is one matrix inverse — no epochs, no learning rate,
-    // no negative sampling; λ is the only knob.
+    // Talking point [trade-offs]: the whole model is one matrix inverse — no epochs, no learning
+    // rate, no negative sampling; λ is the only knob.
     let p = spd_inverse(g, n)?;
     let mut b = vec![0.0f32; n * n];
     for i in 0..n {

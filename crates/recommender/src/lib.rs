@@ -26,6 +26,11 @@
 //!
 //! [`pipeline`] chains them for the CLI, the demo, the benchmarks and the tests (read it
 //! first); [`config`] holds the run's settings; [`bench`] the production-shaped traffic.
+//!
+//! Talking point [objective]: two horizons, two objectives: the next week's items (batch) and the
+//! next click (real time).
+//! Talking point [constraints]: a list per page view within tens of milliseconds, for users with no
+//! history too.
 
 mod error;
 pub mod config;

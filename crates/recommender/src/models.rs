@@ -133,7 +133,8 @@ impl Ranker for CategoryPopularity {
     fn scores(&self, user: u32, out: &mut [f32]) {
         let shares = self.shares.get(user as usize).filter(|s| !s.is_empty());
         for (i, o) in out.iter_mut().enumerate() {
-            // Talking point: cold-start fallback — no history, no categories: global popularity.
+            // Talking point [rules-baseline]: cold-start fallback — no history, no categories:
+            // global popularity.
             *o = match shares {
                 // A small floor keeps every category's best sellers above unseen categories' tail.
                 Some(s) => self.counts[i] * (s[self.category[i] as usize] + 0.01),
@@ -298,6 +299,8 @@ impl Default for MfConfig {
 }
 
 /// The part every rating model shares: μ + b_u + b_i, and which users and items training saw.
+/// Talking point [baseline]: the baselines any rating model must beat — the mean, then user and
+/// item biases.
 pub(crate) struct Biases {
     pub mean: f32,
     pub user: Vec<f32>,
@@ -464,8 +467,8 @@ impl Default for BprConfig {
 /// Bayesian personalised ranking: matrix factorisation trained on implicit feedback with a
 /// pairwise loss — for a user, an item they interacted with should outscore one they did not.
 ///
-/// Talking point: the loss *is* the ranking task (pairs, not stars), and every non-interacted
-/// item is a (noisy) negative, which is the signal rating-trained MF never sees.
+/// Talking point [labels]: the loss *is* the ranking task (pairs, not stars), and every
+/// non-interacted item is a (noisy) negative, which is the signal rating-trained MF never sees.
 #[derive(Serialize, Deserialize)]
 pub struct Bpr {
     k: usize,

@@ -85,8 +85,8 @@ fn shares<'a>(blocks: impl Iterator<Item = &'a Vec<usize>>, bins: usize) -> Vec<
 /// JS distance between two samples of labels in `0..bins`, and its permutation null. The
 /// samples come in blocks (one per user) and the permutation moves whole blocks.
 ///
-/// Talking point: events are not independent — a shopper's session stays in one category, so
-/// shuffling single events would understate chance variation and raise false alarms; shuffling
+/// Talking point [drift]: events are not independent — a shopper's session stays in one category,
+/// so shuffling single events would understate chance variation and raise false alarms; shuffling
 /// whole users keeps that structure in the null.
 fn js_check(a: &[Vec<usize>], b: &[Vec<usize>], bins: usize, cfg: &MonitorConfig) -> JsCheck {
     let distance = jensen_shannon_distance(&shares(a.iter(), bins), &shares(b.iter(), bins));

@@ -125,6 +125,8 @@ fn lines(text: &str) -> impl Iterator<Item = (u64, &str)> {
         .filter(|(_, l)| !l.trim().is_empty())
 }
 
+/// Talking point [cleaning]: every bad line is quarantined with its reason; input = accepted +
+/// quarantined.
 fn parse_items(text: &str, quarantine: &mut Quarantine) -> Vec<Item> {
     let mut items = Vec::new();
     for (n, line) in lines(text) {

@@ -350,8 +350,8 @@ async fn event(
             }),
         ));
     }
-    // Talking point: cache invalidation — the user's own event makes their cached lists stale.
-    // (One removal per possible k: constant work per event, whatever the cache holds.)
+    // Talking point [caching]: cache invalidation — the user's own event makes their cached lists
+    // stale. (One removal per possible k: constant work per event, whatever the cache holds.)
     {
         let mut cache = state.cache.lock().unwrap_or_else(|p| p.into_inner());
         for k in 1..=state.config.max_k {
@@ -453,6 +453,8 @@ async fn recommendations(
     let serving = &route.primary;
     let model = &serving.model.model;
     let (source, items) = match mode {
+        // Talking point [batch-vs-real-time]: batch is a lookup in last night's snapshot; real time
+        // ranks now, with the live session.
         Mode::Batch => {
             let snapshot = state.snapshot_of(&serving.model, &serving.version);
             match snapshot.lookup(user_id, k) {
@@ -467,7 +469,7 @@ async fn recommendations(
         }
         Mode::Realtime => realtime(&state, model, &serving.version, user_id, k).await?,
     };
-    // Talking point: canary by user — one shopper sees one model's lists.
+    // Talking point [experiments]: canary by user — one shopper sees one model's lists.
     let (source, items, answered_by) = match route
         .candidate
         .as_ref()

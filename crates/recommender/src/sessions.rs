@@ -24,6 +24,9 @@
 //! popularity the cold-start answer and the ranker use is the model's, computed at its cutoff
 //! and shipped with it, so every replica already agrees on it — there is no live popularity
 //! counter to share.
+//!
+//! Talking point [load-balancing]: sessions live in Redis, so any replica behind the balancer
+//! answers any user alike.
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
@@ -260,8 +263,8 @@ impl SessionStore for RedisSessions {
                 .arg(-1)
                 .query(con)
         })?;
-        // Talking point: event sourcing — the session is its events, folded by the function
-        // the in-memory store uses, so both stores give the same state.
+        // Talking point [storage]: event sourcing — the session is its events, folded by the
+        // function the in-memory store uses, so both stores give the same state.
         let mut state = model.state(user);
         let keep = model.config.recent_items;
         for entry in &entries {

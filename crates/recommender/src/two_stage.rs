@@ -475,8 +475,9 @@ impl TwoStage {
         // Point-in-time examples: replay the window event by event; before a sampled event,
         // the state is exactly what serving would have had, and the event's item is the one
         // positive among that moment's candidates.
-        // Talking point: point-in-time correctness — features as of the moment of the label,
-        // never after it; this is also what teaches the ranker what a fresh session is worth.
+        // Talking point [features]: point-in-time correctness — features as of the moment of the
+        // label, never after it; this is also what teaches the ranker what a fresh session is
+        // worth.
         let window = shop.between(label_from, until);
         let keep = (cfg.next_item_examples as f64 / window.len().max(1) as f64).min(1.0);
         let (mut next_xs, mut next_ys) = (Vec::new(), Vec::new());

@@ -137,8 +137,8 @@ impl SentimentArtifact {
     /// calibration on the held-out texts; the calibration is fitted on them and up to
     /// [`REFERENCE_TEXTS`] of them are kept as the drift reference.
     ///
-    /// Talking point: the served model is the one the hold-out measured. Refitting on all
-    /// data would gain ~10 % more examples but serve a model nobody evaluated, whose
+    /// Talking point [versioning]: the served model is the one the hold-out measured. Refitting on
+    /// all data would gain ~10 % more examples but serve a model nobody evaluated, whose
     /// calibration was fitted to another model's scores, and whose "reference" texts it had
     /// memorised (an out-of-vocabulary rate of exactly 0).
     pub fn train_with_holdout(

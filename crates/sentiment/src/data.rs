@@ -167,8 +167,8 @@ fn example(
 /// header naming `text` and `label` (and optionally `topic`) columns, RFC 4180 quoting.
 /// The format is chosen by the extension (`.jsonl`/`.ndjson` or `.csv`).
 ///
-/// Talking point: bad rows are quarantined with a reason and counted, never dropped silently
-/// and never fatal: one unreadable line must not cost the other 10,000.
+/// Talking point [cleaning]: bad rows are quarantined with a reason and counted, never dropped
+/// silently and never fatal: one unreadable line must not cost the other 10,000.
 pub fn load_labelled(path: &Path) -> Result<Loaded> {
     let bytes = std::fs::read(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),

@@ -64,6 +64,8 @@ struct View {
 }
 
 /// The fitted ensemble and the setting the inner folds chose.
+/// Talking point [comparison]: settings chosen by inner CV inside each training fold, never on the
+/// test fold.
 pub struct Ensemble {
     views: Vec<View>,
     pub c: f64,

@@ -108,7 +108,8 @@ impl Confusion {
     }
 }
 
-/// Expected calibration error (10 bins) and Brier score.
+/// Talking point [metrics]: accuracy on a balanced set, and calibration when the probability feeds
+/// an average. Expected calibration error (10 bins) and Brier score.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Calibrated {
     pub ece: f64,

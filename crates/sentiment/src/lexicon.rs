@@ -74,7 +74,8 @@ const DAMPENERS: [&str; 12] = [
     "somewhat",
 ];
 
-/// The lexicon: token → mean valence (−4 to 4).
+/// Talking point [rules-baseline]: do we need ML? A published rule-based scorer is the baseline to
+/// beat. The lexicon: token → mean valence (−4 to 4).
 pub struct Vader {
     valence: HashMap<String, f64>,
 }

@@ -32,6 +32,11 @@
 //! is the production-shaped traffic of the serving benchmark. Retraining and rollback go
 //! through the shared registry: `mlsd sentiment train` registers and promotes a version,
 //! `mlsd models rollback --design sentiment` moves back, and a running server follows both.
+//!
+//! Talking point [objective]: the label of a text and a calibrated probability, or "undecided";
+//! per-topic windows and alerts.
+//! Talking point [constraints]: thousands of texts a second on a few cores; an alert must be rare
+//! when nothing changed.
 
 mod error;
 pub mod config;

@@ -58,6 +58,7 @@ fn log_count_ratio(xs: &[Vec<u32>], ys: &[bool], dims: usize, alpha: f64) -> (Ve
 
 /// Multinomial naive Bayes on binarised features (Wang & Manning's MNB): the score is the
 /// log-odds b + Σ r_j over the features present.
+/// Talking point [baseline]: multinomial naive Bayes: the learned baseline, trained in one pass.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NaiveBayes {
     pub r: Vec<f64>,

@@ -147,6 +147,8 @@ fn mean(profiles: &[Profile], idx: &[usize], f: fn(&Profile) -> f64) -> f64 {
 }
 
 /// Compares `current` texts with `reference` texts through `model`.
+/// Talking point [drift]: language drifts: vocabulary, length, words, predictions and a domain
+/// classifier.
 pub fn check(
     model: &SentimentArtifact,
     reference: &[String],

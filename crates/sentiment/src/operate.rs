@@ -150,7 +150,7 @@ impl World for SentimentWorld {
         let d = &self.days[day as usize];
         Ok(Traffic {
             entities: d.authors.clone(),
-            // Talking point: only the annotated sample is ever labelled.
+            // Talking point [labels]: only the annotated sample is ever labelled.
             labels: d
                 .reviews
                 .iter()

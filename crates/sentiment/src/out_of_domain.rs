@@ -178,9 +178,9 @@ pub fn out_of_domain(mr: &[Example], synthetic: &[Example], sets: Vec<RatedSet>)
             sets: scored,
             seconds: t.elapsed().as_secs_f64(),
         });
-        // Talking point: a cascade — the lexicon answers when it is sure, the learned model
-        // takes what the lexicon leaves undecided. The cascades reuse the models fitted above:
-        // their seconds are scoring only.
+        // Talking point [trade-offs]: a cascade — the lexicon answers when it is sure, the learned
+        // model takes what the lexicon leaves undecided. The cascades reuse the models fitted
+        // above: their seconds are scoring only.
         let t = Instant::now();
         let scored = score_sets(&sets, |s| match lexicon(s) {
             Label::Undecided => nbsvm.label(s),

@@ -384,8 +384,8 @@ impl AppState {
         serving: &SentimentArtifact,
         text: &str,
     ) -> Result<(Scored, bool), ApiError> {
-        // Talking point: caching — repeated texts (retweets, pasted reviews) cost one hash
-        // lookup; the hit and miss counters on /metrics say whether the memory is worth it.
+        // Talking point [caching]: caching — repeated texts (retweets, pasted reviews) cost one
+        // hash lookup; the hit and miss counters on /metrics say whether the memory is worth it.
         if let Some(hit) = self.cache.get(text) {
             return Ok((hit, true));
         }
@@ -411,7 +411,7 @@ impl AppState {
         topic: Option<&str>,
         text: &str,
     ) -> Option<&'a Arc<Candidate<SentimentArtifact>>> {
-        // Talking point: canary by entity, not by request.
+        // Talking point [experiments]: canary by entity, not by request.
         let entity = entity_of(topic.unwrap_or(text).as_bytes());
         route
             .candidate
@@ -664,8 +664,8 @@ async fn predict_batch(
     let topic = state.check_topic(req.topic.as_deref())?;
     let _rows = state.kit.admit_rows(req.texts.len())?;
     state.kit.metrics.observe_batch(req.texts.len());
-    // Talking point: the batch path skips the cache and the micro-batcher — it is already a
-    // batch, and its texts are rarely repeats of single requests.
+    // Talking point [batch-vs-real-time]: the batch path skips the cache and the micro-batcher — it
+    // is already a batch, and its texts are rarely repeats of single requests.
     state.kit.call_model(req.texts.len()).await?;
     let route = state.models.route();
     let first = req.texts.first().map_or("", String::as_str);

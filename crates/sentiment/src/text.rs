@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 pub struct TextConfig {
     /// Largest n-gram (1: words only; 2: words and pairs).
     pub ngrams: usize,
+    /// Talking point [features]: negation scope, n-grams — the features a bag of words misses.
     /// Mark the words after a negation, up to the next punctuation, with `NOT_`.
     pub negation: bool,
     /// Drop n-grams found in fewer training texts than this.

@@ -59,7 +59,8 @@ pub struct TopicText {
 
 impl TopicText {
     fn units(&self) -> u64 {
-        // Talking point: integer sums add up in any order, so every replica's buckets agree.
+        // Talking point [load-balancing]: integer sums add up in any order, so every replica's
+        // buckets agree.
         (self.probability.clamp(0.0, 1.0) * PROBABILITY_UNITS).round() as u64
     }
 }
@@ -288,8 +289,8 @@ impl TopicStore for RedisTopics {
             return Ok(0);
         }
         let counted: Vec<u8> = self.redis.run(|con| {
-            // Talking point: one round trip for a whole batch — a pipeline of one script per
-            // text, each atomic.
+            // Talking point [storage]: one round trip for a whole batch — a pipeline of one script
+            // per text, each atomic.
             let mut pipe = redis::pipe();
             for text in texts {
                 let id = text.id.as_deref().unwrap_or("");

@@ -206,8 +206,9 @@ impl FeatureStore for RedisFeatureStore {
         if txs.is_empty() {
             return Ok(Vec::new());
         }
-        // Talking point: one network round trip per request — every payment of a micro-batch
-        // is one script call in one pipeline; the windows are computed where the data is.
+        // Talking point [storage]: one network round trip per request — every payment of a
+        // micro-batch is one script call in one pipeline; the windows are computed where the data
+        // is.
         let replies: Vec<Vec<i64>> = self.redis.run(|con| {
             let mut pipe = redis::pipe();
             for tx in txs {

@@ -65,8 +65,8 @@ pub(super) fn apply(state: &AppState, entries: &[Entry]) {
             continue;
         };
         {
-            // Talking point: exactly once by position — re-reading the log applies nothing
-            // twice.
+            // Talking point [storage]: exactly once by position — re-reading the log applies
+            // nothing twice.
             let mut position = lock(&state.log_position);
             if entry.position <= *position {
                 continue;

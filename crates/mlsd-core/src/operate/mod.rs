@@ -270,8 +270,9 @@ impl<M> Replay<'_, M> {
             && match cfg.policy {
                 Policy::Never => false,
                 Policy::Scheduled => day > 0 && day % cfg.retrain_every.max(1) == 0,
-                // Talking point: a trigger retrains on evidence, not on the calendar; it waits
-                // for a rollout to end and for a week of new labels since the last retrain.
+                // Talking point [retraining]: a trigger retrains on evidence, not on the calendar;
+                // it waits for a rollout to end and for a week of new labels since the last
+                // retrain.
                 Policy::Triggered => {
                     self.alarm_pending
                         && self

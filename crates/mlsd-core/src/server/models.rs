@@ -71,8 +71,9 @@ impl<M: Artifact> Models<M> {
 
     /// The version serving now; held by the caller for as long as it needs it.
     pub fn get(&self) -> Arc<Versioned<M>> {
-        // Talking point: hot swap — one Arc per request, so a concurrent promote or rollback
-        // cannot change the model mid-request, and each answer names the version that scored it.
+        // Talking point [rollback]: hot swap — one Arc per request, so a concurrent promote or
+        // rollback cannot change the model mid-request, and each answer names the version that
+        // scored it.
         self.slot.get()
     }
 

@@ -33,7 +33,8 @@ pub(super) fn apply(state: &AppState, entries: &[Entry]) {
             continue;
         };
         let mut live = write(&state.live);
-        // Talking point: exactly once by position — re-reading the log applies nothing twice.
+        // Talking point [storage]: exactly once by position — re-reading the log applies nothing
+        // twice.
         if entry.position <= live.log_position {
             continue;
         }

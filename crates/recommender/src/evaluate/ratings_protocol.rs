@@ -258,8 +258,8 @@ fn rating_rows(
             n += test.len();
             split_rmse.push((split_se / test.len().max(1) as f64).sqrt());
         }
-        // Talking point: Surprise averages RMSE over folds; with equal-size folds the pooled
-        // RMSE differs from that mean only in the fourth decimal.
+        // Talking point [metrics]: Surprise averages RMSE over folds; with equal-size folds the
+        // pooled RMSE differs from that mean only in the fourth decimal.
         rows.push(RatingRow {
             name: name.to_string(),
             rmse: (se / n.max(1) as f64).sqrt(),

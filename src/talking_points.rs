@@ -1,0 +1,389 @@
+//! The talking-point index: the interview's talking points × every design, generated into
+//! `docs/talking-points.md` by `mlsd talking-points`.
+//!
+//! ```text
+//! POINTS (what an interviewer asks)  ×  DESIGNS  ─►  one Cell each (cells/<design>.rs)
+//! Cell::Built { test, number, command } + the code's `// Talking point [key]:` markers
+//!                                        ─►  links to the marker lines and the test
+//! Cell::NotBuilt(reason)                 ─►  an honest "not built", with why
+//! ```
+//!
+//! Nothing in the index can dangle: [`check`] refuses a built cell without a marker of its key
+//! in the design's crate (or the shared core), a test that is not a `fn` in its file, a number or
+//! a command no doc prints, a marker whose key names no talking point or whose
+//! cell says "not built", and a missing cell. The integration test
+//! `talking_points::the_committed_index_is_fresh_and_nothing_dangles` runs [`check`] and compares
+//! [`render`] with the committed file, so a moved line makes it stale and CI says so.
+
+mod cells;
+mod render;
+
+use std::path::{Path, PathBuf};
+
+pub use cells::CELLS;
+pub use render::render;
+
+/// Where the index is written, from the repository's root.
+pub const INDEX: &str = "docs/talking-points.md";
+
+/// One talking point of the interview answer (the article's 23, in its order).
+pub struct Point {
+    pub key: &'static str,
+    pub section: &'static str,
+    pub title: &'static str,
+}
+
+const fn point(section: &'static str, key: &'static str, title: &'static str) -> Point {
+    Point {
+        key,
+        section,
+        title,
+    }
+}
+
+pub const POINTS: [Point; 23] = [
+    point(
+        "problem definition",
+        "objective",
+        "business goal → ML objective",
+    ),
+    point(
+        "problem definition",
+        "metrics",
+        "offline and online metrics",
+    ),
+    point(
+        "problem definition",
+        "constraints",
+        "constraints (latency, budget, base rate)",
+    ),
+    point(
+        "problem definition",
+        "rules-baseline",
+        "a rules baseline: do we need ML?",
+    ),
+    point("data", "labels", "sources and labels, incl. their delay"),
+    point("data", "cleaning", "cleaning and validation"),
+    point(
+        "data",
+        "features",
+        "features: point in time, no training/serving skew",
+    ),
+    point("model selection", "baseline", "a simple baseline first"),
+    point(
+        "model selection",
+        "comparison",
+        "models compared on a published protocol",
+    ),
+    point(
+        "model selection",
+        "trade-offs",
+        "trade-offs (quality vs cost vs latency)",
+    ),
+    point("architecture", "batch-vs-real-time", "batch vs real-time"),
+    point("architecture", "api", "the API and its contract"),
+    point("architecture", "storage", "storage and the feature store"),
+    point(
+        "scalability",
+        "load-balancing",
+        "load balancing and replicas",
+    ),
+    point("scalability", "distributed", "distributed processing"),
+    point("scalability", "caching", "caching"),
+    point("monitoring", "drift", "data and prediction drift"),
+    point("monitoring", "versioning", "model and data versioning"),
+    point("monitoring", "retraining", "retraining triggers"),
+    point(
+        "production readiness",
+        "testing",
+        "testing (bad input, parity, faults)",
+    ),
+    point("production readiness", "rollback", "rollback"),
+    point(
+        "production readiness",
+        "experiments",
+        "A/B, shadow and canary",
+    ),
+    point("production readiness", "capacity", "capacity estimate"),
+];
+
+/// A design: its column of the index.
+pub struct Design {
+    pub key: &'static str,
+    pub title: &'static str,
+    /// Where its `// Talking point [key]:` markers are looked for first.
+    pub crate_dir: &'static str,
+    /// The design doc: every number and command a cell quotes must appear in it.
+    pub doc: &'static str,
+}
+
+pub const DESIGNS: [Design; 5] = [
+    Design {
+        key: "fraud",
+        title: "fraud detector",
+        crate_dir: "crates/fraud-detector",
+        doc: "docs/designs/fraud-detector.md",
+    },
+    Design {
+        key: "recommender",
+        title: "recommender",
+        crate_dir: "crates/recommender",
+        doc: "docs/designs/recommender.md",
+    },
+    Design {
+        key: "sentiment",
+        title: "sentiment API",
+        crate_dir: "crates/sentiment",
+        doc: "docs/designs/sentiment-api.md",
+    },
+    Design {
+        key: "maintenance",
+        title: "predictive maintenance",
+        crate_dir: "crates/maintenance",
+        doc: "docs/designs/predictive-maintenance.md",
+    },
+    Design {
+        key: "newsfeed",
+        title: "news feed",
+        crate_dir: "crates/newsfeed",
+        doc: "docs/designs/news-feed.md",
+    },
+];
+
+/// Shared code: a built cell with no marker in its design's crate links the core's.
+const SHARED_DIRS: [&str; 3] = ["crates/mlsd-core", "crates/tabular", "src"];
+
+/// Docs every design's numbers may be quoted from, after its own.
+const SHARED_DOCS: [&str; 2] = ["docs/production-loop.md", "docs/benchmarks.md"];
+
+/// The first doc (the design's own, then the shared ones) that prints `number`.
+fn source_doc(root: &Path, design: &Design, number: &str) -> Option<&'static str> {
+    std::iter::once(design.doc)
+        .chain(SHARED_DOCS)
+        .find(|doc| std::fs::read_to_string(root.join(doc)).is_ok_and(|t| t.contains(number)))
+}
+
+/// What a design has for one talking point.
+pub enum Cell {
+    Built {
+        /// The test that shows it: (file, `fn` name).
+        test: (&'static str, &'static str),
+        /// A measured number, exactly as the design doc prints it.
+        number: &'static str,
+        /// The command behind the number, as the design doc (or benchmarks.md) prints it.
+        command: &'static str,
+    },
+    NotBuilt(&'static str),
+}
+
+/// One `// Talking point [key]:` line in the code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marker {
+    pub key: String,
+    /// Path from the repository root, `/`-separated.
+    pub file: String,
+    pub line: usize,
+}
+
+/// Every keyed marker under `dirs` (sorted by file, then line).
+pub fn markers(root: &Path, dirs: &[&str]) -> std::io::Result<Vec<Marker>> {
+    let mut files = Vec::new();
+    for dir in dirs {
+        rust_files(&root.join(dir), &mut files)?;
+    }
+    files.sort();
+    let mut found = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path)?;
+        let file = relative(root, &path);
+        for (i, line) in text.lines().enumerate() {
+            if let Some(key) = marker_key(line) {
+                found.push(Marker {
+                    key: key.to_string(),
+                    file: file.clone(),
+                    line: i + 1,
+                });
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The key of a `// Talking point [key]:` comment line (`//`, `///` or `//!`).
+fn marker_key(line: &str) -> Option<&str> {
+    let line = line.trim_start();
+    if !line.starts_with("//") {
+        return None;
+    }
+    let comment = line.trim_start_matches('/').trim_start_matches('!');
+    let rest = comment.trim_start().strip_prefix("Talking point [")?;
+    let (key, after) = rest.split_once(']')?;
+    after.starts_with(':').then_some(key)
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            rust_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The cell of (design, point).
+pub fn cell(design: &str, point: &str) -> Option<&'static Cell> {
+    CELLS
+        .iter()
+        .find(|(d, p, _)| *d == design && *p == point)
+        .map(|(_, _, c)| c)
+}
+
+/// The markers a built cell links: its design's, else the shared core's.
+fn links<'a>(design: &Design, point: &str, all: &'a [Marker]) -> Vec<&'a Marker> {
+    let of = |dir: &str| -> Vec<&'a Marker> {
+        all.iter()
+            .filter(|m| m.key == point && m.file.starts_with(&format!("{dir}/")))
+            .collect()
+    };
+    let own = of(design.crate_dir);
+    if !own.is_empty() {
+        return own;
+    }
+    SHARED_DIRS.iter().flat_map(|d| of(d)).collect()
+}
+
+fn all_markers(root: &Path) -> std::io::Result<Vec<Marker>> {
+    let mut dirs: Vec<&str> = DESIGNS.iter().map(|d| d.crate_dir).collect();
+    dirs.extend(SHARED_DIRS);
+    markers(root, &dirs)
+}
+
+/// Line of `fn name(` in `file`, if it is there.
+fn test_line(root: &Path, file: &str, name: &str) -> Option<usize> {
+    let text = std::fs::read_to_string(root.join(file)).ok()?;
+    let needle = format!("fn {name}(");
+    text.lines()
+        .position(|l| l.contains(&needle))
+        .map(|i| i + 1)
+}
+
+/// Everything that dangles or is missing; empty when the index is sound.
+pub fn check(root: &Path) -> std::io::Result<Vec<String>> {
+    let all = all_markers(root)?;
+    let mut problems = Vec::new();
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_default();
+    let commands = SHARED_DOCS
+        .iter()
+        .chain(["README.md"].iter())
+        .map(|d| read(d));
+    let commands: String = commands.collect::<Vec<_>>().join("\n");
+    for m in &all {
+        if !POINTS.iter().any(|p| p.key == m.key) {
+            problems.push(format!(
+                "{}:{}: no talking point is keyed {:?}",
+                m.file, m.line, m.key
+            ));
+        }
+    }
+    for design in &DESIGNS {
+        let doc = read(design.doc);
+        for point in &POINTS {
+            let n = CELLS
+                .iter()
+                .filter(|(d, p, _)| *d == design.key && *p == point.key)
+                .count();
+            if n != 1 {
+                problems.push(format!("{} × {}: {n} cells, want 1", design.key, point.key));
+                continue;
+            }
+            match cell(design.key, point.key) {
+                Some(Cell::Built {
+                    test,
+                    number,
+                    command,
+                }) => {
+                    if links(design, point.key, &all).is_empty() {
+                        problems.push(format!(
+                            "{} × {}: no `Talking point [{}]:` marker in {} or the core",
+                            design.key, point.key, point.key, design.crate_dir
+                        ));
+                    }
+                    if test_line(root, test.0, test.1).is_none() {
+                        problems.push(format!(
+                            "{} × {}: no fn {} in {}",
+                            design.key, point.key, test.1, test.0
+                        ));
+                    }
+                    if source_doc(root, design, number).is_none() {
+                        problems.push(format!(
+                            "{} × {}: neither {} nor {} prints {number:?}",
+                            design.key,
+                            point.key,
+                            design.doc,
+                            SHARED_DOCS.join(" nor ")
+                        ));
+                    }
+                    if !doc.contains(command) && !commands.contains(command) {
+                        problems.push(format!(
+                            "{} × {}: no doc shows the command {command:?}",
+                            design.key, point.key
+                        ));
+                    }
+                }
+                Some(Cell::NotBuilt(_)) => {
+                    // The code claims it: a design's own marker means the cell is built.
+                    let claimed = all.iter().find(|m| {
+                        m.key == point.key && m.file.starts_with(&format!("{}/", design.crate_dir))
+                    });
+                    if let Some(m) = claimed {
+                        problems.push(format!(
+                            "{} × {}: marked not built, but {}:{} makes the point",
+                            design.key, point.key, m.file, m.line
+                        ));
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+    Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_keys_are_read_from_every_comment_style() {
+        assert_eq!(marker_key("    // Talking point [drift]: x"), Some("drift"));
+        assert_eq!(marker_key("/// Talking point [api]: x"), Some("api"));
+        assert_eq!(marker_key("//! Talking point [api]: x"), Some("api"));
+        assert_eq!(marker_key("// Talking point: unkeyed"), None);
+        assert_eq!(marker_key("// Talking point [drift] no colon"), None);
+        assert_eq!(marker_key("let s = \"Talking point [x]:\";"), None);
+    }
+
+    #[test]
+    fn every_design_has_one_cell_per_point() {
+        for d in &DESIGNS {
+            for p in &POINTS {
+                let n = CELLS
+                    .iter()
+                    .filter(|(a, b, _)| *a == d.key && *b == p.key)
+                    .count();
+                assert_eq!(n, 1, "{} × {}", d.key, p.key);
+            }
+        }
+    }
+}
