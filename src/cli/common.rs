@@ -203,3 +203,21 @@ pub fn emit_evaluation(
     }
     Ok(())
 }
+
+/// Prints `--mistake` runs: one JSON object (`{"design", "mistakes": [{"name", "what",
+/// "metric", "honest", "mistaken", "lesson"}]}`) or the markdown table the design doc shows.
+pub fn print_mistakes(
+    design: &str,
+    runs: &[mlsd_core::mistakes::Mistake],
+    json: bool,
+) -> Result<()> {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "design": design, "mistakes": runs })
+        );
+    } else {
+        println!("{}", mlsd_core::mistakes::render(runs));
+    }
+    Ok(())
+}

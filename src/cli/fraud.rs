@@ -82,6 +82,12 @@ pub enum Command {
         /// Print one JSON object: {"protocol", "models": [{"name", "auc", …}]}.
         #[arg(long)]
         json: bool,
+        /// Run a classic mistake beside the honest protocol and print both numbers: one of
+        /// random-split, scaler-on-all-rows, label-delay-ignored, compromised-cards-kept,
+        /// accuracy-at-base-rate, training-serving-skew, or `all` (a markdown table; the
+        /// fraud design doc's table is this output).
+        #[arg(long, value_name = "NAME")]
+        mistake: Option<String>,
     },
     /// Score every transaction of a file with a registered model (features computed in
     /// batch), write scores and approve/review/block decisions to a file, print rows/s.
@@ -564,6 +570,7 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             input,
             sim,
             json,
+            mistake,
         } => {
             let cfg = PipelineConfig {
                 simulation: sim.config(),
@@ -581,6 +588,12 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
                     simulate(&cfg.simulation)?.0
                 }
             };
+            if let Some(name) = mistake {
+                bar.set_message(format!("mistake {name}"));
+                let runs = fraud_detector::mistakes::run(&[name.as_str()], &transactions, &cfg)?;
+                bar.finish_and_clear();
+                return super::common::print_mistakes("fraud", &runs, json);
+            }
             bar.set_message("features");
             let (featured, _) = pipeline::featurize(transactions, &cfg.features)?;
             let names = cfg.features.names();

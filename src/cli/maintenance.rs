@@ -34,6 +34,10 @@ pub enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// With `--protocol ai4i`: run a classic mistake beside the honest protocol —
+        /// `leaked-outcome` (the failure-mode flags as inputs) or `all` — and print both numbers.
+        #[arg(long, value_name = "NAME")]
+        mistake: Option<String>,
     },
     /// Write the simulator's readings as the batch job's input (CSV: machine_id, cycle, one
     /// column per sensor; the current life of every machine).
@@ -152,7 +156,23 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             data_dir: dir,
             costs,
             json,
-        } => run_evaluate(runs_dir, protocol, dir.as_deref(), &costs, json),
+            mistake,
+        } => match mistake {
+            Some(name) => {
+                anyhow::ensure!(
+                    matches!(protocol, Protocol::Ai4i),
+                    "--mistake runs on --protocol ai4i (the maintenance design's mistakes: {})",
+                    maintenance::mistakes::ALL.join(", ")
+                );
+                let path = data_dir(dir.as_deref())?
+                    .join("ai4i2020")
+                    .join("ai4i2020.csv");
+                let runs =
+                    maintenance::mistakes::run(&[name.as_str()], &path, &Default::default())?;
+                super::common::print_mistakes("maintenance", &runs, json)
+            }
+            None => run_evaluate(runs_dir, protocol, dir.as_deref(), &costs, json),
+        },
         Command::Generate {
             machines,
             days,

@@ -33,6 +33,10 @@ pub enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// With `--protocol sim`: run a classic mistake beside the honest design — `ctr-only`,
+        /// `no-exploration` or `all` — and print both numbers.
+        #[arg(long, value_name = "NAME")]
+        mistake: Option<String>,
     },
     /// Simulate the news service with the logging policy, train the multi-objective ranker,
     /// serve one validation day with it, register (and promote unless --no-promote).
@@ -82,7 +86,23 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             seed,
             tune,
             json,
-        } => run_evaluate(runs_dir, protocol, data_dir.as_deref(), seed, tune, json),
+            mistake,
+        } => match mistake {
+            Some(name) => {
+                anyhow::ensure!(
+                    matches!(protocol, Protocol::Sim),
+                    "--mistake runs on --protocol sim (the news feed's mistakes: {})",
+                    newsfeed::mistakes::ALL.join(", ")
+                );
+                let cfg = newsfeed::experiments::SimConfig {
+                    seed,
+                    ..Default::default()
+                };
+                let runs = newsfeed::mistakes::run(&[name.as_str()], &cfg)?;
+                super::common::print_mistakes("newsfeed", &runs, json)
+            }
+            None => run_evaluate(runs_dir, protocol, data_dir.as_deref(), seed, tune, json),
+        },
         Command::Train { no_promote } => {
             let (manifest, model, t) = newsfeed::pipeline::train_and_register(
                 registry,

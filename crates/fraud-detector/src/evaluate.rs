@@ -152,6 +152,16 @@ fn i64_column(df: &DataFrame, name: &str) -> Result<Vec<i64>> {
 
 /// Selects the protocol's train and test rows from a featured transactions frame.
 pub fn chapter3_split(featured: &DataFrame, p: &ProtocolConfig) -> Result<Split> {
+    chapter3_split_with(featured, p, true)
+}
+
+/// [`chapter3_split`], or (`remove_known = false`, a mistake `mlsd fraud evaluate --mistake
+/// compromised-cards-kept` measures) with the cards already known compromised left in the test.
+pub fn chapter3_split_with(
+    featured: &DataFrame,
+    p: &ProtocolConfig,
+    remove_known: bool,
+) -> Result<Split> {
     let start = date_to_epoch_ms(&p.train_start)?;
     let ms = i64_column(featured, TX_DATETIME)?;
     let cards = i64_column(featured, CUSTOMER_ID)?;
@@ -183,7 +193,7 @@ pub fn chapter3_split(featured: &DataFrame, p: &ProtocolConfig) -> Result<Split>
         );
         let target_day = train_days + delay + test_day;
         for i in 0..ms.len() {
-            if day(ms[i]) == target_day && !known.contains(&cards[i]) {
+            if day(ms[i]) == target_day && (!remove_known || !known.contains(&cards[i])) {
                 in_test[i] = true;
             }
         }

@@ -138,9 +138,17 @@ pub fn add_features(transactions: LazyFrame, spec: &FeatureSpec) -> PolarsResult
     }
     // Talking point [labels]: labels arrive late. Counts over (t − d − n, t] minus counts over
     // (t − d, t] leave (t − d − n, t − d]: only transactions whose label is known by now.
+    // A delay of 0 (labels known at once, a mistake `--mistake label-delay-ignored` measures)
+    // still leaves out the payment's own label.
     let d = spec.delay_days;
-    let n_recent = trailing_sum(ONE, TERMINAL_ID, d)?;
-    let fraud_recent = trailing_sum(FRAUD, TERMINAL_ID, d)?;
+    let (n_recent, fraud_recent) = if d == 0 {
+        (col(ONE), col(FRAUD))
+    } else {
+        (
+            trailing_sum(ONE, TERMINAL_ID, d)?,
+            trailing_sum(FRAUD, TERMINAL_ID, d)?,
+        )
+    };
     for &w in &spec.terminal_windows {
         let n = trailing_sum(ONE, TERMINAL_ID, d + w)? - n_recent.clone();
         let frauds = trailing_sum(FRAUD, TERMINAL_ID, d + w)? - fraud_recent.clone();

@@ -42,6 +42,7 @@ pub mod features;
 pub mod train;
 pub mod evaluate;
 pub mod model_selection;
+pub mod mistakes;
 pub mod artifact;
 pub mod online;
 pub mod stream;

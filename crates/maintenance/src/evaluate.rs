@@ -376,7 +376,8 @@ impl Default for Ai4iConfig {
 }
 
 /// The AI4I protocol on `path`. `leak_failure_modes` appends the five failure-mode columns to
-/// the inputs — only for the test that proves the leak guard would see it.
+/// the inputs — only for the test that proves the leak guard would see it and for
+/// `--mistake leaked-outcome` ([`crate::mistakes`]).
 pub fn ai4i(path: &Path, cfg: &Ai4iConfig, leak_failure_modes: bool) -> Result<Ai4iReport> {
     let set = data::load_ai4i(path)?;
     let fleet = &set.loaded.fleet;

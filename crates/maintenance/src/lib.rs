@@ -41,6 +41,7 @@ pub mod simulate;
 pub mod features;
 pub mod models;
 pub mod evaluate;
+pub mod mistakes;
 pub mod policy;
 pub mod artifact;
 pub mod online;

@@ -55,5 +55,6 @@ pub mod online_state;
 pub mod events;
 pub mod follow;
 pub mod sql;
+pub mod mistakes;
 
 pub use error::{Error, Result};

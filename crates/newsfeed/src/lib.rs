@@ -43,6 +43,7 @@ pub mod features;
 pub mod models;
 pub mod feed;
 pub mod evaluate;
+pub mod mistakes;
 pub mod service;
 pub mod experiments;
 pub mod ab;

@@ -246,3 +246,43 @@ fn chapter5_chooses_each_familys_setting_on_validation_folds_only() {
         assert!(m.test.auc.mean > 0.6, "{m:?}");
     }
 }
+
+#[test]
+fn each_runnable_mistake_moves_the_number_the_way_the_doc_says() {
+    use fraud_detector::pipeline::PipelineConfig;
+    let (transactions, _) =
+        fraud_detector::simulate::simulate(&crate::common::small_simulation()).expect("simulate");
+    let runs = fraud_detector::mistakes::run(&["all"], &transactions, &PipelineConfig::default())
+        .expect("mistakes");
+    let by = |name: &str| runs.iter().find(|m| m.name == name).expect("run");
+    // Leaks flatter the offline number; the scaler barely moves it; accuracy cannot tell a
+    // model from "approve everything"; the skewed feature moves alerts, not AP.
+    for leak in [
+        "random-split",
+        "label-delay-ignored",
+        "compromised-cards-kept",
+    ] {
+        let m = by(leak);
+        assert!(m.mistaken > m.honest, "{m:?}");
+    }
+    assert!(by("label-delay-ignored").damage() > 0.05);
+    assert!(by("scaler-on-all-rows").damage().abs() < 0.02);
+    let accuracy = by("accuracy-at-base-rate");
+    assert!(
+        accuracy.damage().abs() < 0.02 && accuracy.mistaken > 0.95,
+        "{accuracy:?}"
+    );
+    let skew = by("training-serving-skew");
+    let changed: usize = skew.lesson["nothing errors and AP barely moves, yet ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("the lesson counts the alerts that changed");
+    assert!(changed > 0 && skew.damage().abs() < 0.05, "{skew:?}");
+    assert!(fraud_detector::mistakes::run(
+        &["no-such-mistake"],
+        &transactions,
+        &PipelineConfig::default()
+    )
+    .is_err());
+}

@@ -185,3 +185,15 @@ fn the_documented_physics_reproduces_the_heat_power_and_overstrain_flags() {
     );
     assert!(hits > 250, "{hits} rule hits");
 }
+
+#[test]
+fn the_leaked_outcome_mistake_looks_near_perfect_and_the_honest_model_does_not() {
+    let Some(dir) = data_dir("ai4i2020") else {
+        return;
+    };
+    let path = dir.join("ai4i2020").join("ai4i2020.csv");
+    let runs = maintenance::mistakes::run(&["all"], &path, &Default::default()).expect("mistakes");
+    let leak = &runs[0];
+    assert_eq!(leak.name, "leaked-outcome");
+    assert!(leak.mistaken > 0.95 && leak.honest < 0.95, "{leak:?}");
+}

@@ -159,3 +159,15 @@ fn the_json_report_has_the_documented_shape() {
         assert!(!day[key].is_null(), "{key} in {day}");
     }
 }
+
+#[test]
+fn the_runnable_mistakes_cost_what_the_doc_says() {
+    let runs = newsfeed::mistakes::from_report(&["all"], report()).expect("mistakes");
+    let by = |name: &str| runs.iter().find(|m| m.name == name).expect("run");
+    // Ranking by CTR alone loses reads; no exploration loses coverage.
+    let ctr = by("ctr-only");
+    assert!(ctr.mistaken < ctr.honest, "{ctr:?}");
+    let loop_ = by("no-exploration");
+    assert!(loop_.mistaken + 0.1 < loop_.honest, "{loop_:?}");
+    assert!(newsfeed::mistakes::from_report(&["no-such-mistake"], report()).is_err());
+}
