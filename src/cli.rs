@@ -23,6 +23,8 @@ mod spark_jobs;
 mod streams;
 mod logs;
 mod bench;
+mod capacity;
+mod capacity_report;
 mod models;
 mod demo;
 mod fraud;
@@ -106,6 +108,10 @@ enum Command {
     /// line, test, measured number, or why not built) from the code's `// Talking point [key]:`
     /// markers and src/talking_points/cells.rs; `--check` only reports what dangles or is stale.
     TalkingPoints(TalkingPointsArgs),
+    /// A sizing estimate for a peak load: cores, replicas behind a load balancer, online-state
+    /// memory, events stored a day and cost a day, from this machine's measured figures (the
+    /// latest `mlsd bench serve` run, or a quick one now), with every assumption printed.
+    Capacity(capacity::CapacityArgs),
 }
 
 #[derive(clap::Args)]
@@ -206,6 +212,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Serve(args)) => bench::run(runs_dir, &args),
         Command::Bench(BenchCommand::Load(args)) => bench::load(&args),
         Command::TalkingPoints(args) => talking_points(&args),
+        Command::Capacity(args) => capacity::run(runs_dir, &args),
     }
 }
 

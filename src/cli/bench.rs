@@ -327,6 +327,8 @@ pub fn sweep_plan(args: &BenchServeArgs) -> mlsd_core::loadgen::SweepPlan {
 struct Report<'a, E> {
     design: &'a str,
     quick: bool,
+    /// Cores of this machine (client and servers shared them): `mlsd capacity` divides by it.
+    cores: usize,
     reference_rows_per_s: f64,
     micro_batch_max: usize,
     micro_batch_wait_us: u64,
@@ -351,6 +353,7 @@ pub fn report_bench(
     let mut json = serde_json::to_value(Report {
         design,
         quick: args.quick,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         reference_rows_per_s: args.rate,
         micro_batch_max: args.micro_batch_max,
         micro_batch_wait_us: args.micro_batch_wait_us,

@@ -30,7 +30,7 @@ pub static CELLS: &[(&str, &str, Cell)] = &[
     ("fraud", "testing", Built { test: ("tests/it/crash.rs", "killed_training_promotes_and_rollbacks_never_break_the_registry"), number: "zero findings over 1,302 generated requests", command: "scripts/fuzz-contract.sh 200" }),
     ("fraud", "rollback", Built { test: ("tests/it/contract.rs", "a_promote_and_a_rollback_under_400_requests_per_second_fail_no_request"), number: "1,200 requests open-loop at 400 req/s", command: "mlsd models promote|rollback" }),
     ("fraud", "experiments", Built { test: ("tests/it/contract.rs", "shadow_and_canary_under_load_promote_a_good_candidate_and_reject_a_bad_one_failing_no_request"), number: "shadow → 10 % → 50 % → promoted", command: "mlsd operate fraud --days 120 --drift-at 60" }),
-    ("fraud", "capacity", NotBuilt("§10 sizes replicas by hand from measured throughput; `mlsd capacity` (issue 22, part 4) is not built")),
+    ("fraud", "capacity", Built { test: ("tests/it/cli.rs", "capacity_sizes_from_a_bench_run_and_says_when_the_latency_budget_is_not_met"), number: "7.7–7.8 kB per card over three runs", command: "mlsd capacity fraud" }),
     // ── recommender ──────────────────────────────────────────────────────────────────────
     ("recommender", "objective", Built { test: ("tests/it/recommender/shop.rs", "the_two_stage_model_beats_every_single_model_and_real_time_beats_the_snapshot"), number: "| two_stage (batch ranker) | 0.090 | 0.164 | 0.159 |", command: "mlsd recommender evaluate --protocol shop" }),
     ("recommender", "metrics", Built { test: ("tests/it/reference.rs", "ndcg_matches_scikit_learn_with_binary_gains"), number: "0.9037 / 0.9042", command: "mlsd recommender evaluate --protocol surprise" }),
@@ -54,7 +54,7 @@ pub static CELLS: &[(&str, &str, Cell)] = &[
     ("recommender", "testing", Built { test: ("tests/it/recommender/api.rs", "micro_batched_real_time_lists_equal_the_unbatched_ones"), number: "1 worker and 3 workers give identical snapshots", command: "mlsd recommender batch --out snapshot.json" }),
     ("recommender", "rollback", Built { test: ("tests/it/contract.rs", "a_promote_and_a_rollback_under_400_requests_per_second_fail_no_request"), number: "1,200 requests open-loop at 400 req/s", command: "mlsd models promote|rollback" }),
     ("recommender", "experiments", Built { test: ("tests/it/contract.rs", "every_server_promotes_a_retrained_version_through_shadow_and_canary_under_load"), number: "2,400 requests at 400 req/s", command: "mlsd recommender train" }),
-    ("recommender", "capacity", NotBuilt("the scale section reasons from measured throughput by hand; `mlsd capacity` (issue 22, part 4) is not built")),
+    ("recommender", "capacity", NotBuilt("`mlsd capacity recommender` sizes cores, replicas, events and cost from its bench run, but does not measure this design's online state yet and its doc does not use it")),
     // ── sentiment ────────────────────────────────────────────────────────────────────────
     ("sentiment", "objective", Built { test: ("tests/it/sentiment/api.rs", "single_and_batch_answers_agree_and_repeated_texts_come_from_the_cache"), number: "Platt ECE 0.020", command: "mlsd sentiment evaluate --protocol cv10" }),
     ("sentiment", "metrics", Built { test: ("tests/it/sentiment/rt_polarity.rs", "ten_fold_cv_reaches_the_published_bars_for_nbsvm_and_naive_bayes"), number: "NBSVM 79.31 % (published 79.38)", command: "mlsd sentiment evaluate --protocol cv10" }),
@@ -78,7 +78,7 @@ pub static CELLS: &[(&str, &str, Cell)] = &[
     ("sentiment", "testing", Built { test: ("tests/it/sentiment/api.rs", "health_and_drift_checks_are_all_answered_during_a_drift_storm"), number: "55 % shed in ≤ 3.6 ms", command: "scripts/fuzz-contract.sh" }),
     ("sentiment", "rollback", Built { test: ("tests/it/contract.rs", "a_promote_and_a_rollback_under_400_requests_per_second_fail_no_request"), number: "1,200 requests open-loop at 400 req/s", command: "mlsd models rollback --design sentiment" }),
     ("sentiment", "experiments", Built { test: ("tests/it/contract.rs", "every_server_promotes_a_retrained_version_through_shadow_and_canary_under_load"), number: "2,400 requests at 400 req/s", command: "mlsd operate sentiment --days 120 --drift-at 60" }),
-    ("sentiment", "capacity", NotBuilt("§1 sizes a stream by hand from the measured texts/s; `mlsd capacity` (issue 22, part 4) is not built")),
+    ("sentiment", "capacity", NotBuilt("`mlsd capacity sentiment` sizes cores, replicas, events and cost from its bench run (its state is per topic, not per entity), but its doc does not use it yet")),
     // ── maintenance ──────────────────────────────────────────────────────────────────────
     ("maintenance", "objective", Built { test: ("tests/it/maintenance/fleet.rs", "the_predictive_policy_costs_less_than_run_to_failure_and_the_best_fixed_interval"), number: "predictive 16,695 vs best fixed interval 39,445 vs run to failure 138,600 per machine-year", command: "mlsd maintenance evaluate --protocol fleet" }),
     ("maintenance", "metrics", Built { test: ("tests/it/maintenance/data.rs", "cmapss_fd001_best_model_reaches_rmse_13_and_nasa_score_300_and_beats_both_baselines"), number: "C-MAPSS best RMSE 11.61 / NASA 197", command: "mlsd maintenance evaluate --protocol cmapss" }),
@@ -102,7 +102,7 @@ pub static CELLS: &[(&str, &str, Cell)] = &[
     ("maintenance", "testing", Built { test: ("tests/it/maintenance/api.rs", "a_stream_counts_bad_lines_and_a_failure_scores_the_life_it_ends"), number: "all counted on `/metrics`", command: "mlsd bench serve --design maintenance" }),
     ("maintenance", "rollback", Built { test: ("tests/it/contract.rs", "a_promote_and_a_rollback_under_400_requests_per_second_fail_no_request"), number: "1,200 requests open-loop at 400 req/s", command: "mlsd maintenance train" }),
     ("maintenance", "experiments", Built { test: ("tests/it/contract.rs", "every_server_promotes_a_retrained_version_through_shadow_and_canary_under_load"), number: "2,400 requests at 400 req/s", command: "mlsd maintenance train" }),
-    ("maintenance", "capacity", NotBuilt("§1 sizes the fleet by hand from the measured cost per reading; `mlsd capacity` (issue 22, part 4) is not built")),
+    ("maintenance", "capacity", NotBuilt("`mlsd capacity maintenance` sizes cores, replicas, events and cost from its bench run, but does not measure this design's online state yet and its doc does not use it")),
     // ── news feed ────────────────────────────────────────────────────────────────────────
     ("newsfeed", "objective", Built { test: ("tests/it/newsfeed/sim.rs", "the_multi_objective_ranker_serves_less_clickbait_and_more_reading_at_a_cost_in_clicks"), number: "clickbait served 50.5 % → 7.7 %", command: "mlsd newsfeed evaluate --protocol sim" }),
     ("newsfeed", "metrics", Built { test: ("tests/it/newsfeed/sim.rs", "logged_clicks_and_true_relevance_disagree_about_the_best_ranker"), number: "true relevance the other way (0.674 vs 0.821)", command: "mlsd newsfeed evaluate --protocol sim" }),
@@ -126,5 +126,5 @@ pub static CELLS: &[(&str, &str, Cell)] = &[
     ("newsfeed", "testing", Built { test: ("tests/it/newsfeed/api.rs", "bad_requests_get_a_json_4xx_and_change_nothing"), number: "one documented exception", command: "mlsd serve newsfeed" }),
     ("newsfeed", "rollback", Built { test: ("tests/it/contract.rs", "a_promote_and_a_rollback_under_400_requests_per_second_fail_no_request"), number: "1,200 requests open-loop at 400 req/s", command: "mlsd serve newsfeed" }),
     ("newsfeed", "experiments", Built { test: ("tests/it/newsfeed/sim.rs", "interleaving_needs_fewer_users_than_an_ab_test"), number: "700 users vs 113", command: "mlsd newsfeed evaluate --protocol sim" }),
-    ("newsfeed", "capacity", NotBuilt("the sizing in §1 is by hand from measured per-stage costs; `mlsd capacity` (issue 22, part 4) is not built")),
+    ("newsfeed", "capacity", NotBuilt("`mlsd capacity newsfeed` sizes cores, replicas, events and cost from its bench run, but does not measure this design's online state yet and its doc does not use it")),
 ];

@@ -666,3 +666,52 @@ fn sentiment_monitor_checks_text_drift_from_a_file() {
         assert_eq!(report["drifted"], drifted, "{domain:?}: {stdout}");
     }
 }
+
+#[test]
+fn capacity_sizes_from_a_bench_run_and_says_when_the_latency_budget_is_not_met() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bench = dir.path().join("bench.json");
+    // A measured run as `mlsd bench serve` writes it: 20,000 req/s on 2 cores, p99 1.5 ms.
+    let run = serde_json::json!({
+        "design": "sentiment", "quick": false, "cores": 2, "reference_rows_per_s": 1000.0,
+        "modes": [{ "mode": "realtime", "rps": 20000.0, "p99_ms": 1.5 }]
+    });
+    std::fs::write(&bench, run.to_string()).expect("write");
+    let bench = bench.to_string_lossy().into_owned();
+    let (ok, stdout, stderr) = mlsd(
+        &[
+            "capacity",
+            "sentiment",
+            "--bench",
+            &bench,
+            "--peak-qps",
+            "30000",
+            "--p99-ms",
+            "1",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    let out: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let e = &out["estimate"];
+    // 10,000 req/s per core × 0.6 = 6,000 usable: 5 cores, 3 replicas of 2, 6 cores a day.
+    assert_eq!(
+        (e["cores_for_peak"].as_u64(), e["replicas"].as_u64()),
+        (Some(5), Some(3))
+    );
+    assert_eq!(e["latency_budget_met"], false);
+    assert!(out["measured"]["bytes_per_event"]
+        .as_f64()
+        .is_some_and(|b| b > 10.0));
+    // Without a run and with --json, it says what to run instead of guessing.
+    let empty = tempfile::tempdir().expect("tempdir");
+    let (ok, _, stderr) = mlsd(
+        &["capacity", "fraud", "--peak-qps", "100", "--json"],
+        empty.path(),
+    );
+    assert!(
+        !ok && stderr.contains("mlsd bench serve --design fraud"),
+        "{stderr}"
+    );
+}

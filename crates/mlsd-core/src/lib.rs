@@ -56,5 +56,6 @@ pub mod events;
 pub mod follow;
 pub mod sql;
 pub mod mistakes;
+pub mod capacity;
 
 pub use error::{Error, Result};
