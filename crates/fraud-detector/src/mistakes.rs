@@ -13,7 +13,7 @@
 //! skew).
 
 use mlsd_core::metrics::average_precision;
-use mlsd_core::mistakes::Mistake;
+use mlsd_core::mistakes::{self, Mistake};
 use mlsd_tabular::{Estimator, Learner, Scaler};
 use ndarray::{concatenate, Array2, Axis};
 use polars::prelude::DataFrame;
@@ -85,12 +85,8 @@ impl Honest {
 
 /// Runs the named mistakes (every one for `["all"]`) on `transactions`.
 pub fn run(names: &[&str], transactions: &DataFrame, cfg: &PipelineConfig) -> Result<Vec<Mistake>> {
+    let names = mistakes::select("fraud", names, &ALL).map_err(Error::Config)?;
     let h = Honest::new(transactions, cfg)?;
-    let names: Vec<&str> = if names == ["all"] {
-        ALL.to_vec()
-    } else {
-        names.to_vec()
-    };
     names
         .into_iter()
         .map(|name| match name {
@@ -100,10 +96,7 @@ pub fn run(names: &[&str], transactions: &DataFrame, cfg: &PipelineConfig) -> Re
             "compromised-cards-kept" => compromised_cards_kept(&h, cfg),
             "accuracy-at-base-rate" => accuracy_at_base_rate(&h),
             "training-serving-skew" => training_serving_skew(&h, cfg),
-            other => Err(Error::Config(format!(
-                "no mistake named {other:?}; the fraud design has {}",
-                ALL.join(", ")
-            ))),
+            other => Err(Error::Config(mistakes::unknown("fraud", other, &ALL))),
         })
         .collect()
 }

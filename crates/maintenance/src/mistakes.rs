@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use mlsd_core::mistakes::Mistake;
+use mlsd_core::mistakes::{self, Mistake};
 
 use crate::evaluate::{ai4i, Ai4iConfig, Ai4iReport};
 use crate::{Error, Result};
@@ -22,19 +22,12 @@ pub const ALL: [&str; 1] = ["leaked-outcome"];
 
 /// Runs the named mistakes (every one for `["all"]`) on the AI4I file at `path`.
 pub fn run(names: &[&str], path: &Path, cfg: &Ai4iConfig) -> Result<Vec<Mistake>> {
-    let names: Vec<&str> = if names == ["all"] {
-        ALL.to_vec()
-    } else {
-        names.to_vec()
-    };
+    let names = mistakes::select("maintenance", names, &ALL).map_err(Error::Config)?;
     names
         .into_iter()
         .map(|name| match name {
             "leaked-outcome" => leaked_outcome(path, cfg),
-            other => Err(Error::Config(format!(
-                "no mistake named {other:?}; the maintenance design has {}",
-                ALL.join(", ")
-            ))),
+            other => Err(Error::Config(mistakes::unknown("maintenance", other, &ALL))),
         })
         .collect()
 }

@@ -39,6 +39,35 @@ impl Mistake {
     }
 }
 
+/// The mistakes `names` asks for from a design's `all`: every one for `["all"]`, else each
+/// name as given — all checked before any is run, so a typo fails before minutes of work.
+pub fn select(
+    design: &str,
+    names: &[&str],
+    all: &[&'static str],
+) -> Result<Vec<&'static str>, String> {
+    if names == ["all"] {
+        return Ok(all.to_vec());
+    }
+    names
+        .iter()
+        .map(|n| {
+            all.iter()
+                .find(|a| *a == n)
+                .copied()
+                .ok_or_else(|| unknown(design, n, all))
+        })
+        .collect()
+}
+
+/// The error for a mistake a design does not have.
+pub fn unknown(design: &str, name: &str, all: &[&str]) -> String {
+    format!(
+        "no mistake named {name:?}; the {design} design has {}",
+        all.join(", ")
+    )
+}
+
 /// The mistakes as a markdown table (what each design doc prints).
 pub fn render(mistakes: &[Mistake]) -> String {
     let rows: Vec<Vec<String>> = mistakes
@@ -72,6 +101,15 @@ pub fn render(mistakes: &[Mistake]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_expands_and_an_unknown_name_is_refused_before_anything_runs() {
+        let all = ["a", "b"];
+        assert_eq!(select("x", &["all"], &all), Ok(vec!["a", "b"]));
+        assert_eq!(select("x", &["b"], &all), Ok(vec!["b"]));
+        let err = select("x", &["b", "c"], &all).unwrap_err();
+        assert!(err.contains("\"c\"") && err.contains("a, b"), "{err}");
+    }
 
     #[test]
     fn the_table_shows_the_signed_damage() {

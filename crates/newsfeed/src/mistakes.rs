@@ -10,7 +10,7 @@
 //! Talking points: ranking by click probability alone rewards clickbait; a model trained only
 //! on what it chose to show narrows the catalogue day after day.
 
-use mlsd_core::mistakes::Mistake;
+use mlsd_core::mistakes::{self, Mistake};
 
 use crate::experiments::{simulate_protocol, LoopDay, OnlineRow, SimConfig, SimReport};
 use crate::{Error, Result};
@@ -20,35 +20,21 @@ pub const ALL: [&str; 2] = ["ctr-only", "no-exploration"];
 
 /// Runs the named mistakes (every one for `["all"]`); both come from one simulator run.
 pub fn run(names: &[&str], cfg: &SimConfig) -> Result<Vec<Mistake>> {
-    check(names)?;
+    mistakes::select("news-feed", names, &ALL).map_err(Error::Config)?;
     from_report(names, &simulate_protocol(cfg)?)
 }
 
 /// The named mistakes, read from a simulator protocol's report.
 pub fn from_report(names: &[&str], report: &SimReport) -> Result<Vec<Mistake>> {
-    check(names)?;
-    let names: Vec<&str> = if names == ["all"] {
-        ALL.to_vec()
-    } else {
-        names.to_vec()
-    };
+    let names = mistakes::select("news-feed", names, &ALL).map_err(Error::Config)?;
     names
         .into_iter()
         .map(|name| match name {
             "ctr-only" => ctr_only(&report.online),
-            _ => no_exploration(&report.feedback_loop),
+            "no-exploration" => no_exploration(&report.feedback_loop),
+            other => Err(Error::Config(mistakes::unknown("news-feed", other, &ALL))),
         })
         .collect()
-}
-
-fn check(names: &[&str]) -> Result<()> {
-    match names.iter().find(|n| **n != "all" && !ALL.contains(n)) {
-        Some(other) => Err(Error::Config(format!(
-            "no mistake named {other:?}; the news-feed design has {}",
-            ALL.join(", ")
-        ))),
-        None => Ok(()),
-    }
 }
 
 fn row<'a>(online: &'a [OnlineRow], name: &str) -> Result<&'a OnlineRow> {
