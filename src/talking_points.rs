@@ -2,7 +2,7 @@
 //! `docs/talking-points.md` by `mlsd talking-points`.
 //!
 //! ```text
-//! POINTS (what an interviewer asks)  ×  DESIGNS  ─►  one Cell each (cells/<design>.rs)
+//! POINTS (what an interviewer asks)  ×  DESIGNS  ─►  one Cell each (cells.rs)
 //! Cell::Built { test, number, command } + the code's `// Talking point [key]:` markers
 //!                                        ─►  links to the marker lines and the test
 //! Cell::NotBuilt(reason)                 ─►  an honest "not built", with why
@@ -18,6 +18,7 @@
 mod cells;
 mod render;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use cells::CELLS;
@@ -113,7 +114,8 @@ pub struct Design {
     pub title: &'static str,
     /// Where its `// Talking point [key]:` markers are looked for first.
     pub crate_dir: &'static str,
-    /// The design doc: every number and command a cell quotes must appear in it.
+    /// The design doc: a cell's number and command are looked for here first (then in
+    /// [`SHARED_DOCS`]; commands also in the README).
     pub doc: &'static str,
 }
 
@@ -156,11 +158,52 @@ const SHARED_DIRS: [&str; 3] = ["crates/mlsd-core", "crates/tabular", "src"];
 /// Docs every design's numbers may be quoted from, after its own.
 const SHARED_DOCS: [&str; 2] = ["docs/production-loop.md", "docs/benchmarks.md"];
 
-/// The first doc (the design's own, then the shared ones) that prints `number`.
-fn source_doc(root: &Path, design: &Design, number: &str) -> Option<&'static str> {
-    std::iter::once(design.doc)
-        .chain(SHARED_DOCS)
-        .find(|doc| std::fs::read_to_string(root.join(doc)).is_ok_and(|t| t.contains(number)))
+/// The files the index quotes — every design doc, the shared docs, the README and the tests
+/// the cells name — each read once (a missing one reads as empty, so its quotes dangle).
+struct Texts(HashMap<&'static str, String>);
+
+impl Texts {
+    fn load(root: &Path) -> Texts {
+        let docs = DESIGNS
+            .iter()
+            .map(|d| d.doc)
+            .chain(SHARED_DOCS)
+            .chain(["README.md"]);
+        let tests = CELLS.iter().filter_map(|(_, _, c)| match c {
+            Cell::Built { test, .. } => Some(test.0),
+            Cell::NotBuilt(_) => None,
+        });
+        let read = |p: &'static str| (p, std::fs::read_to_string(root.join(p)).unwrap_or_default());
+        Texts(docs.chain(tests).map(read).collect())
+    }
+
+    fn get(&self, path: &str) -> &str {
+        self.0.get(path).map_or("", String::as_str)
+    }
+
+    /// The first doc (the design's own, then the shared ones) that prints `number`.
+    fn source_doc(&self, design: &Design, number: &str) -> Option<&'static str> {
+        std::iter::once(design.doc)
+            .chain(SHARED_DOCS)
+            .find(|doc| self.get(doc).contains(number))
+    }
+
+    /// Whether the design doc, a shared doc or the README shows `command`.
+    fn shows_command(&self, design: &Design, command: &str) -> bool {
+        std::iter::once(design.doc)
+            .chain(SHARED_DOCS)
+            .chain(["README.md"])
+            .any(|doc| self.get(doc).contains(command))
+    }
+
+    /// Line of `fn name(` in the test file `file`, if it is there.
+    fn test_line(&self, file: &str, name: &str) -> Option<usize> {
+        let needle = format!("fn {name}(");
+        self.get(file)
+            .lines()
+            .position(|l| l.contains(&needle))
+            .map(|i| i + 1)
+    }
 }
 
 /// What a design has for one talking point.
@@ -168,9 +211,9 @@ pub enum Cell {
     Built {
         /// The test that shows it: (file, `fn` name).
         test: (&'static str, &'static str),
-        /// A measured number, exactly as the design doc prints it.
+        /// A measured number, exactly as the design doc (else a shared doc) prints it.
         number: &'static str,
-        /// The command behind the number, as the design doc (or benchmarks.md) prints it.
+        /// The command behind the number, as a doc or the README prints it.
         command: &'static str,
     },
     NotBuilt(&'static str),
@@ -249,18 +292,24 @@ pub fn cell(design: &str, point: &str) -> Option<&'static Cell> {
         .map(|(_, _, c)| c)
 }
 
+/// The markers keyed `point` under `dir`.
+fn keyed_in<'a>(all: &'a [Marker], point: &str, dir: &str) -> Vec<&'a Marker> {
+    let prefix = format!("{dir}/");
+    all.iter()
+        .filter(|m| m.key == point && m.file.starts_with(&prefix))
+        .collect()
+}
+
 /// The markers a built cell links: its design's, else the shared core's.
 fn links<'a>(design: &Design, point: &str, all: &'a [Marker]) -> Vec<&'a Marker> {
-    let of = |dir: &str| -> Vec<&'a Marker> {
-        all.iter()
-            .filter(|m| m.key == point && m.file.starts_with(&format!("{dir}/")))
-            .collect()
-    };
-    let own = of(design.crate_dir);
+    let own = keyed_in(all, point, design.crate_dir);
     if !own.is_empty() {
         return own;
     }
-    SHARED_DIRS.iter().flat_map(|d| of(d)).collect()
+    SHARED_DIRS
+        .iter()
+        .flat_map(|d| keyed_in(all, point, d))
+        .collect()
 }
 
 fn all_markers(root: &Path) -> std::io::Result<Vec<Marker>> {
@@ -269,25 +318,11 @@ fn all_markers(root: &Path) -> std::io::Result<Vec<Marker>> {
     markers(root, &dirs)
 }
 
-/// Line of `fn name(` in `file`, if it is there.
-fn test_line(root: &Path, file: &str, name: &str) -> Option<usize> {
-    let text = std::fs::read_to_string(root.join(file)).ok()?;
-    let needle = format!("fn {name}(");
-    text.lines()
-        .position(|l| l.contains(&needle))
-        .map(|i| i + 1)
-}
-
 /// Everything that dangles or is missing; empty when the index is sound.
 pub fn check(root: &Path) -> std::io::Result<Vec<String>> {
     let all = all_markers(root)?;
+    let texts = Texts::load(root);
     let mut problems = Vec::new();
-    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_default();
-    let commands = SHARED_DOCS
-        .iter()
-        .chain(["README.md"].iter())
-        .map(|d| read(d));
-    let commands: String = commands.collect::<Vec<_>>().join("\n");
     for m in &all {
         if !POINTS.iter().any(|p| p.key == m.key) {
             problems.push(format!(
@@ -297,7 +332,6 @@ pub fn check(root: &Path) -> std::io::Result<Vec<String>> {
         }
     }
     for design in &DESIGNS {
-        let doc = read(design.doc);
         for point in &POINTS {
             let n = CELLS
                 .iter()
@@ -319,13 +353,13 @@ pub fn check(root: &Path) -> std::io::Result<Vec<String>> {
                             design.key, point.key, point.key, design.crate_dir
                         ));
                     }
-                    if test_line(root, test.0, test.1).is_none() {
+                    if texts.test_line(test.0, test.1).is_none() {
                         problems.push(format!(
                             "{} × {}: no fn {} in {}",
                             design.key, point.key, test.1, test.0
                         ));
                     }
-                    if source_doc(root, design, number).is_none() {
+                    if texts.source_doc(design, number).is_none() {
                         problems.push(format!(
                             "{} × {}: neither {} nor {} prints {number:?}",
                             design.key,
@@ -334,7 +368,7 @@ pub fn check(root: &Path) -> std::io::Result<Vec<String>> {
                             SHARED_DOCS.join(" nor ")
                         ));
                     }
-                    if !doc.contains(command) && !commands.contains(command) {
+                    if !texts.shows_command(design, command) {
                         problems.push(format!(
                             "{} × {}: no doc shows the command {command:?}",
                             design.key, point.key
@@ -343,10 +377,7 @@ pub fn check(root: &Path) -> std::io::Result<Vec<String>> {
                 }
                 Some(Cell::NotBuilt(_)) => {
                     // The code claims it: a design's own marker means the cell is built.
-                    let claimed = all.iter().find(|m| {
-                        m.key == point.key && m.file.starts_with(&format!("{}/", design.crate_dir))
-                    });
-                    if let Some(m) = claimed {
+                    if let Some(m) = keyed_in(&all, point.key, design.crate_dir).first() {
                         problems.push(format!(
                             "{} × {}: marked not built, but {}:{} makes the point",
                             design.key, point.key, m.file, m.line

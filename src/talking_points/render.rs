@@ -1,93 +1,97 @@
 //! Writes the index: the matrix of talking points × designs, then each design's table (code
 //! lines, test, the number with the doc that prints it and its command, or why not built).
 
-use std::fmt::Write as _;
 use std::path::Path;
 
-use super::{
-    all_markers, cell, links, source_doc, test_line, Cell, Design, Marker, CELLS, DESIGNS, POINTS,
-};
+use mlsd_core::report::markdown_table;
+
+use super::{all_markers, cell, links, Cell, Design, Marker, Texts, CELLS, DESIGNS, POINTS};
 
 /// `docs/talking-points.md`, as `mlsd talking-points` writes it.
 pub fn render(root: &Path) -> std::io::Result<String> {
     let all = all_markers(root)?;
-    let mut out = String::new();
-    out.push_str(HEADER);
-    out.push_str("| | talking point |");
-    for d in &DESIGNS {
-        let _ = write!(out, " [{}](#{}) |", d.title, anchor(d.title));
-    }
-    out.push_str("\n|---|---|");
-    out.push_str(&"---|".repeat(DESIGNS.len()));
-    out.push('\n');
+    let texts = Texts::load(root);
+    let links_to: Vec<String> = DESIGNS
+        .iter()
+        .map(|d| format!("[{}](#{})", d.title, anchor(d.title)))
+        .collect();
+    let mut headers = vec!["", "talking point"];
+    headers.extend(links_to.iter().map(String::as_str));
     let mut section = "";
-    for p in &POINTS {
-        let shown = if p.section == section { "" } else { p.section };
-        section = p.section;
-        let _ = write!(out, "| {shown} | {} |", p.title);
-        for d in &DESIGNS {
-            let mark = match cell(d.key, p.key) {
-                Some(Cell::Built { .. }) => "✓",
-                _ => "not built",
-            };
-            let _ = write!(out, " {mark} |");
-        }
-        out.push('\n');
-    }
+    let rows: Vec<Vec<String>> = POINTS
+        .iter()
+        .map(|p| {
+            let shown = if p.section == section { "" } else { p.section };
+            section = p.section;
+            let mut row = vec![shown.to_string(), p.title.to_string()];
+            row.extend(DESIGNS.iter().map(|d| match cell(d.key, p.key) {
+                Some(Cell::Built { .. }) => "✓".to_string(),
+                _ => "not built".to_string(),
+            }));
+            row
+        })
+        .collect();
     let built = CELLS
         .iter()
         .filter(|(_, _, c)| matches!(c, Cell::Built { .. }))
         .count();
-    let _ = writeln!(
-        out,
-        "\n{built} of {} cells are built; the rest say why not.\n",
+    let mut out = format!(
+        "{HEADER}{}\n{built} of {} cells are built; the rest say why not.\n\n",
+        markdown_table(&headers, &rows),
         POINTS.len() * DESIGNS.len()
     );
     for d in &DESIGNS {
-        render_design(&mut out, root, d, &all);
+        out.push_str(&render_design(&texts, d, &all));
     }
     Ok(out)
 }
 
-fn render_design(out: &mut String, root: &Path, d: &Design, all: &[Marker]) {
-    let _ = writeln!(out, "## {}\n", d.title);
+/// One design's section: a row per talking point.
+fn render_design(texts: &Texts, d: &Design, all: &[Marker]) -> String {
+    let rows: Vec<Vec<String>> = POINTS
+        .iter()
+        .map(|p| {
+            let title = p.title.to_string();
+            match cell(d.key, p.key) {
+                Some(Cell::Built {
+                    test,
+                    number,
+                    command,
+                }) => {
+                    let code: Vec<String> = links(d, p.key, all)
+                        .iter()
+                        .map(|m| format!("[{}](../{}#L{})", place(d, m), m.file, m.line))
+                        .collect();
+                    let line = texts.test_line(test.0, test.1).unwrap_or(0);
+                    let doc = texts.source_doc(d, number).unwrap_or(d.doc);
+                    vec![
+                        title,
+                        code.join(", "),
+                        format!("[`{}`](../{}#L{line})", test.1, test.0),
+                        format!(
+                            "{} ([{}]({})) · `{command}`",
+                            shown(number),
+                            doc.rsplit('/').next().unwrap_or(doc),
+                            doc.trim_start_matches("docs/")
+                        ),
+                    ]
+                }
+                Some(Cell::NotBuilt(why)) => {
+                    vec![title, "not built".into(), String::new(), why.to_string()]
+                }
+                None => vec![title, "(no cell)".into(), String::new(), String::new()],
+            }
+        })
+        .collect();
     let doc = d.doc.trim_start_matches("docs/");
-    let _ = writeln!(out, "Design doc: [{doc}]({doc}).\n");
-    out.push_str("| talking point | code | test | measured (command) |\n|---|---|---|---|\n");
-    for p in &POINTS {
-        match cell(d.key, p.key) {
-            Some(Cell::Built {
-                test,
-                number,
-                command,
-            }) => {
-                let code: Vec<String> = links(d, p.key, all)
-                    .iter()
-                    .map(|m| format!("[{}](../{}#L{})", place(d, m), m.file, m.line))
-                    .collect();
-                let line = test_line(root, test.0, test.1).unwrap_or(0);
-                let doc = source_doc(root, d, number).unwrap_or(d.doc);
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | [`{}`](../{}#L{line}) | {} ([{}]({})) · `{command}` |",
-                    p.title,
-                    code.join(", "),
-                    test.1,
-                    test.0,
-                    shown(number),
-                    doc.rsplit('/').next().unwrap_or(doc),
-                    doc.trim_start_matches("docs/"),
-                );
-            }
-            Some(Cell::NotBuilt(why)) => {
-                let _ = writeln!(out, "| {} | not built | | {why} |", p.title);
-            }
-            None => {
-                let _ = writeln!(out, "| {} | (no cell) | | |", p.title);
-            }
-        }
-    }
-    out.push('\n');
+    format!(
+        "## {}\n\nDesign doc: [{doc}]({doc}).\n\n{}\n",
+        d.title,
+        markdown_table(
+            &["talking point", "code", "test", "measured (command)"],
+            &rows
+        )
+    )
 }
 
 /// A quoted table row (`| a | b |`) shown as `a · b`.
