@@ -25,6 +25,19 @@ pub enum Design {
     Newsfeed,
 }
 
+impl Design {
+    /// The name on the command line and in run folders (`bench-serve-<name>-…`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Design::Fraud => "fraud",
+            Design::Recommender => "recommender",
+            Design::Sentiment => "sentiment",
+            Design::Maintenance => "maintenance",
+            Design::Newsfeed => "newsfeed",
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct BenchServeArgs {
     #[arg(long, value_enum)]

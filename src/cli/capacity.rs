@@ -33,17 +33,17 @@ pub struct CapacityArgs {
     #[arg(long)]
     bench: Option<PathBuf>,
     /// Share of the measured maximum a replica is planned at.
-    #[arg(long, default_value_t = 0.6)]
+    #[arg(long, default_value_t = Assumptions::default().utilisation)]
     utilisation: f64,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = Assumptions::default().cores_per_replica)]
     cores_per_replica: usize,
     /// Replicas kept for availability (N + 1) whatever the load.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = Assumptions::default().min_replicas)]
     min_replicas: usize,
     /// Dollars per core-hour (an on-demand cloud vCPU is a few cents).
-    #[arg(long, default_value_t = 0.04)]
+    #[arg(long, default_value_t = Assumptions::default().price_per_core_hour)]
     price_per_core_hour: f64,
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = Assumptions::default().peak_to_mean)]
     peak_to_mean: f64,
     /// The online state is held once — sharded by key across the replicas, or in one store
     /// such as Redis — instead of a full copy on every replica.
@@ -53,18 +53,8 @@ pub struct CapacityArgs {
     json: bool,
 }
 
-fn name(design: Design) -> &'static str {
-    match design {
-        Design::Fraud => "fraud",
-        Design::Recommender => "recommender",
-        Design::Sentiment => "sentiment",
-        Design::Maintenance => "maintenance",
-        Design::Newsfeed => "newsfeed",
-    }
-}
-
 pub fn run(runs_dir: &Path, args: &CapacityArgs) -> Result<()> {
-    let design = name(args.design);
+    let design = args.design.name();
     // The state first, in a process that has freed nothing yet: resident memory only grows
     // when the allocator has no freed memory to reuse.
     let state = state_per_entity(args.design)?;
@@ -139,7 +129,7 @@ fn quick_bench(runs_dir: &Path, design: Design) -> Result<()> {
         bench: super::bench::BenchServeArgs,
     }
     use clap::Parser;
-    let args = Wrap::try_parse_from(["bench", "--design", name(design), "--quick"])?;
+    let args = Wrap::try_parse_from(["bench", "--design", design.name(), "--quick"])?;
     super::bench::run(runs_dir, &args.bench)?;
     println!();
     Ok(())
