@@ -55,8 +55,10 @@ pub struct CapacityArgs {
 
 pub fn run(runs_dir: &Path, args: &CapacityArgs) -> Result<()> {
     let design = args.design.name();
-    // The state first, in a process that has freed nothing yet: resident memory only grows
-    // when the allocator has no freed memory to reuse.
+    // The state first, before the bench traffic is built: resident memory only grows when the
+    // allocator has no freed memory to reuse, so the less was freed before, the truer it is.
+    // Simplification: still approximate — the simulation's temporaries are freed before the
+    // store is built (see the fraud doc's §10 on how far that moves the figure).
     let state = state_per_entity(args.design)?;
     let file = match &args.bench {
         Some(file) => file.clone(),
