@@ -589,6 +589,10 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
                 }
             };
             if let Some(name) = mistake {
+                anyhow::ensure!(
+                    matches!(protocol, FraudProtocol::Ch3),
+                    "--mistake runs on the chapter-3 protocol (drop --protocol ch5)"
+                );
                 bar.set_message(format!("mistake {name}"));
                 let runs = fraud_detector::mistakes::run(&[name.as_str()], &transactions, &cfg)?;
                 bar.finish_and_clear();
