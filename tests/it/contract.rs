@@ -21,7 +21,7 @@ use crate::common::{
 };
 
 #[derive(Debug, Clone, Copy)]
-enum Design {
+pub(crate) enum Design {
     Fraud,
     Recommender,
     Sentiment,
@@ -29,7 +29,7 @@ enum Design {
     Newsfeed,
 }
 
-const DESIGNS: [Design; 5] = [
+pub(crate) const DESIGNS: [Design; 5] = [
     Design::Fraud,
     Design::Recommender,
     Design::Sentiment,
@@ -47,7 +47,7 @@ struct Bad {
 }
 
 impl Design {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Design::Fraud => fraud_detector::DESIGN,
             Design::Recommender => recommender::DESIGN,
@@ -58,7 +58,7 @@ impl Design {
     }
 
     /// A registry holding v0001 (current) and v0002 (registered, not promoted).
-    fn registry(self, dir: &std::path::Path) -> Registry {
+    pub(crate) fn registry(self, dir: &std::path::Path) -> Registry {
         let registry = Registry::open(dir);
         match self {
             Design::Fraud => {
@@ -117,7 +117,7 @@ impl Design {
 
     /// The design's server on 127.0.0.1:0, following the registry every 100 ms, with the
     /// shared settings changed by `tune`.
-    async fn start(
+    pub(crate) async fn start(
         self,
         registry: &Registry,
         tune: impl FnOnce(&mut ServerConfig),
@@ -339,7 +339,7 @@ impl Design {
     }
 
     /// `n` requests whose every answer names the version that computed it.
-    fn traffic(self, addr: SocketAddr, n: usize) -> Target {
+    pub(crate) fn traffic(self, addr: SocketAddr, n: usize) -> Target {
         match self {
             Design::Fraud => Target::post(
                 addr,
@@ -548,33 +548,42 @@ async fn every_openapi_document_lists_exactly_the_routes_the_server_answers() {
             }
         }
         documented.sort();
-        // The docs page renders this document in the browser and loads nothing from elsewhere.
-        let (s, head, page) = http_with_headers(addr, "GET", "/docs", None, b"").await;
-        assert_eq!(s, 200, "{name}");
-        assert!(
-            head.to_ascii_lowercase()
-                .contains("content-type: text/html"),
-            "{head}"
-        );
-        assert!(page.contains("fetch(\"openapi.json\")"), "{name}");
-        // …and shows the constraints the document states next to each field.
-        for keyword in ["s.maximum", "s.maxLength", "s.maxItems", "s.pattern"] {
+        // The docs page renders this document in the browser, the dashboard at `/` this
+        // server's metrics; neither loads anything from elsewhere.
+        for (page_path, reads) in [
+            ("/docs", "fetch(\"openapi.json\")"),
+            ("/", "fetch(\"metrics\""),
+        ] {
+            let (s, head, page) = http_with_headers(addr, "GET", page_path, None, b"").await;
+            assert_eq!(s, 200, "{name} {page_path}");
             assert!(
-                page.contains(keyword),
-                "{name}: the docs page ignores {keyword}"
+                head.to_ascii_lowercase()
+                    .contains("content-type: text/html"),
+                "{head}"
             );
+            assert!(page.contains(reads), "{name} {page_path}");
+            for external in [
+                "src=\"http",
+                "href=\"http",
+                "@import",
+                "//cdn",
+                "fetch(\"http",
+            ] {
+                assert!(
+                    !page.contains(external),
+                    "{name}: {page_path} loads {external}…"
+                );
+            }
+            if page_path == "/docs" {
+                // …and the docs show the constraints the document states next to each field.
+                for keyword in ["s.maximum", "s.maxLength", "s.maxItems", "s.pattern"] {
+                    assert!(
+                        page.contains(keyword),
+                        "{name}: the docs page ignores {keyword}"
+                    );
+                }
+            }
         }
-        for external in ["src=\"http", "href=\"http", "@import", "//cdn"] {
-            assert!(
-                !page.contains(external),
-                "{name}: the docs page loads {external}…"
-            );
-        }
-        let (s, head, _) = http_with_headers(addr, "GET", "/", None, b"").await;
-        assert!(
-            s == 303 && head.contains("location: /docs"),
-            "{name}: {head}"
-        );
         let mut expected: Vec<(String, String)> = operations
             .iter()
             .chain(design.routes())

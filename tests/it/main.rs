@@ -5,6 +5,8 @@
 //! - `contract`: what every design's server keeps, run against all of them — health, ready,
 //!   metrics, an OpenAPI document matching the routes, JSON 4xx, 503 under overload,
 //!   promote and rollback under load with no failed request, following the registry
+//! - `dashboard`: the live page at `/` of every server, rendered in headless Chromium while
+//!   traffic flows (needs Chromium: `scripts/chromium.sh install`; SKIPPED without)
 //! - `logs`: `mlsd serve`'s request lines (text and JSON) and `x-request-id`
 //! - `reference`: AUC, AP, nDCG, KS and χ² against scikit-learn and SciPy (committed values)
 //! - `crash`: writers (training, promote, rollback, ingest) killed at many points never leave
@@ -41,6 +43,7 @@ mod common;
 mod cli;
 mod contract;
 mod crash;
+mod dashboard;
 mod fraud;
 mod logs;
 mod maintenance;

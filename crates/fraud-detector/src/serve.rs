@@ -134,6 +134,16 @@ impl Scorer {
                 versions[i] = candidate.model.version.as_str();
             }
         }
+        // Talking point: the decisions are a metric too — a jump in the block tier's share is
+        // the first thing a fraud team sees on the dashboard (`/`).
+        for tier in [Decision::Approve, Decision::Review, Decision::Block] {
+            let n = decisions.iter().filter(|&&d| d == tier).count();
+            self.metrics.add_counter(
+                &format!("decisions_{}_total", tier.name()),
+                "Payments answered with this decision tier.",
+                n as f64,
+            );
+        }
         let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
         Ok(txs
             .iter()

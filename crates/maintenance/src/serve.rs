@@ -564,11 +564,24 @@ impl AppState {
                 *n as f64,
             );
         }
-        let machines: usize = self.shards.iter().map(|s| lock(s).len()).sum();
+        let (mut machines, mut in_alert) = (0, 0);
+        for shard in &self.shards {
+            let shard = lock(shard);
+            machines += shard.len();
+            in_alert += shard
+                .values()
+                .filter(|t| t.latest.as_ref().is_some_and(|a| a.alert))
+                .count();
+        }
         m.set_gauge(
             "machines_tracked",
             "Machines with online state.",
             machines as f64,
+        );
+        m.set_gauge(
+            "machines_in_alert",
+            "Machines whose latest assessment is an alert (what the crews are sent to).",
+            in_alert as f64,
         );
         let serving = self.models.get();
         for (name, h) in serving

@@ -160,6 +160,10 @@ pub struct Metrics {
     /// (version, role) → rows scored, their scores and the scoring time per call.
     /// Keyed by version, then role: a call for a version already seen allocates nothing.
     versions: Mutex<BTreeMap<String, BTreeMap<&'static str, VersionStats>>>,
+    /// When these metrics started: `<prefix>_uptime_seconds`, the clock the dashboard divides
+    /// counter increases by (the browser's own clock is throttled in background tabs and
+    /// virtual in a headless test).
+    started: std::time::Instant,
 }
 
 struct VersionStats {
@@ -187,6 +191,7 @@ impl Metrics {
             stages: Mutex::new(BTreeMap::new()),
             model_version: Mutex::new(String::new()),
             versions: Mutex::new(BTreeMap::new()),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -261,6 +266,30 @@ impl Metrics {
     /// One scoring call of `version` in `role` (`primary`, `shadow`, `canary`): its scores
     /// and how long it took.
     pub fn observe_version(&self, version: &str, role: &'static str, scores: &[f64], seconds: f64) {
+        self.with_version(version, role, |stats| {
+            stats.rows += scores.len() as u64;
+            for &s in scores {
+                stats.scores.observe(s);
+            }
+            stats.seconds.observe(seconds);
+        });
+    }
+
+    /// One call of `version` in `role` that answered `rows` without a score each (a page of
+    /// ranked articles): counted with the scoring calls, its score histogram left alone.
+    pub fn observe_version_rows(&self, version: &str, role: &'static str, rows: u64, seconds: f64) {
+        self.with_version(version, role, |stats| {
+            stats.rows += rows;
+            stats.seconds.observe(seconds);
+        });
+    }
+
+    fn with_version(
+        &self,
+        version: &str,
+        role: &'static str,
+        update: impl FnOnce(&mut VersionStats),
+    ) {
         let mut versions = lock(&self.versions);
         if !versions.contains_key(version) {
             versions.insert(version.to_string(), BTreeMap::new());
@@ -268,16 +297,11 @@ impl Metrics {
         let Some(roles) = versions.get_mut(version) else {
             return;
         };
-        let stats = roles.entry(role).or_insert_with(|| VersionStats {
+        update(roles.entry(role).or_insert_with(|| VersionStats {
             rows: 0,
             scores: Histogram::new((1..=10).map(|i| f64::from(i) / 10.0).collect()),
             seconds: Histogram::new(LATENCY_BUCKETS.to_vec()),
-        });
-        stats.rows += scores.len() as u64;
-        for &s in scores {
-            stats.scores.observe(s);
-        }
-        stats.seconds.observe(seconds);
+        }));
     }
 
     pub fn set_model_version(&self, version: &str) {
@@ -354,6 +378,17 @@ impl Metrics {
         out.push_str(&format!(
             "{name}{{version=\"{}\"}} 1\n",
             lock(&self.model_version)
+        ));
+        let name = format!("{p}_uptime_seconds");
+        header(
+            &mut out,
+            &name,
+            "gauge",
+            "Seconds since the server started (monotonic clock), read with the counters.",
+        );
+        out.push_str(&format!(
+            "{name} {}\n",
+            self.started.elapsed().as_secs_f64()
         ));
         render_process(&mut out);
         out

@@ -306,6 +306,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Builds a user's page over the live state (read lock held for the ranking only).
 fn build_feed(state: &AppState, user: u32, k: usize) -> FeedResponse {
+    let started = std::time::Instant::now();
     let serving = state.sync();
     let model = &serving.model;
     let live = read(&state.live);
@@ -346,6 +347,8 @@ fn build_feed(state: &AppState, user: u32, k: usize) -> FeedResponse {
         })
         .collect();
     let metrics = &state.kit.metrics;
+    let took = started.elapsed().as_secs_f64();
+    metrics.observe_version_rows(&serving.version, "primary", items.len() as u64, took);
     metrics.observe_stage("retrieve", page.funnel.retrieve_us / 1e6);
     metrics.observe_stage("rank", page.funnel.rank_us / 1e6);
     metrics.observe_stage("rerank", page.funnel.rerank_us / 1e6);

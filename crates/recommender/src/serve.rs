@@ -452,6 +452,7 @@ async fn recommendations(
     let route = state.models.route();
     let serving = &route.primary;
     let model = &serving.model.model;
+    let started = Instant::now();
     let (source, items) = match mode {
         // Talking point [batch-vs-real-time]: batch is a lookup in last night's snapshot; real time
         // ranks now, with the live session.
@@ -469,6 +470,9 @@ async fn recommendations(
         }
         Mode::Realtime => realtime(&state, model, &serving.version, user_id, k).await?,
     };
+    let scores: Vec<f64> = items.iter().map(|r| f64::from(r.score)).collect();
+    let took = started.elapsed().as_secs_f64();
+    (state.kit.metrics).observe_version(&serving.version, "primary", &scores, took);
     // Talking point [experiments]: canary by user — one shopper sees one model's lists.
     let (source, items, answered_by) = match route
         .candidate

@@ -475,6 +475,17 @@ impl AppState {
             self.kit.metrics.observe_score(s.probability);
             self.recent.extend([text.to_string()]);
         }
+        let positive = scored.iter().filter(|s| s.label == Label::Positive).count();
+        for (label, n) in [
+            ("positive", positive),
+            ("negative", scored.len() - positive),
+        ] {
+            self.kit.metrics.add_counter(
+                &format!("predictions_{label}_total"),
+                "Texts answered with this label.",
+                n as f64,
+            );
+        }
         let Some(topic) = topic else { return Ok(()) };
         let second = unix_second();
         let texts: Vec<TopicText> = scored
@@ -619,7 +630,10 @@ async fn predict(
         }));
     }
     let serving = &route.primary;
+    let started = Instant::now();
     let (scored, cached) = state.score_one(&serving.model, &req.text).await?;
+    let took = started.elapsed().as_secs_f64();
+    (state.kit.metrics).observe_version(&serving.version, "primary", &[scored.probability], took);
     state.shadow(&route, vec![req.text.clone()], &[scored]);
     state.record(&[&req.text], topic, &[scored])?;
     Ok(Json(SentimentResponse {

@@ -2,10 +2,10 @@
 //! the registry, and the routes every API has.
 //!
 //! ```text
-//! design routes (its own handlers, its own state)  ─┐
-//! /health /ready /metrics /openapi.json             ─┼─► common layers (metrics, body limit,
-//! /v1/models  /admin/models/{v}/promote  …/rollback ─┤    shedding, time budget, JSON 404)
-//! /admin/models/{v}/rollout  /admin/rollout          ─┘
+//! design routes (its own handlers, its own state)     ─┐
+//! / (dashboard) /docs /health /ready /metrics /openapi ─┼─► common layers (metrics, body
+//! /v1/models  /admin/models/{v}/promote  …/rollback    ─┤    limit, shedding, time budget,
+//! /admin/models/{v}/rollout  /admin/rollout             ─┘    JSON 404)
 //! registry pointer.json ─watched─► Models<M> ─hot swap─► the design's handlers (one Arc each)
 //! ```
 //!
@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::response::{Html, IntoResponse, Redirect};
+use axum::response::Html;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
@@ -404,10 +404,15 @@ async fn docs() -> Html<&'static str> {
     Html(include_str!("docs.html"))
 }
 
-/// Where a browser lands: redirects to `/docs`.
-#[utoipa::path(get, path = "/", tag = "operations", responses((status = 303, description = "See /docs"), Shed))]
-async fn index() -> impl IntoResponse {
-    Redirect::to("/docs")
+/// Where a browser lands: the live dashboard — requests/s, p50/p99, 503s, rows by model
+/// version and role (shadow, canary), the design's own counters and gauges as shares (decision
+/// tiers, labels, cache hits) and its drift check — drawn from this server's own `/metrics`,
+/// `/ready`, `/v1/models` and drift route. Self-contained (no CDN), so it works offline.
+// Talking point: a dashboard needs no extra service to be useful on a laptop; in production
+// the same `/metrics` feed Prometheus and Grafana.
+#[utoipa::path(get, path = "/", tag = "operations", responses((status = 200, description = "HTML page", body = String, content_type = "text/html"), Shed))]
+async fn index() -> Html<&'static str> {
+    Html(include_str!("dashboard.html"))
 }
 
 /// Readiness: a verified model is loaded (the server does not listen before that) and what the
