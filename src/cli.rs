@@ -28,6 +28,8 @@ mod capacity_report;
 mod models;
 mod demo;
 mod fraud;
+mod interview;
+mod interview_live;
 mod recommender;
 mod sentiment;
 mod maintenance;
@@ -112,6 +114,11 @@ enum Command {
     /// memory, events stored a day and cost a day, from this machine's measured figures (the
     /// latest `mlsd bench serve` run, or a quick one now), with every assumption printed.
     Capacity(capacity::CapacityArgs),
+    /// Walk a design's answer in interview order (requirements → framing → data → model →
+    /// evaluation → serving → monitoring → scaling → trade-offs): each talking point with its
+    /// code line, test and number — run live now where a quick command measures it — then the
+    /// questions asked next and where the code answers them. `--time 45` trims it to fit.
+    Interview(interview::InterviewArgs),
 }
 
 #[derive(clap::Args)]
@@ -213,6 +220,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Load(args)) => bench::load(&args),
         Command::TalkingPoints(args) => talking_points(&args),
         Command::Capacity(args) => capacity::run(runs_dir, &args),
+        Command::Interview(args) => interview::run(runs_dir, &args),
     }
 }
 

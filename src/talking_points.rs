@@ -226,6 +226,8 @@ pub struct Marker {
     /// Path from the repository root, `/`-separated.
     pub file: String,
     pub line: usize,
+    /// What the marker's line says after `]:` (the sentence to say in an interview).
+    pub says: String,
 }
 
 /// Every keyed marker under `dirs` (sorted by file, then line).
@@ -239,12 +241,14 @@ pub fn markers(root: &Path, dirs: &[&str]) -> std::io::Result<Vec<Marker>> {
     for path in files {
         let text = std::fs::read_to_string(&path)?;
         let file = relative(root, &path);
-        for (i, line) in text.lines().enumerate() {
-            if let Some(key) = marker_key(line) {
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if let Some((key, first)) = marker_key(line) {
                 found.push(Marker {
                     key: key.to_string(),
                     file: file.clone(),
                     line: i + 1,
+                    says: sentence(first, &lines[i + 1..]),
                 });
             }
         }
@@ -252,8 +256,27 @@ pub fn markers(root: &Path, dirs: &[&str]) -> std::io::Result<Vec<Marker>> {
     Ok(found)
 }
 
-/// The key of a `// Talking point [key]:` comment line (`//`, `///` or `//!`).
-fn marker_key(line: &str) -> Option<&str> {
+/// A marker's text: its first line and the comment lines that continue it (up to the next
+/// marker, a `Simplification:` or the end of the comment), joined into one line.
+fn sentence(first: &str, after: &[&str]) -> String {
+    let mut words = vec![first.trim().to_string()];
+    for line in after.iter().map(|l| l.trim_start()) {
+        let comment = line.trim_start_matches('/').trim_start_matches('!').trim();
+        let ends = !line.starts_with("//")
+            || comment.is_empty()
+            || comment.starts_with("Talking point")
+            || comment.starts_with("Simplification");
+        if ends {
+            break;
+        }
+        words.push(comment.to_string());
+    }
+    words.join(" ").trim().to_string()
+}
+
+/// The key and the text after it of a `// Talking point [key]: …` comment line (`//`, `///`
+/// or `//!`).
+fn marker_key(line: &str) -> Option<(&str, &str)> {
     let line = line.trim_start();
     if !line.starts_with("//") {
         return None;
@@ -261,7 +284,7 @@ fn marker_key(line: &str) -> Option<&str> {
     let comment = line.trim_start_matches('/').trim_start_matches('!');
     let rest = comment.trim_start().strip_prefix("Talking point [")?;
     let (key, after) = rest.split_once(']')?;
-    after.starts_with(':').then_some(key)
+    Some((key, after.strip_prefix(':')?))
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -301,7 +324,7 @@ fn keyed_in<'a>(all: &'a [Marker], point: &str, dir: &str) -> Vec<&'a Marker> {
 }
 
 /// The markers a built cell links: its design's, else the shared core's.
-fn links<'a>(design: &Design, point: &str, all: &'a [Marker]) -> Vec<&'a Marker> {
+pub fn links<'a>(design: &Design, point: &str, all: &'a [Marker]) -> Vec<&'a Marker> {
     let own = keyed_in(all, point, design.crate_dir);
     if !own.is_empty() {
         return own;
@@ -312,7 +335,8 @@ fn links<'a>(design: &Design, point: &str, all: &'a [Marker]) -> Vec<&'a Marker>
         .collect()
 }
 
-fn all_markers(root: &Path) -> std::io::Result<Vec<Marker>> {
+/// Every keyed marker of every design and of the shared code under `root`.
+pub fn all_markers(root: &Path) -> std::io::Result<Vec<Marker>> {
     let mut dirs: Vec<&str> = DESIGNS.iter().map(|d| d.crate_dir).collect();
     dirs.extend(SHARED_DIRS);
     markers(root, &dirs)
@@ -397,9 +421,15 @@ mod tests {
 
     #[test]
     fn marker_keys_are_read_from_every_comment_style() {
-        assert_eq!(marker_key("    // Talking point [drift]: x"), Some("drift"));
-        assert_eq!(marker_key("/// Talking point [api]: x"), Some("api"));
-        assert_eq!(marker_key("//! Talking point [api]: x"), Some("api"));
+        assert_eq!(
+            marker_key("    // Talking point [drift]: x"),
+            Some(("drift", " x"))
+        );
+        assert_eq!(
+            marker_key("/// Talking point [api]: x"),
+            Some(("api", " x"))
+        );
+        assert_eq!(marker_key("//! Talking point [api]:"), Some(("api", "")));
         assert_eq!(marker_key("// Talking point: unkeyed"), None);
         assert_eq!(marker_key("// Talking point [drift] no colon"), None);
         assert_eq!(marker_key("let s = \"Talking point [x]:\";"), None);

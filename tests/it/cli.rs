@@ -716,3 +716,68 @@ fn capacity_sizes_from_a_bench_run_and_says_when_the_latency_budget_is_not_met()
         "{stderr}"
     );
 }
+
+#[test]
+fn interview_fraud_walks_the_answer_in_order_with_live_numbers_and_trims_to_the_time_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, out, stderr) = mlsd(&["interview", "fraud", "--time", "45"], dir.path());
+    assert!(ok, "{stderr}\n{out}");
+    assert!(!out.contains("FAILED"), "{out}");
+    // Interview order, then the follow-up questions.
+    let order = [
+        "1. Requirements",
+        "2. Framing",
+        "3. Data",
+        "4. Model",
+        "5. Evaluation",
+        "6. Serving",
+        "7. Monitoring and rollout",
+        "8. Scaling",
+        "9. Trade-offs",
+        "What the interviewer asks next",
+    ];
+    let at: Vec<usize> = order
+        .iter()
+        .map(|s| out.find(s).unwrap_or_else(|| panic!("no {s}: {out}")))
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{at:?}");
+    // 45 minutes: 20 points of 2 minutes and 5 for questions; the 3 least important wait.
+    assert!(out.contains("20 talking points, about 45 minutes"), "{out}");
+    assert!(
+        out.contains("Left out for time, ready if asked: caching, load-balancing, distributed"),
+        "{out}"
+    );
+    assert!(!out.contains("### caching"), "{out}");
+    // Measured now on the default world: the baseline reproduces the doc's AP, the mistakes
+    // inflate the number, drift is flagged on the shifted world only, and a size comes out.
+    for live in [
+        "now:  logistic_regression: AUC 0.872, AP 0.600",
+        "label-delay-ignored` (",
+        "0.600 honest vs 0.860 mistaken",
+        "now:  the training world's last days: 0 % of the features drifted",
+        "from 2018-08-01: 87 % of the features drifted",
+        "DRIFT",
+        "now:  for 2000 req/s at p99 ≤ 50 ms: 2 replicas",
+        "now:  validated 1807837 rows: 1807837 accepted, 0 quarantined",
+    ] {
+        assert!(out.contains(live), "missing {live:?} in {out}");
+    }
+    // Every code line it points at is a talking-point marker in this repository.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let code: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("code: "))
+        .collect();
+    assert!(code.len() >= 20, "{out}");
+    for place in code {
+        let (file, line) = place.rsplit_once(':').expect("file:line");
+        let text = std::fs::read_to_string(root.join(file)).expect("a file of the repository");
+        let line: usize = line.parse().expect("a line number");
+        assert!(
+            text.lines()
+                .nth(line - 1)
+                .is_some_and(|l| l.contains("Talking point [")),
+            "{place} is not a marker"
+        );
+    }
+}
