@@ -187,8 +187,9 @@ pub async fn serve_until_signal(
     Ok(())
 }
 
-/// The end of every `evaluate` command: the report saved as `evaluation.json` in the run
-/// folder, then printed as one JSON object (`--json`) or as `text()` and the folder's path.
+/// The end of every `evaluate` command: the report saved as `evaluation.json` and
+/// `evaluation.html` (its tables and curves) in the run folder, then printed as one JSON
+/// object (`--json`) or as `text()` and the folder's path.
 pub fn emit_evaluation(
     run_dir: &mlsd_core::report::RunDir,
     value: &serde_json::Value,
@@ -196,12 +197,39 @@ pub fn emit_evaluation(
     text: impl FnOnce() -> String,
 ) -> Result<()> {
     mlsd_core::report::write_json(&run_dir.file("evaluation.json"), value)?;
+    let title = run_dir.path.file_name().map_or_else(
+        || "evaluation".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    mlsd_core::html::write(&run_dir.file("evaluation.html"), &title, value)?;
     if json {
         println!("{value}");
     } else {
         println!("{}\nReport: {}", text(), run_dir.path.display());
     }
     Ok(())
+}
+
+/// The end of every `monitor` command: the drift report saved as `drift.json` and
+/// `drift.html` (its tables and per-feature histograms) in a `<design>-monitor` run folder,
+/// then printed as one JSON object (`--json`) or as `text()` and the folder's path.
+pub fn emit_monitor(
+    runs_dir: &std::path::Path,
+    design: &str,
+    title: &str,
+    value: &serde_json::Value,
+    json: bool,
+    text: impl FnOnce() -> String,
+) -> Result<mlsd_core::report::RunDir> {
+    let run_dir = mlsd_core::report::RunDir::create(runs_dir, &format!("{design}-monitor"))?;
+    mlsd_core::report::write_json(&run_dir.file("drift.json"), value)?;
+    mlsd_core::html::write(&run_dir.file("drift.html"), title, value)?;
+    if json {
+        println!("{value}");
+    } else {
+        println!("{}\nReport: {}", text(), run_dir.path.display());
+    }
+    Ok(run_dir)
 }
 
 /// Prints `--mistake` runs: one JSON object (`{"design", "mistakes": [{"name", "what",

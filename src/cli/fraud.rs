@@ -21,7 +21,7 @@ use mlsd_core::server::ServerConfig;
 
 use super::bench::{report_bench, run_post_modes, BenchServeArgs};
 use super::common::{
-    positive, runtime, serve_until_signal, spinner, DriftFound, LimitsArgs, StateArgs,
+    emit_monitor, positive, runtime, serve_until_signal, spinner, DriftFound, LimitsArgs, StateArgs,
 };
 
 #[derive(Subcommand)]
@@ -539,24 +539,20 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
                 &loaded.profile,
                 window_days,
             )?;
-            let run_dir = RunDir::create(runs_dir, "fraud-monitor")?;
-            mlsd_core::report::write_json(&run_dir.file("drift.json"), &report)?;
+            let title = format!(
+                "Drift: model {} ({}) vs the last {window_days} days of {}",
+                loaded.manifest.version,
+                loaded.manifest.model_name,
+                current.display()
+            );
+            let value = serde_json::to_value(&report)?;
+            let run_dir = emit_monitor(runs_dir, "fraud", &title, &value, json, || {
+                format!("{title}:\n\n{}", report.to_markdown())
+            })?;
             mlsd_core::report::atomic_write(
                 &run_dir.file("drift.md"),
                 report.to_markdown().as_bytes(),
             )?;
-            if json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                println!(
-                    "model {} ({}) vs the last {window_days} days of {}:\n",
-                    loaded.manifest.version,
-                    loaded.manifest.model_name,
-                    current.display()
-                );
-                println!("{}", report.to_markdown());
-                println!("Report: {}", run_dir.path.display());
-            }
             if fail_on_drift && report.dataset_drift {
                 return Err(DriftFound {
                     share: report.drift_share,
@@ -633,19 +629,18 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
                 |m| bar.set_message(format!("training {m}")),
             )?;
             bar.finish_and_clear();
-            if json {
-                println!("{}", serde_json::to_string(&evaluation)?);
-            } else {
-                println!(
-                    "chapter-3 protocol: train {} rows ({} frauds), test {} rows ({} frauds)\n",
+            let run_dir = RunDir::create(runs_dir, "fraud-evaluate")?;
+            let value = serde_json::to_value(&evaluation)?;
+            super::common::emit_evaluation(&run_dir, &value, json, || {
+                format!(
+                    "chapter-3 protocol: train {} rows ({} frauds), test {} rows ({} frauds)\n\n{}",
                     evaluation.train_rows,
                     evaluation.train_frauds,
                     evaluation.test_rows,
-                    evaluation.test_frauds
-                );
-                println!("{}", render_table(&evaluation));
-            }
-            Ok(())
+                    evaluation.test_frauds,
+                    render_table(&evaluation)
+                )
+            })
         }
     }
 }

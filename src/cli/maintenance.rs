@@ -14,7 +14,8 @@ use mlsd_core::report::{markdown_table, RunDir};
 
 use super::bench::{report_bench, run_post_modes, BenchServeArgs};
 use super::common::{
-    emit_evaluation, positive, runtime, serve_until_signal, spinner, LimitsArgs, StateArgs,
+    emit_evaluation, emit_monitor, positive, runtime, serve_until_signal, spinner, LimitsArgs,
+    StateArgs,
 };
 
 #[derive(Subcommand)]
@@ -251,19 +252,21 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             let (version, model) = current(registry)?;
             let report =
                 maintenance::monitor::simulated_month(&model, recalibrate, offset_sds, seed)?;
-            if json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                println!(
-                    "{} readings against {version}'s training profile: {}",
-                    report.readings,
+            let title = format!(
+                "{} simulated readings against {version}'s training profile",
+                report.readings
+            );
+            let value = serde_json::to_value(&report)?;
+            emit_monitor(runs_dir, "maintenance", &title, &value, json, || {
+                format!(
+                    "{title}: {}",
                     if report.alarm {
                         format!("drift in {}", report.drifted_sensors.join(", "))
                     } else {
                         "no sensor drifted".to_string()
                     }
-                );
-            }
+                )
+            })?;
             Ok(())
         }
     }

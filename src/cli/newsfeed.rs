@@ -10,7 +10,7 @@ use newsfeed::artifact::{NewsfeedArtifact, TrainConfig};
 use newsfeed::evaluate::{self, ModelRow};
 
 use super::bench::{report_bench, BenchServeArgs};
-use super::common::{runtime, serve_until_signal, spinner, LimitsArgs, StateArgs};
+use super::common::{emit_monitor, runtime, serve_until_signal, spinner, LimitsArgs, StateArgs};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -136,10 +136,14 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             let current = current(registry)?;
             let r =
                 newsfeed::monitor::simulated_days(&TrainConfig::default(), &current.model, surge);
-            if json {
-                println!("{}", serde_json::to_string(&r)?);
-            } else {
-                println!(
+            let title = format!(
+                "Two simulated days{} served by {} against its reference days",
+                if surge { " with a topic surge" } else { "" },
+                current.version
+            );
+            let value = serde_json::to_value(&r)?;
+            emit_monitor(runs_dir, "newsfeed", &title, &value, json, || {
+                format!(
                     "{} slots served over two days against {}'s reference days: topic mix Jensen-Shannon distance {:.3} ({}; threshold {}), clicked mix {:.3}, rising topic {:?}; topic entropy {:.2} bits; hide rate {:.3}; mean age {:.1} h",
                     r.current.slots,
                     current.version,
@@ -151,8 +155,8 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
                     r.current.topic_entropy,
                     r.current.hide_rate,
                     r.current.mean_age_hours
-                );
-            }
+                )
+            })?;
             Ok(())
         }
     }
@@ -203,7 +207,6 @@ fn run_evaluate(
     };
     bar.finish_and_clear();
     let run_dir = RunDir::create(runs_dir, &format!("newsfeed-evaluate-{name}"))?;
-    mlsd_core::report::write_json(&run_dir.file("evaluation.json"), &value)?;
     if let Some(days) = value.get("feedback_loop") {
         let days: Vec<newsfeed::experiments::LoopDay> = serde_json::from_value(days.clone())?;
         let chart = feedback_chart(&days);
@@ -213,12 +216,7 @@ fn run_evaluate(
         )?;
         mlsd_core::report::atomic_write(&run_dir.file("feedback_loop.png"), &chart.to_png())?;
     }
-    if json {
-        println!("{value}");
-    } else {
-        println!("{table}\nReport: {}", run_dir.path.display());
-    }
-    Ok(())
+    super::common::emit_evaluation(&run_dir, &value, json, || table)
 }
 
 /// AUC, MRR, nDCG@5, nDCG@10 per model.

@@ -197,7 +197,7 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             model,
             current,
             json,
-        } => return monitor(registry, &model, &current, json),
+        } => return monitor(runs_dir, registry, &model, &current, json),
     };
     let folder = data::folder(data_dir.as_deref())?;
     let examples = data::load_rt_polarity(&folder)
@@ -313,7 +313,13 @@ fn predict(registry: &Registry, model: &str, input: &Path, json: bool) -> Result
 }
 
 /// `mlsd sentiment monitor`.
-fn monitor(registry: &Registry, model: &str, current: &Path, json: bool) -> Result<()> {
+fn monitor(
+    runs_dir: &Path,
+    registry: &Registry,
+    model: &str,
+    current: &Path,
+    json: bool,
+) -> Result<()> {
     use sentiment::monitor;
     let (version, artifact) = load_model(registry, model)?;
     if artifact.reference_texts.is_empty() {
@@ -343,24 +349,26 @@ fn monitor(registry: &Registry, model: &str, current: &Path, json: bool) -> Resu
         &texts,
         &monitor::TextDriftConfig::default(),
     );
-    if json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        println!(
-            "{} texts of {} vs {}'s {} reference texts{}\n",
-            texts.len(),
-            current.display(),
-            version,
-            artifact.reference_texts.len(),
-            if invalid > 0 {
-                format!(" ({invalid} lines not UTF-8, skipped)")
-            } else {
-                String::new()
-            }
-        );
-        println!("{}", monitor::render(&report));
-        println!("drift: {}", report.drifted);
-    }
+    let title = format!(
+        "{} texts of {} vs {}'s {} reference texts{}",
+        texts.len(),
+        current.display(),
+        version,
+        artifact.reference_texts.len(),
+        if invalid > 0 {
+            format!(" ({invalid} lines not UTF-8, skipped)")
+        } else {
+            String::new()
+        }
+    );
+    let value = serde_json::to_value(&report)?;
+    super::common::emit_monitor(runs_dir, "sentiment", &title, &value, json, || {
+        format!(
+            "{title}\n\n{}\ndrift: {}",
+            monitor::render(&report),
+            report.drifted
+        )
+    })?;
     Ok(())
 }
 

@@ -162,7 +162,35 @@ fn evaluate_json_has_the_documented_shape() {
         ] {
             assert!(m.get(key).is_some(), "{key} missing in {m}");
         }
+        // Every trained model carries its curves (the seeded random scorer does not).
+        let roc = m["curves"]["roc"].as_array();
+        assert_eq!(roc.is_some(), m["name"] != "random", "{}", m["name"]);
+        if let Some(roc) = roc {
+            assert_eq!(roc.first(), Some(&serde_json::json!([0.0, 0.0])));
+            assert_eq!(roc.last(), Some(&serde_json::json!([1.0, 1.0])));
+            assert!(roc.len() <= 200, "thinned");
+        }
     }
+    // The run folder has the same report as JSON and as a page with the curves.
+    let page = read_run_file(dir.path(), "fraud-evaluate", "evaluation.html");
+    for chart in [">ROC<", ">Precision–recall<", ">Reliability (calibration)<"] {
+        assert!(page.contains(chart), "{chart} missing");
+    }
+    assert!(page.contains(">undersampled_forest<") && !page.contains("<script"));
+}
+
+/// The file `name` of the only run folder starting with `prefix` under `runs`.
+fn read_run_file(runs: &std::path::Path, prefix: &str, name: &str) -> String {
+    let folders: Vec<std::path::PathBuf> = std::fs::read_dir(runs)
+        .expect("runs folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        })
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    std::fs::read_to_string(folders[0].join(name)).expect("the run file")
 }
 
 #[test]
@@ -296,11 +324,31 @@ fn train_then_promote_and_rollback_move_the_current_pointer() {
         assert_eq!(code, Some(if expected { 2 } else { 0 }), "{file}: {stderr}");
         assert!(v["drift_share"].is_number());
         for f in v["features"].as_array().expect("features") {
-            for key in ["name", "test", "statistic", "drift"] {
+            for key in ["name", "test", "statistic", "drift", "bins"] {
                 assert!(f.get(key).is_some(), "{key} missing in {f}");
             }
         }
     }
+    // Each run's page: a histogram per feature, the drifted ones flagged (two runs per file:
+    // --json and --fail-on-drift).
+    let pages: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("runs")
+        .filter_map(|e| e.ok().map(|e| e.path().join("drift.html")))
+        .filter(|p| p.is_file())
+        .map(|p| std::fs::read_to_string(p).expect("page"))
+        .collect();
+    assert_eq!(pages.len(), 4);
+    let flagged = pages
+        .iter()
+        .filter(|p| p.contains("<tr class=\"drift\">"))
+        .count();
+    assert!(
+        flagged >= 2,
+        "the drifted file's pages flag its drifted features"
+    );
+    assert!(pages
+        .iter()
+        .all(|p| p.matches("</span><br><svg").count() >= 10));
 }
 
 #[test]

@@ -13,6 +13,7 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
+use mlsd_core::curves::{curves, Curves};
 use mlsd_core::metrics::{average_precision, entity_precision_at_k, roc_auc, Found, ScoredEvent};
 use ndarray::Array2;
 use polars::prelude::*;
@@ -29,6 +30,9 @@ use crate::{Error, Result};
 
 const DAY_MS: i64 = 86_400_000;
 
+/// Points per curve in the evaluation's report.
+const CURVE_POINTS: usize = 200;
+
 /// The train and test rows of the protocol, with their features.
 pub struct Split {
     pub train: DataFrame,
@@ -44,6 +48,9 @@ pub struct ModelResult {
     pub card_precision_at_100: f64,
     pub train_seconds: f64,
     pub predict_seconds: f64,
+    /// ROC, precision–recall and reliability curves on the test split (`evaluate` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub curves: Option<Curves>,
 }
 
 /// What `mlsd fraud evaluate --json` prints.
@@ -253,6 +260,7 @@ pub fn score_split(
         card_precision_at_100: entity_precision_at_k(&events, top_k, Found::Removed)?,
         train_seconds: 0.0,
         predict_seconds: 0.0,
+        curves: None,
     })
 }
 
@@ -272,6 +280,7 @@ pub fn evaluate(
         labels(&split.train)?,
     );
     let x_test: Array2<f64> = to_matrix(&split.test, feature_names)?;
+    let y_test = labels(&split.test)?;
     let mut results = Vec::new();
     let mut fitted = Vec::new();
     for &kind in kinds {
@@ -285,13 +294,14 @@ pub fn evaluate(
         let mut r = score_split(kind.name(), &scores, &split.test, protocol.top_k)?;
         r.train_seconds = train_seconds;
         r.predict_seconds = predict_seconds;
+        r.curves = Some(curves(&y_test, &scores, CURVE_POINTS)?);
         results.push(r);
         fitted.push(model);
     }
     let mut rng = ChaCha8Rng::seed_from_u64(models.seed);
     let random: Vec<f64> = (0..x_test.nrows()).map(|_| rng.gen::<f64>()).collect();
     results.push(score_split("random", &random, &split.test, protocol.top_k)?);
-    let test_frauds = labels(&split.test)?.iter().filter(|&&l| l).count();
+    let test_frauds = y_test.iter().filter(|&&l| l).count();
     Ok((
         Evaluation {
             protocol: "handbook-ch3",

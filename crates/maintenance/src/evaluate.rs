@@ -16,6 +16,7 @@
 use std::path::Path;
 use std::time::Instant;
 
+use mlsd_core::curves::{curves, Curves};
 use mlsd_core::metrics::average_precision;
 use mlsd_tabular::{ModelConfig, RegressionConfig};
 use rand::seq::SliceRandom;
@@ -341,6 +342,9 @@ pub struct FailureRow {
     /// Recall when only the top `alert_budget` share of machines can be inspected.
     pub recall_at_budget: f64,
     pub train_seconds: f64,
+    /// ROC, precision–recall and (for probabilities) reliability curves of the out-of-fold
+    /// scores, for the report's charts.
+    pub curves: Curves,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -438,6 +442,7 @@ pub fn ai4i(path: &Path, cfg: &Ai4iConfig, leak_failure_modes: bool) -> Result<A
             recall,
             recall_at_budget: recall_at_budget(&scores, &y, cfg.alert_budget),
             train_seconds,
+            curves: curves(&y, &scores, 200)?,
         });
     }
     Ok(Ai4iReport {

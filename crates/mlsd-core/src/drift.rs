@@ -198,6 +198,18 @@ pub struct ColumnDrift {
     pub drift: bool,
     /// Population stability index over reference deciles (or categories), for reference.
     pub psi: f64,
+    /// The shares the index compares: the histogram a report draws (absent in reports
+    /// written before it existed, and when either side is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bins: Option<Bins>,
+}
+
+/// Reference and current shares per bin: reference deciles (or categories, with a last bin for
+/// values the reference never had).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bins {
+    pub reference: Vec<f64>,
+    pub current: Vec<f64>,
 }
 
 /// Compares `current` values of a feature with its reference profile.
@@ -232,12 +244,13 @@ pub fn column_drift(reference: &FeatureProfile, current: &[f64]) -> ColumnDrift 
             }
         }
     };
-    let psi = if cur.is_empty() || reference.quantiles.is_empty() {
-        f64::NAN
-    } else {
-        let (r, c) = binned_shares(reference, &cur, 10);
-        population_stability_index(&r, &c)
-    };
+    let bins = (!cur.is_empty() && !reference.quantiles.is_empty()).then(|| {
+        let (reference, current) = binned_shares(reference, &cur, 10);
+        Bins { reference, current }
+    });
+    let psi = bins.as_ref().map_or(f64::NAN, |b| {
+        population_stability_index(&b.reference, &b.current)
+    });
     ColumnDrift {
         name: reference.name.clone(),
         test,
@@ -245,6 +258,7 @@ pub fn column_drift(reference: &FeatureProfile, current: &[f64]) -> ColumnDrift 
         threshold,
         drift,
         psi,
+        bins,
     }
 }
 

@@ -14,9 +14,11 @@
 //! | [`frames`] | data frames on disk: Arrow IPC stream (default), CSV, Parquet (a cargo feature) | build time as a feature |
 //! | [`validate`] | rules → accepted rows + a quarantine file with reasons and counts | data cleaning, "bad input loses nothing" |
 //! | [`metrics`] | ROC AUC, average precision, precision@k per entity and period | offline metrics that fit the costs |
+//! | [`curves`] | ROC, precision–recall and reliability curves, thinned for a report | where a model wins, calibration |
 //! | [`drift`] | reference profiles and per-feature drift tests (Evidently's defaults) | monitoring, drift |
 //! | [`registry`] | versioned, checksummed model artifacts; promote and rollback | model/data versioning, rollback |
 //! | [`report`] | run folders, JSON + markdown reports, atomic writes, hashing | reproducibility |
+//! | [`html`] | a run's JSON as one offline HTML page: its tables, curves and drift histograms | reports people read |
 //! | [`telemetry`] | Prometheus metrics by its conventions: counters, latency per route, process metrics | monitoring |
 //! | [`serve`] | HTTP toolkit: JSON errors, metrics, load shedding, timeouts, micro-batching, hot-swap slot, graceful shutdown | serving, monitoring, rollback |
 //! | [`design`] | the seam a design implements: its served [`design::Artifact`], loaded from a registry version | model versioning |
@@ -38,9 +40,11 @@ mod error;
 pub mod validate;
 pub mod frames;
 pub mod metrics;
+pub mod curves;
 pub mod drift;
 pub mod registry;
 pub mod report;
+pub mod html;
 pub mod telemetry;
 pub mod serve;
 pub mod design;

@@ -12,7 +12,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-fn check_inputs(metric: &'static str, labels: &[bool], scores: &[f64]) -> Result<(usize, usize)> {
+pub(crate) fn check_inputs(
+    metric: &'static str,
+    labels: &[bool],
+    scores: &[f64],
+) -> Result<(usize, usize)> {
     if labels.len() != scores.len() {
         return Err(Error::Metric {
             metric,
@@ -37,7 +41,7 @@ fn check_inputs(metric: &'static str, labels: &[bool], scores: &[f64]) -> Result
 }
 
 /// Indices sorted by descending score (stable, so ties keep input order).
-fn by_descending_score(scores: &[f64]) -> Vec<usize> {
+pub(crate) fn by_descending_score(scores: &[f64]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     order
