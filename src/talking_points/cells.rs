@@ -54,7 +54,7 @@ pub static CELLS: &[(&str, &str, Cell)] = &[
     ("recommender", "testing", Built { test: ("tests/it/recommender/api.rs", "micro_batched_real_time_lists_equal_the_unbatched_ones"), number: "1 worker and 3 workers give identical snapshots", command: "mlsd recommender batch --out snapshot.json" }),
     ("recommender", "rollback", Built { test: ("tests/it/contract.rs", "a_promote_and_a_rollback_under_400_requests_per_second_fail_no_request"), number: "1,200 requests open-loop at 400 req/s", command: "mlsd models promote|rollback" }),
     ("recommender", "experiments", Built { test: ("tests/it/contract.rs", "every_server_promotes_a_retrained_version_through_shadow_and_canary_under_load"), number: "2,400 requests at 400 req/s", command: "mlsd recommender train" }),
-    ("recommender", "capacity", NotBuilt("`mlsd capacity recommender` sizes cores, replicas, events and cost from its bench run, but does not measure this design's online state yet and its doc does not use it")),
+    ("recommender", "capacity", Built { test: ("tests/it/cli.rs", "capacity_sizes_from_a_bench_run_and_says_when_the_latency_budget_is_not_met"), number: "2 (2306 req/s per core × 60 % planned utilisation)", command: "mlsd capacity recommender" }),
     // ── sentiment ────────────────────────────────────────────────────────────────────────
     ("sentiment", "objective", Built { test: ("tests/it/sentiment/api.rs", "single_and_batch_answers_agree_and_repeated_texts_come_from_the_cache"), number: "Platt ECE 0.020", command: "mlsd sentiment evaluate --protocol cv10" }),
     ("sentiment", "metrics", Built { test: ("tests/it/sentiment/rt_polarity.rs", "ten_fold_cv_reaches_the_published_bars_for_nbsvm_and_naive_bayes"), number: "NBSVM 79.31 % (published 79.38)", command: "mlsd sentiment evaluate --protocol cv10" }),
@@ -78,7 +78,7 @@ pub static CELLS: &[(&str, &str, Cell)] = &[
     ("sentiment", "testing", Built { test: ("tests/it/sentiment/api.rs", "health_and_drift_checks_are_all_answered_during_a_drift_storm"), number: "55 % shed in ≤ 3.6 ms", command: "scripts/fuzz-contract.sh" }),
     ("sentiment", "rollback", Built { test: ("tests/it/contract.rs", "a_promote_and_a_rollback_under_400_requests_per_second_fail_no_request"), number: "1,200 requests open-loop at 400 req/s", command: "mlsd models rollback --design sentiment" }),
     ("sentiment", "experiments", Built { test: ("tests/it/contract.rs", "every_server_promotes_a_retrained_version_through_shadow_and_canary_under_load"), number: "2,400 requests at 400 req/s", command: "mlsd operate sentiment --days 120 --drift-at 60" }),
-    ("sentiment", "capacity", NotBuilt("`mlsd capacity sentiment` sizes cores, replicas, events and cost from its bench run (its state is per topic, not per entity), but its doc does not use it yet")),
+    ("sentiment", "capacity", Built { test: ("tests/it/cli.rs", "capacity_sizes_from_a_bench_run_and_says_when_the_latency_budget_is_not_met"), number: "1 (21354 req/s per core × 60 % planned utilisation)", command: "mlsd capacity sentiment" }),
     // ── maintenance ──────────────────────────────────────────────────────────────────────
     ("maintenance", "objective", Built { test: ("tests/it/maintenance/fleet.rs", "the_predictive_policy_costs_less_than_run_to_failure_and_the_best_fixed_interval"), number: "predictive 16,695 vs best fixed interval 39,445 vs run to failure 138,600 per machine-year", command: "mlsd maintenance evaluate --protocol fleet" }),
     ("maintenance", "metrics", Built { test: ("tests/it/maintenance/data.rs", "cmapss_fd001_best_model_reaches_rmse_13_and_nasa_score_300_and_beats_both_baselines"), number: "C-MAPSS best RMSE 11.61 / NASA 197", command: "mlsd maintenance evaluate --protocol cmapss" }),
@@ -102,7 +102,7 @@ pub static CELLS: &[(&str, &str, Cell)] = &[
     ("maintenance", "testing", Built { test: ("tests/it/maintenance/api.rs", "a_stream_counts_bad_lines_and_a_failure_scores_the_life_it_ends"), number: "all counted on `/metrics`", command: "mlsd bench serve --design maintenance" }),
     ("maintenance", "rollback", Built { test: ("tests/it/contract.rs", "a_promote_and_a_rollback_under_400_requests_per_second_fail_no_request"), number: "1,200 requests open-loop at 400 req/s", command: "mlsd maintenance train" }),
     ("maintenance", "experiments", Built { test: ("tests/it/contract.rs", "every_server_promotes_a_retrained_version_through_shadow_and_canary_under_load"), number: "2,400 requests at 400 req/s", command: "mlsd maintenance train" }),
-    ("maintenance", "capacity", NotBuilt("`mlsd capacity maintenance` sizes cores, replicas, events and cost from its bench run, but does not measure this design's online state yet and its doc does not use it")),
+    ("maintenance", "capacity", Built { test: ("tests/it/cli.rs", "capacity_sizes_from_a_bench_run_and_says_when_the_latency_budget_is_not_met"), number: "1 (7490 req/s per core × 60 % planned utilisation)", command: "mlsd capacity maintenance" }),
     // ── news feed ────────────────────────────────────────────────────────────────────────
     ("newsfeed", "objective", Built { test: ("tests/it/newsfeed/sim.rs", "the_multi_objective_ranker_serves_less_clickbait_and_more_reading_at_a_cost_in_clicks"), number: "clickbait served 50.5 % → 7.7 %", command: "mlsd newsfeed evaluate --protocol sim" }),
     ("newsfeed", "metrics", Built { test: ("tests/it/newsfeed/sim.rs", "logged_clicks_and_true_relevance_disagree_about_the_best_ranker"), number: "true relevance the other way (0.674 vs 0.821)", command: "mlsd newsfeed evaluate --protocol sim" }),
@@ -126,5 +126,5 @@ pub static CELLS: &[(&str, &str, Cell)] = &[
     ("newsfeed", "testing", Built { test: ("tests/it/newsfeed/api.rs", "bad_requests_get_a_json_4xx_and_change_nothing"), number: "one documented exception", command: "mlsd serve newsfeed" }),
     ("newsfeed", "rollback", Built { test: ("tests/it/contract.rs", "a_promote_and_a_rollback_under_400_requests_per_second_fail_no_request"), number: "1,200 requests open-loop at 400 req/s", command: "mlsd serve newsfeed" }),
     ("newsfeed", "experiments", Built { test: ("tests/it/newsfeed/sim.rs", "interleaving_needs_fewer_users_than_an_ab_test"), number: "700 users vs 113", command: "mlsd newsfeed evaluate --protocol sim" }),
-    ("newsfeed", "capacity", NotBuilt("`mlsd capacity newsfeed` sizes cores, replicas, events and cost from its bench run, but does not measure this design's online state yet and its doc does not use it")),
+    ("newsfeed", "capacity", Built { test: ("tests/it/cli.rs", "capacity_sizes_from_a_bench_run_and_says_when_the_latency_budget_is_not_met"), number: "5 (2020 req/s per core × 60 % planned utilisation)", command: "mlsd capacity newsfeed" }),
 ];
