@@ -376,3 +376,36 @@ pub fn json(text: &str) -> Option<Value> {
             .filter(Value::is_object)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_talking_point_is_in_one_section_and_ranked_once() {
+        let mut points: Vec<&str> = POINTS.iter().map(|p| p.key).collect();
+        let mut in_sections: Vec<&str> = SECTIONS
+            .iter()
+            .flat_map(|s| s.points.iter().copied())
+            .collect();
+        let mut ranked = PRIORITY.to_vec();
+        points.sort_unstable();
+        in_sections.sort_unstable();
+        ranked.sort_unstable();
+        assert_eq!(in_sections, points);
+        assert_eq!(ranked, points);
+        for (question, point) in FOLLOW_UPS {
+            assert!(points.contains(&point), "{question} points at {point}");
+        }
+    }
+
+    #[test]
+    fn the_time_budget_keeps_the_most_important_points_that_fit() {
+        let kept = |minutes| kept_points(minutes).expect("a budget");
+        assert_eq!(kept(None).len(), 23);
+        assert_eq!(kept(Some(45)).len(), 20);
+        assert_eq!(kept(Some(500)).len(), 23);
+        assert_eq!(kept(Some(7)), vec!["objective"]);
+        assert!(kept_points(Some(6)).is_err());
+    }
+}
