@@ -52,6 +52,14 @@ fn fraud(dir: &Path) -> Vec<Step> {
     let generate = ["fraud", "generate", "--out", &tx];
     let evaluate = ["fraud", "evaluate", "--json"];
     let mistakes = ["fraud", "evaluate", "--mistake", "all", "--json"];
+    let train = [
+        "fraud",
+        "train",
+        "--input",
+        &tx,
+        "--model",
+        "logistic_regression",
+    ];
     vec![
         step(None, &generate, read_generate),
         step(
@@ -70,18 +78,7 @@ fn fraud(dir: &Path) -> Vec<Step> {
             ],
             read_generate,
         ),
-        step(
-            None,
-            &[
-                "fraud",
-                "train",
-                "--input",
-                &tx,
-                "--model",
-                "logistic_regression",
-            ],
-            last_line,
-        ),
+        step(None, &train, last_line),
         step(Some("constraints"), &generate, read_generate),
         step(Some("metrics"), &evaluate, read_best),
         step(Some("metrics"), &mistakes, |t| {
@@ -116,18 +113,7 @@ fn fraud(dir: &Path) -> Vec<Step> {
             &["fraud", "monitor", "--current", &drifted, "--json"],
             |t| read_drift(t, "amounts and card activity ×3 from 2018-08-01"),
         ),
-        step(
-            Some("versioning"),
-            &[
-                "fraud",
-                "train",
-                "--input",
-                &tx,
-                "--model",
-                "logistic_regression",
-            ],
-            last_line,
-        ),
+        step(Some("versioning"), &train, last_line),
         step(Some("trade-offs"), &evaluate, read_costs),
     ]
 }

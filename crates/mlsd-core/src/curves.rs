@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{by_descending_score, calibration, check_inputs};
+use crate::metrics::{calibration, check_inputs, counts_by_threshold};
 use crate::Result;
 
 /// One scorer's curves on one test set.
@@ -25,21 +25,9 @@ pub struct Curves {
 /// first and last kept).
 pub fn curves(labels: &[bool], scores: &[f64], points: usize) -> Result<Curves> {
     let (positives, negatives) = check_inputs("curves", labels, scores)?;
-    let order = by_descending_score(scores);
-    let (mut tp, mut fp) = (0usize, 0usize);
     let mut roc = vec![(0.0, 0.0)];
     let mut pr = Vec::new();
-    let mut i = 0;
-    while i < order.len() {
-        let threshold = scores[order[i]];
-        while i < order.len() && scores[order[i]] == threshold {
-            if labels[order[i]] {
-                tp += 1;
-            } else {
-                fp += 1;
-            }
-            i += 1;
-        }
+    for (tp, fp) in counts_by_threshold(labels, scores) {
         let recall = tp as f64 / positives as f64;
         roc.push((fp as f64 / negatives as f64, recall));
         pr.push((recall, tp as f64 / (tp + fp) as f64));

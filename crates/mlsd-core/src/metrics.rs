@@ -41,7 +41,7 @@ pub(crate) fn check_inputs(
 }
 
 /// Indices sorted by descending score (stable, so ties keep input order).
-pub(crate) fn by_descending_score(scores: &[f64]) -> Vec<usize> {
+fn by_descending_score(scores: &[f64]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     order
@@ -120,11 +120,25 @@ pub fn roc_auc(labels: &[bool], scores: &[f64]) -> Result<f64> {
 /// thresholds, highest first (no interpolation).
 pub fn average_precision(labels: &[bool], scores: &[f64]) -> Result<f64> {
     let (positives, _) = check_inputs("average_precision", labels, scores)?;
+    let (mut ap, mut last_recall) = (0.0, 0.0);
+    for (tp, fp) in counts_by_threshold(labels, scores) {
+        let recall = tp as f64 / positives as f64;
+        let precision = tp as f64 / (tp + fp) as f64;
+        ap += (recall - last_recall) * precision;
+        last_recall = recall;
+    }
+    Ok(ap)
+}
+
+/// (true positives, false positives) at or above each distinct score, highest first: every
+/// row at a threshold is counted before its pair is given (ties are one point). Inputs as
+/// [`check_inputs`] accepts them.
+pub(crate) fn counts_by_threshold(labels: &[bool], scores: &[f64]) -> Vec<(usize, usize)> {
     let order = by_descending_score(scores);
-    let (mut tp, mut fp, mut ap, mut last_recall) = (0usize, 0usize, 0.0, 0.0);
+    let (mut tp, mut fp) = (0usize, 0usize);
+    let mut counts = Vec::new();
     let mut i = 0;
     while i < order.len() {
-        // Consume every row at this threshold before scoring it.
         let threshold = scores[order[i]];
         while i < order.len() && scores[order[i]] == threshold {
             if labels[order[i]] {
@@ -134,12 +148,9 @@ pub fn average_precision(labels: &[bool], scores: &[f64]) -> Result<f64> {
             }
             i += 1;
         }
-        let recall = tp as f64 / positives as f64;
-        let precision = tp as f64 / (tp + fp) as f64;
-        ap += (recall - last_recall) * precision;
-        last_recall = recall;
+        counts.push((tp, fp));
     }
-    Ok(ap)
+    counts
 }
 
 /// Share of positives among the `k` highest scores (ties broken by input order).
