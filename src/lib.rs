@@ -11,7 +11,7 @@
 //! | `crates/maintenance` | the maintenance design: C-MAPSS, AI4I and a seeded fleet simulator → windowed sensor features → RUL baselines (mean, Weibull) and regressors, AI4I rules vs classifiers → published protocols → cost-based policies → registry version → per-machine online state, batch schedule and API (readings, NDJSON stream, alerts, events) → sensor drift and health |
 //! | `crates/newsfeed` | the news-feed design: the MIND format and a seeded news service that knows true relevance → point-in-time counters → baselines and a multi-task ranker → the funnel (sources, ranking, re-ranking, exploration) → the MIND protocol and the simulator's experiments → registry version → batch pools and the feed API → topic-mix monitoring |
 //! | `crates/tabular` | the tabular models fraud, maintenance and the news feed share: scaler, classifiers (incl. Newton logistic regression), regressors (ridge, a forest, boosting), undersampling, thresholds |
-//! | `src/cli.rs`, `src/cli/` | the `mlsd` command line (a thin layer over the crates): `cli.rs` dispatches, one module per design with the same items, and the shared `common`, `bench`, `models`, `demo` |
+//! | `src/cli.rs`, `src/cli/` | the `mlsd` command line (a thin layer over the crates): `cli.rs` dispatches, one module per design with the same items, and the shared `common`, `bench`, `models`, `demo`, `capacity`, `interview` |
 //! | `tests/` | one integration-test binary: CLI end to end, corrupted input, model behaviour, each design's HTTP API, and one contract every server keeps |
 //! | `benches/` | criterion benchmarks per design: features and prediction, re-ranking vs lookup, vectorising, drift checks |
 //!
@@ -64,7 +64,8 @@
 //!
 //! `rg "Talking point"` lists every spot in the code where one is made. The generated index
 //! `docs/talking-points.md` ([`talking_points`]; `mlsd talking-points`) goes further: the
-//! interview's 23 talking points × every design, each a code line, a test and a measured number.
+//! interview's 23 talking points × every design, each a code line, a test and a measured number;
+//! `mlsd interview <design>` walks them in interview order, measuring what it can live.
 
 pub mod cli;
 pub mod talking_points;
