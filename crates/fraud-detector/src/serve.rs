@@ -91,6 +91,13 @@ pub struct Scorer {
     metrics: Arc<Metrics>,
 }
 
+/// `/metrics`' counter of each decision tier (named once: they are counted on every request).
+const DECISION_COUNTERS: [(Decision, &str); 3] = [
+    (Decision::Approve, "decisions_approve_total"),
+    (Decision::Review, "decisions_review_total"),
+    (Decision::Block, "decisions_block_total"),
+];
+
 impl Scorer {
     /// Features (in order, through the store), then one model call for all of `txs`; with a
     /// candidate rolling out, it shadows them (off the answer path) or answers its canary.
@@ -136,13 +143,10 @@ impl Scorer {
         }
         // Talking point: the decisions are a metric too — a jump in the block tier's share is
         // the first thing a fraud team sees on the dashboard (`/`).
-        for tier in [Decision::Approve, Decision::Review, Decision::Block] {
+        for (tier, counter) in DECISION_COUNTERS {
             let n = decisions.iter().filter(|&&d| d == tier).count();
-            self.metrics.add_counter(
-                &format!("decisions_{}_total", tier.name()),
-                "Payments answered with this decision tier.",
-                n as f64,
-            );
+            let help = "Payments answered with this decision tier.";
+            self.metrics.add_counter(counter, help, n as f64);
         }
         let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
         Ok(txs

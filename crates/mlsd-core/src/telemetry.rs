@@ -255,12 +255,15 @@ impl Metrics {
     }
 
     /// Adds `by` to the counter `<prefix>_<name>` (created at 0); `name` ends in `_total`.
+    /// Allocates only when the counter is new: handlers call it on every request.
     pub fn add_counter(&self, name: &str, help: &str, by: f64) {
         let mut values = lock(&self.values);
-        let entry = values
-            .entry(name.to_string())
-            .or_insert(("counter", help.to_string(), 0.0));
-        entry.2 += by;
+        match values.get_mut(name) {
+            Some(entry) => entry.2 += by,
+            None => {
+                values.insert(name.to_string(), ("counter", help.to_string(), by));
+            }
+        }
     }
 
     /// One scoring call of `version` in `role` (`primary`, `shadow`, `canary`): its scores

@@ -476,15 +476,12 @@ impl AppState {
             self.recent.extend([text.to_string()]);
         }
         let positive = scored.iter().filter(|s| s.label == Label::Positive).count();
-        for (label, n) in [
-            ("positive", positive),
-            ("negative", scored.len() - positive),
+        for (counter, n) in [
+            ("predictions_positive_total", positive),
+            ("predictions_negative_total", scored.len() - positive),
         ] {
-            self.kit.metrics.add_counter(
-                &format!("predictions_{label}_total"),
-                "Texts answered with this label.",
-                n as f64,
-            );
+            let help = "Texts answered with this label.";
+            self.kit.metrics.add_counter(counter, help, n as f64);
         }
         let Some(topic) = topic else { return Ok(()) };
         let second = unix_second();
