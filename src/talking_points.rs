@@ -160,10 +160,10 @@ const SHARED_DOCS: [&str; 2] = ["docs/production-loop.md", "docs/benchmarks.md"]
 
 /// The files the index quotes — every design doc, the shared docs, the README and the tests
 /// the cells name — each read once (a missing one reads as empty, so its quotes dangle).
-struct Texts(HashMap<&'static str, String>);
+pub struct Texts(HashMap<&'static str, String>);
 
 impl Texts {
-    fn load(root: &Path) -> Texts {
+    pub fn load(root: &Path) -> Texts {
         let docs = DESIGNS
             .iter()
             .map(|d| d.doc)
@@ -182,7 +182,7 @@ impl Texts {
     }
 
     /// The first doc (the design's own, then the shared ones) that prints `number`.
-    fn source_doc(&self, design: &Design, number: &str) -> Option<&'static str> {
+    pub fn source_doc(&self, design: &Design, number: &str) -> Option<&'static str> {
         std::iter::once(design.doc)
             .chain(SHARED_DOCS)
             .find(|doc| self.get(doc).contains(number))

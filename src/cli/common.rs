@@ -196,23 +196,16 @@ pub fn emit_evaluation(
     json: bool,
     text: impl FnOnce() -> String,
 ) -> Result<()> {
-    mlsd_core::report::write_json(&run_dir.file("evaluation.json"), value)?;
     let title = run_dir.path.file_name().map_or_else(
         || "evaluation".to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    mlsd_core::html::write(&run_dir.file("evaluation.html"), &title, value)?;
-    if json {
-        println!("{value}");
-    } else {
-        println!("{}\nReport: {}", text(), run_dir.path.display());
-    }
-    Ok(())
+    emit_report(run_dir, "evaluation", &title, value, json, text)
 }
 
 /// The end of every `monitor` command: the drift report saved as `drift.json` and
 /// `drift.html` (its tables and per-feature histograms) in a `<design>-monitor` run folder,
-/// then printed as one JSON object (`--json`) or as `text()` and the folder's path.
+/// then printed as [`emit_evaluation`] prints.
 pub fn emit_monitor(
     runs_dir: &std::path::Path,
     design: &str,
@@ -222,14 +215,28 @@ pub fn emit_monitor(
     text: impl FnOnce() -> String,
 ) -> Result<mlsd_core::report::RunDir> {
     let run_dir = mlsd_core::report::RunDir::create(runs_dir, &format!("{design}-monitor"))?;
-    mlsd_core::report::write_json(&run_dir.file("drift.json"), value)?;
-    mlsd_core::html::write(&run_dir.file("drift.html"), title, value)?;
+    emit_report(&run_dir, "drift", title, value, json, text)?;
+    Ok(run_dir)
+}
+
+/// `<stem>.json` and `<stem>.html` in the run folder, then `value` as one JSON line
+/// (`--json`) or `text()` and the folder's path.
+fn emit_report(
+    run_dir: &mlsd_core::report::RunDir,
+    stem: &str,
+    title: &str,
+    value: &serde_json::Value,
+    json: bool,
+    text: impl FnOnce() -> String,
+) -> Result<()> {
+    mlsd_core::report::write_json(&run_dir.file(&format!("{stem}.json")), value)?;
+    mlsd_core::html::write(&run_dir.file(&format!("{stem}.html")), title, value)?;
     if json {
         println!("{value}");
     } else {
         println!("{}\nReport: {}", text(), run_dir.path.display());
     }
-    Ok(run_dir)
+    Ok(())
 }
 
 /// Prints `--mistake` runs: one JSON object (`{"design", "mistakes": [{"name", "what",

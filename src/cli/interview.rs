@@ -9,6 +9,7 @@
 //! The live commands are this binary run again (`mlsd fraud evaluate --json` …) in a run folder
 //! of their own, so what the interview prints is what a reader can rerun.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -19,7 +20,7 @@ use serde_json::Value;
 
 use super::bench::Design;
 use super::interview_live::{live_plan, Step};
-use crate::talking_points::{self, Cell, Marker, POINTS};
+use crate::talking_points::{self, Cell, Marker, Texts, POINTS};
 
 #[derive(Args)]
 pub struct InterviewArgs {
@@ -158,6 +159,7 @@ pub fn run(runs_dir: &Path, args: &InterviewArgs) -> Result<()> {
         bail!("{design} has no column in the talking-point index");
     };
     let markers = talking_points::all_markers(&args.root).unwrap_or_default();
+    let texts = Texts::load(&args.root);
     if markers.is_empty() {
         println!("(no `// Talking point [key]:` markers under {}: run from the repository's root, or pass --root, for the code's lines)\n", args.root.display());
     }
@@ -168,13 +170,20 @@ pub fn run(runs_dir: &Path, args: &InterviewArgs) -> Result<()> {
         layout.title,
         kept.len()
     );
-    let run_dir = RunDir::create(runs_dir, &format!("interview-{design}"))?;
-    let plan = if args.no_run {
-        Vec::new()
+    // A run folder only when something runs (`--no-run` writes nothing).
+    let run_dir = if args.no_run {
+        None
     } else {
-        live_plan(args.design, &run_dir.path)
+        Some(RunDir::create(runs_dir, &format!("interview-{design}"))?)
     };
-    let mut live = Live::new(run_dir.path.join("runs"));
+    let plan = run_dir
+        .as_ref()
+        .map_or_else(Vec::new, |d| live_plan(args.design, &d.path));
+    let mut live = Live::new(
+        run_dir
+            .as_ref()
+            .map_or_else(PathBuf::new, |d| d.path.join("runs")),
+    );
     live.setup(&plan)?;
     for (n, section) in SECTIONS.iter().enumerate() {
         let points: Vec<&str> = section
@@ -188,13 +197,15 @@ pub fn run(runs_dir: &Path, args: &InterviewArgs) -> Result<()> {
         }
         println!("## {}. {} — \"{}\"\n", n + 1, section.title, section.ask);
         for point in points {
-            say(layout, point, &markers);
+            say(layout, point, &markers, &texts);
             live.show(&plan, point);
             println!();
         }
     }
     follow_ups(layout, &kept, &markers);
-    println!("Live commands' output: {}", run_dir.path.display());
+    if let Some(d) = &run_dir {
+        println!("Live commands' output: {}", d.path.display());
+    }
     if live.failed > 0 {
         bail!("{} live command(s) failed (above)", live.failed);
     }
@@ -217,7 +228,7 @@ fn kept_points(time: Option<u32>) -> Result<Vec<&'static str>> {
 }
 
 /// A point as the design has it: the marker's sentence and line, the test, the doc's number.
-fn say(layout: &talking_points::Design, point: &str, markers: &[Marker]) {
+fn say(layout: &talking_points::Design, point: &str, markers: &[Marker], texts: &Texts) {
     let title = POINTS
         .iter()
         .find(|p| p.key == point)
@@ -237,7 +248,9 @@ fn say(layout: &talking_points::Design, point: &str, markers: &[Marker]) {
                 println!("code: {}:{}", m.file, m.line);
             }
             println!("test: {}::{}", test.0, test.1);
-            println!("doc:  {number}  (`{command}`, {})", layout.doc);
+            // As the index links it: the doc that prints the number (a shared one at times).
+            let doc = texts.source_doc(layout, number).unwrap_or(layout.doc);
+            println!("doc:  {number}  (`{command}`, {doc})");
         }
         Some(Cell::NotBuilt(why)) => println!("not built: {why}"),
         None => println!("no cell for {point} in src/talking_points/cells.rs"),
@@ -277,7 +290,8 @@ fn follow_ups(layout: &talking_points::Design, kept: &[&str], markers: &[Marker]
 /// The live commands: setup steps run first, then each point's as it is said.
 struct Live {
     runs: PathBuf,
-    outputs: Vec<(String, Result<String, String>)>,
+    /// Each command's output by its arguments: commands several points read run once.
+    outputs: HashMap<String, Result<String, String>>,
     failed: usize,
 }
 
@@ -285,7 +299,7 @@ impl Live {
     fn new(runs: PathBuf) -> Live {
         Live {
             runs,
-            outputs: Vec::new(),
+            outputs: HashMap::new(),
             failed: 0,
         }
     }
@@ -322,49 +336,41 @@ impl Live {
     /// of its output, or why it failed. A command seen before is not run twice.
     fn run(&mut self, step: &Step) -> Result<Result<String, String>> {
         let key = step.args.join(" ");
-        let cached = self
-            .outputs
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, o)| o.clone());
-        let stdout = match cached {
-            Some(o) => o,
-            None => {
-                let exe = std::env::current_exe().context("this binary's path")?;
-                let started = Instant::now();
-                let out = std::process::Command::new(exe)
-                    .arg("--runs-dir")
-                    .arg(&self.runs)
-                    .args(&step.args)
-                    .output()
-                    .with_context(|| format!("while starting `mlsd {key}`"))?;
-                let took = started.elapsed().as_secs_f64();
-                let result = if out.status.success() {
-                    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-                } else {
-                    let err = String::from_utf8_lossy(&out.stderr);
-                    Err(format!(
-                        "`mlsd {key}`: {}",
-                        err.lines().last().unwrap_or("no message")
-                    ))
-                };
-                println!("      (ran `mlsd {key}` in {took:.1} s)");
-                self.outputs.push((key, result.clone()));
-                result
-            }
+        if !self.outputs.contains_key(&key) {
+            let output = self.execute(&step.args, &key)?;
+            self.outputs.insert(key.clone(), output);
+        }
+        let read = match &self.outputs[&key] {
+            Ok(text) => (step.read)(text)
+                .ok_or_else(|| format!("`mlsd {key}` printed something unexpected")),
+            Err(e) => Err(e.clone()),
         };
-        let read = stdout.and_then(|text| {
-            (step.read)(&text).ok_or_else(|| {
-                format!(
-                    "`mlsd {}` printed something unexpected",
-                    step.args.join(" ")
-                )
-            })
-        });
         if read.is_err() {
             self.failed += 1;
         }
         Ok(read)
+    }
+
+    /// `mlsd <args>`'s standard output, or the last line of its error.
+    fn execute(&self, args: &[String], key: &str) -> Result<Result<String, String>> {
+        let exe = std::env::current_exe().context("this binary's path")?;
+        let started = Instant::now();
+        let out = std::process::Command::new(exe)
+            .arg("--runs-dir")
+            .arg(&self.runs)
+            .args(args)
+            .output()
+            .with_context(|| format!("while starting `mlsd {key}`"))?;
+        println!(
+            "      (ran `mlsd {key}` in {:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
+        if out.status.success() {
+            return Ok(Ok(String::from_utf8_lossy(&out.stdout).into_owned()));
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err.lines().last().unwrap_or("no message");
+        Ok(Err(format!("`mlsd {key}`: {last}")))
     }
 }
 
