@@ -22,9 +22,15 @@ pub enum Command {
     /// Evaluate the models on the sentence-polarity data beside Wang & Manning's table.
     Evaluate {
         /// `cv10`: 10-fold cross-validation accuracy. `out-of-domain`: trained on all of
-        /// rt-polarity, accuracy on VADER's human-rated Amazon and NYT snippets.
+        /// rt-polarity, accuracy on VADER's human-rated Amazon and NYT snippets. `cascade`:
+        /// NBSVM first, the unsure escalated to a frozen sentence encoder (needs a build with
+        /// `--features encoder` and `scripts/encoder.sh install`), on both.
         #[arg(long, value_enum)]
         protocol: Protocol,
+        /// The sentence encoder's folder for `cascade` (default: where
+        /// `scripts/encoder.sh install` puts it).
+        #[arg(long, env = "MLSD_ENCODER_DIR")]
+        encoder_dir: Option<PathBuf>,
         /// Folder holding `rt-polarity/` (and `vader-groundtruth/` for out-of-domain; never
         /// copied into the repository).
         #[arg(long, env = "MLSD_DATA_DIR")]
@@ -115,6 +121,7 @@ pub enum Command {
 pub enum Protocol {
     Cv10,
     OutOfDomain,
+    Cascade,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -135,14 +142,15 @@ impl From<DomainArg> for sentiment::reviews::Domain {
 /// `mlsd sentiment …`.
 pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
     use sentiment::{data, evaluate};
-    let (protocol, data_dir, json) = match cmd {
+    let (protocol, data_dir, encoder_dir, json) = match cmd {
         Command::Produce(args) => return super::streams::text_produce(&args),
         Command::Consume(args) => return super::streams::text_consume(registry, &args),
         Command::Evaluate {
             protocol,
             data_dir,
+            encoder_dir,
             json,
-        } => (protocol, data_dir, json),
+        } => (protocol, data_dir, encoder_dir, json),
         Command::Train {
             data_dir,
             labelled,
@@ -199,6 +207,9 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             json,
         } => return monitor(runs_dir, registry, &model, &current, json),
     };
+    if let Protocol::Cascade = protocol {
+        return cascade(runs_dir, data_dir.as_deref(), encoder_dir, json);
+    }
     let folder = data::folder(data_dir.as_deref())?;
     let examples = data::load_rt_polarity(&folder)
         .with_context(|| format!("while loading {}", folder.display()))?;
@@ -241,6 +252,60 @@ pub fn run(runs_dir: &Path, registry: &Registry, cmd: Command) -> Result<()> {
             evaluate::render(&report)
         )
     })
+}
+
+/// `mlsd sentiment evaluate --protocol cascade`: NBSVM, then the sentence encoder for the
+/// unsure, on the 10 folds and out of domain (when `vader-groundtruth/` is in the data folder).
+#[cfg(feature = "encoder")]
+fn cascade(
+    runs_dir: &Path,
+    data_dir: Option<&Path>,
+    encoder_dir: Option<PathBuf>,
+    json: bool,
+) -> Result<()> {
+    use sentiment::{cascade, data, encoder, out_of_domain};
+    let folder = data::folder(data_dir)?;
+    let examples = data::load_rt_polarity(&folder)
+        .with_context(|| format!("while loading {}", folder.display()))?;
+    let dir = encoder_dir.unwrap_or_else(encoder::default_dir);
+    let model = encoder::SentenceEncoder::load(&dir).with_context(|| {
+        format!(
+            "while loading the sentence encoder from {} (scripts/encoder.sh install)",
+            dir.display()
+        )
+    })?;
+    let sets = match data_dir {
+        Some(d) if d.join(out_of_domain::FOLDER).is_dir() => out_of_domain::load_sets(d)?,
+        _ => Vec::new(),
+    };
+    let bar = spinner(json);
+    bar.set_message("embedding rt-polarity, then 10 folds and the out-of-domain sets");
+    let report = cascade::evaluate(
+        &model,
+        "all-MiniLM-L6-v2",
+        &examples,
+        &sets,
+        &cascade::CascadeConfig::default(),
+    );
+    bar.finish_and_clear();
+    let run_dir = RunDir::create(runs_dir, "sentiment-evaluate")?;
+    let value = serde_json::to_value(&report)?;
+    emit_evaluation(&run_dir, &value, json, || {
+        format!(
+            "Trained and scored on {}\n\n{}",
+            folder.display(),
+            cascade::render(&report)
+        )
+    })
+}
+
+#[cfg(not(feature = "encoder"))]
+fn cascade(_: &Path, _: Option<&Path>, _: Option<PathBuf>, _: bool) -> Result<()> {
+    anyhow::bail!(
+        "this mlsd was built without the encoder feature: \
+         cargo run --release --features encoder -- sentiment evaluate --protocol cascade \
+         (after scripts/encoder.sh install)"
+    )
 }
 
 /// `mlsd sentiment train`.

@@ -23,7 +23,9 @@
 //! - `sentiment`: rt-polarity from `MLSD_DATA_DIR` — loader, 10-fold CV bars, text drift on
 //!   real text (`rt_polarity`), the API with its stream and live feed (`api`), topic windows
 //!   in Redis = in memory, replicas sharing them, a dead Redis, a consumer killed mid-stream
-//!   (`redis_state`; needs `MLSD_REDIS_URL`, SKIPPED without)
+//!   (`redis_state`; needs `MLSD_REDIS_URL`, SKIPPED without); the cascade's sentence encoder
+//!   on a tiny model the test writes and on the real one (`encoder`; needs `--features encoder`,
+//!   and `scripts/encoder.sh install` for the real model; SKIPPED without)
 //! - `maintenance`, `newsfeed`: the published protocols from `MLSD_DATA_DIR`, the simulators'
 //!   claims, the APIs, and their writes replicated by a log in Redis — replicas agree, a late
 //!   one replays the log, a dead Redis refuses writes (`redis_state`; SKIPPED without

@@ -15,11 +15,13 @@
 //! 3. [`models`] — multinomial naive Bayes, a linear SVM, NBSVM (naive-Bayes log-count
 //!    ratios scaling the SVM), logistic regression on TF-IDF, Platt calibration, all sparse;
 //!    [`ensemble`] — word + character NBSVM with C and β chosen by inner CV (the best classical
-//!    model here); [`lexicon`] — the rule-based baseline (VADER's lexicon)
+//!    model here); [`lexicon`] — the rule-based baseline (VADER's lexicon); `encoder` (the
+//!    `encoder` feature) — a frozen sentence encoder (all-MiniLM-L6-v2) and a classifier on it
 //! 4. [`evaluate`] — 10-fold cross-validation beside Wang & Manning's published table, with
 //!    confusion matrices, calibration and error examples; [`out_of_domain`] — trained on movie
 //!    reviews, scored on Amazon reviews and NYT editorials rated by people, beside the VADER
-//!    lexicon and the shipped default model
+//!    lexicon and the shipped default model; `cascade` (the `encoder` feature) — NBSVM first,
+//!    the encoder for the unsure, in domain and out
 //! 5. [`artifact`] — vectoriser + NBSVM + calibration + drift reference, versioned together
 //! 6. [`batch`] — a file of texts scored on every core; [`serve`] — single, batch, NDJSON
 //!    stream ingest, a Server-Sent-Events feed of per-topic rolling windows with alerts,
@@ -44,6 +46,10 @@ pub mod data;
 pub mod reviews;
 pub mod text;
 pub mod models;
+#[cfg(feature = "encoder")]
+pub mod cascade;
+#[cfg(feature = "encoder")]
+pub mod encoder;
 pub mod ensemble;
 pub mod lexicon;
 pub mod evaluate;

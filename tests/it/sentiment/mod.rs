@@ -3,3 +3,4 @@
 mod rt_polarity;
 mod api;
 mod redis_state;
+mod encoder;
