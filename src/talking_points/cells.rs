@@ -16,7 +16,7 @@ pub static CELLS: &[(&str, &str, Cell)] = &[
     ("fraud", "cleaning", Built { test: ("tests/it/fraud/corrupted_input.rs", "every_kind_of_corruption_is_quarantined_and_counts_add_up"), number: "input = accepted + quarantined", command: "mlsd demo" }),
     ("fraud", "features", Built { test: ("tests/it/fraud/online.rs", "replayed_traffic_gets_the_offline_features_to_1e_9"), number: "replays 93,114 simulated payments", command: "mlsd demo" }),
     ("fraud", "baseline", Built { test: ("tests/it/fraud/models.rs", "the_default_simulation_reaches_the_published_quality"), number: "logistic regression 0.600", command: "mlsd fraud evaluate" }),
-    ("fraud", "comparison", Built { test: ("tests/it/fraud/models.rs", "chapter5_chooses_each_familys_setting_on_validation_folds_only"), number: "0.623 ± 0.027", command: "mlsd fraud evaluate" }),
+    ("fraud", "comparison", Built { test: ("tests/it/fraud/models.rs", "chapter5_chooses_each_familys_setting_on_validation_folds_only"), number: "0.673 ± 0.020", command: "mlsd fraud evaluate" }),
     ("fraud", "trade-offs", Built { test: ("tests/it/fraud/models.rs", "the_default_simulation_reaches_the_published_quality"), number: "10 s to train, 25 µs/row to score", command: "mlsd fraud evaluate" }),
     ("fraud", "batch-vs-real-time", Built { test: ("tests/it/fraud/api.rs", "a_week_replayed_through_the_api_gets_the_batch_scores"), number: "298 k rows/s", command: "mlsd bench serve --design fraud" }),
     ("fraud", "api", Built { test: ("tests/it/fraud/api.rs", "every_kind_of_bad_input_gets_a_4xx_with_a_json_error"), number: "zero findings over 1,302 generated requests", command: "scripts/fuzz-contract.sh 200" }),

@@ -188,6 +188,60 @@ pub fn compute(transactions: DataFrame, spec: &FeatureSpec) -> Result<DataFrame>
 ///
 /// Polars ≥ 0.53 links ndarray 0.17 while linfa 0.8 needs 0.16, so we copy column by column
 /// instead of handing over polars' own arrays.
+/// The derived card features the chapter-5 search may add (`names` gains
+/// `CARD_AMOUNT_RATIOS`): the payment's amount over the card's mean amount in each window, and
+/// over its mean 8–30 days back (the 30-day sums minus the 7-day ones), and the last day's mean
+/// over that older mean. All are functions of the 15 features, so the online store needs
+/// nothing new; a window with no payment gives 1 (no change).
+///
+/// Talking point: feature engineering from how the fraud works — a compromised card spends
+/// several times its usual amount, and a ratio to the card's own history before the compromise
+/// says that directly, where a tree would need many splits on amount and mean together.
+pub fn with_card_amount_ratios(
+    df: &DataFrame,
+    names: &[String],
+) -> Result<(DataFrame, Vec<String>)> {
+    let mut names = names.to_vec();
+    let ratio = |num: Expr, den: Expr, valid: Expr, name: &str| {
+        when(valid).then(num / den).otherwise(lit(1.0)).alias(name)
+    };
+    let mut exprs = Vec::new();
+    for w in [1, 7, 30] {
+        let name = format!("amount_over_card_mean_{w}day");
+        let avg = col(format!("customer_id_avg_amount_{w}day_window").as_str());
+        exprs.push(ratio(col(TX_AMOUNT), avg.clone(), avg.gt(lit(0.0)), &name));
+        names.push(name);
+    }
+    let sum = |w: u32| {
+        col(format!("customer_id_avg_amount_{w}day_window").as_str())
+            * col(format!("customer_id_nb_tx_{w}day_window").as_str())
+    };
+    let older_n = col("customer_id_nb_tx_30day_window") - col("customer_id_nb_tx_7day_window");
+    let older_mean = (sum(30) - sum(7)) / older_n.clone();
+    for (name, num) in [
+        ("amount_over_card_mean_8to30day", col(TX_AMOUNT)),
+        (
+            "day_mean_over_card_mean_8to30day",
+            col("customer_id_avg_amount_1day_window"),
+        ),
+    ] {
+        exprs.push(ratio(
+            num,
+            older_mean.clone(),
+            older_n.clone().gt(lit(0.0)),
+            name,
+        ));
+        names.push(name.to_string());
+    }
+    let out = df
+        .clone()
+        .lazy()
+        .with_columns(exprs)
+        .collect()
+        .map_err(Error::polars("deriving the card amount ratios".to_string()))?;
+    Ok((out, names))
+}
+
 pub fn to_matrix(df: &DataFrame, names: &[String]) -> Result<Array2<f64>> {
     let mut x = Array2::<f64>::zeros((df.height(), names.len()));
     for (j, name) in names.iter().enumerate() {
@@ -288,5 +342,35 @@ mod tests {
         assert_eq!(x.dim(), (6, 15));
         assert_eq!(x[[5, 0]], 40.0);
         assert!(x.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn card_amount_ratios_match_a_hand_computed_case_and_an_empty_window_gives_one() {
+        // Row 0: 3 payments (sum 120) in 7 days, 8 (sum 200) in 30: 5 payments worth 80 in
+        // days 8–30, a mean of 16. Row 1: nothing older than 7 days, no payment today.
+        let df = df!(
+            TX_AMOUNT => [100.0, 30.0],
+            "customer_id_avg_amount_1day_window" => [100.0, 0.0],
+            "customer_id_nb_tx_1day_window" => [1.0, 0.0],
+            "customer_id_avg_amount_7day_window" => [40.0, 30.0],
+            "customer_id_nb_tx_7day_window" => [3.0, 2.0],
+            "customer_id_avg_amount_30day_window" => [25.0, 30.0],
+            "customer_id_nb_tx_30day_window" => [8.0, 2.0],
+        )
+        .expect("frame");
+        let (out, names) = with_card_amount_ratios(&df, &[TX_AMOUNT.to_string()]).expect("ratios");
+        assert_eq!(names.len(), 6);
+        let expect = [
+            ("amount_over_card_mean_1day", [1.0, 1.0]),
+            ("amount_over_card_mean_7day", [2.5, 1.0]),
+            ("amount_over_card_mean_30day", [4.0, 1.0]),
+            ("amount_over_card_mean_8to30day", [6.25, 1.0]),
+            ("day_mean_over_card_mean_8to30day", [6.25, 1.0]),
+        ];
+        for (name, values) in expect {
+            for (row, v) in values.into_iter().enumerate() {
+                assert_eq!(value(&out, name, row), v, "{name} row {row}");
+            }
+        }
     }
 }

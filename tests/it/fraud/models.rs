@@ -203,15 +203,22 @@ fn chapter5_chooses_each_familys_setting_on_validation_folds_only() {
             boosting_learning_rate: rate,
             ..base.clone()
         },
+        card_ratios: false,
     };
     let grid = vec![
         Candidate {
             kind: ModelKind::LogisticRegression,
             setting: "default".into(),
             config: base.clone(),
+            card_ratios: false,
         },
         boosting(1, 5, 0.3),
         boosting(3, 30, 0.1),
+        Candidate {
+            setting: "3/30/0.1 + ratios".into(),
+            card_ratios: true,
+            ..boosting(3, 30, 0.1)
+        },
     ];
     let cfg = Chapter5Config {
         start: "2018-06-20".into(),
@@ -226,17 +233,23 @@ fn chapter5_chooses_each_familys_setting_on_validation_folds_only() {
         report.test_starts,
         ["2018-07-11", "2018-07-04", "2018-06-27", "2018-06-20"]
     );
-    assert_eq!(report.tried.len(), 3);
-    assert_eq!(report.models.len(), 2);
+    // The feature set is a family of its own: the 15 features' best is reported beside the
+    // best with the card amount ratios.
+    assert_eq!(report.tried.len(), 4);
+    assert_eq!(report.models.len(), 3);
     let chosen = report
         .models
         .iter()
-        .find(|m| m.model == "gradient_boosting")
+        .find(|m| m.model == "gradient_boosting" && !m.setting.contains("ratios"))
         .expect("boosting");
+    assert!(report
+        .models
+        .iter()
+        .any(|m| m.setting == "3/30/0.1 + ratios"));
     let best_validation = report
         .tried
         .iter()
-        .filter(|t| t.model == "gradient_boosting")
+        .filter(|t| t.model == "gradient_boosting" && !t.setting.contains("ratios"))
         .map(|t| t.validation.average_precision.mean)
         .fold(f64::MIN, f64::max);
     assert_eq!(chosen.validation.average_precision.mean, best_validation);
