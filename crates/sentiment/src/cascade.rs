@@ -210,13 +210,11 @@ pub fn evaluate(
     let mut per_band = vec![Vec::with_capacity(folds); cfg.bands.len()];
     let mut escalated = vec![0usize; cfg.bands.len()];
     let (mut chosen_c, mut nbsvm_seconds, mut fit_seconds) = (Vec::new(), 0.0, 0.0);
+    let all: Vec<&Example> = mr.iter().collect();
+    let all_x: Vec<&[f32]> = embeddings.iter().map(Vec::as_slice).collect();
     for f in 0..folds {
-        let train: Vec<&Example> = pick(&mr.iter().collect::<Vec<_>>(), &in_fold, |g| g != f);
-        let train_x: Vec<&[f32]> = pick(
-            &embeddings.iter().map(Vec::as_slice).collect::<Vec<_>>(),
-            &in_fold,
-            |g| g != f,
-        );
+        let train: Vec<&Example> = pick(&all, &in_fold, |g| g != f);
+        let train_x: Vec<&[f32]> = pick(&all_x, &in_fold, |g| g != f);
         let train_y: Vec<bool> = train.iter().map(|e| e.positive).collect();
         let t = Instant::now();
         let small = SmallModel::fit(&train, cfg.seed + f as u64);
@@ -255,13 +253,11 @@ pub fn evaluate(
         .map(|((&band, accuracies), escalated)| {
             let share = escalated as f64 / mr.len().max(1) as f64;
             let mean = accuracies.iter().sum::<f64>() / accuracies.len().max(1) as f64;
-            let var = accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f64>()
-                / accuracies.len().max(1) as f64;
             BandRow {
                 name: band_name(band),
                 band,
                 accuracy: mean,
-                fold_std: var.sqrt(),
+                fold_std: crate::evaluate::fold_std(&accuracies, mean),
                 escalated: share,
                 texts_per_second: 1e3 / (nbsvm_ms + share * encoder_ms),
             }

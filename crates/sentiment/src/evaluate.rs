@@ -419,7 +419,7 @@ fn ensemble_row(examples: &[Example], in_fold: &[usize], folds: usize, truth: &[
 
 /// Standard deviation of the per-fold accuracies around `mean` (population form: the spread
 /// of these ten folds).
-fn fold_std(accuracies: &[f64], mean: f64) -> f64 {
+pub(crate) fn fold_std(accuracies: &[f64], mean: f64) -> f64 {
     let var =
         accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / accuracies.len().max(1) as f64;
     var.sqrt()
