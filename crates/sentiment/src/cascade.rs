@@ -13,13 +13,11 @@
 
 use std::time::Instant;
 
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::data::Example;
 use crate::encoder::{EmbeddingClassifier, SentenceEncoder};
+use crate::evaluate::{fold_std, seeded_folds};
 use crate::lexicon::{Polarity, Vader};
 use crate::models::{Classifier, NbSvm, Platt, SvmConfig};
 use crate::out_of_domain::RatedSet;
@@ -113,7 +111,7 @@ impl SmallModel {
             let m = NbSvm::fit(&xs, &ys, v.dims(), 1.0, 0.25, &SvmConfig::default());
             (v, m)
         };
-        let inner = inner_folds(train.len(), 3, seed);
+        let inner = seeded_folds(train.len(), 3, seed);
         let (mut scores, mut truth) = (Vec::new(), Vec::new());
         for k in 0..3 {
             let part: Vec<&Example> = pick(train, &inner, |f| f != k);
@@ -138,16 +136,6 @@ impl SmallModel {
     }
 }
 
-fn inner_folds(n: usize, k: usize, seed: u64) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-    let mut fold = vec![0; n];
-    for (position, &i) in order.iter().enumerate() {
-        fold[i] = position * k / n.max(1);
-    }
-    fold
-}
-
 fn pick<T: Copy>(items: &[T], fold: &[usize], keep: impl Fn(usize) -> bool) -> Vec<T> {
     items
         .iter()
@@ -159,7 +147,7 @@ fn pick<T: Copy>(items: &[T], fold: &[usize], keep: impl Fn(usize) -> bool) -> V
 
 /// The classifier on embeddings with C chosen by a 3-fold inner CV.
 fn fit_classifier(xs: &[&[f32]], ys: &[bool], grid: &[f64], seed: u64) -> EmbeddingClassifier {
-    let inner = inner_folds(xs.len(), 3, seed);
+    let inner = seeded_folds(xs.len(), 3, seed);
     let mut best = (f64::NEG_INFINITY, grid.first().copied().unwrap_or(1.0));
     for &c in grid {
         let mut correct = 0usize;
@@ -190,23 +178,19 @@ pub fn evaluate(
     sets: &[RatedSet],
     cfg: &CascadeConfig,
 ) -> CascadeReport {
-    let texts: Vec<&str> = mr.iter().map(|e| e.text.as_str()).collect();
-    let tokens: usize = texts
-        .iter()
-        .map(|t| encoder.tokenizer.encode(t).len())
-        .sum();
+    // Timed from the raw text: the encoder's cost is tokenising and the forward pass.
     let t = Instant::now();
-    let embeddings = encoder.embed(&texts, cfg.workers);
+    let ids: Vec<Vec<u32>> = mr
+        .iter()
+        .map(|e| encoder.tokenizer.encode(&e.text))
+        .collect();
+    let embeddings = encoder.embed_ids(&ids, cfg.workers);
     let embed_seconds = t.elapsed().as_secs_f64();
-    let encoder_ms = embed_seconds * 1e3 * cfg.workers as f64 / texts.len().max(1) as f64;
+    let tokens: usize = ids.iter().map(Vec::len).sum();
+    let encoder_ms = embed_seconds * 1e3 * cfg.workers as f64 / mr.len().max(1) as f64;
 
-    let mut order: Vec<usize> = (0..mr.len()).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed));
     let folds = cfg.folds.max(2);
-    let mut in_fold = vec![0usize; mr.len()];
-    for (position, &i) in order.iter().enumerate() {
-        in_fold[i] = position * folds / mr.len().max(1);
-    }
+    let in_fold = seeded_folds(mr.len(), folds, cfg.seed);
     let mut per_band = vec![Vec::with_capacity(folds); cfg.bands.len()];
     let mut escalated = vec![0usize; cfg.bands.len()];
     let (mut chosen_c, mut nbsvm_seconds, mut fit_seconds) = (Vec::new(), 0.0, 0.0);
@@ -257,7 +241,7 @@ pub fn evaluate(
                 name: band_name(band),
                 band,
                 accuracy: mean,
-                fold_std: crate::evaluate::fold_std(&accuracies, mean),
+                fold_std: fold_std(&accuracies, mean),
                 escalated: share,
                 texts_per_second: 1e3 / (nbsvm_ms + share * encoder_ms),
             }

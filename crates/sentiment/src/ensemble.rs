@@ -11,9 +11,6 @@
 //! answer to "can you do better without a GPU?"; it costs two vocabularies and two weight
 //! vectors, and about twice the scoring time.
 
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::data::Example;
@@ -131,13 +128,8 @@ fn spread(model: &NbSvm, xs: &[Vec<u32>]) -> f64 {
 /// The (C, β) with the best inner-fold accuracy of the summed views; ties keep the earlier.
 fn choose(views: &[(Vectorizer, Vec<Vec<u32>>)], ys: &[bool], cfg: &EnsembleConfig) -> (f64, f64) {
     let n = ys.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed));
     let folds = cfg.inner_folds.max(2);
-    let mut fold_of = vec![0usize; n];
-    for (position, &i) in order.iter().enumerate() {
-        fold_of[i] = position * folds / n.max(1);
-    }
+    let fold_of = crate::evaluate::seeded_folds(n, folds, cfg.seed);
     let settings: Vec<(f64, f64)> = cfg
         .c_grid
         .iter()

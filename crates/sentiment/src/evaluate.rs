@@ -211,16 +211,22 @@ impl Fitted {
     }
 }
 
+/// The fold (0..`folds`) of each of `n` items: a seeded shuffle cut into equal parts. The outer
+/// folds of every protocol here and the inner folds of every search share it.
+pub(crate) fn seeded_folds(n: usize, folds: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    let mut in_fold = vec![0usize; n];
+    for (position, &i) in order.iter().enumerate() {
+        in_fold[i] = position * folds / n.max(1);
+    }
+    in_fold
+}
+
 /// Runs every model of the published table on the same folds.
 pub fn cv10(examples: &[Example], cfg: &Cv10Config) -> Cv10Report {
-    let mut order: Vec<usize> = (0..examples.len()).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed));
     let folds = cfg.folds.max(2);
-    let fold_of = |position: usize| position * folds / examples.len().max(1);
-    let mut in_fold = vec![0usize; examples.len()];
-    for (position, &i) in order.iter().enumerate() {
-        in_fold[i] = fold_of(position);
-    }
+    let in_fold = seeded_folds(examples.len(), folds, cfg.seed);
     let mut models = Vec::new();
     let truth: Vec<bool> = examples.iter().map(|e| e.positive).collect();
     let mut mistakes = Vec::new();

@@ -95,6 +95,11 @@ impl SentenceEncoder {
     /// One unit-length embedding per text, `workers` threads over batches of 32 texts.
     pub fn embed(&self, texts: &[&str], workers: usize) -> Vec<Vec<f32>> {
         let ids: Vec<Vec<u32>> = texts.iter().map(|t| self.tokenizer.encode(t)).collect();
+        self.embed_ids(&ids, workers)
+    }
+
+    /// [`Self::embed`] for texts already tokenized with [`WordPiece::encode`].
+    pub fn embed_ids(&self, ids: &[Vec<u32>], workers: usize) -> Vec<Vec<f32>> {
         let chunk = ids.len().div_ceil(workers.max(1)).max(1);
         std::thread::scope(|scope| {
             let handles: Vec<_> = ids
